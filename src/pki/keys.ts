@@ -1,0 +1,226 @@
+/**
+ * Key pairs on Node's native crypto: generation (asynchronous, off the event loop), PEM in and out,
+ * signing and verification. Nothing here touches a file.
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import * as der from './der.js';
+import { MtlsCaError } from './errors.js';
+import { OID } from './oids.js';
+
+export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+export const DEFAULT_KEY_TYPE: KeyType = 'ecdsa-p256';
+
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+const generate = promisify(crypto.generateKeyPair) as (
+  type: string,
+  options: Record<string, unknown>,
+) => Promise<KeyPair>;
+
+export function isKeyType(s: string): s is KeyType {
+  return (KEY_TYPES as readonly string[]).includes(s);
+}
+
+/**
+ * Generates a key pair in libuv's thread pool, so RSA-4096 (seconds) never blocks the event loop.
+ * @param type - one of {@link KEY_TYPES}; default `ecdsa-p256`
+ */
+export async function generateKeyPair(type: KeyType = DEFAULT_KEY_TYPE): Promise<KeyPair> {
+  switch (type) {
+    case 'ecdsa-p256':
+      return generate('ec', { namedCurve: 'P-256' });
+    case 'ecdsa-p384':
+      return generate('ec', { namedCurve: 'P-384' });
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      return generate('rsa', { modulusLength: Number(type.slice(4)), publicExponent: 0x10001 });
+    case 'ed25519':
+      return generate('ed25519', {});
+  }
+}
+
+/** The {@link KeyType} of a private or public key; keys we cannot sign with are `UNSUPPORTED`. */
+export function keyTypeOf(key: KeyObject): KeyType {
+  const d = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'rsa': {
+      const bits = d.modulusLength;
+      if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa-${bits}`;
+      throw new MtlsCaError(
+        'UNSUPPORTED',
+        `use RSA key of ${bits} bits: only 2048, 3072 and 4096 are supported`,
+      );
+    }
+    case 'ec':
+      if (d.namedCurve === 'prime256v1') return 'ecdsa-p256';
+      if (d.namedCurve === 'secp384r1') return 'ecdsa-p384';
+      throw new MtlsCaError(
+        'UNSUPPORTED',
+        `use EC key on curve ${d.namedCurve}: only P-256 and P-384 are supported`,
+      );
+    case 'ed25519':
+      return 'ed25519';
+    default:
+      throw new MtlsCaError('UNSUPPORTED', `use ${key.asymmetricKeyType} key: not a supported key type`);
+  }
+}
+
+/** A short human description: `ECDSA P-256`, `RSA 4096`, `Ed25519`. */
+export function describeKey(key: KeyObject): string {
+  const d = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return `RSA ${d.modulusLength}`;
+    case 'ec':
+      return d.namedCurve === 'prime256v1'
+        ? 'ECDSA P-256'
+        : d.namedCurve === 'secp384r1'
+          ? 'ECDSA P-384'
+          : `EC ${d.namedCurve}`;
+    case 'ed25519':
+      return 'Ed25519';
+    default:
+      return String(key.asymmetricKeyType);
+  }
+}
+
+/**
+ * PKCS#8 PEM. With a passphrase it is an ENCRYPTED PRIVATE KEY: PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256
+ * (OpenSSL 3's choice for this cipher), readable by openssl, Java, Go and Node.
+ */
+export function exportPrivateKeyPem(key: KeyObject, passphrase?: string): string {
+  if (passphrase === undefined) return key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  if (passphrase.length === 0)
+    throw new MtlsCaError('INVALID_ARGUMENT', 'encrypt key: the password is empty');
+  return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+}
+
+/** PKCS#8 DER, unencrypted (for PKCS#12 key bags, which encrypt it themselves). */
+export function exportPrivateKeyDer(key: KeyObject): Buffer {
+  return key.export({ type: 'pkcs8', format: 'der' }) as Buffer;
+}
+
+export function isEncryptedPrivateKey(data: Buffer | string): boolean {
+  const s = typeof data === 'string' ? data : data.toString('latin1');
+  return s.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || /Proc-Type: 4,ENCRYPTED/.test(s);
+}
+
+/**
+ * Reads a private key: PEM PKCS#1, PKCS#8, SEC1, encrypted PKCS#8 or legacy encrypted PEM, or DER PKCS#8.
+ * @param data - the file contents
+ * @param passphrase - needed only for encrypted keys
+ * @param what - names the input in errors (a file path)
+ */
+export function parsePrivateKey(
+  data: Buffer | string,
+  passphrase: string | undefined,
+  what: string,
+): KeyObject {
+  const encrypted = isEncryptedPrivateKey(data);
+  if (encrypted && passphrase === undefined) {
+    throw new MtlsCaError(
+      'PASSWORD_REQUIRED',
+      `read ${what}: the key is encrypted and no password was given`,
+    );
+  }
+  try {
+    const text = typeof data === 'string' ? data : data.toString('latin1');
+    if (text.includes('-----BEGIN ')) {
+      return crypto.createPrivateKey({
+        key: text,
+        format: 'pem',
+        passphrase: encrypted ? passphrase : undefined,
+      });
+    }
+    return crypto.createPrivateKey({ key: Buffer.from(data), format: 'der', type: 'pkcs8' });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    if (encrypted && /BAD_DECRYPT|INTERRUPTED|BAD_PASSWORD/.test(code)) {
+      throw new MtlsCaError('BAD_PASSWORD', `read ${what}: wrong password`, undefined, e);
+    }
+    throw new MtlsCaError('PARSE_FAILED', `read ${what}: not a valid private key`, undefined, e);
+  }
+}
+
+/** SubjectPublicKeyInfo DER of a public (or private) key. */
+export function subjectPublicKeyInfo(key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? crypto.createPublicKey(key) : key;
+  return pub.export({ type: 'spki', format: 'der' }) as Buffer;
+}
+
+/** True when the two keys form a pair (their public halves are equal). */
+export function isKeyPair(privateKey: KeyObject, publicKey: KeyObject): boolean {
+  return subjectPublicKeyInfo(privateKey).equals(subjectPublicKeyInfo(publicKey));
+}
+
+interface SignatureScheme {
+  oid: string;
+  /** Digest for crypto.sign, or null for Ed25519 (pure). */
+  hash: string | null;
+  /** RSA PKCS#1 v1.5 algorithm identifiers carry an explicit NULL parameter (RFC 8017 A.2.4). */
+  nullParams: boolean;
+}
+
+const SIGNATURE_SCHEMES: Record<string, SignatureScheme> = {
+  [OID.sha1WithRSAEncryption]: { oid: OID.sha1WithRSAEncryption, hash: 'sha1', nullParams: true },
+  [OID.sha256WithRSAEncryption]: { oid: OID.sha256WithRSAEncryption, hash: 'sha256', nullParams: true },
+  [OID.sha384WithRSAEncryption]: { oid: OID.sha384WithRSAEncryption, hash: 'sha384', nullParams: true },
+  [OID.sha512WithRSAEncryption]: { oid: OID.sha512WithRSAEncryption, hash: 'sha512', nullParams: true },
+  [OID.ecdsaWithSHA1]: { oid: OID.ecdsaWithSHA1, hash: 'sha1', nullParams: false },
+  [OID.ecdsaWithSHA256]: { oid: OID.ecdsaWithSHA256, hash: 'sha256', nullParams: false },
+  [OID.ecdsaWithSHA384]: { oid: OID.ecdsaWithSHA384, hash: 'sha384', nullParams: false },
+  [OID.ecdsaWithSHA512]: { oid: OID.ecdsaWithSHA512, hash: 'sha512', nullParams: false },
+  [OID.ed25519]: { oid: OID.ed25519, hash: null, nullParams: false },
+};
+
+/** The scheme we sign with for a key: SHA-256 for RSA and P-256, SHA-384 for P-384, pure Ed25519. */
+function schemeFor(key: KeyObject): SignatureScheme {
+  switch (keyTypeOf(key)) {
+    case 'ecdsa-p256':
+      return SIGNATURE_SCHEMES[OID.ecdsaWithSHA256]!;
+    case 'ecdsa-p384':
+      return SIGNATURE_SCHEMES[OID.ecdsaWithSHA384]!;
+    case 'ed25519':
+      return SIGNATURE_SCHEMES[OID.ed25519]!;
+    default:
+      return SIGNATURE_SCHEMES[OID.sha256WithRSAEncryption]!;
+  }
+}
+
+/** The DER AlgorithmIdentifier that a signature by this key carries. */
+export function signatureAlgorithmFor(key: KeyObject): Buffer {
+  const s = schemeFor(key);
+  return s.nullParams ? der.sequence(der.oid(s.oid), der.nullValue()) : der.sequence(der.oid(s.oid));
+}
+
+/** The name of a signature algorithm OID (`sha256WithRSAEncryption`, …), or the OID itself. */
+export function signatureAlgorithmName(oid: string): string {
+  const entry = Object.entries(OID).find(([, v]) => v === oid);
+  return entry ? entry[0] : oid;
+}
+
+/** Signs `data` with the key's scheme (ECDSA signatures are DER, as X.509 wants). */
+export function sign(key: KeyObject, data: Buffer): Buffer {
+  return crypto.sign(schemeFor(key).hash, data, key);
+}
+
+/**
+ * Verifies a signature given its AlgorithmIdentifier OID. Unknown algorithms (RSA-PSS, …) are `UNSUPPORTED`.
+ */
+export function verify(publicKey: KeyObject, algorithmOid: string, data: Buffer, signature: Buffer): boolean {
+  const s = SIGNATURE_SCHEMES[algorithmOid];
+  if (!s) {
+    throw new MtlsCaError('UNSUPPORTED', `verify signature: algorithm ${algorithmOid} is not supported`);
+  }
+  try {
+    return crypto.verify(s.hash, data, publicKey, signature);
+  } catch {
+    return false;
+  }
+}

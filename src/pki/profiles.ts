@@ -1,0 +1,180 @@
+/**
+ * The three certificate profiles of an mTLS deployment: root CA, server leaf and client leaf. Each returns
+ * a signed {@link Certificate}; keys come from the caller so that a CSR's key can be used as well.
+ */
+import type { KeyObject } from 'node:crypto';
+import { type Certificate, randomSerial, signCertificate } from './certificate.js';
+import { MtlsCaError } from './errors.js';
+import {
+  authorityKeyIdentifier,
+  basicConstraints,
+  extendedKeyUsage,
+  type KeyUsage,
+  keyIdentifier,
+  keyUsage,
+  type SubjectAltNames,
+  subjectAltName,
+  subjectKeyIdentifier,
+} from './extensions.js';
+import { isKeyPair } from './keys.js';
+import { type DistinguishedName, encodeName } from './names.js';
+import { OID } from './oids.js';
+
+const DAY_MS = 86_400_000;
+/** Back-dating absorbs clock skew between the CA and the peers that check the certificate. */
+export const BACKDATE_MS = 5 * 60_000;
+
+export interface CertificateAuthority {
+  certificate: Certificate;
+  privateKey: KeyObject;
+}
+
+export interface ValidityOptions {
+  /** Days of validity from now. */
+  days: number;
+  /** The issuing time; default now. For tests and renewals. */
+  now?: Date;
+}
+
+function validity({ days, now = new Date() }: ValidityOptions): { notBefore: Date; notAfter: Date } {
+  if (!Number.isFinite(days) || days <= 0 || !Number.isInteger(days)) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use validity of ${days} days: expected a whole number above 0`,
+    );
+  }
+  return {
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + days * DAY_MS),
+  };
+}
+
+/** digitalSignature always; keyEncipherment only for RSA (RSA key transport in TLS 1.2, RFC 5246 7.4.2). */
+function leafKeyUsage(key: KeyObject): KeyUsage[] {
+  return key.asymmetricKeyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+}
+
+/**
+ * A self-signed root: basicConstraints critical CA:TRUE, keyUsage critical keyCertSign+cRLSign, SKI.
+ * @param subject - the CA's name; `commonName` is required
+ * @param privateKey - the CA's key; its public half is derived
+ */
+export function createRootCa(
+  opts: { subject: DistinguishedName; privateKey: KeyObject; publicKey: KeyObject } & ValidityOptions,
+): Certificate {
+  if (!opts.subject.commonName) throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the CA name is empty');
+  if (!isKeyPair(opts.privateKey, opts.publicKey)) {
+    throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the public key does not match the private key');
+  }
+  const name = encodeName(opts.subject);
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: name,
+      subject: name,
+      ...validity(opts),
+      publicKey: opts.publicKey,
+      extensions: [
+        basicConstraints(true),
+        keyUsage(['keyCertSign', 'cRLSign']),
+        subjectKeyIdentifier(keyIdentifier(opts.publicKey)),
+      ],
+    },
+    opts.privateKey,
+  );
+}
+
+interface LeafOptions extends ValidityOptions {
+  ca: CertificateAuthority;
+  publicKey: KeyObject;
+  subject: DistinguishedName;
+  altNames: SubjectAltNames;
+  eku: string;
+}
+
+function issueLeaf(o: LeafOptions): Certificate {
+  const caCert = o.ca.certificate;
+  const now = o.now ?? new Date();
+  if (caCert.notAfter <= now) {
+    throw new MtlsCaError(
+      'CA_EXPIRED',
+      `use CA ${caCert.subjectName}: it expired on ${caCert.notAfter.toISOString()}`,
+      'create a new CA with `mtls-ca init --force` (the old one is kept in a backup folder)',
+    );
+  }
+  const v = validity(o);
+  // A leaf must not outlive its issuer: clients would reject the chain after the CA expires anyway.
+  if (v.notAfter > caCert.notAfter) v.notAfter = caCert.notAfter;
+  const caKeyId = caCert.subjectKeyIdentifier ?? keyIdentifier(caCert.publicKey);
+  const hasSan = Object.values(o.altNames).some((list) => list && list.length > 0);
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: caCert.subjectDer,
+      subject: encodeName(o.subject),
+      ...v,
+      publicKey: o.publicKey,
+      extensions: [
+        basicConstraints(false),
+        keyUsage(leafKeyUsage(o.publicKey)),
+        extendedKeyUsage([o.eku]),
+        ...(hasSan ? [subjectAltName(o.altNames, !o.subject.commonName)] : []),
+        subjectKeyIdentifier(keyIdentifier(o.publicKey)),
+        authorityKeyIdentifier(caKeyId),
+      ],
+    },
+    o.ca.privateKey,
+  );
+}
+
+/**
+ * A TLS server leaf: EKU serverAuth, SAN with DNS names and IP addresses (at least one), CN = first name.
+ * @param altNames - `dns` and `ip` are used; at least one entry is required
+ */
+export function issueServerCertificate(
+  opts: {
+    ca: CertificateAuthority;
+    publicKey: KeyObject;
+    altNames: SubjectAltNames;
+    commonName?: string;
+  } & ValidityOptions,
+): Certificate {
+  const names = [...(opts.altNames.dns ?? []), ...(opts.altNames.ip ?? [])];
+  if (names.length === 0) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      'issue server certificate: no host name or IP address given',
+      'pass at least one host',
+    );
+  }
+  return issueLeaf({
+    ...opts,
+    subject: { commonName: opts.commonName ?? names[0] },
+    altNames: { dns: opts.altNames.dns ?? [], ip: opts.altNames.ip ?? [] },
+    eku: OID.serverAuth,
+  });
+}
+
+/**
+ * A TLS client leaf: EKU clientAuth only, subject CN = the user name, optional email and URI SANs.
+ * @param commonName - the user name the server maps to a user (required)
+ */
+export function issueClientCertificate(
+  opts: {
+    ca: CertificateAuthority;
+    publicKey: KeyObject;
+    commonName: string;
+    email?: string[];
+    uri?: string[];
+    organization?: string;
+  } & ValidityOptions,
+): Certificate {
+  if (!opts.commonName)
+    throw new MtlsCaError('INVALID_ARGUMENT', 'issue client certificate: the common name is empty');
+  return issueLeaf({
+    ...opts,
+    subject: { commonName: opts.commonName, organization: opts.organization },
+    altNames: { email: opts.email ?? [], uri: opts.uri ?? [] },
+    eku: OID.clientAuth,
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * Helpers for tests that run real tools (openssl, keytool, java, pk12util, curl, chromium).
+ * Locally a missing tool skips its suite with a printed reason; under CI=true it fails the suite.
+ */
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, test } from 'vitest';
+
+const found = new Map<string, boolean>();
+
+export function haveTool(bin: string): boolean {
+  if (!found.has(bin)) {
+    const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+    found.set(bin, r.status === 0);
+  }
+  return found.get(bin)!;
+}
+
+export const inCi = process.env.CI === 'true' || process.env.CI === '1';
+
+/**
+ * A describe block that needs external tools. Missing tools: skipped with a reason locally, a failing test
+ * under CI=true (CI must never silently skip an interop check).
+ */
+export function describeWithTools(tools: string[], name: string, fn: () => void): void {
+  const missing = tools.filter((t) => !haveTool(t));
+  if (missing.length === 0) {
+    describe(name, fn);
+  } else if (inCi) {
+    describe(name, () => {
+      test('required tools are installed', () => {
+        throw new Error(`missing tool(s) under CI: ${missing.join(', ')} — .ci/run must install them`);
+      });
+    });
+  } else {
+    console.warn(`[skip] ${name}: missing tool(s) ${missing.join(', ')}`);
+    describe.skip(name, fn);
+  }
+}
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool synchronously, capturing text output; never throws on a non-zero exit. */
+export function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): RunResult {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Runs a tool and throws with its stderr unless it exits 0. */
+export function runOk(cmd: string, args: string[], opts: SpawnSyncOptions = {}): RunResult {
+  const r = run(cmd, args, opts);
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`);
+  }
+  return r;
+}
+
+/** A temp folder removed after the file's tests. */
+export function tempDir(prefix = 'mtls-ca-test-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Interop tests spawn openssl, keytool, java and chromium; two cores are all we have.
+    maxWorkers: 2,
+  },
+});
