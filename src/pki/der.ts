@@ -290,16 +290,17 @@ export function readOid(node: Node): string {
 
 export function readTime(node: Node): Date {
   const s = node.content.toString('latin1');
-  let m: RegExpMatchArray | null;
-  if (node.tag === Tag.UTC_TIME && (m = s.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/))) {
-    const yy = Number(m[1]);
-    return new Date(Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  const utc = node.tag === Tag.UTC_TIME ? s.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/) : null;
+  if (utc) {
+    const yy = Number(utc[1]);
+    return new Date(
+      Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, +utc[2]! - 1, +utc[3]!, +utc[4]!, +utc[5]!, +utc[6]!),
+    );
   }
-  if (
-    node.tag === Tag.GENERALIZED_TIME &&
-    (m = s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?Z$/))
-  ) {
-    return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  const gen =
+    node.tag === Tag.GENERALIZED_TIME ? s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?Z$/) : null;
+  if (gen) {
+    return new Date(Date.UTC(+gen[1]!, +gen[2]! - 1, +gen[3]!, +gen[4]!, +gen[5]!, +gen[6]!));
   }
   throw parseError('Time');
 }
