@@ -42,7 +42,7 @@ export function layout(root: string): Layout {
     caCert: path.join(caDir, 'ca.crt'),
     caKey: path.join(caDir, 'ca.key'),
     inventory: path.join(caDir, 'inventory.jsonl'),
-    lock: path.join(caDir, '.lock'),
+    lock: path.join(root, '.mtls-ca.lock'),
     crl: path.join(caDir, 'crl.pem'),
     auditLog: path.join(caDir, 'audit.log'),
     serverDir,

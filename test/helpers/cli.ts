@@ -1,0 +1,71 @@
+/** Runs the CLI in-process (main()) or as the real binary, capturing exit code, stdout and stderr. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { main } from '../../src/cli/main.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (throws if it is not). */
+  json<T = Record<string, unknown>>(): T;
+}
+
+function result(code: number, stdout: string, stderr: string): CliResult {
+  return {
+    code,
+    stdout,
+    stderr,
+    json<T>() {
+      try {
+        return JSON.parse(stdout) as T;
+      } catch {
+        throw new Error(`stdout is not JSON (exit ${code}):\n${stdout}\nstderr:\n${stderr}`);
+      }
+    },
+  };
+}
+
+/** Environment for tests: no colours, no TTY, passwords only where the test gives them. */
+export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...extra };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return env;
+}
+
+/** main() in this process with non-TTY streams. */
+export async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+  stdout.on('data', (c: Buffer) => chunks.out.push(c));
+  stderr.on('data', (c: Buffer) => chunks.err.push(c));
+  const code = await main(args, { stdout, stderr, stdin: Readable.from([]), env: baseEnv(env) });
+  return result(code, Buffer.concat(chunks.out).toString(), Buffer.concat(chunks.err).toString());
+}
+
+export const BIN = path.resolve(import.meta.dirname, '../../bin/mtls-ca.js');
+
+/** The real binary (needs `npm run build`), as a separate process. */
+export function cliProcess(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  cwd?: string,
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: baseEnv(env),
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve(result(code ?? -1, Buffer.concat(out).toString(), Buffer.concat(err).toString())),
+    );
+  });
+}
