@@ -1,0 +1,129 @@
+import os from 'node:os';
+import { type Command, Option } from 'commander';
+import type { KeyType } from '../../pki/keys.js';
+import type { Pkcs12Profile } from '../../pki/pkcs12.js';
+import {
+  type CommandContext,
+  caPasswordFileOption,
+  collect,
+  helpAfter,
+  keyTypeOption,
+  p12ProfileOption,
+  parseDays,
+  passwordFileOption,
+} from '../context.js';
+import { isInteractive } from '../io.js';
+import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
+import { askText } from '../prompts.js';
+import { day, fileLines, names } from '../render.js';
+
+interface InitFlags {
+  caName: string;
+  keyType: KeyType;
+  caDays: number;
+  host?: string[];
+  serverDays: number;
+  p12Profile: Pkcs12Profile;
+  force?: boolean;
+  caPasswordFile?: string;
+  caPassword?: boolean;
+  passwordFile?: string;
+}
+
+export const DEFAULT_CA_NAME = `mtls-ca CA (${os.userInfo().username}@${os.hostname()})`;
+
+export function registerInit(program: Command, ctx: CommandContext): void {
+  program
+    .command('init')
+    .summary('create the CA, a server certificate, the server key store and trust stores')
+    .description(
+      'Creates a private CA and everything a server needs for mutual TLS: the CA certificate and (encrypted) key,\n' +
+        'a server certificate for localhost, 127.0.0.1 and ::1 (plus each --host), keyStore.p12 for\n' +
+        'Tomcat/Spring Boot, and the CA as trusted entry in trustStore.jks and trustStore.p12.',
+    )
+    .option('--ca-name <name>', "the CA certificate's common name", DEFAULT_CA_NAME)
+    .addOption(keyTypeOption())
+    .option('--ca-days <days>', 'CA validity in days', parseDays('--ca-days'), 3650)
+    .option(
+      '--host <host>',
+      'another DNS name or IP address for the server certificate (repeatable)',
+      collect,
+    )
+    .option(
+      '--server-days <days>',
+      'server certificate validity in days (397: the most browsers accept)',
+      parseDays('--server-days'),
+      397,
+    )
+    .addOption(p12ProfileOption())
+    .option('--force', 'move an existing CA to ssl/backups/<time>/ and start over')
+    .addOption(caPasswordFileOption())
+    .addOption(new Option('--no-ca-password', 'store the CA key UNENCRYPTED (0600) — for demos only'))
+    .addOption(passwordFileOption())
+    .addHelpText(
+      'after',
+      helpAfter([
+        'MTLS_CA_PASSWORD=… mtls-ca init',
+        'mtls-ca init --ca-password-file ca.pass --host api.example.com --host 10.0.0.5',
+        'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
+      ]),
+    )
+    .action(async (flags: InitFlags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const store = ctx.store(cmd);
+      const { initCa, refuseExistingCa } = await import('../../ops/init.js');
+      refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
+      let caName = flags.caName;
+      let hosts = flags.host ?? [];
+      const interactive = isInteractive(ctx.io) && !out.json;
+      if (interactive && cmd.getOptionValueSource('caName') === 'default') {
+        caName = await askText(ctx.io, 'CA name', caName);
+      }
+      if (interactive && flags.host === undefined) {
+        const extra = await askText(
+          ctx.io,
+          'Server names besides localhost, 127.0.0.1, ::1 (space separated)',
+          '',
+        );
+        hosts = extra.split(/[\s,]+/).filter(Boolean);
+      }
+      const caPassword = await caPasswordForCreate(ctx.io, flags);
+      const storeChoice = await storePasswordChoice(ctx.io, flags);
+      if (caPassword === null)
+        out.warn(
+          'the CA key is stored UNENCRYPTED (--no-ca-password); anyone who can read it can issue certificates',
+        );
+      const r = await out.spin(`Generating ${flags.keyType} keys…`, () =>
+        initCa(store, {
+          caName,
+          keyType: flags.keyType,
+          caDays: flags.caDays,
+          hosts,
+          serverDays: flags.serverDays,
+          p12Profile: flags.p12Profile,
+          force: Boolean(flags.force),
+          caPassword,
+          store: storeChoice,
+        }),
+      );
+      out.result(r, () => [
+        ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
+        `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
+        `Server certificate for ${names(r.server)}, valid until ${day(r.server.notAfter)}.`,
+        '',
+        ...fileLines(out, r.files),
+        '',
+        ...(r.passwordFiles.length
+          ? [`Store passwords were generated; each is in the .pass file beside its store.`, '']
+          : []),
+        'Spring Boot (application.properties):',
+        `  server.ssl.key-store=${r.dir}/server/keyStore.p12`,
+        '  server.ssl.key-store-type=PKCS12',
+        `  server.ssl.trust-store=${r.dir}/server/trustStore.jks`,
+        '  server.ssl.trust-store-type=JKS',
+        '  server.ssl.client-auth=need',
+        '',
+        `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
+      ]);
+    });
+}

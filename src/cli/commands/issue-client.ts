@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import type { KeyType } from '../../pki/keys.js';
+import type { Pkcs12Profile } from '../../pki/pkcs12.js';
+import {
+  type CommandContext,
+  caPasswordFileOption,
+  collect,
+  helpAfter,
+  keyTypeOption,
+  p12ProfileOption,
+  parseDays,
+  passwordFileOption,
+} from '../context.js';
+import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
+import { day, fileLines } from '../render.js';
+
+interface Flags {
+  role?: string[];
+  email?: string[];
+  days: number;
+  keyType: KeyType;
+  p12Profile: Pkcs12Profile;
+  force?: boolean;
+  caPasswordFile?: string;
+  passwordFile?: string;
+}
+
+export function registerIssueClient(program: Command, ctx: CommandContext): void {
+  program
+    .command('issue-client')
+    .summary('issue a client certificate and a browser-importable .p12 for a user')
+    .description(
+      'Creates a key, a CSR and a certificate for <name> (subject CN=<name>, clientAuth only), signed by the CA,\n' +
+        'and client/client_<name>.p12 with the key, certificate and CA for browsers, curl and Java. The roles are\n' +
+        'added to users.json, which `mtls-ca serve` reads.',
+    )
+    .argument('<name>', "the user name; becomes the certificate's CN and part of file names")
+    .option('--role <role>', 'a role for users.json (repeatable)', collect)
+    .option('--email <address>', 'an email subjectAltName (repeatable)', collect)
+    .option('--days <days>', 'validity in days', parseDays('--days'), 365)
+    .addOption(keyTypeOption())
+    .addOption(p12ProfileOption())
+    .option('--force', 'replace a still valid certificate for this name (the old one is marked superseded)')
+    .addOption(caPasswordFileOption())
+    .addOption(passwordFileOption())
+    .addHelpText(
+      'after',
+      helpAfter([
+        'mtls-ca issue-client pavel --role user',
+        'mtls-ca issue-client alice --role user --role admin --email alice@example.com --days 90',
+        'curl --cert-type P12 --cert ssl/client/client_pavel.p12:"$(cat ssl/client/client_pavel.p12.pass)" \\\n      --cacert ssl/ca/ca.crt https://localhost:8443/customer/1',
+      ]),
+    )
+    .action(async (name: string, flags: Flags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const store = ctx.store(cmd);
+      const { issueClient, validateClientOptions } = await import('../../ops/issue-client.js');
+      const base = { name, roles: flags.role ?? [], email: flags.email ?? [], days: flags.days };
+      validateClientOptions(base);
+      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const storeChoice = await storePasswordChoice(ctx.io, flags);
+      const r = await out.spin(`Generating a ${flags.keyType} key for ${name}…`, () =>
+        issueClient(store, {
+          ...base,
+          keyType: flags.keyType,
+          p12Profile: flags.p12Profile,
+          force: Boolean(flags.force),
+          caPassword,
+          store: storeChoice,
+        }),
+      );
+      if (r.roles.length === 0) {
+        out.warn(
+          `${name} has no roles yet; \`mtls-ca serve\` answers 403 until users.json gives one (--role user)`,
+        );
+      }
+      out.result(r, () => [
+        `Issued a client certificate for "${name}" (${r.certificate.keyType}), valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
+        ...(r.superseded ? [`It supersedes serial ${r.superseded}.`] : []),
+        `Roles: ${r.roles.length ? r.roles.join(', ') : '(none)'}`,
+        '',
+        ...fileLines(out, r.files),
+        '',
+        `Import ${r.p12} into a browser or OS key store${r.passwordFile ? `; its password is in ${r.passwordFile}` : ''}.`,
+      ]);
+    });
+}

@@ -1,0 +1,65 @@
+import { type Command, Option } from 'commander';
+import { type CommandContext, caPasswordFileOption, collect, helpAfter, parseDays } from '../context.js';
+import { caPasswordForUse } from '../passwords.js';
+import { day, fileLines, names } from '../render.js';
+
+interface Flags {
+  profile: 'client' | 'server';
+  days?: number;
+  out?: string;
+  role?: string[];
+  force?: boolean;
+  caPasswordFile?: string;
+}
+
+export function registerSignCsr(program: Command, ctx: CommandContext): void {
+  program
+    .command('sign-csr')
+    .summary('sign a certificate request made elsewhere (e.g. by openssl req)')
+    .description(
+      "Verifies the CSR's signature, takes its subject CN and subjectAltNames, and issues a certificate under the\n" +
+        'client profile (CN required, clientAuth only) or the server profile (a DNS/IP SAN required, serverAuth only).',
+    )
+    .argument('<file>', 'the CSR, PEM or DER')
+    .addOption(
+      new Option('--profile <profile>', 'certificate profile')
+        .choices(['client', 'server'])
+        .default('client'),
+    )
+    .option('--days <days>', 'validity in days (default: 365 client, 397 server)', parseDays('--days'))
+    .option('--out <file>', 'where to write the certificate (default: client/<CN>.crt or server/<CN>.crt)')
+    .option('--role <role>', 'client profile: a role for users.json (repeatable)', collect)
+    .option('--force', 'replace an existing certificate file')
+    .addOption(caPasswordFileOption())
+    .addHelpText(
+      'after',
+      helpAfter([
+        'openssl req -new -newkey rsa:2048 -nodes -keyout bob.key -subj /CN=bob -out bob.csr',
+        'mtls-ca sign-csr bob.csr --role user',
+        'mtls-ca sign-csr web.csr --profile server --out web.crt',
+      ]),
+    )
+    .action(async (file: string, flags: Flags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const store = ctx.store(cmd);
+      const { signCsr } = await import('../../ops/sign-csr.js');
+      store.assertInitialized();
+      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const r = await signCsr(store, {
+        file,
+        profile: flags.profile,
+        days: flags.days ?? (flags.profile === 'server' ? 397 : 365),
+        out: flags.out,
+        roles: flags.role ?? [],
+        force: Boolean(flags.force),
+        caPassword,
+      });
+      if (r.ignored.length) out.warn(`left out of the ${r.profile} certificate: ${r.ignored.join(', ')}`);
+      out.result(r, () => [
+        `Signed a ${r.profile} certificate for "${r.name}"${names(r.certificate) ? ` (${names(r.certificate)})` : ''}, valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
+        ...(r.roles ? [`Roles: ${r.roles.join(', ')}`] : []),
+        '',
+        ...fileLines(out, r.files),
+      ]);
+    });
+}

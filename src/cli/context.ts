@@ -1,0 +1,87 @@
+/** What every command receives: the I/O, the global options, and shared option builders. */
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../pki/keys.js';
+import { CaStore } from '../store/ca-store.js';
+import { DEFAULT_DIR } from '../store/layout.js';
+import type { Io } from './io.js';
+import { Output } from './output.js';
+
+export const ENV_DIR = 'MTLS_CA_DIR';
+
+/** A typed exit code other than 0/1/2/70 (e.g. 3 from `list --expiring`). */
+export class ExitError extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+export interface Globals {
+  dir: string;
+  json: boolean;
+}
+
+export class CommandContext {
+  constructor(readonly io: Io) {}
+
+  globals(cmd: Command): Globals {
+    const o = cmd.optsWithGlobals() as { dir?: string; json?: boolean };
+    return { dir: o.dir ?? this.io.env[ENV_DIR] ?? DEFAULT_DIR, json: Boolean(o.json) };
+  }
+
+  output(cmd: Command): Output {
+    return new Output(this.io, this.globals(cmd).json);
+  }
+
+  store(cmd: Command): CaStore {
+    return new CaStore(path.resolve(this.globals(cmd).dir));
+  }
+}
+
+export function parseDays(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 36_500) {
+      throw new InvalidArgumentError(`${flag} takes a whole number of days from 1 to 36500.`);
+    }
+    return Number(value);
+  };
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export const keyTypeOption = () =>
+  new Option('--key-type <type>', 'key algorithm').choices(KEY_TYPES).default(DEFAULT_KEY_TYPE);
+
+export const p12ProfileOption = () =>
+  new Option(
+    '--p12-profile <profile>',
+    '.p12 encryption: compat (3DES/SHA-1, imports on macOS, iOS, old Windows) or modern (AES-256/SHA-256)',
+  )
+    .choices(['compat', 'modern'])
+    .default('compat');
+
+export const caPasswordFileOption = () =>
+  new Option(
+    '--ca-password-file <file>',
+    'read the CA key password from the first line of a file (or MTLS_CA_PASSWORD)',
+  );
+
+export const passwordFileOption = () =>
+  new Option(
+    '--password-file <file>',
+    'password for .p12/key stores, first line of a file (or MTLS_CA_STORE_PASSWORD); default: generated, saved as <file>.pass',
+  );
+
+export const EXIT_CODES = `
+Exit codes:
+  0   success
+  1   the command failed (the message says why, the hint what to do)
+  2   usage error (unknown option, bad value)
+  70  internal error (re-run with MTLS_CA_DEBUG=1 for details)`;
+
+/** Help footer: examples, then exit codes. */
+export function helpAfter(examples: string[], extraExitCodes = ''): string {
+  return `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n${EXIT_CODES}${extraExitCodes}\n`;
+}

@@ -1,0 +1,52 @@
+/**
+ * The one place that turns a run into an exit code and renders errors:
+ * 0 ok, 1 a user-facing error, 2 usage, 3 `list --expiring` found something, 70 internal.
+ */
+import { CommanderError } from 'commander';
+import { MtlsCaError } from '../pki/errors.js';
+import { ExitError } from './context.js';
+import { type Io, processIo } from './io.js';
+import { Output } from './output.js';
+import { buildProgram } from './program.js';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERNAL = 70;
+
+/**
+ * Runs the CLI.
+ * @param argv - arguments after the program name
+ * @param io - streams and environment (default: the process's)
+ */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const json = argv.includes('--json');
+  const out = new Output(io, json);
+  try {
+    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof ExitError) return e.exitCode;
+    if (e instanceof CommanderError) {
+      // help and version exit 0; commander has already printed its usage message
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (e instanceof MtlsCaError) {
+      out.error(e.message, e.code, e.hint);
+      if (json)
+        out.printJson({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+      if (io.env.MTLS_CA_DEBUG === '1' && e.cause)
+        io.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
+      return EXIT_ERROR;
+    }
+    const name = (e as { name?: string })?.name;
+    if (name === 'ExitPromptError' || name === 'AbortPromptError') {
+      out.error('cancelled');
+      return EXIT_ERROR;
+    }
+    out.error('unexpected error — re-run with MTLS_CA_DEBUG=1 for details', 'INTERNAL');
+    if (io.env.MTLS_CA_DEBUG === '1') io.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+    if (json) out.printJson({ error: { code: 'INTERNAL', message: 'unexpected error' } });
+    return EXIT_INTERNAL;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Where passwords come from, in order: a file flag, an environment variable, a prompt on a TTY. Never argv
+ * (it shows in `ps` and shell history) and never a log.
+ */
+import fs from 'node:fs';
+import type { StorePasswordChoice } from '../ops/common.js';
+import { MtlsCaError } from '../pki/errors.js';
+import { type Io, isInteractive } from './io.js';
+import { askPassword } from './prompts.js';
+
+export const ENV_CA_PASSWORD = 'MTLS_CA_PASSWORD';
+export const ENV_STORE_PASSWORD = 'MTLS_CA_STORE_PASSWORD';
+
+/** The first line of a password file, without its line ending. */
+export function readPasswordFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MtlsCaError(
+      'NOT_FOUND',
+      `read ${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code}`,
+      `write the password to ${file} (first line), or use the environment variable instead`,
+    );
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (!password) throw new MtlsCaError('INVALID_ARGUMENT', `read ${flag} ${file}: the first line is empty`);
+  return password;
+}
+
+function fromFileOrEnv(io: Io, file: string | undefined, flag: string, env: string): string | undefined {
+  if (file !== undefined) return readPasswordFile(file, flag);
+  const value = io.env[env];
+  if (value !== undefined && value !== '') return value;
+  return undefined;
+}
+
+/** The CA key password for a command that uses an existing CA (only asked when the key is encrypted). */
+export async function caPasswordForUse(
+  io: Io,
+  opts: { caPasswordFile?: string },
+  encrypted: boolean,
+): Promise<string | undefined> {
+  if (!encrypted) return undefined;
+  const given = fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  if (given !== undefined) return given;
+  if (isInteractive(io)) return askPassword(io, 'CA key password');
+  throw new MtlsCaError(
+    'PASSWORD_REQUIRED',
+    'read the CA key: it is encrypted and no password was given',
+    `pass --ca-password-file F or set ${ENV_CA_PASSWORD}`,
+  );
+}
+
+/** The password for a new CA key; null means unencrypted (only with --no-ca-password). */
+export async function caPasswordForCreate(
+  io: Io,
+  opts: { caPasswordFile?: string; caPassword?: boolean },
+): Promise<string | null> {
+  if (opts.caPassword === false) {
+    if (opts.caPasswordFile !== undefined) {
+      throw new MtlsCaError('INVALID_ARGUMENT', 'use --no-ca-password with --ca-password-file: choose one');
+    }
+    return null;
+  }
+  const given = fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  if (given !== undefined) return given;
+  if (isInteractive(io)) return askPassword(io, 'Password for the new CA key', { confirm: true });
+  throw new MtlsCaError(
+    'PASSWORD_REQUIRED',
+    'create the CA key: no password given, and the CA key is always encrypted unless you opt out',
+    `pass --ca-password-file F, set ${ENV_CA_PASSWORD}, or --no-ca-password for an unencrypted demo CA`,
+  );
+}
+
+/**
+ * The password for key stores and .p12 bundles: given, prompted on a TTY (empty = generate), or generated
+ * (written beside each artifact as <artifact>.pass).
+ */
+export async function storePasswordChoice(
+  io: Io,
+  opts: { passwordFile?: string },
+): Promise<StorePasswordChoice> {
+  const given = fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
+  if (given !== undefined) return { given };
+  if (isInteractive(io)) {
+    const typed = await askPassword(io, 'Password for the key store / .p12 (empty: generate one)', {
+      confirm: true,
+      allowEmpty: true,
+    });
+    if (typed) return { given: typed };
+  }
+  return {};
+}

@@ -1,0 +1,66 @@
+/** Builds the commander program. Tests build it too, with their own Io. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerInit } from './commands/init.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerIssueClient } from './commands/issue-client.js';
+import { registerIssueServer } from './commands/issue-server.js';
+import { registerList } from './commands/list.js';
+import { registerSignCsr } from './commands/sign-csr.js';
+import { CommandContext, EXIT_CODES } from './context.js';
+import type { Io } from './io.js';
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export function buildProgram(io: Io): Command {
+  const ctx = new CommandContext(io);
+  const program = new Command('mtls-ca')
+    .description(
+      'A private CA for mutual TLS: server and client certificates, browser-importable .p12 files,\n' +
+        'Java trust stores, and an mTLS demo API — the openssl + keytool recipe, done right.',
+    )
+    .version(version(), '-V, --version')
+    .option('-d, --dir <dir>', 'the CA directory (env MTLS_CA_DIR)', undefined)
+    .option('--json', 'print one JSON document to stdout')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Quick start:
+  $ MTLS_CA_PASSWORD=… mtls-ca init          # CA, server certificate, key store, trust stores in ./ssl
+  $ mtls-ca issue-client pavel --role user    # client_pavel.p12 for browsers, curl and Java
+  $ mtls-ca serve                             # the mTLS customer API on https://localhost:8443
+
+Environment:
+  MTLS_CA_DIR             the CA directory (default ./ssl)
+  MTLS_CA_PASSWORD        the CA key password
+  MTLS_CA_STORE_PASSWORD  the password for .p12 files and key stores
+  NO_COLOR                no colours
+  MTLS_CA_DEBUG=1         stack traces for internal errors
+${EXIT_CODES}
+`,
+    );
+  registerInit(program, ctx);
+  registerIssueClient(program, ctx);
+  registerIssueServer(program, ctx);
+  registerSignCsr(program, ctx);
+  registerInspect(program, ctx);
+  registerList(program, ctx);
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+  }
+  return program;
+}

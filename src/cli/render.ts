@@ -1,0 +1,18 @@
+/** Text renderings shared by commands. */
+import type { CertificateSummary, WrittenFile } from '../ops/common.js';
+import type { Output } from './output.js';
+
+export function day(iso: string): string {
+  return iso.slice(0, 10);
+}
+
+export function fileLines(out: Output, files: WrittenFile[]): string[] {
+  const width = Math.max(...files.map((f) => f.path.length));
+  return files.map(
+    (f) => `  ${f.path.padEnd(width)}  ${f.mode === '0600' ? out.color.yellow(f.mode) : f.mode}  ${f.what}`,
+  );
+}
+
+export function names(c: CertificateSummary): string {
+  return [...c.dns, ...c.ip, ...c.email, ...c.uri].join(', ');
+}

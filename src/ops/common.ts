@@ -1,0 +1,122 @@
+/**
+ * Shared pieces of the CA operations. Operations compose the pure PKI core with the store; they never
+ * print, prompt or exit — they return plain result objects the CLI renders (as text or --json).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Certificate } from '../pki/certificate.js';
+import { MtlsCaError } from '../pki/errors.js';
+import { keyTypeOf } from '../pki/keys.js';
+import type { Pkcs12Profile } from '../pki/pkcs12.js';
+import { MODE_SECRET, type Transaction } from '../store/atomic.js';
+import type { CertificateProfile, IssueEvent } from '../store/inventory.js';
+
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  serial: string;
+  keyType: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  dns: string[];
+  ip: string[];
+  email: string[];
+  uri: string[];
+}
+
+export function summarize(cert: Certificate): CertificateSummary {
+  const san = cert.subjectAltNames;
+  return {
+    subject: cert.subjectName,
+    issuer: cert.issuerName,
+    serial: cert.serialHex,
+    keyType: keyTypeOf(cert.publicKey),
+    notBefore: cert.notBefore.toISOString(),
+    notAfter: cert.notAfter.toISOString(),
+    fingerprint: cert.fingerprint256,
+    dns: san.dns ?? [],
+    ip: san.ip ?? [],
+    email: san.email ?? [],
+    uri: san.uri ?? [],
+  };
+}
+
+export interface WrittenFile {
+  path: string;
+  mode: string;
+  what: string;
+}
+
+/** Collects what a command stages, so it can tell the user what it created, where, and with which mode. */
+export class FileList {
+  readonly files: WrittenFile[] = [];
+  constructor(
+    private readonly tx: Transaction,
+    private readonly display: (file: string) => string,
+  ) {}
+
+  write(file: string, data: Buffer | string, mode: number, what: string): void {
+    this.tx.write(file, data, mode);
+    this.files.push({ path: this.display(file), mode: `0${mode.toString(8)}`, what });
+  }
+}
+
+/** 24 characters from [A-Za-z0-9_-]: 144 bits, safe to paste into properties files and shells. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+export interface StorePasswordChoice {
+  /** The password to use, given by the user; undefined → generate one per artifact. */
+  given?: string;
+}
+
+/**
+ * The password for one store or bundle: the user's, or a generated one written beside the artifact as
+ * `<artifact>.pass` (0600). Returns the password and the .pass file (if generated).
+ */
+export function storePasswordFor(
+  artifact: string,
+  choice: StorePasswordChoice,
+  files: FileList,
+): { password: string; passwordFile?: string } {
+  if (choice.given !== undefined) return { password: choice.given };
+  const password = generatePassword();
+  const passwordFile = `${artifact}.pass`;
+  files.write(passwordFile, `${password}\n`, MODE_SECRET, 'generated password');
+  return { password, passwordFile };
+}
+
+export function issueEvent(
+  cert: Certificate,
+  name: string,
+  profile: CertificateProfile,
+  files: string[],
+  now: Date,
+): IssueEvent {
+  const s = summarize(cert);
+  return {
+    op: 'issue',
+    serial: s.serial,
+    name,
+    profile,
+    subject: s.subject,
+    keyType: s.keyType,
+    notBefore: s.notBefore,
+    notAfter: s.notAfter,
+    fingerprint: s.fingerprint,
+    issuedAt: now.toISOString(),
+    files,
+  };
+}
+
+export function assertDays(days: number, flag: string): void {
+  if (!Number.isInteger(days) || days < 1 || days > 36_500) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use ${flag} ${days}: expected a whole number of days from 1 to 36500`,
+    );
+  }
+}
+
+export type { Pkcs12Profile };

@@ -1,0 +1,183 @@
+/** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
+import fs from 'node:fs';
+import { MtlsCaError } from '../pki/errors.js';
+import { hostsToAltNames } from '../pki/extensions.js';
+import { createJks } from '../pki/jks.js';
+import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
+import { createPkcs12, createTrustStorePkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
+import { createRootCa, issueServerCertificate } from '../pki/profiles.js';
+import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
+import type { CaStore } from '../store/ca-store.js';
+import {
+  assertDays,
+  type CertificateSummary,
+  FileList,
+  issueEvent,
+  type StorePasswordChoice,
+  storePasswordFor,
+  summarize,
+  type WrittenFile,
+} from './common.js';
+
+/** Names every server certificate from `init` carries, so the demo works for any local client. */
+export const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];
+
+export interface InitOptions {
+  caName: string;
+  keyType: KeyType;
+  caDays: number;
+  /** Extra server names beyond {@link LOCAL_HOSTS}. */
+  hosts: string[];
+  serverDays: number;
+  p12Profile: Pkcs12Profile;
+  /** Move an existing CA directory's contents to a backup folder first. */
+  force: boolean;
+  /** The CA key password; null stores the key unencrypted (an explicit choice, for demos). */
+  caPassword: string | null;
+  store: StorePasswordChoice;
+  now?: Date;
+}
+
+export interface InitResult {
+  dir: string;
+  ca: CertificateSummary & { keyEncrypted: boolean };
+  server: CertificateSummary;
+  files: WrittenFile[];
+  passwordFiles: string[];
+  backup?: string;
+}
+
+/** CA_EXISTS unless `force`: a CA key is never replaced by accident. */
+export function refuseExistingCa(store: CaStore, force: boolean): void {
+  if (store.isInitialized() && !force) {
+    throw new MtlsCaError(
+      'CA_EXISTS',
+      `create CA in ${store.display(store.root)}: a CA already exists (${store.display(store.paths.caCert)})`,
+      'keep using it, or pass --force to move it to a backup folder and start over',
+    );
+  }
+}
+
+export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
+  const now = o.now ?? new Date();
+  assertDays(o.caDays, '--ca-days');
+  assertDays(o.serverDays, '--server-days');
+  if (!o.caName.trim()) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      'use --ca-name "": the CA name is empty',
+      'pass --ca-name "My CA"',
+    );
+  }
+  const hosts = [...new Set([...LOCAL_HOSTS, ...o.hosts])];
+  const altNames = hostsToAltNames(hosts);
+  const refuseExisting = () => refuseExistingCa(store, o.force);
+  refuseExisting();
+
+  const [caKeys, serverKeys] = await Promise.all([generateKeyPair(o.keyType), generateKeyPair(o.keyType)]);
+  const caCert = createRootCa({ subject: { commonName: o.caName.trim() }, ...caKeys, days: o.caDays, now });
+  const ca = { certificate: caCert, privateKey: caKeys.privateKey };
+  const serverCert = issueServerCertificate({
+    ca,
+    publicKey: serverKeys.publicKey,
+    altNames,
+    days: o.serverDays,
+    now,
+  });
+
+  return store.lock(() => {
+    refuseExisting();
+    const tx = store.newTransaction();
+    const files = new FileList(tx, (f) => store.display(f));
+    const p = store.paths;
+    const server = p.server();
+    files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, 'CA certificate');
+    files.write(
+      p.caKey,
+      exportPrivateKeyPem(caKeys.privateKey, o.caPassword ?? undefined),
+      MODE_SECRET,
+      o.caPassword === null ? 'CA key (NOT encrypted)' : 'CA key (encrypted)',
+    );
+    files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
+    files.write(server.key, exportPrivateKeyPem(serverKeys.privateKey), MODE_SECRET, 'server key');
+    const passwordFiles: string[] = [];
+    const storePassword = (artifact: string) => {
+      const r = storePasswordFor(artifact, o.store, files);
+      if (r.passwordFile) passwordFiles.push(store.display(r.passwordFile));
+      return r.password;
+    };
+    files.write(
+      server.keyStore,
+      createPkcs12({
+        privateKey: serverKeys.privateKey,
+        certificate: serverCert,
+        chain: [caCert],
+        friendlyName: 'server',
+        password: storePassword(server.keyStore),
+        profile: o.p12Profile,
+      }),
+      MODE_SECRET,
+      'server key store (server.ssl.key-store)',
+    );
+    const trusted = [{ alias: 'ca', certificate: caCert }];
+    files.write(
+      p.trustStoreJks,
+      createJks(trusted, storePassword(p.trustStoreJks), now),
+      MODE_PUBLIC,
+      'trust store, JKS (server.ssl.trust-store)',
+    );
+    files.write(
+      p.trustStoreP12,
+      createTrustStorePkcs12({
+        entries: trusted,
+        password: storePassword(p.trustStoreP12),
+        profile: o.p12Profile,
+      }),
+      MODE_PUBLIC,
+      'trust store, PKCS#12',
+    );
+    const usersExisted = fs.existsSync(p.users);
+    if (!usersExisted || o.force)
+      files.write(p.users, '{\n  "users": {}\n}\n', MODE_PUBLIC, 'users and roles');
+    store.appendInventory(tx, [
+      issueEvent(
+        caCert,
+        caCert.commonName ?? 'ca',
+        'ca',
+        [store.relative(p.caCert), store.relative(p.caKey)],
+        now,
+      ),
+      issueEvent(
+        serverCert,
+        'server',
+        'server',
+        [store.relative(server.cert), store.relative(server.key)],
+        now,
+      ),
+    ]);
+
+    let backup: string | undefined;
+    if (o.force && store.isInitialized()) backup = store.backupContents(now);
+    try {
+      tx.commit();
+    } catch (e) {
+      if (backup) restoreBackup(store, backup);
+      throw e;
+    }
+    return {
+      dir: store.display(store.root),
+      ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
+      server: summarize(serverCert),
+      files: files.files,
+      passwordFiles,
+      ...(backup ? { backup: store.display(backup) } : {}),
+    };
+  });
+}
+
+function restoreBackup(store: CaStore, backup: string): void {
+  for (const entry of fs.readdirSync(backup)) {
+    fs.renameSync(`${backup}/${entry}`, `${store.root}/${entry}`);
+  }
+  fs.rmdirSync(backup);
+}

@@ -1,0 +1,242 @@
+/**
+ * `inspect`: what a file is and what it says — certificate, CSR, private key (never the secret), PKCS#12,
+ * JKS or CRL. The password for a store is asked for through a hook, so the CLI decides where it comes from.
+ */
+import { Certificate, fingerprint } from '../pki/certificate.js';
+import { Crl } from '../pki/crl.js';
+import { parseCsr } from '../pki/csr.js';
+import { MtlsCaError } from '../pki/errors.js';
+import { parseJks } from '../pki/jks.js';
+import {
+  describeKey,
+  isEncryptedPrivateKey,
+  keyTypeOf,
+  parsePrivateKey,
+  subjectPublicKeyInfo,
+} from '../pki/keys.js';
+import { isPem, pemBlocks } from '../pki/pem.js';
+import { parsePkcs12 } from '../pki/pkcs12.js';
+import { type CertificateSummary, summarize } from './common.js';
+
+const DAY_MS = 86_400_000;
+
+export interface CertificateDetails extends CertificateSummary {
+  isCa: boolean;
+  keyUsage: string[];
+  extendedKeyUsage: string[];
+  signatureAlgorithm: string;
+  status: 'valid' | 'expired' | 'not-yet-valid';
+  daysLeft: number;
+}
+
+export type InspectResult =
+  | { type: 'certificate'; file: string; certificates: CertificateDetails[] }
+  | {
+      type: 'csr';
+      file: string;
+      subject: string;
+      keyType: string;
+      signatureAlgorithm: string;
+      signatureValid: true;
+      dns: string[];
+      ip: string[];
+      email: string[];
+      uri: string[];
+    }
+  | { type: 'private-key'; file: string; keyType: string; encrypted: boolean; publicKeyFingerprint: string }
+  | {
+      type: 'pkcs12';
+      file: string;
+      macAlgorithm: string;
+      keyEncryption?: string;
+      certEncryption?: string;
+      iterations: number;
+      privateKey?: { keyType: string; matchesCertificate: boolean };
+      certificates: (CertificateDetails & { friendlyName?: string; trusted: boolean })[];
+    }
+  | { type: 'jks'; file: string; entries: (CertificateDetails & { alias: string; date: string })[] }
+  | {
+      type: 'crl';
+      file: string;
+      issuer: string;
+      crlNumber: string;
+      thisUpdate: string;
+      nextUpdate: string;
+      expired: boolean;
+      signatureAlgorithm: string;
+      revoked: { serial: string; revokedAt: string; reason?: string }[];
+    };
+
+/** Supplies a store password when the file needs one; returns undefined when none is available. */
+export type PasswordHook = (file: string) => Promise<string | undefined>;
+
+export function certificateDetails(cert: Certificate, now: Date = new Date()): CertificateDetails {
+  return {
+    ...summarize(cert),
+    isCa: cert.isCa,
+    keyUsage: cert.keyUsage,
+    extendedKeyUsage: cert.extendedKeyUsage,
+    signatureAlgorithm: cert.signatureAlgorithmName,
+    status: cert.validityAt(now),
+    daysLeft: Math.floor((cert.notAfter.getTime() - now.getTime()) / DAY_MS),
+  };
+}
+
+const JKS_MAGIC = 0xfeedfeed;
+
+async function needPassword(hook: PasswordHook, file: string, kind: string): Promise<string> {
+  const password = await hook(file);
+  if (password === undefined) {
+    throw new MtlsCaError(
+      'PASSWORD_REQUIRED',
+      `read ${file}: a ${kind} needs its password`,
+      `pass --password-file F or MTLS_CA_STORE_PASSWORD (a generated password is in ${file}.pass)`,
+    );
+  }
+  return password;
+}
+
+/**
+ * @param file - shown in results and errors
+ * @param data - the file's bytes
+ * @param password - hook asked only for PKCS#12 and JKS files (and encrypted keys)
+ */
+export async function inspectData(
+  file: string,
+  data: Buffer,
+  password: PasswordHook,
+  now = new Date(),
+): Promise<InspectResult> {
+  if (data.length === 0) throw new MtlsCaError('PARSE_FAILED', `read ${file}: the file is empty`);
+  if (isPem(data)) {
+    const text = data.toString('latin1');
+    const blocks = pemBlocks(text);
+    const label = blocks[0]?.label;
+    if (label === 'CERTIFICATE') {
+      return {
+        type: 'certificate',
+        file,
+        certificates: Certificate.allFromPem(text, file).map((c) => certificateDetails(c, now)),
+      };
+    }
+    if (label === 'CERTIFICATE REQUEST' || label === 'NEW CERTIFICATE REQUEST') return csrResult(file, data);
+    if (label === 'X509 CRL') return crlResult(file, Crl.from(data, file), now);
+    if (label && /PRIVATE KEY$/.test(label)) {
+      const encrypted = isEncryptedPrivateKey(text);
+      const key = parsePrivateKey(
+        data,
+        encrypted ? await needPassword(password, file, 'encrypted key') : undefined,
+        file,
+      );
+      return {
+        type: 'private-key',
+        file,
+        keyType: describeKey(key),
+        encrypted,
+        publicKeyFingerprint: fingerprint(subjectPublicKeyInfo(key)),
+      };
+    }
+    throw new MtlsCaError(
+      'PARSE_FAILED',
+      `read ${file}: PEM block "${label ?? '?'}" is not a certificate, CSR, key or CRL`,
+    );
+  }
+  if (data.length >= 4 && data.readUInt32BE(0) === JKS_MAGIC) {
+    const entries = parseJks(data, await needPassword(password, file, 'JKS key store'), file);
+    return {
+      type: 'jks',
+      file,
+      entries: entries.map((e) => ({
+        alias: e.alias,
+        date: e.date.toISOString(),
+        ...certificateDetails(e.certificate, now),
+      })),
+    };
+  }
+  // DER: try the structures in order of how often people have them.
+  for (const attempt of [
+    () => ({
+      type: 'certificate' as const,
+      file,
+      certificates: [certificateDetails(new Certificate(data, file), now)],
+    }),
+    () => crlResult(file, Crl.from(data, file), now),
+    () => csrResult(file, data),
+  ]) {
+    try {
+      return attempt();
+    } catch (e) {
+      if (!(e instanceof MtlsCaError) || e.code !== 'PARSE_FAILED') throw e;
+    }
+  }
+  if (looksLikePkcs12(data)) {
+    const p12 = parsePkcs12(data, await needPassword(password, file, 'PKCS#12 file'), file);
+    const leafSpki = p12.certificates[0]?.certificate.spki;
+    return {
+      type: 'pkcs12',
+      file,
+      macAlgorithm: p12.macAlgorithm,
+      ...(p12.keyEncryption ? { keyEncryption: p12.keyEncryption } : {}),
+      ...(p12.certEncryption ? { certEncryption: p12.certEncryption } : {}),
+      iterations: p12.iterations,
+      ...(p12.privateKey
+        ? {
+            privateKey: {
+              keyType: keyTypeOf(p12.privateKey),
+              matchesCertificate: !!leafSpki && subjectPublicKeyInfo(p12.privateKey).equals(leafSpki),
+            },
+          }
+        : {}),
+      certificates: p12.certificates.map((c) => ({
+        ...certificateDetails(c.certificate, now),
+        ...(c.friendlyName ? { friendlyName: c.friendlyName } : {}),
+        trusted: c.trusted,
+      })),
+    };
+  }
+  throw new MtlsCaError(
+    'PARSE_FAILED',
+    `read ${file}: not a certificate, CSR, private key, PKCS#12, JKS or CRL`,
+    'check the file; inspect reads PEM or DER',
+  );
+}
+
+/** PFX ::= SEQUENCE { version INTEGER 3, authSafe ContentInfo, … } — a cheap sniff before asking a password. */
+function looksLikePkcs12(data: Buffer): boolean {
+  return data[0] === 0x30 && data.includes(Buffer.from([0x02, 0x01, 0x03, 0x30]));
+}
+
+function csrResult(file: string, data: Buffer): InspectResult {
+  const csr = parseCsr(data, file);
+  const san = csr.altNames;
+  return {
+    type: 'csr',
+    file,
+    subject: csr.subjectName,
+    keyType: describeKey(csr.publicKey),
+    signatureAlgorithm: csr.signatureAlgorithm,
+    signatureValid: true,
+    dns: san.dns ?? [],
+    ip: san.ip ?? [],
+    email: san.email ?? [],
+    uri: san.uri ?? [],
+  };
+}
+
+function crlResult(file: string, crl: Crl, now: Date): InspectResult {
+  return {
+    type: 'crl',
+    file,
+    issuer: crl.issuerName,
+    crlNumber: crl.crlNumber.toString(),
+    thisUpdate: crl.thisUpdate.toISOString(),
+    nextUpdate: crl.nextUpdate.toISOString(),
+    expired: crl.nextUpdate < now,
+    signatureAlgorithm: crl.signatureAlgorithm,
+    revoked: crl.revoked.map((r) => ({
+      serial: r.serialHex,
+      revokedAt: r.revokedAt.toISOString(),
+      ...(r.reason ? { reason: r.reason } : {}),
+    })),
+  };
+}

@@ -1,0 +1,109 @@
+/** `issue-server`: another server leaf (e.g. for a second host), with its key store for Java servers. */
+import fs from 'node:fs';
+import { MtlsCaError } from '../pki/errors.js';
+import { hostsToAltNames } from '../pki/extensions.js';
+import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
+import { assertSafeName } from '../pki/names.js';
+import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
+import { issueServerCertificate } from '../pki/profiles.js';
+import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
+import type { CaStore } from '../store/ca-store.js';
+import {
+  assertDays,
+  type CertificateSummary,
+  FileList,
+  issueEvent,
+  type StorePasswordChoice,
+  storePasswordFor,
+  summarize,
+  type WrittenFile,
+} from './common.js';
+
+export interface IssueServerOptions {
+  hosts: string[];
+  /** File base name in server/; default: the first host. */
+  name?: string;
+  days: number;
+  keyType: KeyType;
+  p12Profile: Pkcs12Profile;
+  force: boolean;
+  caPassword: string | undefined;
+  store: StorePasswordChoice;
+  now?: Date;
+}
+
+export interface IssueServerResult {
+  name: string;
+  certificate: CertificateSummary;
+  files: WrittenFile[];
+  passwordFile?: string;
+}
+
+export async function issueServer(store: CaStore, o: IssueServerOptions): Promise<IssueServerResult> {
+  const now = o.now ?? new Date();
+  if (o.hosts.length === 0) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      'issue server: no host given',
+      'pass one or more hosts: mtls-ca issue-server api.example.com 10.0.0.5',
+    );
+  }
+  const altNames = hostsToAltNames(o.hosts);
+  const name = o.name ?? o.hosts[0]!;
+  if (o.name === undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw new MtlsCaError(
+      'INVALID_NAME',
+      `use ${name} as file name: not a safe file name`,
+      'pass --name NAME',
+    );
+  }
+  assertSafeName(name, 'server name');
+  assertDays(o.days, '--days');
+  const ca = store.loadCa(o.caPassword);
+  const keys = await generateKeyPair(o.keyType);
+  const cert = issueServerCertificate({ ca, publicKey: keys.publicKey, altNames, days: o.days, now });
+  return store.lock(() => {
+    const paths = store.paths.server(name);
+    if (!o.force && fs.existsSync(paths.cert)) {
+      throw new MtlsCaError(
+        'ALREADY_EXISTS',
+        `issue server ${name}: ${store.display(paths.cert)} exists`,
+        'pass --name to choose another name, or --force to replace it',
+      );
+    }
+    const tx = store.newTransaction();
+    const files = new FileList(tx, (f) => store.display(f));
+    files.write(paths.cert, cert.toPem(), MODE_PUBLIC, 'server certificate');
+    files.write(paths.key, exportPrivateKeyPem(keys.privateKey), MODE_SECRET, 'server key');
+    const { password, passwordFile } = storePasswordFor(paths.keyStore, o.store, files);
+    files.write(
+      paths.keyStore,
+      createPkcs12({
+        privateKey: keys.privateKey,
+        certificate: cert,
+        chain: [ca.certificate],
+        friendlyName: name,
+        password,
+        profile: o.p12Profile,
+      }),
+      MODE_SECRET,
+      'server key store',
+    );
+    store.appendInventory(tx, [
+      issueEvent(
+        cert,
+        name,
+        'server',
+        [paths.cert, paths.key, paths.keyStore].map((f) => store.relative(f)),
+        now,
+      ),
+    ]);
+    tx.commit();
+    return {
+      name,
+      certificate: summarize(cert),
+      files: files.files,
+      ...(passwordFile ? { passwordFile: store.display(passwordFile) } : {}),
+    };
+  });
+}
