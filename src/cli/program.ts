@@ -1,11 +1,14 @@
 /** Builds the commander program. Tests build it too, with their own Io. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAudit } from './commands/audit.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerIssueClient } from './commands/issue-client.js';
 import { registerIssueServer } from './commands/issue-server.js';
 import { registerList } from './commands/list.js';
+import { registerRenew } from './commands/renew.js';
+import { registerRevoke } from './commands/revoke.js';
 import { registerSignCsr } from './commands/sign-csr.js';
 import { CommandContext, EXIT_CODES } from './context.js';
 import type { Io } from './io.js';
@@ -56,7 +59,11 @@ ${EXIT_CODES}
   registerSignCsr(program, ctx);
   registerInspect(program, ctx);
   registerList(program, ctx);
-  for (const cmd of program.commands) {
+  registerRevoke(program, ctx);
+  registerRenew(program, ctx);
+  registerAudit(program, ctx);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const cmd of all(program).slice(1)) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),

@@ -8,6 +8,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import { keyTypeOf } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_SECRET, type Transaction } from '../store/atomic.js';
+import type { AuditOperation, AuditRecord } from '../store/audit.js';
 import type { CertificateProfile, IssueEvent } from '../store/inventory.js';
 
 export interface CertificateSummary {
@@ -120,3 +121,21 @@ export function assertDays(days: number, flag: string): void {
 }
 
 export type { Pkcs12Profile };
+
+/** The audit line of an operation on one certificate. */
+export function auditRecord(
+  op: AuditOperation,
+  cert: Certificate,
+  now: Date,
+  detail?: Record<string, string | number | boolean>,
+): AuditRecord {
+  return {
+    time: now.toISOString(),
+    op,
+    subject: cert.subjectName,
+    serial: cert.serialHex,
+    fingerprint: cert.fingerprint256,
+    result: 'ok',
+    ...(detail ? { detail } : {}),
+  };
+}

@@ -10,6 +10,7 @@ import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import {
   assertDays,
+  auditRecord,
   type CertificateSummary,
   FileList,
   issueEvent,
@@ -18,6 +19,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
+import { stageCrl } from './revoke.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
 export const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];
@@ -156,6 +158,18 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       ),
     ]);
 
+    // An empty CRL from the start, so servers (serve, nginx ssl_crl) can point at it before any revocation.
+    const crl = stageCrl(store, tx, ca, [], now);
+    files.files.push({ path: crl.summary.file, mode: '0644', what: 'certificate revocation list' });
+    store.appendAudit(
+      tx,
+      [
+        auditRecord('init', caCert, now, { profile: 'ca', keyType: o.keyType }),
+        auditRecord('issue', serverCert, now, { profile: 'server' }),
+        crl.audit,
+      ],
+      caKeys.privateKey,
+    );
     let backup: string | undefined;
     if (o.force && store.isInitialized()) backup = store.backupContents(now);
     try {

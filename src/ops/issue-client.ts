@@ -15,6 +15,7 @@ import type { CaStore } from '../store/ca-store.js';
 import { statusOf } from '../store/inventory.js';
 import {
   assertDays,
+  auditRecord,
   type CertificateSummary,
   FileList,
   issueEvent,
@@ -150,6 +151,7 @@ export async function issueClient(store: CaStore, o: IssueClientOptions): Promis
         ? [{ op: 'supersede' as const, serial: existing.serialHex, at: now.toISOString(), by: event.serial }]
         : []),
     ]);
+    store.appendAudit(tx, [auditRecord('issue', cert, now, { profile: 'client' })], ca.privateKey);
     tx.commit();
     return {
       name: o.name,

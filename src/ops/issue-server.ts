@@ -10,6 +10,7 @@ import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import {
   assertDays,
+  auditRecord,
   type CertificateSummary,
   FileList,
   issueEvent,
@@ -98,6 +99,7 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
         now,
       ),
     ]);
+    store.appendAudit(tx, [auditRecord('issue', cert, now, { profile: 'server' })], ca.privateKey);
     tx.commit();
     return {
       name,

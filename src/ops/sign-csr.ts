@@ -9,6 +9,7 @@ import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import {
   assertDays,
+  auditRecord,
   type CertificateSummary,
   FileList,
   issueEvent,
@@ -119,6 +120,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
     store.appendInventory(tx, [
       issueEvent(cert, name, o.profile, [path.relative(store.root, path.resolve(out))], now),
     ]);
+    store.appendAudit(tx, [auditRecord('sign', cert, now, { profile: o.profile })], ca.privateKey);
     tx.commit();
     return {
       name,

@@ -2,6 +2,8 @@
  * The CA directory: the only code that reads or writes it. Commands hand it finished artifacts inside a
  * {@link Transaction}; it holds the lock, keeps modes right and refuses to lose a CA key.
  */
+
+import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Certificate } from '../pki/certificate.js';
@@ -9,6 +11,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import { isEncryptedPrivateKey, parsePrivateKey } from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, Transaction } from './atomic.js';
+import { type AuditRecord, auditLines } from './audit.js';
 import { encodeEvents, type InventoryEntry, type InventoryEvent, readInventory } from './inventory.js';
 import { type Layout, layout } from './layout.js';
 import { withLock } from './lock.js';
@@ -90,6 +93,11 @@ export class CaStore {
   /** Stages inventory lines in a transaction (appended after the files, rolled back with them). */
   appendInventory(tx: Transaction, events: InventoryEvent[]): void {
     tx.append(this.paths.inventory, encodeEvents(events));
+  }
+
+  /** Stages signed, hash-chained audit lines in a transaction. */
+  appendAudit(tx: Transaction, records: AuditRecord[], caKey: KeyObject): void {
+    tx.append(this.paths.auditLog, auditLines(this.paths.auditLog, records, caKey));
   }
 
   readUsers(): UsersFile {

@@ -1,0 +1,76 @@
+import { type Command, Option } from 'commander';
+import { KEY_TYPES, type KeyType } from '../../pki/keys.js';
+import type { Pkcs12Profile } from '../../pki/pkcs12.js';
+import {
+  type CommandContext,
+  caPasswordFileOption,
+  helpAfter,
+  p12ProfileOption,
+  parseDays,
+  passwordFileOption,
+} from '../context.js';
+import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
+import { day, fileLines } from '../render.js';
+
+interface Flags {
+  days?: number;
+  rekey?: boolean;
+  keyType?: KeyType;
+  revokeOld?: boolean;
+  p12Profile: Pkcs12Profile;
+  caPasswordFile?: string;
+  passwordFile?: string;
+}
+
+export function registerRenew(program: Command, ctx: CommandContext): void {
+  program
+    .command('renew')
+    .summary('renew a client or server certificate (same subject, SANs and roles)')
+    .description(
+      'Issues a new certificate for <name> with the same subject and SANs — with the same key unless --rekey —\n' +
+        'and a new .p12 (reusing a generated .pass password). The old certificate is marked superseded; with\n' +
+        '--revoke-old it is also revoked and a new CRL is written.',
+    )
+    .argument('<name>', 'a client or server name from `mtls-ca list`')
+    .option('--days <days>', 'validity in days (default: 365 client, 397 server)', parseDays('--days'))
+    .option('--rekey', 'generate a new key instead of reusing the old one')
+    .addOption(
+      new Option('--key-type <type>', 'with --rekey: the new key type (default: the old one)').choices(
+        KEY_TYPES,
+      ),
+    )
+    .option('--revoke-old', 'revoke the old certificate (reason superseded)')
+    .addOption(p12ProfileOption())
+    .addOption(caPasswordFileOption())
+    .addOption(passwordFileOption())
+    .addHelpText(
+      'after',
+      helpAfter(['mtls-ca renew pavel', 'mtls-ca renew pavel --rekey --revoke-old --days 90']),
+    )
+    .action(async (name: string, flags: Flags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const store = ctx.store(cmd);
+      const { renew } = await import('../../ops/renew.js');
+      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const r = await renew(store, {
+        name,
+        days: flags.days,
+        rekey: Boolean(flags.rekey),
+        keyType: flags.keyType,
+        revokeOld: Boolean(flags.revokeOld),
+        p12Profile: flags.p12Profile,
+        caPassword,
+        store:
+          flags.passwordFile !== undefined || ctx.io.env.MTLS_CA_STORE_PASSWORD
+            ? await storePasswordChoice(ctx.io, flags)
+            : {},
+      });
+      out.result(r, () => [
+        `Renewed ${r.profile} certificate "${name}"${r.rekeyed ? ' with a new key' : ''}: serial ${r.certificate.serial}, valid until ${day(r.certificate.notAfter)}.`,
+        `The old certificate ${r.old.serial} is ${r.old.status}.`,
+        ...(r.crl ? [`Wrote ${r.crl.file} (CRL number ${r.crl.crlNumber}).`] : []),
+        '',
+        ...fileLines(out, r.files),
+      ]);
+    });
+}

@@ -1,0 +1,225 @@
+/**
+ * `revoke` and `crl`: mark certificates revoked in the inventory and publish a new CRL (`ca/crl.pem`,
+ * cRLNumber + 1) in the same transaction, so the inventory, the CRL and the audit log never disagree.
+ */
+import fs from 'node:fs';
+import { Crl, createCrl, REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
+import { MtlsCaError } from '../pki/errors.js';
+import type { CertificateAuthority } from '../pki/profiles.js';
+import { MODE_PUBLIC, type Transaction } from '../store/atomic.js';
+import type { AuditRecord } from '../store/audit.js';
+import type { CaStore } from '../store/ca-store.js';
+import { type InventoryEntry, type RevokeEvent, statusOf } from '../store/inventory.js';
+
+/** How long a CRL is valid unless `crl --days` says otherwise; re-sign it from cron before then. */
+export const DEFAULT_CRL_DAYS = 7;
+const DAY_MS = 86_400_000;
+
+/** The reasons `revoke --reason` offers (the ones that apply to end-entity certificates of a private CA). */
+export const REVOKE_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+] as const satisfies readonly RevocationReason[];
+
+export interface CrlSummary {
+  file: string;
+  crlNumber: string;
+  thisUpdate: string;
+  nextUpdate: string;
+  revoked: number;
+}
+
+function currentCrlNumber(store: CaStore): bigint {
+  if (!fs.existsSync(store.paths.crl)) return 0n;
+  try {
+    return Crl.from(fs.readFileSync(store.paths.crl), store.display(store.paths.crl)).crlNumber;
+  } catch {
+    // An unreadable CRL is replaced; the number restarts above anything the inventory could have produced.
+    return BigInt(Date.now());
+  }
+}
+
+/**
+ * Stages a fresh CRL listing every revoked certificate in `entries` (plus `extra`), numbered one above the
+ * current CRL. Expired certificates stay listed: harmless, and it keeps `openssl verify -crl_check` strict.
+ */
+export function stageCrl(
+  store: CaStore,
+  tx: Transaction,
+  ca: CertificateAuthority,
+  entries: InventoryEntry[],
+  now: Date,
+  days = DEFAULT_CRL_DAYS,
+): { crl: Crl; audit: AuditRecord; summary: CrlSummary } {
+  const revoked = entries
+    .filter((e) => e.revokedAt)
+    .map((e) => ({
+      serialHex: e.serial,
+      revokedAt: new Date(e.revokedAt!),
+      reason: e.revocationReason === 'unspecified' ? undefined : (e.revocationReason as RevocationReason),
+    }));
+  const crl = createCrl({
+    ca,
+    crlNumber: currentCrlNumber(store) + 1n,
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + days * DAY_MS),
+    revoked,
+  });
+  tx.write(store.paths.crl, crl.toPem(), MODE_PUBLIC);
+  const summary = {
+    file: store.display(store.paths.crl),
+    crlNumber: crl.crlNumber.toString(),
+    thisUpdate: crl.thisUpdate.toISOString(),
+    nextUpdate: crl.nextUpdate.toISOString(),
+    revoked: revoked.length,
+  };
+  return {
+    crl,
+    summary,
+    audit: {
+      time: now.toISOString(),
+      op: 'crl',
+      result: 'ok',
+      detail: { crlNumber: summary.crlNumber, revoked: revoked.length },
+    },
+  };
+}
+
+/** A serial as users type it (`0D:CA:…`, `0dca…`) in our lowercase, colon-free form. */
+export function normalizeSerial(text: string): string | undefined {
+  const hex = text.replace(/:/g, '').toLowerCase();
+  return /^[0-9a-f]{8,40}$/.test(hex) ? hex : undefined;
+}
+
+/**
+ * Which certificates `revoke <target>` means: the one with that serial, or every certificate of that name
+ * that is not revoked and not expired (superseded ones included: they still work until revoked).
+ */
+export function findRevocationTargets(
+  entries: InventoryEntry[],
+  target: string,
+  now: Date,
+): InventoryEntry[] {
+  const serial = normalizeSerial(target);
+  const bySerial = serial ? entries.filter((e) => e.serial === serial) : [];
+  const matches = bySerial.length ? bySerial : entries.filter((e) => e.name === target && e.profile !== 'ca');
+  if (matches.length === 0) {
+    throw new MtlsCaError(
+      'NOT_FOUND',
+      `revoke ${target}: no certificate with that name or serial`,
+      'see `mtls-ca list`',
+    );
+  }
+  if (matches.some((m) => m.profile === 'ca')) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `revoke ${target}: that is the CA certificate`,
+      'to replace the CA, run `mtls-ca init --force`',
+    );
+  }
+  const open = matches.filter((m) => !m.revokedAt && (bySerial.length > 0 || statusOf(m, now) !== 'expired'));
+  if (open.length === 0) {
+    const revoked = matches.find((m) => m.revokedAt);
+    if (revoked) {
+      throw new MtlsCaError(
+        'ALREADY_REVOKED',
+        `revoke ${target}: already revoked on ${revoked.revokedAt!.slice(0, 10)} (serial ${revoked.serial})`,
+      );
+    }
+    throw new MtlsCaError(
+      'NOT_FOUND',
+      `revoke ${target}: its certificates have all expired`,
+      'see `mtls-ca list --status expired`',
+    );
+  }
+  return open;
+}
+
+export interface RevokeOptions {
+  target: string;
+  reason: RevocationReason;
+  caPassword: string | undefined;
+  now?: Date;
+}
+
+export interface RevokeResult {
+  revoked: { name: string; profile: string; serial: string; subject: string }[];
+  reason: RevocationReason;
+  crl: CrlSummary;
+}
+
+export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeResult> {
+  const now = o.now ?? new Date();
+  if (!(REVOCATION_REASONS as readonly string[]).includes(o.reason)) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use --reason ${o.reason}: unknown reason`,
+      `one of ${REVOKE_REASONS.join(', ')}`,
+    );
+  }
+  const ca = store.loadCa(o.caPassword);
+  return store.lock(() => {
+    const entries = store.readInventory();
+    const targets = findRevocationTargets(entries, o.target, now);
+    const events: RevokeEvent[] = targets.map((t) => ({
+      op: 'revoke',
+      serial: t.serial,
+      at: now.toISOString(),
+      reason: o.reason,
+    }));
+    for (const t of targets) {
+      t.revokedAt = now.toISOString();
+      t.revocationReason = o.reason;
+    }
+    const tx = store.newTransaction();
+    const { audit, summary } = stageCrl(store, tx, ca, entries, now);
+    store.appendInventory(tx, events);
+    store.appendAudit(
+      tx,
+      [
+        ...targets.map(
+          (t): AuditRecord => ({
+            time: now.toISOString(),
+            op: 'revoke',
+            subject: t.subject,
+            serial: t.serial,
+            fingerprint: t.fingerprint,
+            result: 'ok',
+            detail: { reason: o.reason },
+          }),
+        ),
+        audit,
+      ],
+      ca.privateKey,
+    );
+    tx.commit();
+    return {
+      revoked: targets.map((t) => ({
+        name: t.name,
+        profile: t.profile,
+        serial: t.serial,
+        subject: t.subject,
+      })),
+      reason: o.reason,
+      crl: summary,
+    };
+  });
+}
+
+export async function resignCrl(
+  store: CaStore,
+  o: { days: number; caPassword: string | undefined; now?: Date },
+): Promise<CrlSummary> {
+  const now = o.now ?? new Date();
+  const ca = store.loadCa(o.caPassword);
+  return store.lock(() => {
+    const tx = store.newTransaction();
+    const { audit, summary } = stageCrl(store, tx, ca, store.readInventory(), now, o.days);
+    store.appendAudit(tx, [audit], ca.privateKey);
+    tx.commit();
+    return summary;
+  });
+}

@@ -1,0 +1,233 @@
+/** revoke, crl, renew, list --status, and the audit log — through the CLI, checked with openssl. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { cli, cliProcess } from '../helpers/cli.js';
+import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
+import { snapshot } from './snapshot.js';
+
+const env = { MTLS_CA_PASSWORD: 'ca-pw', MTLS_CA_STORE_PASSWORD: 'store-pw' };
+
+describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
+  const root = tempDir();
+  const dir = path.join(root, 'ssl');
+  const p = (f: string) => path.join(dir, f);
+  const serialOf = async (file: string) =>
+    (await cli(['inspect', file, '--json'])).json<{ certificates: { serial: string }[] }>().certificates[0]!
+      .serial;
+
+  beforeAll(async () => {
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    for (const n of ['pavel', 'alice'])
+      expect((await cli(['issue-client', n, '--role', 'user', '--dir', dir], env)).code).toBe(0);
+  });
+
+  test('init publishes an empty CRL number 1 that openssl verifies', () => {
+    const text = runOk('openssl', [
+      'crl',
+      '-in',
+      p('ca/crl.pem'),
+      '-CAfile',
+      p('ca/ca.crt'),
+      '-noout',
+      '-text',
+    ]);
+    expect(text.stderr).toContain('verify OK');
+    expect(text.stdout).toMatch(/X509v3 CRL Number: \n\s+1\n/);
+    expect(text.stdout).toContain('No Revoked Certificates.');
+  });
+
+  test('revoke pavel: inventory, CRL and openssl verify -crl_check agree; alice is unaffected', async () => {
+    const serial = await serialOf(p('client/pavel.crt'));
+    const r = await cli(['revoke', 'pavel', '--reason', 'keyCompromise', '--dir', dir, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({
+      revoked: [{ name: 'pavel', serial }],
+      reason: 'keyCompromise',
+      crl: { crlNumber: '2', revoked: 1 },
+    });
+
+    const crl = runOk('openssl', [
+      'crl',
+      '-in',
+      p('ca/crl.pem'),
+      '-CAfile',
+      p('ca/ca.crt'),
+      '-noout',
+      '-text',
+    ]);
+    expect(crl.stderr).toContain('verify OK');
+    expect(crl.stdout).toContain(`Serial Number: ${serial.toUpperCase()}`);
+    expect(crl.stdout).toContain('Key Compromise');
+
+    const bad = run('openssl', [
+      'verify',
+      '-crl_check',
+      '-CRLfile',
+      p('ca/crl.pem'),
+      '-CAfile',
+      p('ca/ca.crt'),
+      p('client/pavel.crt'),
+    ]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toContain('certificate revoked');
+    const good = runOk('openssl', [
+      'verify',
+      '-crl_check',
+      '-CRLfile',
+      p('ca/crl.pem'),
+      '-CAfile',
+      p('ca/ca.crt'),
+      p('client/alice.crt'),
+    ]);
+    expect(good.stdout).toBe(`${p('client/alice.crt')}: OK\n`);
+
+    const listed = (await cli(['list', '--dir', dir, '--status', 'revoked', '--json'])).json<{
+      certificates: { name: string }[];
+    }>();
+    expect(listed.certificates.map((c) => c.name)).toEqual(['pavel']);
+  });
+
+  test('revoking again → ALREADY_REVOKED; an unknown name → NOT_FOUND; the CA → refused; nothing changes', async () => {
+    const before = snapshot(dir);
+    const again = await cli(['revoke', 'pavel', '--dir', dir], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(
+      /^error: revoke pavel: already revoked on \d{4}-\d\d-\d\d \(serial [0-9a-f]{32}\) \(ALREADY_REVOKED\)\n$/,
+    );
+    const unknown = await cli(['revoke', 'nobody', '--dir', dir], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.split('\n')[0]).toBe(
+      'error: revoke nobody: no certificate with that name or serial (NOT_FOUND)',
+    );
+    const caSerial = await serialOf(p('ca/ca.crt'));
+    const ca = await cli(['revoke', caSerial, '--dir', dir], env);
+    expect(ca.code).toBe(1);
+    expect(ca.stderr).toContain('that is the CA certificate (INVALID_ARGUMENT)');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  test('crl --days 30 re-signs with the next number and a later nextUpdate', async () => {
+    const r = await cli(['crl', '--days', '30', '--dir', dir, '--json'], env);
+    expect(r.code).toBe(0);
+    const j = r.json<{ crlNumber: string; revoked: number; nextUpdate: string }>();
+    expect(j.crlNumber).toBe('3');
+    expect(j.revoked).toBe(1);
+    const days = (new Date(j.nextUpdate).getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+  });
+
+  test('renew alice keeps the key, supersedes the old certificate; with --rekey --revoke-old the old one is revoked', async () => {
+    const oldSerial = await serialOf(p('client/alice.crt'));
+    const oldKey = fs.readFileSync(p('client/alice.key'));
+    const r = await cli(['renew', 'alice', '--dir', dir, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({
+      name: 'alice',
+      profile: 'client',
+      old: { serial: oldSerial, status: 'superseded' },
+      rekeyed: false,
+    });
+    expect(fs.readFileSync(p('client/alice.key'))).toEqual(oldKey);
+    runOk('openssl', ['verify', '-CAfile', p('ca/ca.crt'), '-purpose', 'sslclient', p('client/alice.crt')]);
+    const out = runOk('openssl', [
+      'pkcs12',
+      '-in',
+      p('client/client_alice.p12'),
+      '-nodes',
+      '-passin',
+      'pass:store-pw',
+    ]).stdout;
+    expect(out).toContain('subject=CN = alice');
+
+    const mid = await serialOf(p('client/alice.crt'));
+    const r2 = await cli(['renew', 'alice', '--rekey', '--revoke-old', '--dir', dir, '--json'], env);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.json()).toMatchObject({
+      old: { serial: mid, status: 'revoked' },
+      rekeyed: true,
+      crl: { crlNumber: '4', revoked: 2 },
+    });
+    expect(fs.readFileSync(p('client/alice.key'))).not.toEqual(oldKey);
+    const rows = (await cli(['list', '--dir', dir, '--profile', 'client', '--json'])).json<{
+      certificates: { name: string; serial: string; status: string }[];
+    }>().certificates;
+    const alice = Object.fromEntries(rows.filter((x) => x.name === 'alice').map((x) => [x.serial, x.status]));
+    expect(alice[oldSerial]).toBe('superseded');
+    expect(alice[mid]).toBe('revoked');
+    expect(Object.values(alice).filter((s) => s === 'valid')).toHaveLength(1);
+  });
+
+  test('audit verify passes, then finds a one-byte change at its line', async () => {
+    const ok = await cli(['audit', 'verify', '--dir', dir, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const lines = fs.readFileSync(p('ca/audit.log'), 'utf8').trimEnd().split('\n');
+    const ops = lines.map((l) => JSON.parse(l).op);
+    expect(ops.slice(0, 3)).toEqual(['init', 'issue', 'crl']);
+    expect(ops).toContain('revoke');
+    expect(ops).toContain('renew');
+    expect(ok.json()).toEqual({ ok: true, lines: lines.length });
+
+    const original = fs.readFileSync(p('ca/audit.log'));
+    for (const lineNo of [4, lines.length]) {
+      // flip one digit of the serial in that line
+      const start = lines.slice(0, lineNo - 1).reduce((n, l) => n + l.length + 1, 0);
+      const at = start + lines[lineNo - 1]!.indexOf('"serial":"') + 12;
+      const tampered = Buffer.from(original);
+      tampered[at] = tampered[at] === 0x30 ? 0x31 : 0x30;
+      fs.writeFileSync(p('ca/audit.log'), tampered);
+      const bad = await cli(['audit', 'verify', '--dir', dir]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.split('\n')[0]).toBe(
+        `error: verify ${p('ca/audit.log')}: line ${lineNo} its CA signature does not match (edited) (TAMPERED)`,
+      );
+    }
+    // a removed line breaks the chain at the line after it
+    fs.writeFileSync(p('ca/audit.log'), `${[...lines.slice(0, 2), ...lines.slice(3)].join('\n')}\n`);
+    const gap = await cli(['audit', 'verify', '--dir', dir]);
+    expect(gap.stderr.split('\n')[0]).toContain('line 3 does not match the hash of the line before');
+    fs.writeFileSync(p('ca/audit.log'), original);
+  });
+});
+
+describe('concurrent revoke and issue-client', () => {
+  const root = tempDir();
+  const dir = path.join(root, 'ssl');
+
+  test('inventory, CRL and audit log stay consistent', async () => {
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    for (const n of ['u1', 'u2', 'u3'])
+      expect((await cli(['issue-client', n, '--dir', dir], env)).code).toBe(0);
+    const runs = await Promise.all([
+      cliProcess(['revoke', 'u1', '--dir', dir], env),
+      cliProcess(['issue-client', 'u4', '--dir', dir], env),
+      cliProcess(['revoke', 'u2', '--dir', dir], env),
+      cliProcess(['issue-client', 'u5', '--dir', dir], env),
+      cliProcess(['revoke', 'u3', '--dir', dir], env),
+    ]);
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const list = (await cli(['list', '--dir', dir, '--profile', 'client', '--json'])).json<{
+      certificates: { name: string; status: string; serial: string }[];
+    }>().certificates;
+    expect(Object.fromEntries(list.map((c) => [c.name, c.status]))).toEqual({
+      u1: 'revoked',
+      u2: 'revoked',
+      u3: 'revoked',
+      u4: 'valid',
+      u5: 'valid',
+    });
+    const crl = (await cli(['inspect', path.join(dir, 'ca/crl.pem'), '--json'])).json<{
+      crlNumber: string;
+      revoked: { serial: string }[];
+    }>();
+    expect(crl.crlNumber).toBe('4'); // 1 from init + three revocations, none lost
+    expect(crl.revoked.map((r) => r.serial).sort()).toEqual(
+      list
+        .filter((c) => c.status === 'revoked')
+        .map((c) => c.serial)
+        .sort(),
+    );
+    expect((await cli(['audit', 'verify', '--dir', dir])).code).toBe(0);
+  });
+});
