@@ -88,11 +88,11 @@ const PRF_BY_OID: Record<string, string> = {
   [READ_OID.hmacWithSHA512]: 'sha512',
 };
 
-const PBES2_CIPHERS: Record<string, { cipher: string; name: string; keyLength: number }> = {
-  [READ_OID.aes128Cbc]: { cipher: 'aes-128-cbc', name: 'AES-128-CBC', keyLength: 16 },
-  [READ_OID.aes192Cbc]: { cipher: 'aes-192-cbc', name: 'AES-192-CBC', keyLength: 24 },
-  [OID.aes256Cbc]: { cipher: 'aes-256-cbc', name: 'AES-256-CBC', keyLength: 32 },
-  [READ_OID.desEde3Cbc]: { cipher: 'des-ede3-cbc', name: 'DES-EDE3-CBC', keyLength: 24 },
+const PBES2_CIPHERS: Record<string, { cipher: string; name: string; keyLength: number; ivLength: number }> = {
+  [READ_OID.aes128Cbc]: { cipher: 'aes-128-cbc', name: 'AES-128-CBC', keyLength: 16, ivLength: 16 },
+  [READ_OID.aes192Cbc]: { cipher: 'aes-192-cbc', name: 'AES-192-CBC', keyLength: 24, ivLength: 16 },
+  [OID.aes256Cbc]: { cipher: 'aes-256-cbc', name: 'AES-256-CBC', keyLength: 32, ivLength: 16 },
+  [READ_OID.desEde3Cbc]: { cipher: 'des-ede3-cbc', name: 'DES-EDE3-CBC', keyLength: 24, ivLength: 8 },
 };
 
 /** Hash block size v of the PKCS#12 KDF (RFC 7292 B.2). */
@@ -486,6 +486,7 @@ function decrypt(
     const c = PBES2_CIPHERS[schemeOid];
     if (!c) throw unsupported(what, `PBES2 cipher ${schemeOid} is not supported`);
     const iv = der.octetsOf(der.expectTag(scheme!.children[1], der.Tag.OCTET_STRING, what));
+    if (iv.length !== c.ivLength) throw malformed(what, `${c.name} IV is not ${c.ivLength} bytes`);
     if (keyLengthNode && der.readInteger(keyLengthNode) !== BigInt(c.keyLength)) {
       throw malformed(what, `PBKDF2 key length does not fit ${c.name}`);
     }
@@ -546,10 +547,12 @@ function verifyMac(macData: der.Node, authSafe: Buffer, password: string, what: 
   const iterations = iterNode
     ? checkIterations(der.readInteger(der.expectTag(iterNode, der.Tag.INTEGER, what)), what)
     : 1;
+  const hashLength = crypto.createHash(hash).digest().length;
   const candidates =
     password === '' ? [pkcs12PasswordBytes(''), Buffer.alloc(0)] : [pkcs12PasswordBytes(password)];
   for (const pw of candidates) {
-    const key = derivePkcs12Key(hash, pw, salt, Pkcs12KeyId.mac, iterations, expected.length);
+    // The MAC key is as long as the hash output (RFC 7292 B.4), whatever length the stored MAC claims.
+    const key = derivePkcs12Key(hash, pw, salt, Pkcs12KeyId.mac, iterations, hashLength);
     const actual = crypto.createHmac(hash, key).update(authSafe).digest();
     if (actual.length === expected.length && crypto.timingSafeEqual(actual, expected)) {
       return { algorithm: `HMAC-${hash.toUpperCase()}`, iterations, bmpPassword: pw };

@@ -1,0 +1,387 @@
+/**
+ * Our PKCS#12 bundles against the real readers: OpenSSL 3 (without -legacy), keytool (Java 17) and NSS
+ * pk12util; and the other way round, files written by `openssl pkcs12 -export` and keytool read by us.
+ */
+import crypto from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, expect, test } from 'vitest';
+import { Certificate } from '../../src/pki/certificate.js';
+import {
+  exportPrivateKeyPem,
+  generateKeyPair,
+  KEY_TYPES,
+  type KeyType,
+  subjectPublicKeyInfo,
+} from '../../src/pki/keys.js';
+import { pemBlocks } from '../../src/pki/pem.js';
+import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile, parsePkcs12 } from '../../src/pki/pkcs12.js';
+import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
+import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
+
+const PASSWORD = 'Interop-p12-secret';
+
+interface Identity {
+  ca: Certificate;
+  leaf: Certificate;
+  key: crypto.KeyObject;
+}
+
+/** CA and client leaf of one key type; an RSA-4096 leaf gets an RSA-2048 CA to save a 3 s key generation. */
+async function makeIdentity(kt: KeyType): Promise<Identity> {
+  const caKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
+  const ca = createRootCa({ subject: { commonName: `Test CA ${kt}` }, ...caKeys, days: 30 });
+  const keys = await generateKeyPair(kt);
+  const leaf = issueClientCertificate({
+    ca: { certificate: ca, privateKey: caKeys.privateKey },
+    publicKey: keys.publicKey,
+    commonName: `alice-${kt}`,
+    days: 10,
+  });
+  return { ca, leaf, key: keys.privateKey };
+}
+
+/** Every key type in both profiles, except RSA-4096, which runs once (compat) to save time. */
+const CASES: [KeyType, Pkcs12Profile][] = KEY_TYPES.flatMap((kt) =>
+  PKCS12_PROFILES.filter((p) => kt !== 'rsa-4096' || p === 'compat').map((p): [KeyType, Pkcs12Profile] => [
+    kt,
+    p,
+  ]),
+);
+
+const dir = tempDir('mtls-ca-p12-interop-');
+const pwFile = path.join(dir, 'password.txt');
+const identities = new Map<KeyType, Identity>();
+const id = (kt: KeyType): Identity => identities.get(kt)!;
+const p12File = (kt: KeyType, profile: Pkcs12Profile): string => path.join(dir, `${kt}-${profile}.p12`);
+
+beforeAll(async () => {
+  writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
+  for (const kt of KEY_TYPES) identities.set(kt, await makeIdentity(kt));
+  for (const [kt, profile] of CASES) {
+    const { ca, leaf, key } = id(kt);
+    writeFileSync(
+      p12File(kt, profile),
+      createPkcs12({ privateKey: key, certificate: leaf, chain: [ca], password: PASSWORD, profile }),
+    );
+  }
+});
+
+const sha1 = (b: Buffer): Buffer => crypto.createHash('sha1').update(b).digest();
+
+/** Lines of a tool's output, trimmed, so that exact lines can be asserted. */
+const lines = (s: string): string[] => s.split('\n').map((l) => l.trim());
+
+describeWithTools(['openssl'], 'OpenSSL 3 reads our PKCS#12 without -legacy', () => {
+  test.each(CASES)('%s %s: `openssl pkcs12 -nodes` yields our key and the chain in order', (kt, profile) => {
+    const { ca, leaf, key } = id(kt);
+    const out = runOk('openssl', [
+      'pkcs12',
+      '-in',
+      p12File(kt, profile),
+      '-nodes',
+      '-passin',
+      `file:${pwFile}`,
+    ]).stdout;
+    const keyBlocks = pemBlocks(out).filter((b) => b.label === 'PRIVATE KEY');
+    expect(keyBlocks).toHaveLength(1);
+    // openssl's own view of the public half of the key it decrypted.
+    const pub = runOk('openssl', ['pkey', '-pubout'], {
+      input: out.slice(out.indexOf('-----BEGIN PRIVATE KEY-----')),
+    }).stdout;
+    expect(pemBlocks(pub)[0]!.der).toEqual(subjectPublicKeyInfo(key));
+    expect(Certificate.allFromPem(out).map((c) => c.der)).toEqual([leaf.der, ca.der]);
+    expect(lines(out)).toContain(`friendlyName: alice-${kt}`);
+  });
+
+  test.each(CASES)(
+    '%s %s: `openssl pkcs12 -info` reports the MAC and encryption of the profile',
+    (kt, profile) => {
+      const r = runOk('openssl', [
+        'pkcs12',
+        '-info',
+        '-noout',
+        '-in',
+        p12File(kt, profile),
+        '-passin',
+        `file:${pwFile}`,
+      ]);
+      const report = lines(`${r.stderr}\n${r.stdout}`).filter((l) =>
+        /^(MAC|PKCS7|Shrouded|Certificate bag)/.test(l),
+      );
+      expect(report).toEqual(
+        profile === 'compat'
+          ? [
+              'MAC: sha1, Iteration 2048',
+              'MAC length: 20, salt length: 8',
+              'PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048',
+              'Certificate bag',
+              'Certificate bag',
+              'PKCS7 Data',
+              'Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048',
+            ]
+          : [
+              'MAC: sha256, Iteration 10000',
+              'MAC length: 32, salt length: 16',
+              'PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256',
+              'Certificate bag',
+              'Certificate bag',
+              'PKCS7 Data',
+              'Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256',
+            ],
+      );
+    },
+  );
+
+  test.each(PKCS12_PROFILES)('%s: openssl refuses a wrong password', (profile) => {
+    const wrong = path.join(dir, 'wrong.txt');
+    writeFileSync(wrong, 'not-the-password\n');
+    const r = run('openssl', [
+      'pkcs12',
+      '-in',
+      p12File('ecdsa-p256', profile),
+      '-nodes',
+      '-passin',
+      `file:${wrong}`,
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('Mac verify error: invalid password?');
+  });
+});
+
+describeWithTools(['openssl'], 'we read what `openssl pkcs12 -export` writes', () => {
+  const EXPORTS: [KeyType, 'default' | 'legacy'][] = KEY_TYPES.flatMap((kt) =>
+    (['default', 'legacy'] as const)
+      .filter((m) => kt !== 'rsa-4096' || m === 'default')
+      .map((m): [KeyType, 'default' | 'legacy'] => [kt, m]),
+  );
+
+  test.each(EXPORTS)('%s, openssl %s', (kt, mode) => {
+    const { ca, leaf, key } = id(kt);
+    const base = path.join(dir, `openssl-${kt}-${mode}`);
+    writeFileSync(`${base}.key`, exportPrivateKeyPem(key), { mode: 0o600 });
+    writeFileSync(`${base}.crt`, leaf.toPem());
+    writeFileSync(`${base}-ca.crt`, ca.toPem());
+    runOk('openssl', [
+      'pkcs12',
+      '-export',
+      ...(mode === 'legacy' ? ['-legacy'] : []),
+      '-inkey',
+      `${base}.key`,
+      '-in',
+      `${base}.crt`,
+      '-certfile',
+      `${base}-ca.crt`,
+      '-name',
+      'alice',
+      '-passout',
+      `file:${pwFile}`,
+      '-out',
+      `${base}.p12`,
+    ]);
+    const data = readFileSync(`${base}.p12`);
+    const parsed = parsePkcs12(data, PASSWORD, `${base}.p12`);
+    expect(subjectPublicKeyInfo(parsed.privateKey!)).toEqual(subjectPublicKeyInfo(key));
+    expect(parsed.certificates.map((c) => c.certificate.der)).toEqual([leaf.der, ca.der]);
+    expect(parsed.certificates.map(({ certificate, ...rest }) => rest)).toEqual([
+      { friendlyName: 'alice', localKeyId: sha1(leaf.der), trusted: false },
+      { trusted: false },
+    ]);
+    const { macAlgorithm, keyEncryption, certEncryption, iterations } = parsed;
+    expect({ macAlgorithm, keyEncryption, certEncryption, iterations }).toEqual(
+      mode === 'default'
+        ? {
+            macAlgorithm: 'HMAC-SHA256',
+            keyEncryption: 'PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC',
+            certEncryption: 'PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC',
+            iterations: 2048,
+          }
+        : {
+            macAlgorithm: 'HMAC-SHA1',
+            keyEncryption: 'pbeWithSHAAnd3-KeyTripleDES-CBC',
+            // RC2 is not in OpenSSL 3's default provider, so this went through forge.
+            certEncryption: 'pbeWithSHAAnd40BitRC2-CBC',
+            iterations: 2048,
+          },
+    );
+    expect(() => parsePkcs12(data, 'wrong', 'x.p12')).toThrow(
+      expect.objectContaining({ code: 'BAD_PASSWORD' }),
+    );
+  });
+});
+
+describeWithTools(['keytool'], 'keytool (Java 17) reads our PKCS#12 and we read its', () => {
+  test.each(CASES)(
+    '%s %s: `keytool -importkeystore` decrypts the key into a new PKCS12 store',
+    (kt, profile) => {
+      const { ca, leaf, key } = id(kt);
+      const dest = path.join(dir, `keytool-${kt}-${profile}.p12`);
+      runOk('keytool', [
+        '-importkeystore',
+        '-noprompt',
+        '-srckeystore',
+        p12File(kt, profile),
+        '-srcstoretype',
+        'PKCS12',
+        '-srcstorepass:file',
+        pwFile,
+        '-destkeystore',
+        dest,
+        '-deststoretype',
+        'PKCS12',
+        '-deststorepass:file',
+        pwFile,
+      ]);
+      const list = runOk('keytool', ['-list', '-v', '-keystore', dest, '-storepass:file', pwFile]).stdout;
+      const summary = lines(list).filter((l) =>
+        /^(Your keystore|Alias name|Entry type|Certificate chain length)/.test(l),
+      );
+      expect(summary).toEqual([
+        'Your keystore contains 1 entry',
+        `Alias name: alice-${kt}`,
+        'Entry type: PrivateKeyEntry',
+        'Certificate chain length: 2',
+      ]);
+      // keytool re-encrypted the key it decrypted: reading its file gives our key back.
+      const parsed = parsePkcs12(readFileSync(dest), PASSWORD, dest);
+      expect(subjectPublicKeyInfo(parsed.privateKey!)).toEqual(subjectPublicKeyInfo(key));
+      expect(parsed.certificates.map((c) => c.certificate.der)).toEqual([leaf.der, ca.der]);
+      expect(parsed.certificates[0]!.friendlyName).toBe(`alice-${kt}`);
+      const { macAlgorithm, keyEncryption, certEncryption, iterations } = parsed;
+      // Java 17's PKCS12 defaults (JDK-8153005).
+      expect({ macAlgorithm, keyEncryption, certEncryption, iterations }).toEqual({
+        macAlgorithm: 'HMAC-SHA256',
+        keyEncryption: 'PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC',
+        certEncryption: 'PBES2 PBKDF2-HMAC-SHA256 AES-256-CBC',
+        iterations: 10000,
+      });
+    },
+  );
+
+  test.each(PKCS12_PROFILES)('%s: keytool refuses a wrong password', (profile) => {
+    const r = run('keytool', [
+      '-list',
+      '-keystore',
+      p12File('ecdsa-p256', profile),
+      '-storetype',
+      'PKCS12',
+      '-storepass',
+      'not-the-password',
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain('keystore password was incorrect');
+  });
+
+  test.each([
+    ['EC', ['-keyalg', 'EC', '-groupname', 'secp384r1']],
+    ['RSA', ['-keyalg', 'RSA', '-keysize', '2048']],
+    ['Ed25519', ['-keyalg', 'Ed25519']],
+  ])('a %s key pair made by `keytool -genkeypair`', (name, keyArgs) => {
+    const file = path.join(dir, `genkeypair-${name}.p12`);
+    runOk('keytool', [
+      '-genkeypair',
+      '-alias',
+      'bob',
+      ...keyArgs,
+      '-dname',
+      'CN=bob',
+      '-validity',
+      '2',
+      '-storetype',
+      'PKCS12',
+      '-keystore',
+      file,
+      '-storepass:file',
+      pwFile,
+    ]);
+    const parsed = parsePkcs12(readFileSync(file), PASSWORD, file);
+    expect(parsed.certificates).toHaveLength(1);
+    const { certificate, friendlyName, localKeyId, trusted } = parsed.certificates[0]!;
+    expect([certificate.commonName, friendlyName, trusted]).toEqual(['bob', 'bob', false]);
+    expect(localKeyId).toBeInstanceOf(Buffer);
+    expect(subjectPublicKeyInfo(parsed.privateKey!)).toEqual(certificate.spki);
+  });
+});
+
+describeWithTools(['pk12util', 'certutil', 'openssl'], 'NSS pk12util imports our PKCS#12', () => {
+  function freshDb(name: string): string {
+    const db = path.join(dir, `nss-${name}`);
+    mkdirSync(db);
+    runOk('certutil', ['-N', '--empty-password', '-d', `sql:${db}`]);
+    return db;
+  }
+
+  // NSS 3.87 (Debian 12) has no Ed25519 private keys; those are checked separately below.
+  const IMPORTABLE = CASES.filter(([kt]) => kt !== 'ed25519');
+
+  test.each(IMPORTABLE)('%s %s: `pk12util -i` imports key and chain; certutil lists them', (kt, profile) => {
+    const db = freshDb(`${kt}-${profile}`);
+    const r = runOk('pk12util', ['-i', p12File(kt, profile), '-d', `sql:${db}`, '-w', pwFile]);
+    expect(r.stdout + r.stderr).toContain('PKCS12 IMPORT SUCCESSFUL');
+    const certs = lines(runOk('certutil', ['-L', '-d', `sql:${db}`]).stdout).map((l) => l.split(/\s{2,}/));
+    expect(certs).toContainEqual([`alice-${kt}`, 'u,u,u']);
+    expect(certs).toContainEqual([`Test CA ${kt}`, ',,']);
+    const keys = runOk('certutil', ['-K', '-d', `sql:${db}`]).stdout;
+    expect(keys).toMatch(new RegExp(`^<\\s*0> (rsa|ec)\\s+[0-9a-f]{40}\\s+alice-${kt}$`, 'm'));
+  });
+
+  test.each(PKCS12_PROFILES)(
+    'ed25519 %s: pk12util verifies and decrypts it, and imports it exactly when it imports openssl’s',
+    (profile) => {
+      const listing = runOk('pk12util', ['-l', p12File('ed25519', profile), '-w', pwFile]).stdout;
+      expect(listing).toContain('Key(shrouded):');
+      expect(listing).toContain('Certificate(has private key):');
+      expect(lines(listing)).toContain('Friendly Name: alice-ed25519');
+
+      const { leaf, key } = id('ed25519');
+      const base = path.join(dir, `nss-openssl-ed25519-${profile}`);
+      writeFileSync(`${base}.key`, exportPrivateKeyPem(key), { mode: 0o600 });
+      writeFileSync(`${base}.crt`, leaf.toPem());
+      runOk('openssl', [
+        'pkcs12',
+        '-export',
+        '-inkey',
+        `${base}.key`,
+        '-in',
+        `${base}.crt`,
+        '-passout',
+        `file:${pwFile}`,
+        '-out',
+        `${base}.p12`,
+      ]);
+      const theirs = run('pk12util', [
+        '-i',
+        `${base}.p12`,
+        '-d',
+        `sql:${freshDb(`ed-openssl-${profile}`)}`,
+        '-w',
+        pwFile,
+      ]);
+      const ours = run('pk12util', [
+        '-i',
+        p12File('ed25519', profile),
+        '-d',
+        `sql:${freshDb(`ed-ours-${profile}`)}`,
+        '-w',
+        pwFile,
+      ]);
+      expect(ours.status).toBe(theirs.status);
+      if (theirs.status !== 0) expect(ours.stderr).toContain('SEC_ERROR_PKCS12_UNABLE_TO_IMPORT_KEY');
+    },
+  );
+
+  test('pk12util refuses a wrong password', () => {
+    const wrong = path.join(dir, 'nss-wrong.txt');
+    writeFileSync(wrong, 'not-the-password\n');
+    const r = run('pk12util', [
+      '-i',
+      p12File('ecdsa-p256', 'compat'),
+      '-d',
+      `sql:${freshDb('wrong')}`,
+      '-w',
+      wrong,
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('SEC_ERROR_BAD_PASSWORD');
+  });
+});
