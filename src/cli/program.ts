@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerIssueClient } from './commands/issue-client.js';
@@ -9,6 +10,7 @@ import { registerIssueServer } from './commands/issue-server.js';
 import { registerList } from './commands/list.js';
 import { registerRenew } from './commands/renew.js';
 import { registerRevoke } from './commands/revoke.js';
+import { registerServe } from './commands/serve.js';
 import { registerSignCsr } from './commands/sign-csr.js';
 import { CommandContext, EXIT_CODES } from './context.js';
 import type { Io } from './io.js';
@@ -62,6 +64,8 @@ ${EXIT_CODES}
   registerRevoke(program, ctx);
   registerRenew(program, ctx);
   registerAudit(program, ctx);
+  registerServe(program, ctx);
+  registerDemo(program, ctx);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program).slice(1)) {
     cmd.exitOverride().configureOutput({

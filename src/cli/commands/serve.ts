@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CaStore } from '../../store/ca-store.js';
+import { type CommandContext, helpAfter } from '../context.js';
+import type { Output } from '../output.js';
+
+export interface ServeFlags {
+  port: number;
+  listen: string;
+  clientAuth: 'need' | 'want';
+  users?: string;
+  workers: number;
+  logFormat: 'text' | 'json';
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65_535)
+    throw new InvalidArgumentError('--port takes a number from 0 to 65535.');
+  return n;
+}
+
+function parseWorkers(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 64)
+    throw new InvalidArgumentError('--workers takes a number from 1 to 64.');
+  return n;
+}
+
+/** A curl command for the first client with a .p12 (pavel preferred), ready to paste. */
+export function curlHint(store: CaStore, url: string): string {
+  const ca = store.display(store.paths.caCert);
+  const names = fs.existsSync(store.paths.clientDir)
+    ? fs
+        .readdirSync(store.paths.clientDir)
+        .filter((f) => /^client_.+\.p12$/.test(f))
+        .map((f) => f.slice('client_'.length, -'.p12'.length))
+    : [];
+  const name = names.includes('pavel') ? 'pavel' : names.sort()[0];
+  if (!name) return `mtls-ca issue-client pavel --role user   # then call ${url}/customer/1 with its .p12`;
+  const c = store.paths.client(name);
+  const p12 = store.display(c.p12);
+  const cert = fs.existsSync(`${c.p12}.pass`)
+    ? `"${p12}:$(cat ${store.display(`${c.p12}.pass`)})"`
+    : `"${p12}:<password>"`;
+  return `curl --cacert ${ca} --cert-type P12 --cert ${cert} ${url}/customer/1`;
+}
+
+/** Starts the server(s) and resolves when they have shut down (SIGINT/SIGTERM). */
+export async function runServe(store: CaStore, flags: ServeFlags, out: Output): Promise<void> {
+  store.assertInitialized();
+  const { createMtlsServer, runClustered, createLogger } = await import('../../server/index.js');
+  const logger = createLogger({ format: flags.logFormat });
+  const start = async () => {
+    const server = createMtlsServer({
+      dir: store.root,
+      usersFile: flags.users ? path.resolve(flags.users) : undefined,
+      host: flags.listen,
+      port: flags.port,
+      clientAuth: flags.clientAuth,
+      logFormat: flags.logFormat,
+    });
+    const address = await server.listen();
+    return { server, address };
+  };
+  const banner = (url: string) => {
+    if (flags.logFormat === 'json') return;
+    out.line(
+      `mtls-ca serve: ${url} (client certificates: ${flags.clientAuth}, users: ${store.display(flags.users ?? store.paths.users)})`,
+    );
+    out.line('Try it:');
+    out.line(`  ${curlHint(store, url)}`);
+  };
+
+  if (flags.workers > 1) {
+    const cluster = (await import('node:cluster')).default;
+    await runClustered(
+      flags.workers,
+      async () => {
+        const { server, address } = await start();
+        if (cluster.worker?.id === 1) banner(address.url);
+        return server;
+      },
+      { logger },
+    );
+    return;
+  }
+
+  const { server, address } = await start();
+  banner(address.url);
+  await new Promise<void>((resolve) => {
+    const onHup = () => {
+      server.reload().catch((e: Error) => logger.event('error', 'reload-failed', e.message));
+    };
+    const onStop = () => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+      server.close().then(resolve, resolve);
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  });
+}
+
+export function serveOptions(cmd: Command): Command {
+  return cmd
+    .option('--port <port>', 'TCP port (0: any free port)', parsePort, 8443)
+    .option('--listen <address>', 'address to bind (:: is every interface, IPv6 and IPv4)', '::')
+    .addOption(
+      new Option(
+        '--client-auth <mode>',
+        'need: refuse clients without a valid certificate in TLS; want: answer 401',
+      )
+        .choices(['need', 'want'])
+        .default('need'),
+    )
+    .option('--users <file>', 'users and roles (default: <dir>/users.json); edits apply without a restart')
+    .option('--workers <n>', 'processes sharing the port (node:cluster)', parseWorkers, 1)
+    .addOption(
+      new Option('--log-format <format>', 'access and event log lines')
+        .choices(['text', 'json'])
+        .default('text'),
+    );
+}
+
+export function registerServe(program: Command, ctx: CommandContext): void {
+  serveOptions(
+    program
+      .command('serve')
+      .summary('serve the mTLS customer API (GET /customer/:id, /whoami, /health)')
+      .description(
+        'HTTPS with the server certificate from <dir>/server, TLS 1.2+, trusting only your CA. The user is the\n' +
+          'client certificate\'s CN and must be in users.json; GET /customer/:id needs role "user". SIGHUP reloads\n' +
+          'the certificate, key and CA; SIGINT/SIGTERM shut down gracefully.',
+      ),
+  )
+    .addHelpText(
+      'after',
+      helpAfter([
+        'mtls-ca serve',
+        'mtls-ca serve --port 9443 --listen 127.0.0.1 --client-auth want --log-format json',
+        'mtls-ca serve --workers 2',
+      ]),
+    )
+    .action(async (flags: ServeFlags, cmd: Command) => {
+      await runServe(ctx.store(cmd), flags, ctx.output(cmd));
+    });
+}
