@@ -1,0 +1,234 @@
+/**
+ * The customer API of the tutorial, with its Spring Security rules, as an Express 5 app. It never listens:
+ * `mtls-server.ts` owns the socket. It trusts nothing but the TLS socket's own verdict (`socket.authorized`)
+ * and re-checks it on every request, so even a misconfigured server cannot let an unverified client in.
+ *
+ * | route               | needs                  | answer                                   |
+ * |---------------------|------------------------|------------------------------------------|
+ * | GET /health         | nothing (see below)    | `{"status":"ok"}`                        |
+ * | GET /whoami         | any user in users.json | user, roles and certificate details      |
+ * | GET /customer/:id   | role `user`            | `{"id":1,"name":"Customer1"}`            |
+ *
+ * /health is public so that a load balancer can probe a `want`-mode server without a client certificate;
+ * it says nothing about anyone. In `need` mode the TLS layer demands a certificate before any route runs.
+ */
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import { checkPeer, type Identity, type TlsPeer, type UnauthorizedReason } from './identity.js';
+import type { ServerLogger } from './log.js';
+import { sendError } from './responses.js';
+import type { UserDirectory } from './users.js';
+
+export interface AppOptions {
+  /** users.json: who is known and their roles. */
+  users: UserDirectory;
+  /** Receives one access line per request and error events. */
+  logger: ServerLogger;
+}
+
+const UNAUTHORIZED_MESSAGES: Record<UnauthorizedReason, string> = {
+  NO_CERTIFICATE: 'a client certificate is required and none was presented',
+  UNTRUSTED: 'the client certificate was not issued by a CA this server trusts',
+  EXPIRED: 'the client certificate has expired',
+  NOT_YET_VALID: 'the client certificate is not valid yet',
+  REVOKED: 'the client certificate has been revoked',
+};
+
+/** The caller of a request that passed authentication. */
+export function identityOf(res: Response): Identity | undefined {
+  return res.locals.identity as Identity | undefined;
+}
+
+/** One access line per request, written when the response ends or the client goes away. */
+function accessLog(logger: ServerLogger): RequestHandler {
+  return (req, res, next) => {
+    const time = new Date();
+    const start = process.hrtime.bigint();
+    // Captured now: Express rewrites req.url while routing. The query string is dropped (tokens live there).
+    const path = req.originalUrl.split('?')[0]!;
+    res.once('close', () => {
+      logger.access({
+        time,
+        user: res.locals.user as string | undefined,
+        method: req.method,
+        path,
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - start) / 1e6,
+        aborted: !res.writableFinished,
+      });
+    });
+    next();
+  };
+}
+
+/**
+ * Authenticates the caller: a certificate verified by our CA (else 401 with the reason) whose CN is in
+ * users.json (else 403). Sets `res.locals.identity`.
+ */
+function authenticate(users: UserDirectory): RequestHandler {
+  return async (req, res, next) => {
+    const peer = checkPeer(req.socket as TlsPeer);
+    if (!peer.ok) {
+      sendError(req, res, 401, {
+        error: 'unauthorized',
+        reason: peer.reason,
+        message: UNAUTHORIZED_MESSAGES[peer.reason],
+      });
+      return;
+    }
+    const user = peer.certificate.user;
+    // Only a verified name goes into the access log; an unverified one is attacker-chosen text.
+    res.locals.user = user;
+    const record = user === undefined ? undefined : await users.find(user);
+    if (user === undefined || record === undefined) {
+      sendError(req, res, 403, {
+        error: 'forbidden',
+        reason: 'UNKNOWN_USER',
+        message: 'access denied',
+        user,
+      });
+      return;
+    }
+    const identity: Identity = { ...peer.certificate, user, roles: record.roles };
+    res.locals.identity = identity;
+    next();
+  };
+}
+
+/**
+ * Lets the request through only if the authenticated user has `role` (Spring's `@Secured("ROLE_USER")`).
+ * @param role - a role name from users.json
+ */
+export function requireRole(role: string): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const identity = identityOf(res);
+    if (identity?.roles.includes(role)) {
+      next();
+      return;
+    }
+    sendError(req, res, 403, {
+      error: 'forbidden',
+      reason: 'MISSING_ROLE',
+      message: `access denied: role ${role} required`,
+      user: identity?.user,
+    });
+  };
+}
+
+const ID_PATTERN = /^[1-9][0-9]*$/;
+
+/**
+ * A customer id: a positive safe integer written plainly (no sign, exponent, leading zero or spaces).
+ * @returns the number, or undefined when `text` is not one
+ */
+export function parseCustomerId(text: string): number | undefined {
+  if (!ID_PATTERN.test(text)) return undefined;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : undefined;
+}
+
+function showValue(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+/** Logs every error; tells the client the cause only for 4xx (a 5xx cause can reveal internals). */
+function errorHandler(logger: ServerLogger): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    const e = err as { status?: unknown; statusCode?: unknown; message?: unknown; stack?: unknown };
+    const raw = typeof e.status === 'number' ? e.status : e.statusCode;
+    const status = typeof raw === 'number' && raw >= 400 && raw < 600 ? raw : 500;
+    logger.event(status >= 500 ? 'error' : 'warn', 'request-failed', String(e.message ?? err), {
+      method: req.method,
+      path: req.originalUrl.split('?')[0],
+      status,
+      stack: status >= 500 && typeof e.stack === 'string' ? e.stack : undefined,
+    });
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (status < 500) {
+      sendError(req, res, status, {
+        error:
+          status === 404
+            ? 'not_found'
+            : status === 401
+              ? 'unauthorized'
+              : status === 403
+                ? 'forbidden'
+                : 'bad_request',
+        message: String(e.message ?? 'bad request'),
+      });
+    } else {
+      sendError(req, res, 500, { error: 'internal_error', message: 'internal server error' });
+    }
+  };
+}
+
+/**
+ * Builds the API. Mount it on an HTTPS server that requests client certificates (see createMtlsServer);
+ * on any other server every route but /health answers 401 NO_CERTIFICATE.
+ */
+export function createApp(options: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use(accessLog(options.logger));
+  app.use((_req, res, next) => {
+    // Answers depend on who asks: no shared cache may keep them.
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.use(authenticate(options.users));
+
+  app.get('/whoami', (_req, res) => {
+    const id = identityOf(res)!;
+    res.json({
+      user: id.user,
+      roles: id.roles,
+      subject: id.subject,
+      issuer: id.issuer,
+      serial: id.serial,
+      fingerprint256: id.fingerprint256,
+      notBefore: id.notBefore.toISOString(),
+      notAfter: id.notAfter.toISOString(),
+    });
+  });
+
+  app.get('/customer/:id', requireRole('user'), (req, res) => {
+    const text = String(req.params.id);
+    const id = parseCustomerId(text);
+    if (id === undefined) {
+      sendError(req, res, 400, {
+        error: 'bad_request',
+        message: `customer id must be a positive integer, got ${showValue(text)}`,
+      });
+      return;
+    }
+    res.json({ id, name: `Customer${id}` });
+  });
+
+  app.use((req, res) => {
+    sendError(req, res, 404, {
+      error: 'not_found',
+      message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}`,
+    });
+  });
+
+  app.use(errorHandler(options.logger));
+  return app;
+}

@@ -1,0 +1,210 @@
+/**
+ * `serve --workers N`: N processes sharing one port through `node:cluster`. The primary only supervises:
+ * it restarts a worker that dies (with exponential backoff, so a worker that crashes on start does not
+ * fork-bomb the machine), turns SIGTERM/SIGINT into a graceful shutdown of every worker, and turns SIGHUP
+ * into a reload in every worker (new certificate without dropping connections).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { type ErrorCode, MtlsCaError } from '../pki/errors.js';
+import { createLogger, type ServerLogger } from './log.js';
+
+/** What a worker hands back once it is serving. */
+export interface WorkerControl {
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** Receives the primary's and workers' supervision events; default text lines on stdout. */
+  logger?: ServerLogger;
+  /** First restart delay after a crash; doubles with each crash in a row. Default 1000 ms. */
+  restartDelayMs?: number;
+  /** Upper bound of the restart delay. Default 30 000 ms. */
+  maxRestartDelayMs?: number;
+  /** A worker that ran this long resets its crash count. Default 30 000 ms. */
+  stableAfterMs?: number;
+  /** How long the primary waits for workers to exit on shutdown before killing them. Default 15 000 ms. */
+  shutdownTimeoutMs?: number;
+}
+
+type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' };
+type FromWorker = { mtlsCa: 'ready' } | { mtlsCa: 'failed'; code?: string; message: string; hint?: string };
+
+function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { mtlsCa?: unknown }).mtlsCa === 'string';
+}
+
+/**
+ * Runs `startWorker` in `n` worker processes. Call it from the program's entry point: in the primary it
+ * supervises, in a worker it starts serving.
+ * @param n - number of workers, at least 1
+ * @param startWorker - starts the server in a worker (listen included) and returns its controls
+ * @returns in the primary, a promise that settles after shutdown (rejects if the first start of any worker
+ *   failed, with that worker's error); in a worker, a promise that resolves once the worker has closed
+ */
+export function runClustered(
+  n: number,
+  startWorker: () => Promise<WorkerControl>,
+  options: ClusterOptions = {},
+): Promise<void> {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new MtlsCaError('INVALID_ARGUMENT', `use ${n} workers: expected a whole number of at least 1`);
+  }
+  const logger = options.logger ?? createLogger();
+  return cluster.isPrimary ? runPrimary(n, logger, options) : runWorker(startWorker, logger);
+}
+
+function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): Promise<void> {
+  const baseDelay = options.restartDelayMs ?? 1_000;
+  const maxDelay = options.maxRestartDelayMs ?? 30_000;
+  const stableAfter = options.stableAfterMs ?? 30_000;
+  const shutdownTimeout = options.shutdownTimeoutMs ?? 15_000;
+
+  interface Slot {
+    worker?: Worker;
+    startedAt: number;
+    crashes: number;
+    everReady: boolean;
+    timer?: NodeJS.Timeout;
+  }
+  const slots: Slot[] = Array.from({ length: n }, () => ({ startedAt: 0, crashes: 0, everReady: false }));
+  let shuttingDown = false;
+  let startError: MtlsCaError | undefined;
+
+  return new Promise<void>((resolve, reject) => {
+    const finishIfDone = () => {
+      if (!shuttingDown || slots.some((s) => s.worker)) return;
+      process.off('SIGTERM', onStop);
+      process.off('SIGINT', onStop);
+      process.off('SIGHUP', onHup);
+      logger.event('info', 'cluster-stopped', 'all workers stopped');
+      if (startError) reject(startError);
+      else resolve();
+    };
+
+    const shutdown = (why: string) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.event('info', 'cluster-stopping', `stopping ${n} worker(s): ${why}`);
+      for (const slot of slots) {
+        clearTimeout(slot.timer);
+        slot.worker?.send({ mtlsCa: 'shutdown' } satisfies ToWorker);
+      }
+      const kill = setTimeout(() => {
+        for (const slot of slots) slot.worker?.process.kill('SIGKILL');
+      }, shutdownTimeout);
+      kill.unref();
+      finishIfDone();
+    };
+
+    const fork = (slot: Slot) => {
+      const worker = cluster.fork();
+      slot.worker = worker;
+      slot.startedAt = Date.now();
+      worker.on('message', (m: unknown) => {
+        if (!isFromWorker(m)) return;
+        if (m.mtlsCa === 'ready') {
+          slot.everReady = true;
+          logger.event('info', 'worker-started', `worker ${worker.process.pid} is serving`, {
+            pid: worker.process.pid,
+          });
+        } else if (m.mtlsCa === 'failed' && !slot.everReady && !startError) {
+          // The first start failed: a bad certificate or a busy port will not heal by restarting.
+          startError = new MtlsCaError((m.code as ErrorCode) ?? 'IO_FAILED', m.message, m.hint);
+          shutdown('a worker failed to start');
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        slot.worker = undefined;
+        if (shuttingDown) {
+          finishIfDone();
+          return;
+        }
+        if (Date.now() - slot.startedAt >= stableAfter) slot.crashes = 0;
+        slot.crashes++;
+        const delay = Math.min(maxDelay, baseDelay * 2 ** (slot.crashes - 1));
+        logger.event(
+          'warn',
+          'worker-exited',
+          `worker ${worker.process.pid} exited; restarting in ${delay} ms`,
+          {
+            pid: worker.process.pid,
+            code: code ?? undefined,
+            signal: signal ?? undefined,
+          },
+        );
+        slot.timer = setTimeout(() => fork(slot), delay);
+      });
+    };
+
+    const onStop = (signal: NodeJS.Signals) => shutdown(signal);
+    const onHup = () => {
+      logger.event('info', 'cluster-reloading', 'SIGHUP: reloading every worker');
+      for (const slot of slots) slot.worker?.send({ mtlsCa: 'reload' } satisfies ToWorker);
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', onHup);
+    for (const slot of slots) fork(slot);
+  });
+}
+
+function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let control: WorkerControl | undefined;
+    let stopping = false;
+
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      try {
+        await control?.close();
+      } finally {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        process.off('SIGHUP', reload);
+        process.off('message', onMessage);
+        // Leaves the cluster so the primary's IPC channel does not keep this process alive.
+        if (cluster.worker?.isConnected()) cluster.worker.disconnect();
+        resolve();
+      }
+    };
+    const reload = () => {
+      control?.reload().catch(() => {
+        // The server logged why; it keeps serving with the old certificate.
+      });
+    };
+    const onMessage = (m: ToWorker) => {
+      if (m?.mtlsCa === 'reload') reload();
+      else if (m?.mtlsCa === 'shutdown') void stop();
+    };
+    // A terminal's Ctrl-C and a hang-up reach the whole process group, workers included: handle them here
+    // too, or the default action would kill the worker mid-request.
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', reload);
+    process.on('message', onMessage);
+    // The primary went away: nobody will restart us or tell us to stop, so stop now.
+    cluster.worker?.once('disconnect', () => void stop());
+
+    startWorker().then(
+      (c) => {
+        control = c;
+        if (stopping) void c.close();
+        else process.send?.({ mtlsCa: 'ready' } satisfies FromWorker);
+      },
+      (e: unknown) => {
+        const err = e instanceof MtlsCaError ? e : undefined;
+        logger.event('error', 'worker-failed', (e as Error)?.message ?? String(e), { pid: process.pid });
+        process.send?.({
+          mtlsCa: 'failed',
+          code: err?.code,
+          message: (e as Error)?.message ?? String(e),
+          hint: err?.hint,
+        } satisfies FromWorker);
+        process.exitCode = 1;
+        void stop();
+      },
+    );
+  });
+}

@@ -1,0 +1,46 @@
+/** The mTLS customer API: app, identity, users, logging, the HTTPS server and its cluster supervisor. */
+export { type AppOptions, createApp, identityOf, parseCustomerId, requireRole } from './app.js';
+export { type ClusterOptions, runClustered, type WorkerControl } from './cluster.js';
+export {
+  checkPeer,
+  describePeerCertificate,
+  type Identity,
+  type PeerCertificate,
+  type PeerCheck,
+  reasonFor,
+  type TlsPeer,
+  type UnauthorizedReason,
+} from './identity.js';
+export {
+  type AccessEntry,
+  createLogger,
+  LOG_FORMATS,
+  type LogFields,
+  type LogFormat,
+  type LogLevel,
+  type LogSink,
+  type ServerLogger,
+  stdoutSink,
+  textValue,
+} from './log.js';
+export {
+  CLIENT_AUTH_MODES,
+  type ClientAuth,
+  createMtlsServer,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUTS,
+  type ListenAddress,
+  type MtlsServer,
+  type MtlsServerOptions,
+  type ServerTimeouts,
+} from './mtls-server.js';
+export { type ErrorBody, escapeHtml, renderErrorPage, sendError } from './responses.js';
+export {
+  loadTlsMaterial,
+  MIN_TLS_VERSION,
+  secureContextOptions,
+  type TlsFiles,
+  type TlsMaterial,
+} from './tls-context.js';
+export { openUserDirectory, parseUsersFile, type UserDirectory, type UserRecord } from './users.js';

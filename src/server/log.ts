@@ -1,0 +1,112 @@
+/**
+ * The server's log: one line per request (access) and one line per server event (a refused TLS client, a
+ * users file that failed to parse, a reload). Lines go to an injected sink so that tests capture them and
+ * the CLI chooses the stream. Nothing secret is ever passed in: no keys, no query strings, no headers.
+ */
+
+/** Receives one complete log line, without the trailing newline. */
+export type LogSink = (line: string) => void;
+
+/** `text`: space-separated, for people; `json`: one JSON object a line, for log shippers. */
+export type LogFormat = 'text' | 'json';
+
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+export interface AccessEntry {
+  time: Date;
+  /** The certificate's user name, or undefined when the client had no verified certificate. */
+  user: string | undefined;
+  method: string;
+  /** The path without its query string (query strings can carry tokens). */
+  path: string;
+  status: number;
+  /** Milliseconds from the request's arrival to the end of the response. */
+  ms: number;
+  /** True when the client went away before the response was complete. */
+  aborted?: boolean;
+}
+
+export interface ServerLogger {
+  readonly format: LogFormat;
+  access(entry: AccessEntry): void;
+  /**
+   * @param event - a stable kebab-case name (`tls-refused`, `users-invalid`, `reloaded`)
+   * @param message - one human sentence
+   * @param fields - extra key/values; undefined values are left out
+   */
+  event(level: LogLevel, event: string, message: string, fields?: LogFields): void;
+}
+
+/** Writes lines to stdout; the default sink. */
+export const stdoutSink: LogSink = (line) => {
+  process.stdout.write(`${line}\n`);
+};
+
+/**
+ * A value for a text line: bare when it is a plain token, JSON-quoted otherwise, so a certificate name with
+ * a space, quote or newline can neither split a field nor forge a second log line.
+ */
+export function textValue(value: string | number | boolean): string {
+  const s = String(value);
+  return s.length > 0 && /^[\x21\x23-\x3c\x3e-\x7e]+$/.test(s) ? s : JSON.stringify(s);
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/**
+ * @param options.format - default `text`
+ * @param options.sink - where lines go; default stdout
+ * @param options.now - the clock for event lines (tests); access lines carry their own time
+ */
+export function createLogger(
+  options: { format?: LogFormat; sink?: LogSink; now?: () => Date } = {},
+): ServerLogger {
+  const format = options.format ?? 'text';
+  const sink = options.sink ?? stdoutSink;
+  const now = options.now ?? (() => new Date());
+  return {
+    format,
+    access(e) {
+      const ms = roundMs(e.ms);
+      if (format === 'json') {
+        sink(
+          JSON.stringify({
+            time: e.time.toISOString(),
+            type: 'access',
+            user: e.user ?? null,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            ms,
+            ...(e.aborted ? { aborted: true } : {}),
+          }),
+        );
+      } else {
+        const user = e.user === undefined ? '-' : textValue(e.user);
+        const tail = e.aborted ? ' aborted' : '';
+        sink(
+          `${e.time.toISOString()} ${user} ${textValue(e.method)} ${textValue(e.path)} ${e.status} ${ms}ms${tail}`,
+        );
+      }
+    },
+    event(level, event, message, fields = {}) {
+      const defined = Object.entries(fields).filter(([, v]) => v !== undefined) as [
+        string,
+        string | number | boolean,
+      ][];
+      const time = now().toISOString();
+      if (format === 'json') {
+        sink(JSON.stringify({ time, type: 'event', level, event, message, ...Object.fromEntries(defined) }));
+      } else {
+        const kv = defined.map(([k, v]) => ` ${k}=${textValue(v)}`).join('');
+        sink(`${time} ${level} ${event}: ${message}${kv}`);
+      }
+    },
+  };
+}

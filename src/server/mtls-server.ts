@@ -1,0 +1,352 @@
+/**
+ * The HTTPS server of the customer API: TLS 1.2+, our CA as the only trust anchor for client certificates,
+ * Tomcat's `clientAuth=need|want`, hot reload of certificate/key/CA, slowloris timeouts and graceful close.
+ * Only this file opens a socket; the `serve` command calls {@link createMtlsServer} and `listen()`.
+ *
+ * `need` is enforced by us, not by Node's `rejectUnauthorized`. With `rejectUnauthorized: true` Node destroys
+ * a client whose certificate fails verification without telling the application which certificate or why,
+ * so an operator cannot answer "why is pavel refused?". We run the TLS layer with `rejectUnauthorized: false`
+ * and destroy unverified connections in a `secureConnection` listener, after logging reason and subject.
+ * That listener must be *prepended*: https registers its own `secureConnection` listener in its constructor,
+ * and once that has run, a TLS 1.3 client that sends its request in the same flight as its Finished message
+ * gets the request parsed and dispatched to the app even though we destroy the socket (test
+ * "a refused client's pipelined request never reaches the app"). What clients see is unchanged for a bad
+ * certificate — TLS 1.3 clients finish their side of the handshake before the server checks the certificate,
+ * so they get a reset either way (curl exit 56; under TLS 1.2, a handshake failure, exit 35). A client
+ * without a certificate gets a reset instead of OpenSSL's "certificate required" alert.
+ */
+
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { MtlsCaError } from '../pki/errors.js';
+import { layout } from '../store/layout.js';
+import { createApp } from './app.js';
+import { checkPeer } from './identity.js';
+import { createLogger, type LogFormat, type LogSink, type ServerLogger } from './log.js';
+import { loadTlsMaterial, secureContextOptions, type TlsFiles, type TlsMaterial } from './tls-context.js';
+import { openUserDirectory } from './users.js';
+
+/** Tomcat's `server.ssl.client-auth`: `need` refuses the TLS connection, `want` lets the app answer 401. */
+export type ClientAuth = 'need' | 'want';
+
+export const CLIENT_AUTH_MODES: readonly ClientAuth[] = ['need', 'want'];
+
+export interface ServerTimeouts {
+  /** A TLS handshake must finish within this (a client that connects and sends nothing). Default 10 s. */
+  handshakeMs: number;
+  /** All request headers must arrive within this (slowloris). Default 10 s. */
+  headersMs: number;
+  /** The whole request must arrive within this; at least headersMs. Default 30 s. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s. */
+  keepAliveMs: number;
+  /** `close()` waits this long for requests in flight, then drops every connection. Default 10 s. */
+  shutdownMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
+  handshakeMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+  keepAliveMs: 5_000,
+  shutdownMs: 10_000,
+});
+
+export const DEFAULT_PORT = 8443;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export interface MtlsServerOptions {
+  /** The CA directory; supplies every file below that is not given explicitly. */
+  dir?: string;
+  /** Server certificate PEM; default `<dir>/server/server.crt`. */
+  certFile?: string;
+  /** Server private key, unencrypted PEM; default `<dir>/server/server.key`. */
+  keyFile?: string;
+  /** CA certificate(s) that client certificates must chain to; default `<dir>/ca/ca.crt`. */
+  caFile?: string;
+  /** users.json; default `<dir>/users.json`. */
+  usersFile?: string;
+  /** Address to bind; default `127.0.0.1` (the CLI passes its own). `0.0.0.0` or `::` for all interfaces. */
+  host?: string;
+  /** TCP port; default 8443 as in the tutorial; 0 picks a free port. */
+  port?: number;
+  /** Default `need`. */
+  clientAuth?: ClientAuth;
+  /** Default `text`. */
+  logFormat?: LogFormat;
+  /** Receives each log line; default stdout. */
+  log?: LogSink;
+  /** Overrides for {@link DEFAULT_TIMEOUTS}. */
+  timeouts?: Partial<ServerTimeouts>;
+  /** Replaces the customer API, e.g. to embed another app behind the same mTLS front. */
+  handler?: RequestListener;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** `https://host:port`, with `localhost` for a wildcard address. */
+  url: string;
+}
+
+export interface MtlsServer {
+  readonly server: https.Server;
+  readonly logger: ServerLogger;
+  /** The timeouts in force (defaults merged with the options). */
+  readonly timeouts: Readonly<ServerTimeouts>;
+  /** Binds and resolves with the actual address (useful with port 0). */
+  listen(): Promise<ListenAddress>;
+  /**
+   * Re-reads certificate, key and CA and applies them to new connections. If the new files are broken the
+   * promise rejects and the server keeps the old ones. Open connections keep the context they started with.
+   */
+  reload(): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish, closes idle keep-alive connections, and drops whatever
+   * is still open after `timeouts.shutdownMs`. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string } {
+  const l = o.dir === undefined ? undefined : layout(o.dir);
+  const certFile = o.certFile ?? l?.server().cert;
+  const keyFile = o.keyFile ?? l?.server().key;
+  const caFile = o.caFile ?? l?.caCert;
+  const usersFile = o.usersFile ?? l?.users;
+  const missing = Object.entries({ certFile, keyFile, caFile, usersFile })
+    .filter(([, v]) => v === undefined)
+    .map(([k]) => k);
+  if (missing.length > 0) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `start server: no CA directory and no ${missing.join(', ')} given`,
+      'pass the CA directory (dir) or every file explicitly',
+    );
+  }
+  return { certFile: certFile!, keyFile: keyFile!, caFile: caFile!, usersFile: usersFile! };
+}
+
+function resolveTimeouts(overrides: Partial<ServerTimeouts> = {}): ServerTimeouts {
+  const t = { ...DEFAULT_TIMEOUTS, ...overrides };
+  for (const [name, v] of Object.entries(t)) {
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `use timeout ${name}=${v}: expected a whole number of ms above 0`,
+      );
+    }
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (t.headersMs > t.requestMs) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use timeouts headersMs=${t.headersMs}, requestMs=${t.requestMs}: headers cannot take longer than the request`,
+    );
+  }
+  return t;
+}
+
+function urlFor(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host;
+  return `https://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+function clientAddress(socket: Socket): string | undefined {
+  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function warnAboutValidity(material: TlsMaterial, files: TlsFiles, logger: ServerLogger): void {
+  const state = material.certificate.validityAt();
+  if (state !== 'valid') {
+    logger.event(
+      'warn',
+      'server-certificate-invalid',
+      `server certificate is ${state.replaceAll('-', ' ')}`,
+      {
+        file: files.certFile,
+        notBefore: material.certificate.notBefore.toISOString(),
+        notAfter: material.certificate.notAfter.toISOString(),
+      },
+    );
+  }
+}
+
+/**
+ * Builds (but does not start) the mTLS server. Reads and checks every file now, so a bad directory fails
+ * before anything listens.
+ * @throws MtlsCaError for missing or unreadable files, a key that does not match, a malformed users.json
+ */
+export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
+  const files = resolveFiles(options);
+  const timeouts = resolveTimeouts(options.timeouts);
+  const clientAuth = options.clientAuth ?? 'need';
+  if (!CLIENT_AUTH_MODES.includes(clientAuth)) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use client auth ${JSON.stringify(clientAuth)}: expected need or want`,
+    );
+  }
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? DEFAULT_PORT;
+  const logger = createLogger({ format: options.logFormat, sink: options.log });
+
+  let material: TlsMaterial;
+  try {
+    material = loadTlsMaterial(files);
+  } catch (e) {
+    if (e instanceof MtlsCaError && e.code === 'NOT_FOUND' && options.dir !== undefined) {
+      throw new MtlsCaError(
+        e.code,
+        e.message,
+        `is ${options.dir} a CA directory? create one with \`mtls-ca init\``,
+        e,
+      );
+    }
+    throw e;
+  }
+  warnAboutValidity(material, files, logger);
+  const users = openUserDirectory(files.usersFile, logger);
+  const handler = options.handler ?? createApp({ users, logger });
+
+  let closing: Promise<void> | undefined;
+  const inFlight = new Set<ServerResponse>();
+  const connections = new Set<Socket>();
+
+  const server = https.createServer(
+    {
+      ...secureContextOptions(material),
+      requestCert: true,
+      // Verification still happens; the verdict is applied below, where we can log it. See the file comment.
+      rejectUnauthorized: false,
+      handshakeTimeout: timeouts.handshakeMs,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // headersTimeout/requestTimeout are enforced by a sweep every connectionsCheckingInterval (default 30 s),
+      // which would let a slowloris client hold a socket for up to 30 s past the limit.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(timeouts.headersMs / 4))),
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      inFlight.add(res);
+      res.once('close', () => {
+        inFlight.delete(res);
+        // A keep-alive connection that just went idle during shutdown has nothing left to wait for.
+        if (closing) setImmediate(() => server.closeIdleConnections());
+      });
+      if (closing) res.setHeader('Connection', 'close');
+      handler(req, res);
+    },
+  );
+  server.keepAliveTimeout = timeouts.keepAliveMs;
+
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
+
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    // The verdict is cached per socket; a renegotiation could swap the certificate behind it.
+    socket.disableRenegotiation();
+    if (clientAuth !== 'need') return;
+    const peer = checkPeer(socket);
+    if (peer.ok) return;
+    logger.event('warn', 'tls-refused', `refused client: ${peer.reason}`, {
+      reason: peer.reason,
+      detail: peer.detail,
+      client: clientAddress(socket),
+      subject: peer.certificate?.subject,
+      issuer: peer.certificate?.issuer,
+      serial: peer.certificate?.serial,
+    });
+    socket.destroy();
+  });
+
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    // ECONNRESET is a client hanging up mid-handshake (port scanners, clients that reject our certificate).
+    logger.event(err.code === 'ECONNRESET' ? 'info' : 'warn', 'tls-error', err.message.split('\n')[0]!, {
+      code: err.code,
+      client: clientAddress(socket),
+    });
+  });
+
+  return {
+    server,
+    logger,
+    timeouts,
+
+    listen() {
+      return new Promise<ListenAddress>((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException) => {
+          const where = `${host}:${port}`;
+          if (e.code === 'EADDRINUSE') {
+            reject(
+              new MtlsCaError(
+                'IO_FAILED',
+                `listen on ${where}: address already in use`,
+                'stop the other server or pick another port',
+                e,
+              ),
+            );
+          } else if (e.code === 'EACCES') {
+            reject(
+              new MtlsCaError(
+                'IO_FAILED',
+                `listen on ${where}: permission denied`,
+                'ports below 1024 need privileges; use 8443',
+                e,
+              ),
+            );
+          } else {
+            reject(new MtlsCaError('IO_FAILED', `listen on ${where}: ${e.message}`, undefined, e));
+          }
+        };
+        server.once('error', onError);
+        server.listen({ host, port }, () => {
+          server.off('error', onError);
+          const address = server.address() as AddressInfo;
+          const result = { host, port: address.port, url: urlFor(host, address.port) };
+          logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
+          resolve(result);
+        });
+      });
+    },
+
+    async reload() {
+      let next: TlsMaterial;
+      try {
+        next = loadTlsMaterial(files);
+        server.setSecureContext(secureContextOptions(next));
+      } catch (e) {
+        logger.event('error', 'reload-failed', `${(e as Error).message}; keeping the current certificate`);
+        throw e;
+      }
+      material = next;
+      warnAboutValidity(material, files, logger);
+      logger.event('info', 'reloaded', 'certificate, key and CA reloaded', {
+        serial: material.certificate.serialHex,
+        notAfter: material.certificate.notAfter.toISOString(),
+      });
+    },
+
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const force = setTimeout(() => {
+          logger.event('warn', 'shutdown-forced', `closing ${connections.size} connection(s) still open`);
+          server.closeAllConnections();
+          for (const socket of connections) socket.destroy();
+        }, timeouts.shutdownMs);
+        // Node >= 19 also closes idle keep-alive connections in close(); active ones close after their response.
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Test fixtures for the server: a CA directory built with our own pki functions, and an asynchronous curl
+ * (the server runs in the test's process, so a synchronous spawn would block the very server it calls).
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Certificate } from '../../src/pki/certificate.js';
+import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
+import {
+  type CertificateAuthority,
+  createRootCa,
+  issueClientCertificate,
+  issueServerCertificate,
+} from '../../src/pki/profiles.js';
+import { layout } from '../../src/store/layout.js';
+
+export interface ClientFiles {
+  cert: string;
+  key: string;
+  certificate: Certificate;
+}
+
+export interface TestCaDir {
+  dir: string;
+  ca: CertificateAuthority;
+  caFile: string;
+  usersFile: string;
+  /** Issues a client certificate signed by `ca` (default: this directory's CA) into `<dir>/client/`. */
+  issueClient(
+    name: string,
+    opts?: { ca?: CertificateAuthority; now?: Date; days?: number; file?: string },
+  ): Promise<ClientFiles>;
+  /** Issues a new server leaf and writes it over `server/server.crt` and `server.key`. */
+  issueServer(): Promise<Certificate>;
+  writeUsers(users: Record<string, { roles: string[] }>): void;
+}
+
+export async function newCa(commonName: string): Promise<CertificateAuthority> {
+  const keys = await generateKeyPair('ecdsa-p256');
+  const certificate = createRootCa({ subject: { commonName }, ...keys, days: 3650 });
+  return { certificate, privateKey: keys.privateKey };
+}
+
+/**
+ * A CA directory as `mtls-ca init` lays it out: ca/ca.crt, server/server.{crt,key} (localhost, 127.0.0.1),
+ * users.json.
+ */
+export async function createCaDir(
+  dir: string,
+  users: Record<string, { roles: string[] }>,
+): Promise<TestCaDir> {
+  const l = layout(dir);
+  for (const d of [l.caDir, l.serverDir, l.clientDir]) mkdirSync(d, { recursive: true });
+  const ca = await newCa('mtls-ca test CA');
+  writeFileSync(l.caCert, ca.certificate.toPem());
+
+  const writeUsers = (u: Record<string, { roles: string[] }>) =>
+    writeFileSync(l.users, `${JSON.stringify({ users: u }, null, 2)}\n`);
+
+  const issueServer = async () => {
+    const keys = await generateKeyPair('ecdsa-p256');
+    const certificate = issueServerCertificate({
+      ca,
+      publicKey: keys.publicKey,
+      altNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
+      days: 30,
+    });
+    writeFileSync(l.server().cert, certificate.toPem());
+    writeFileSync(l.server().key, exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+    chmodSync(l.server().key, 0o600);
+    return certificate;
+  };
+
+  const issueClient: TestCaDir['issueClient'] = async (name, opts = {}) => {
+    const keys = await generateKeyPair('ecdsa-p256');
+    const certificate = issueClientCertificate({
+      ca: opts.ca ?? ca,
+      publicKey: keys.publicKey,
+      commonName: name,
+      days: opts.days ?? 30,
+      now: opts.now,
+    });
+    const base = path.join(l.clientDir, opts.file ?? name);
+    writeFileSync(`${base}.crt`, certificate.toPem());
+    writeFileSync(`${base}.key`, exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+    return { cert: `${base}.crt`, key: `${base}.key`, certificate };
+  };
+
+  await issueServer();
+  writeUsers(users);
+  return { dir, ca, caFile: l.caCert, usersFile: l.users, issueClient, issueServer, writeUsers };
+}
+
+export interface CurlResult {
+  /** curl's exit code: 0 when an HTTP answer arrived, whatever its status. */
+  exit: number;
+  status: number;
+  body: string;
+  contentType: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real curl against `url`.
+ * @param opts.client - client certificate and key; none means curl presents no certificate
+ * @param opts.headers - extra request headers (`Accept: text/html`)
+ */
+export function curl(
+  url: string,
+  opts: { caFile: string; client?: { cert: string; key: string }; headers?: string[]; args?: string[] },
+): Promise<CurlResult> {
+  const args = ['-sS', '--max-time', '20', '--cacert', opts.caFile];
+  if (opts.client) args.push('--cert', opts.client.cert, '--key', opts.client.key);
+  for (const h of opts.headers ?? []) args.push('-H', h);
+  args.push(...(opts.args ?? []), '-w', '\n%{http_code} %{content_type}', url);
+  return new Promise((resolve) => {
+    execFile('curl', args, { encoding: 'utf8' }, (error, stdout, stderr) => {
+      const exit = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
+      const cut = stdout.lastIndexOf('\n');
+      const tail = stdout.slice(cut + 1);
+      const space = tail.indexOf(' ');
+      resolve({
+        exit,
+        status: Number(tail.slice(0, space)),
+        body: stdout.slice(0, cut),
+        contentType: tail.slice(space + 1),
+        stderr,
+      });
+    });
+  });
+}
+
+/** Polls `probe` until it returns true, at most `attempts` times, `intervalMs` apart. */
+export async function eventually(
+  probe: () => Promise<boolean>,
+  attempts = 50,
+  intervalMs = 50,
+): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return false;
+}
