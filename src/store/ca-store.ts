@@ -122,14 +122,22 @@ export class CaStore {
     }
   }
 
-  /** Stages users.json with `roles` added to `name` (created if absent). */
+  /** Stages users.json with `roles` added to `name` (created if absent); returns the user's roles. */
   mergeUserRoles(tx: Transaction, name: string, roles: string[]): string[] {
+    return this.mergeUsersRoles(tx, new Map([[name, roles]])).get(name)!;
+  }
+
+  /** Stages one users.json write adding roles to several users; returns each user's resulting roles. */
+  mergeUsersRoles(tx: Transaction, additions: Map<string, string[]>): Map<string, string[]> {
     const file = this.readUsers();
-    const current = file.users[name]?.roles ?? [];
-    const merged = [...new Set([...current, ...roles])];
-    file.users[name] = { ...file.users[name], roles: merged };
+    const result = new Map<string, string[]>();
+    for (const [name, roles] of additions) {
+      const merged = [...new Set([...(file.users[name]?.roles ?? []), ...roles])];
+      file.users[name] = { ...file.users[name], roles: merged };
+      result.set(name, merged);
+    }
     tx.write(this.paths.users, `${JSON.stringify(file, null, 2)}\n`, MODE_PUBLIC);
-    return merged;
+    return result;
   }
 
   /** Runs `fn` holding the directory lock. */

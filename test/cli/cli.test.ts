@@ -347,3 +347,53 @@ describe('help', () => {
     }
   });
 });
+
+describe('issue-client --from FILE (batch)', () => {
+  const root = tempDir();
+  const dir = path.join(root, 'ssl');
+
+  test('issues every listed user with their roles in one go, all or nothing', async () => {
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    const list = path.join(root, 'team.txt');
+    fs.writeFileSync(list, '# team\nbob user,admin\n\ncarol user\ndave\n');
+    const r = await cli(['issue-client', '--from', list, '--dir', dir, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const clients = r.json<{
+      clients: { name: string; roles: string[]; certificate: { serial: string } }[];
+    }>().clients;
+    expect(clients.map((c) => [c.name, c.roles])).toEqual([
+      ['bob', ['user', 'admin']],
+      ['carol', ['user']],
+      ['dave', []],
+    ]);
+    expect(new Set(clients.map((c) => c.certificate.serial)).size).toBe(3);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'users.json'), 'utf8')).users).toEqual({
+      bob: { roles: ['user', 'admin'] },
+      carol: { roles: ['user'] },
+      dave: { roles: [] },
+    });
+
+    // one bad line: nothing is issued, the line is named
+    const before = snapshot(dir);
+    fs.writeFileSync(list, 'erin user\n../frank user\n');
+    const bad = await cli(['issue-client', '--from', list, '--dir', dir], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.split('\n')[0]).toBe(
+      `error: read ${list} line 2: use client name "../frank": it contains a path separator (INVALID_NAME)`,
+    );
+    // an existing valid certificate in the batch: refused as a whole
+    fs.writeFileSync(list, 'erin user\nbob user\n');
+    const dup = await cli(['issue-client', '--from', list, '--dir', dir], env);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('issue client bob: a valid certificate exists');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  test('a name and --from together is an error', async () => {
+    const r = await cli(['issue-client', 'x', '--from', 'y', '--dir', dir], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe(
+      'error: issue-client: give either a <name> or --from FILE (INVALID_ARGUMENT)',
+    );
+  });
+});

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { MtlsCaError } from '../../pki/errors.js';
 import type { KeyType } from '../../pki/keys.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
@@ -15,6 +17,7 @@ import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
 import { day, fileLines } from '../render.js';
 
 interface Flags {
+  from?: string;
   role?: string[];
   email?: string[];
   days: number;
@@ -34,7 +37,8 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         'and client/client_<name>.p12 with the key, certificate and CA for browsers, curl and Java. The roles are\n' +
         'added to users.json, which `mtls-ca serve` reads.',
     )
-    .argument('<name>', "the user name; becomes the certificate's CN and part of file names")
+    .argument('[name]', "the user name; becomes the certificate's CN and part of file names")
+    .option('--from <file>', 'issue for every user in a file: one per line, "name [role …]"; all or nothing')
     .option('--role <role>', 'a role for users.json (repeatable)', collect)
     .option('--email <address>', 'an email subjectAltName (repeatable)', collect)
     .option('--days <days>', 'validity in days', parseDays('--days'), 365)
@@ -48,26 +52,57 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       helpAfter([
         'mtls-ca issue-client pavel --role user',
         'mtls-ca issue-client alice --role user --role admin --email alice@example.com --days 90',
+        'mtls-ca issue-client --from team.txt      # lines like: bob user,admin',
         'curl --cert-type P12 --cert ssl/client/client_pavel.p12:"$(cat ssl/client/client_pavel.p12.pass)" \\\n      --cacert ssl/ca/ca.crt https://localhost:8443/customer/1',
       ]),
     )
-    .action(async (name: string, flags: Flags, cmd: Command) => {
+    .action(async (name: string | undefined, flags: Flags, cmd: Command) => {
       const out = ctx.output(cmd);
       const store = ctx.store(cmd);
-      const { issueClient, validateClientOptions } = await import('../../ops/issue-client.js');
-      const base = { name, roles: flags.role ?? [], email: flags.email ?? [], days: flags.days };
-      validateClientOptions(base);
+      const ops = await import('../../ops/issue-client.js');
+      if ((name === undefined) === (flags.from === undefined)) {
+        throw new MtlsCaError(
+          'INVALID_ARGUMENT',
+          'issue-client: give either a <name> or --from FILE',
+          'see `mtls-ca issue-client --help`',
+        );
+      }
+      const requests =
+        flags.from !== undefined
+          ? ops.parseClientList(readText(flags.from), flags.from)
+          : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
+      if (flags.from !== undefined && (flags.role || flags.email)) {
+        throw new MtlsCaError(
+          'INVALID_ARGUMENT',
+          'issue-client --from: put roles in the file, not in --role/--email',
+        );
+      }
+      for (const r of requests) ops.validateClientRequest(r);
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const storeChoice = await storePasswordChoice(ctx.io, flags);
+      const settings = {
+        days: flags.days,
+        keyType: flags.keyType,
+        p12Profile: flags.p12Profile,
+        force: Boolean(flags.force),
+        caPassword,
+        store: storeChoice,
+      };
+      if (flags.from !== undefined) {
+        const rs = await out.spin(`Issuing ${requests.length} client certificates…`, () =>
+          ops.issueClients(store, requests, settings),
+        );
+        out.result({ clients: rs }, () => [
+          `Issued ${rs.length} client certificates (${flags.keyType}), valid until ${day(rs[0]!.certificate.notAfter)}:`,
+          ...rs.map(
+            (r) =>
+              `  ${r.name.padEnd(20)} ${r.certificate.serial}  ${r.roles.join(',') || '(no roles)'}  ${r.p12}`,
+          ),
+        ]);
+        return;
+      }
       const r = await out.spin(`Generating a ${flags.keyType} key for ${name}…`, () =>
-        issueClient(store, {
-          ...base,
-          keyType: flags.keyType,
-          p12Profile: flags.p12Profile,
-          force: Boolean(flags.force),
-          caPassword,
-          store: storeChoice,
-        }),
+        ops.issueClient(store, { ...requests[0]!, ...settings }),
       );
       if (r.roles.length === 0) {
         out.warn(
@@ -84,4 +119,13 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         `Import ${r.p12} into a browser or OS key store${r.passwordFile ? `; its password is in ${r.passwordFile}` : ''}.`,
       ]);
     });
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MtlsCaError('NOT_FOUND', `read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+  }
 }
