@@ -140,7 +140,8 @@ export function derivePkcs12Key(
   const blocks: Buffer[] = [];
   for (let produced = 0; ; ) {
     let a = crypto.createHash(hash).update(d).update(input).digest();
-    for (let r = 1; r < iterations; r++) a = crypto.createHash(hash).update(a).digest();
+    // crypto.hash (one shot) is ~3x faster than a Hash object per round and makes far less garbage.
+    for (let r = 1; r < iterations; r++) a = crypto.hash(hash, a, 'buffer');
     blocks.push(a);
     produced += a.length;
     if (produced >= length) break;
