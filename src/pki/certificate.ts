@@ -114,10 +114,9 @@ export class Certificate {
       this.extensions = extWrapper ? decodeExtensions(extWrapper.children[0]!) : [];
       this.signature = der.bitsOf(sig!);
     } catch (e) {
-      if (e instanceof MtlsCaError && e.code === 'PARSE_FAILED') {
-        throw new MtlsCaError('PARSE_FAILED', `read ${what}: not a valid X.509 certificate`, undefined, e);
-      }
-      throw e;
+      // A well-formed DER value with missing fields fails above as a TypeError: malformed as well.
+      if (e instanceof MtlsCaError && e.code !== 'PARSE_FAILED') throw e;
+      throw new MtlsCaError('PARSE_FAILED', `read ${what}: not a valid X.509 certificate`, undefined, e);
     }
   }
 

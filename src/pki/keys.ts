@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import * as der from './der.js';
 import { MtlsCaError } from './errors.js';
 import { OID } from './oids.js';
+import { pemBlocks } from './pem.js';
 
 export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -141,10 +142,29 @@ export function parsePrivateKey(
     return crypto.createPrivateKey({ key: Buffer.from(data), format: 'der', type: 'pkcs8' });
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
-    if (encrypted && /BAD_DECRYPT|INTERRUPTED|BAD_PASSWORD/.test(code)) {
+    if (encrypted && (/BAD_DECRYPT|INTERRUPTED|BAD_PASSWORD/.test(code) || isWellFormedCiphertext(data))) {
       throw new MtlsCaError('BAD_PASSWORD', `read ${what}: wrong password`, undefined, e);
     }
     throw new MtlsCaError('PARSE_FAILED', `read ${what}: not a valid private key`, undefined, e);
+  }
+}
+
+/**
+ * A wrong password passes the CBC padding check about once in 256 tries; OpenSSL then fails to decode the
+ * garbage plaintext (ERR_OSSL_UNSUPPORTED), the same code as for a truncated file. When the encrypted
+ * container itself is intact, the failure can only be the password.
+ */
+function isWellFormedCiphertext(data: Buffer | string): boolean {
+  const text = typeof data === 'string' ? data : data.toString('latin1');
+  const block = pemBlocks(text).find((b) => b.label.endsWith('PRIVATE KEY'));
+  if (!block) return false;
+  if (block.label !== 'ENCRYPTED PRIVATE KEY') return block.der.length > 0 && block.der.length % 8 === 0;
+  try {
+    // EncryptedPrivateKeyInfo (RFC 5958 3): SEQUENCE { AlgorithmIdentifier, OCTET STRING }
+    const [algorithm, encryptedData] = der.decode(block.der).children;
+    return algorithm?.tag === der.Tag.SEQUENCE && encryptedData?.tag === der.Tag.OCTET_STRING;
+  } catch {
+    return false;
   }
 }
 
