@@ -1,8 +1,8 @@
 /** What every command receives: the I/O, the global options, and shared option builders. */
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../pki/keys.js';
-import { CaStore } from '../store/ca-store.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../pki/key-types.js';
+import type { CaStore } from '../store/ca-store.js';
 import { DEFAULT_DIR } from '../store/layout.js';
 import type { Io } from './io.js';
 import { Output } from './output.js';
@@ -29,11 +29,13 @@ export class CommandContext {
     return { dir: o.dir ?? this.io.env[ENV_DIR] ?? DEFAULT_DIR, json: Boolean(o.json) };
   }
 
-  output(cmd: Command): Output {
-    return new Output(this.io, this.globals(cmd).json);
+  output(cmd: Command): Promise<Output> {
+    return Output.create(this.io, this.globals(cmd).json);
   }
 
-  store(cmd: Command): CaStore {
+  /** The CA directory's store, loaded on demand so that `--help` and `--version` stay fast. */
+  async store(cmd: Command): Promise<CaStore> {
+    const { CaStore } = await import('../store/ca-store.js');
     return new CaStore(path.resolve(this.globals(cmd).dir));
   }
 }

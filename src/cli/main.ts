@@ -21,7 +21,7 @@ export const EXIT_INTERNAL = 70;
  */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const json = argv.includes('--json');
-  const out = new Output(io, json);
+  const out = await Output.create(io, json);
   try {
     await buildProgram(io).parseAsync(argv, { from: 'user' });
     return EXIT_OK;

@@ -2,23 +2,51 @@
  * All terminal output: the only chalk import. Colour only on a TTY and never with NO_COLOR
  * (https://no-color.org); `--json` prints exactly one JSON document to stdout.
  */
-import { Chalk, type ChalkInstance } from 'chalk';
 import type { Io } from './io.js';
+
+/** The few styles we use; plain identity functions when colour is off. */
+export interface Paint {
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+  dim(s: string): string;
+  bold(s: string): string;
+}
+
+const plain: Paint = { red: String, green: String, yellow: String, cyan: String, dim: String, bold: String };
+
+function wantsColor(io: Io, stream: { isTTY?: boolean }): boolean {
+  const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
+  return !noColor && Boolean(stream.isTTY) && io.env.TERM !== 'dumb';
+}
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 export class Output {
-  readonly color: ChalkInstance;
-  readonly err: ChalkInstance;
-
+  /**
+   * @param color - styles for stdout
+   * @param err - styles for stderr
+   */
   constructor(
     private readonly io: Io,
     readonly json: boolean,
-  ) {
-    const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
-    const level = (tty?: boolean) => (noColor || !tty || io.env.TERM === 'dumb' ? 0 : 1);
-    this.color = new Chalk({ level: level(io.stdout.isTTY) });
-    this.err = new Chalk({ level: level(io.stderr.isTTY) });
+    readonly color: Paint = plain,
+    readonly err: Paint = plain,
+  ) {}
+
+  /** An Output for `io`; chalk is loaded only when a stream will really be coloured (start-up time). */
+  static async create(io: Io, json: boolean): Promise<Output> {
+    const outColor = wantsColor(io, io.stdout);
+    const errColor = wantsColor(io, io.stderr);
+    if (!outColor && !errColor) return new Output(io, json);
+    const { Chalk } = await import('chalk');
+    return new Output(
+      io,
+      json,
+      outColor ? new Chalk({ level: 1 }) : plain,
+      errColor ? new Chalk({ level: 1 }) : plain,
+    );
   }
 
   /** A line of human output on stdout (suppressed with --json). */

@@ -6,12 +6,11 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as der from './der.js';
 import { MtlsCaError } from './errors.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPES, type KeyType } from './key-types.js';
 import { OID } from './oids.js';
 import { pemBlocks } from './pem.js';
 
-export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
-export const DEFAULT_KEY_TYPE: KeyType = 'ecdsa-p256';
+export { DEFAULT_KEY_TYPE, KEY_TYPES, type KeyType };
 
 export interface KeyPair {
   privateKey: KeyObject;

@@ -15,8 +15,8 @@ export function registerAudit(program: Command, ctx: CommandContext): void {
     .summary('verify the hash chain and signatures; report the first tampered line')
     .addHelpText('after', helpAfter(['mtls-ca audit verify', 'mtls-ca audit verify --json']))
     .action(async (_flags: unknown, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { verifyAuditLog } = await import('../../store/audit.js');
       const r = verifyAuditLog(store.paths.auditLog, store.readCaCertificate());
       if (!r.ok) {

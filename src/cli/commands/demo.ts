@@ -15,8 +15,8 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
   )
     .addHelpText('after', helpAfter(['npm start', 'mtls-ca demo --dir /tmp/demo-ssl --port 9443']))
     .action(async (flags: ServeFlags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       if (!store.isInitialized()) {
         const { initCa } = await import('../../ops/init.js');
         const { DEFAULT_CA_NAME } = await import('./init.js');

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { type Command, Option } from 'commander';
-import type { KeyType } from '../../pki/keys.js';
+import type { KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
@@ -69,8 +69,8 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { initCa, refuseExistingCa } = await import('../../ops/init.js');
       refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
       let caName = flags.caName;

@@ -32,7 +32,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
       ]),
     )
     .action(async (file: string, flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
+      const out = await ctx.output(cmd);
       let data: Buffer;
       try {
         data = fs.readFileSync(file);

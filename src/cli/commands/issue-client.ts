@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
-import type { KeyType } from '../../pki/keys.js';
+import type { KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
@@ -57,8 +57,8 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       ]),
     )
     .action(async (name: string | undefined, flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const ops = await import('../../ops/issue-client.js');
       if ((name === undefined) === (flags.from === undefined)) {
         throw new MtlsCaError(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { KeyType } from '../../pki/keys.js';
+import type { KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
@@ -44,8 +44,8 @@ export function registerIssueServer(program: Command, ctx: CommandContext): void
       ]),
     )
     .action(async (hosts: string[], flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { issueServer } = await import('../../ops/issue-server.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const storeChoice = await storePasswordChoice(ctx.io, flags);

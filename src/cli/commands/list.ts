@@ -38,8 +38,8 @@ export function registerList(program: Command, ctx: CommandContext): void {
       ),
     )
     .action(async (flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { listCertificates, parseDuration } = await import('../../ops/list.js');
       const expiringDays =
         flags.expiring === undefined ? undefined : parseDuration(flags.expiring, '--expiring');

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { KEY_TYPES, type KeyType } from '../../pki/keys.js';
+import { KEY_TYPES, type KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
@@ -48,8 +48,8 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
       helpAfter(['mtls-ca renew pavel', 'mtls-ca renew pavel --rekey --revoke-old --days 90']),
     )
     .action(async (name: string, flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { renew } = await import('../../ops/renew.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const r = await renew(store, {

@@ -23,8 +23,8 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
     )
     .action(
       async (target: string, flags: { reason: RevocationReason; caPasswordFile?: string }, cmd: Command) => {
-        const out = ctx.output(cmd);
-        const store = ctx.store(cmd);
+        const out = await ctx.output(cmd);
+        const store = await ctx.store(cmd);
         const { revoke } = await import('../../ops/revoke.js');
         const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
         const r = await revoke(store, { target, reason: flags.reason, caPassword });
@@ -47,8 +47,8 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
       helpAfter(['mtls-ca crl', '0 3 * * *  MTLS_CA_PASSWORD=… mtls-ca crl --dir /etc/mtls   # crontab']),
     )
     .action(async (flags: { days: number; caPasswordFile?: string }, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { resignCrl } = await import('../../ops/revoke.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const r = await resignCrl(store, { days: flags.days, caPassword });

@@ -146,6 +146,6 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       ]),
     )
     .action(async (flags: ServeFlags, cmd: Command) => {
-      await runServe(ctx.store(cmd), flags, ctx.output(cmd));
+      await runServe(await ctx.store(cmd), flags, await ctx.output(cmd));
     });
 }

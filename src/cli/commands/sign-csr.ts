@@ -40,8 +40,8 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
       ]),
     )
     .action(async (file: string, flags: Flags, cmd: Command) => {
-      const out = ctx.output(cmd);
-      const store = ctx.store(cmd);
+      const out = await ctx.output(cmd);
+      const store = await ctx.store(cmd);
       const { signCsr } = await import('../../ops/sign-csr.js');
       store.assertInitialized();
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
