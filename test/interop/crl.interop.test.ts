@@ -1,0 +1,239 @@
+/**
+ * CRLs both ways with OpenSSL 3: `openssl crl -verify` and `-text` on ours for every key type,
+ * `openssl verify -crl_check` rejecting the revoked leaf only, and a CRL from `openssl ca -gencrl` read by us.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { Certificate } from '../../src/pki/certificate.js';
+import { Crl, createCrl } from '../../src/pki/crl.js';
+import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES } from '../../src/pki/keys.js';
+import {
+  type CertificateAuthority,
+  createRootCa,
+  issueClientCertificate,
+  issueServerCertificate,
+} from '../../src/pki/profiles.js';
+import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
+
+interface CrlText {
+  extensions: Map<string, string>;
+  revoked: { serial: string; date: string; reason?: string }[];
+}
+
+/** The CRL extensions and the revoked list of `openssl crl -text`. */
+function parseCrlText(text: string): CrlText {
+  const lines = text.split('\n');
+  const extensions = new Map<string, string>();
+  let i = lines.findIndex((l) => l.trim() === 'CRL extensions:');
+  for (i++; i > 0 && i < lines.length; i++) {
+    const header = lines[i]!.match(/^ {12}(\S.*?):\s*$/);
+    if (!header) break;
+    extensions.set(header[1]!, lines[++i]!.trim());
+  }
+  const revoked: CrlText['revoked'] = [];
+  for (const [k, line] of lines.entries()) {
+    const serial = line.match(/^ {4}Serial Number: ([0-9A-F]+)$/);
+    if (!serial) continue;
+    const date = lines[k + 1]!.match(/^ {8}Revocation Date: (.*)$/)![1]!;
+    const reasonAt = lines[k + 3]?.trim() === 'X509v3 CRL Reason Code:' ? k + 4 : -1;
+    revoked.push({ serial: serial[1]!, date, ...(reasonAt > 0 ? { reason: lines[reasonAt]!.trim() } : {}) });
+  }
+  return { extensions, revoked };
+}
+
+const colonHex = (b: Buffer) =>
+  b
+    .toString('hex')
+    .toUpperCase()
+    .replace(/(..)(?!$)/g, '$1:');
+
+describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
+  const dir = tempDir();
+  const file = (name: string) => path.join(dir, name);
+
+  describe.each(KEY_TYPES)('%s CA', (kt) => {
+    let ca: CertificateAuthority;
+    let revokedLeaf: Certificate;
+    let goodLeaf: Certificate;
+    let crl: Crl;
+    const f = (name: string) => file(`${kt}-${name}`);
+    const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000);
+
+    beforeAll(async () => {
+      const caKeys = await generateKeyPair(kt);
+      // One RSA-4096 key per file: the CA (which signs the CRL) uses it, the leaves a P-256 key.
+      const leafKeys = await generateKeyPair(kt === 'rsa-4096' ? 'ecdsa-p256' : kt);
+      const certificate = createRootCa({ subject: { commonName: `CRL CA ${kt}` }, ...caKeys, days: 30 });
+      ca = { certificate, privateKey: caKeys.privateKey };
+      revokedLeaf = issueClientCertificate({
+        ca,
+        publicKey: leafKeys.publicKey,
+        commonName: 'mallory',
+        days: 10,
+      });
+      goodLeaf = issueServerCertificate({
+        ca,
+        publicKey: leafKeys.publicKey,
+        altNames: { dns: ['localhost'] },
+        days: 10,
+      });
+      crl = createCrl({
+        ca,
+        crlNumber: 42n,
+        nextUpdate: new Date(Date.now() + 7 * 86_400_000),
+        revoked: [
+          { serialHex: revokedLeaf.serialHex, revokedAt, reason: 'keyCompromise' },
+          { serialHex: '0abc', revokedAt, reason: 'superseded' },
+          { serialHex: '7fff', revokedAt },
+        ],
+      });
+      writeFileSync(f('ca.pem'), certificate.toPem());
+      writeFileSync(f('revoked.pem'), revokedLeaf.toPem());
+      writeFileSync(f('good.pem'), goodLeaf.toPem());
+      writeFileSync(f('crl.pem'), crl.toPem());
+    });
+
+    test('openssl crl -verify accepts the signature', () => {
+      const r = runOk('openssl', ['crl', '-in', f('crl.pem'), '-CAfile', f('ca.pem'), '-verify', '-noout']);
+      expect(r.stdout + r.stderr).toContain('verify OK');
+    });
+
+    test('openssl crl -text shows v2, the CRL number, AKI, the serials and the reasons', () => {
+      const text = runOk('openssl', ['crl', '-in', f('crl.pem'), '-noout', '-text']).stdout;
+      expect(text).toContain('        Version 2 (0x1)\n');
+      expect(text).toContain(`        Issuer: CN = CRL CA ${kt}\n`);
+      const parsed = parseCrlText(text);
+      expect([...parsed.extensions.entries()]).toEqual([
+        ['X509v3 Authority Key Identifier', colonHex(ca.certificate.subjectKeyIdentifier!)],
+        ['X509v3 CRL Number', '42'],
+      ]);
+      expect(parsed.revoked.map((r) => [r.serial, r.reason])).toEqual([
+        [revokedLeaf.serialHex.toUpperCase(), 'Key Compromise'],
+        ['0ABC', 'Superseded'],
+        ['7FFF', undefined],
+      ]);
+      expect(new Date(parsed.revoked[0]!.date).getTime()).toBe(revokedAt.getTime());
+    });
+
+    test('openssl verify -crl_check: the revoked leaf fails with error 23, the other passes', () => {
+      const bad = run('openssl', [
+        'verify',
+        '-crl_check',
+        '-CRLfile',
+        f('crl.pem'),
+        '-CAfile',
+        f('ca.pem'),
+        f('revoked.pem'),
+      ]);
+      expect(bad.status).toBe(2);
+      expect(bad.stdout + bad.stderr).toContain('error 23 at 0 depth lookup: certificate revoked');
+      const good = runOk('openssl', [
+        'verify',
+        '-crl_check',
+        '-CRLfile',
+        f('crl.pem'),
+        '-CAfile',
+        f('ca.pem'),
+        f('good.pem'),
+      ]);
+      expect(good.stdout.trim()).toBe(`${f('good.pem')}: OK`);
+    });
+
+    test('a CRL with one changed serial byte fails openssl crl -verify', () => {
+      const tampered = Buffer.from(crl.der);
+      const at = tampered.indexOf(Buffer.from('02020abc', 'hex')); // INTEGER 0x0abc
+      expect(at).toBeGreaterThan(0);
+      tampered[at + 3] = 0xbd;
+      writeFileSync(f('tampered.der'), tampered);
+      const r = run('openssl', [
+        'crl',
+        '-in',
+        f('tampered.der'),
+        '-inform',
+        'DER',
+        '-CAfile',
+        f('ca.pem'),
+        '-verify',
+        '-noout',
+      ]);
+      expect(r.stdout + r.stderr).toContain('verify failure');
+      expect(new Crl(tampered, 'tampered.der').isSignedBy(ca.certificate)).toBe(false);
+    });
+  });
+
+  describe('a CRL made by openssl ca -gencrl', () => {
+    test.each(['ecdsa-p256', 'rsa-2048'] as const)(
+      '%s: number, AKI, serial, reason and signature are read',
+      async (kt) => {
+        const caDir = file(`openssl-ca-${kt}`);
+        mkdirSync(caDir, { recursive: true });
+        const keys = await generateKeyPair(kt);
+        const certificate = createRootCa({
+          subject: { commonName: `OpenSSL-run CA ${kt}` },
+          ...keys,
+          days: 30,
+        });
+        const ca = { certificate, privateKey: keys.privateKey };
+        const leafKeys = await generateKeyPair('ecdsa-p256');
+        const leaf = issueClientCertificate({
+          ca,
+          publicKey: leafKeys.publicKey,
+          commonName: 'eve',
+          days: 10,
+        });
+        const p = (name: string) => path.join(caDir, name);
+        writeFileSync(p('ca.pem'), certificate.toPem());
+        writeFileSync(p('ca.key'), exportPrivateKeyPem(keys.privateKey));
+        writeFileSync(p('leaf.pem'), leaf.toPem());
+        writeFileSync(p('index.txt'), '');
+        writeFileSync(p('crlnumber'), '1000\n'); // hex, as openssl keeps it
+        writeFileSync(
+          p('ca.cnf'),
+          [
+            '[ ca ]',
+            'default_ca = CA_default',
+            '[ CA_default ]',
+            `dir = ${caDir}`,
+            'database = $dir/index.txt',
+            'crlnumber = $dir/crlnumber',
+            'certificate = $dir/ca.pem',
+            'private_key = $dir/ca.key',
+            'new_certs_dir = $dir',
+            'default_md = sha256',
+            'default_crl_days = 7',
+            'crl_extensions = crl_ext',
+            'policy = policy_any',
+            '[ policy_any ]',
+            'commonName = supplied',
+            '[ crl_ext ]',
+            'authorityKeyIdentifier = keyid:always',
+            '',
+          ].join('\n'),
+        );
+        runOk('openssl', [
+          'ca',
+          '-config',
+          p('ca.cnf'),
+          '-revoke',
+          p('leaf.pem'),
+          '-crl_reason',
+          'keyCompromise',
+        ]);
+        runOk('openssl', ['ca', '-config', p('ca.cnf'), '-gencrl', '-out', p('crl.pem')]);
+        const theirs = Crl.from(readFileSync(p('crl.pem')), p('crl.pem'));
+        expect(theirs.crlNumber).toBe(0x1000n);
+        expect(theirs.issuerName).toBe(`CN=OpenSSL-run CA ${kt}`);
+        expect(theirs.authorityKeyIdentifier).toEqual(certificate.subjectKeyIdentifier);
+        expect(theirs.revoked.map((r) => [r.serialHex, r.reason])).toEqual([
+          [leaf.serialHex, 'keyCompromise'],
+        ]);
+        expect(theirs.isSignedBy(certificate)).toBe(true);
+        expect(theirs.nextUpdate.getTime() - theirs.thisUpdate.getTime()).toBe(7 * 86_400_000);
+        // DER gives the same
+        runOk('openssl', ['crl', '-in', p('crl.pem'), '-outform', 'DER', '-out', p('crl.der')]);
+        expect(Crl.from(readFileSync(p('crl.der')), 'crl.der').der.equals(theirs.der)).toBe(true);
+      },
+    );
+  });
+});
