@@ -164,6 +164,16 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       });
     });
 
+    test('response headers: no X-Powered-By, no ETag, no caching of per-user answers', async () => {
+      const r = await curl(`${s.url}/customer/1`, { caFile: ca.caFile, client: pavel, args: ['-D', '-'] });
+      const head = r.body.slice(0, r.body.indexOf('\r\n\r\n')).toLowerCase();
+      expect(head).toMatch(/^http\/1\.1 200 ok\r\n/);
+      expect(head).toContain('\r\ncache-control: no-store\r\n');
+      expect(head).toContain('\r\nx-content-type-options: nosniff\r\n');
+      expect(head).not.toContain('x-powered-by');
+      expect(head).not.toContain('etag');
+    });
+
     test('GET /health', async () => {
       const r = await curl(`${s.url}/health`, { caFile: ca.caFile, client: pavel });
       expect([r.status, r.body]).toEqual([200, '{"status":"ok"}']);
