@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Interop tests spawn openssl, keytool, java and chromium; two cores are all we have.
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
