@@ -78,7 +78,13 @@ export interface SubjectAltNames {
 function ipBytes(ip: string): Buffer {
   const v = isIP(ip);
   if (v === 4) return Buffer.from(ip.split('.').map(Number));
-  if (v === 6) {
+  if (v === 6 && !ip.includes('%')) {
+    // An embedded IPv4 tail (::ffff:192.0.2.1, RFC 4291 2.2 form 3) stands for the last two groups.
+    const embedded = ip.match(/^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+    if (embedded) {
+      const [a, b, c, d] = embedded.slice(2).map(Number) as [number, number, number, number];
+      ip = `${embedded[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    }
     const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
     const h = head ? head.split(':') : [];
     const t = tail ? tail.split(':') : [];
@@ -89,7 +95,7 @@ function ipBytes(ip: string): Buffer {
   }
   throw new MtlsCaError(
     'INVALID_ARGUMENT',
-    `use IP address ${JSON.stringify(ip)}: not an IPv4 or IPv6 address`,
+    `use IP address ${JSON.stringify(ip)}: not an IPv4 or IPv6 address (without a zone)`,
   );
 }
 

@@ -183,6 +183,33 @@ describe('server leaf', () => {
     expect(named.commonName).toBe('api');
   });
 
+  test('regression: an IPv4-mapped IPv6 address (::ffff:192.0.2.1) was encoded as ::ffff:192', () => {
+    const ca = makeCa('ecdsa-p256');
+    const publicKey = pairs.get('ecdsa-p256')!.publicKey;
+    const leaf = issueServerCertificate({
+      ca,
+      publicKey,
+      altNames: { ip: ['::ffff:192.0.2.1', '1:2:3:4:5:6:7.8.9.10'] },
+      days: 1,
+      now: NOW,
+    });
+    expect(leaf.extension(OID.subjectAltName)!.value.toString('hex')).toBe(
+      `3024${'871000000000000000000000ffffc0000201'}${'87100001000200030004000500060708090a'}`,
+    );
+    expect(leaf.subjectAltNames.ip).toEqual(['::ffff:c000:201', '1:2:3:4:5:6:708:90a']);
+  });
+
+  test('an IPv6 address with a zone (fe80::1%eth0) is refused, not silently cut', () => {
+    const ca = makeCa('ecdsa-p256');
+    const publicKey = pairs.get('ecdsa-p256')!.publicKey;
+    expect(
+      errorOf(() => issueServerCertificate({ ca, publicKey, altNames: { ip: ['fe80::1%eth0'] }, days: 1 })),
+    ).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'use IP address "fe80::1%eth0": not an IPv4 or IPv6 address (without a zone)',
+    });
+  });
+
   test('with no hosts → INVALID_ARGUMENT with a hint', () => {
     const ca = makeCa('ecdsa-p256');
     const e = errorOf(() =>
