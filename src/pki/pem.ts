@@ -31,8 +31,9 @@ export function pemBlocks(text: string): PemBlock[] {
 }
 
 export function isPem(data: Buffer | string): boolean {
-  const head = (typeof data === 'string' ? data : data.subarray(0, 4096).toString('latin1')).trimStart();
-  return head.startsWith('-----BEGIN ');
+  // Text before the armour is allowed (RFC 7468 section 5.2): `openssl x509 -text` and `req -text` write it.
+  const head = typeof data === 'string' ? data : data.subarray(0, 65_536).toString('latin1');
+  return /(^|\n)-----BEGIN [A-Z0-9 ]+-----\r?\n/.test(head);
 }
 
 /**
