@@ -46,9 +46,10 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
   try {
     data = fs.readFileSync(o.file);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
     throw new MtlsCaError(
       'NOT_FOUND',
-      `read ${o.file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`,
+      `read ${o.file}: ${code === 'ENOENT' ? 'no such file' : code}`,
       undefined,
       e,
     );
