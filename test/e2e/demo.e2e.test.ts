@@ -1,0 +1,78 @@
+/**
+ * `npm start` end to end: the real binary's `demo` command — exactly the `start` script, plus a temp
+ * directory and a free port — creates the demo CA and client "pavel" once, tells the user how to call it,
+ * answers the printed curl command, and on the next start reuses what it made.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
+import { CUSTOMER_1, runPrinted, serverPool } from './helpers.js';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
+  const root = tempDir('mtls-ca-e2e-demo-');
+  const ssl = path.join(root, 'ssl');
+  const servers = serverPool();
+  // What `npm start` runs from the repository (./ssl, port 8443), pointed at a temp directory and any port.
+  const demo = ['demo', '--dir', ssl, '--listen', '127.0.0.1', '--port', '0'];
+  // `npm start` gives no password: the demo CA key is unencrypted by design.
+  const env = {};
+
+  const files = () => ({
+    caCert: readFileSync(path.join(ssl, 'ca', 'ca.crt')),
+    caKey: readFileSync(path.join(ssl, 'ca', 'ca.key')),
+    pavelCert: readFileSync(path.join(ssl, 'client', 'pavel.crt')),
+    pavelP12: readFileSync(path.join(ssl, 'client', 'client_pavel.p12')),
+    inventory: readFileSync(path.join(ssl, 'ca', 'inventory.jsonl'), 'utf8'),
+    users: readFileSync(path.join(ssl, 'users.json'), 'utf8'),
+  });
+  let first: ReturnType<typeof files>;
+
+  test('the start script is the demo command, after a build', () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    expect(pkg.scripts.start).toBe('node bin/mtls-ca.js demo');
+    expect(pkg.scripts.prestart).toBe('npm run build');
+  });
+
+  test('first start: creates the CA and pavel, says how to call it, and the printed curl command answers', async () => {
+    const s = await servers.start(demo, { cwd: root, env });
+    expect(s.stdout()).toContain(
+      'Created a demo CA in ssl (server certificate for localhost, 127.0.0.1, ::1).\n' +
+        'Issued client "pavel" (role user): ssl/client/client_pavel.p12, password in ssl/client/client_pavel.p12.pass.\n',
+    );
+    expect(s.stdout()).toContain(
+      `mtls-ca serve: ${s.url} (client certificates: need, users: ssl/users.json)\nTry it:\n`,
+    );
+    expect(s.curlLine).toBe(
+      'curl --cacert ssl/ca/ca.crt --cert-type P12 --cert "ssl/client/client_pavel.p12:$(cat ssl/client/client_pavel.p12.pass)" ' +
+        `${s.url}/customer/1`,
+    );
+    expect(s.stderr()).toContain(
+      'warning: creating a demo CA whose key is NOT encrypted; use `mtls-ca init` for a real one',
+    );
+
+    const r = await runPrinted(s.curlLine, root);
+    expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+
+    first = files();
+    expect(first.caKey.toString('latin1')).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(statSync(path.join(ssl, 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(first.users)).toEqual({ users: { pavel: { roles: ['user'] } } });
+    expect(await s.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  test('second start: reuses the CA and pavel byte for byte, and serves again', async () => {
+    expect(first).toBeDefined();
+    const s = await servers.start(demo, { cwd: root, env });
+    expect(s.stdout()).not.toContain('Created a demo CA');
+    expect(s.stdout()).not.toContain('Issued client');
+    expect(s.stderr()).not.toContain('warning: creating a demo CA');
+    expect(files()).toEqual(first);
+
+    const r = await runPrinted(s.curlLine, root);
+    expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    expect(await s.stop()).toEqual({ code: 0, signal: null });
+  });
+});

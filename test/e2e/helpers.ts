@@ -1,0 +1,259 @@
+/**
+ * End-to-end helpers: CA directories made by the real `mtls-ca` binary, `mtls-ca serve` / `demo` as child
+ * processes (each in its own process group, always stopped), and bounded, asynchronous runs of curl and java.
+ * Nothing here builds a certificate in-process except {@link issueExpiredClient}, which the CLI cannot make.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
+import { issueClientCertificate } from '../../src/pki/profiles.js';
+import { CaStore } from '../../src/store/ca-store.js';
+import { BIN, baseEnv, cliProcess } from '../helpers/cli.js';
+
+/** The CA key password every e2e CA is created with (`MTLS_CA_PASSWORD`). */
+export const CA_PASSWORD = 'e2e-ca-password';
+
+export const CUSTOMER_1 = '{"id":1,"name":"Customer1"}';
+
+/** Runs the real binary and throws with its output unless it exits 0. */
+export async function mtlsCa(args: string[], cwd?: string): Promise<string> {
+  const r = await cliProcess(args, { MTLS_CA_PASSWORD: CA_PASSWORD }, cwd);
+  if (r.code !== 0) {
+    throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * `init --dir dir` (encrypted CA key, generated store passwords), then one `issue-client` per entry.
+ * @param clients - extra `issue-client` arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`
+ */
+export async function createCaWithCli(dir: string, clients: Record<string, string[]>): Promise<void> {
+  await mtlsCa(['init', '--dir', dir]);
+  for (const [name, args] of Object.entries(clients)) {
+    await mtlsCa(['issue-client', name, '--dir', dir, ...args]);
+  }
+}
+
+/** The generated password beside a store (`<file>.pass`, first line). */
+export function readPass(file: string): string {
+  return readFileSync(`${file}.pass`, 'utf8').split('\n')[0]!;
+}
+
+/** The `client_<name>.p12` the CLI wrote, and its password. */
+export function clientP12(dir: string, name: string): { file: string; password: string } {
+  const file = path.join(dir, 'client', `client_${name}.p12`);
+  return { file, password: readPass(file) };
+}
+
+/**
+ * Removes users from `users.json` (an unknown user: a certificate our CA signed, a CN the server does not
+ * know). Written whole and renamed, as an editor or config tool would.
+ */
+export function removeUsers(dir: string, names: string[]): void {
+  const file = path.join(dir, 'users.json');
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { users: Record<string, unknown> };
+  for (const n of names) delete parsed.users[n];
+  writeFileSync(file, `${JSON.stringify(parsed, null, 2)}\n`);
+}
+
+/**
+ * A client certificate for `commonName` signed by the CA in `dir` (key loaded with {@link CA_PASSWORD}) that
+ * expired long ago: issued 400 days ago for 30 days. No CLI option back-dates a certificate, so this one is
+ * made with the pki functions; key and certificate are PEM files in `outDir`.
+ */
+export async function issueExpiredClient(
+  dir: string,
+  commonName: string,
+  outDir: string,
+): Promise<{ cert: string; key: string; notAfter: Date }> {
+  const ca = new CaStore(dir).loadCa(CA_PASSWORD);
+  const keys = await generateKeyPair('ecdsa-p256');
+  const certificate = issueClientCertificate({
+    ca,
+    publicKey: keys.publicKey,
+    commonName,
+    days: 30,
+    now: new Date(Date.now() - 400 * 86_400_000),
+  });
+  const cert = path.join(outDir, `${commonName}-expired.crt`);
+  const key = path.join(outDir, `${commonName}-expired.key`);
+  writeFileSync(cert, certificate.toPem());
+  writeFileSync(key, exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+  return { cert, key, notAfter: certificate.notAfter };
+}
+
+export interface ExecResult {
+  /** The exit code; -1 when the process was killed (timeout). */
+  exit: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program without blocking the event loop (the server's output keeps flowing into our buffers) and
+ * never for longer than `timeoutMs`; never throws on a non-zero exit.
+ */
+export function exec(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: opts.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000 },
+      (error, stdout, stderr) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        resolve({ exit: error ? (typeof code === 'number' ? code : -1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+export interface CurlAnswer extends ExecResult {
+  /** The HTTP status; 0 when no HTTP answer arrived (refused in the TLS handshake). */
+  status: number;
+  body: string;
+}
+
+/** curl `url` with `args` (certificate options), JSON accepted; the status is read from `-w`. */
+export async function curl(url: string, args: string[], cwd?: string): Promise<CurlAnswer> {
+  const r = await exec('curl', ['-sS', '--max-time', '20', ...args, '-w', '\n%{http_code}', url], { cwd });
+  const cut = r.stdout.lastIndexOf('\n');
+  return { ...r, body: r.stdout.slice(0, cut), status: Number(r.stdout.slice(cut + 1)) };
+}
+
+export interface ServeProcess {
+  /** The URL from the banner line `mtls-ca serve: <url> (…)`. */
+  url: string;
+  port: number;
+  /** The command printed under "Try it:", as printed. */
+  curlLine: string;
+  /** Everything the process has written to stdout so far (banner, access and event log). */
+  stdout(): string;
+  stderr(): string;
+  /** SIGTERM to the process group; resolves with how it ended (SIGKILL after 10 s). */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const BANNER = /^mtls-ca serve: (https:\/\/\S+) \(/m;
+const TRY_IT = /^Try it:\n {2}(.+)$/m;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    // The child leads its own process group (detached), so this reaches it and anything it spawned.
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export interface StartOptions {
+  /** The working directory; the banner prints paths relative to it. */
+  cwd: string;
+  /** Environment beyond PATH, HOME and NO_COLOR; default `MTLS_CA_PASSWORD` = {@link CA_PASSWORD}. */
+  env?: Record<string, string | undefined>;
+  /** How long to wait for the banner; default 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts the real binary (`serve`, `demo`, …) and waits, at most `timeoutMs`, for its banner. Servers started
+ * through a pool are stopped in the pool's `afterAll`, whatever the tests did.
+ */
+export function serverPool(): {
+  start(args: string[], opts: StartOptions): Promise<ServeProcess>;
+} {
+  const running = new Set<ServeProcess>();
+  afterAll(async () => {
+    await Promise.all([...running].map((s) => s.stop()));
+  });
+
+  async function start(args: string[], opts: StartOptions): Promise<ServeProcess> {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
+      env: baseEnv(opts.env ?? { MTLS_CA_PASSWORD: CA_PASSWORD }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) killGroup(child, 'SIGTERM');
+        const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 10_000);
+        const how = await exited;
+        clearTimeout(timer);
+        running.delete(server);
+        return how;
+      })();
+      return stopping;
+    };
+    const server: ServeProcess = {
+      url: '',
+      port: 0,
+      curlLine: '',
+      stdout: () => out,
+      stderr: () => err,
+      stop,
+    };
+    running.add(server);
+
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    let ended = false;
+    void exited.then(() => {
+      ended = true;
+    });
+    while (!(BANNER.test(out) && TRY_IT.test(out))) {
+      if (ended || Date.now() > deadline) {
+        await stop();
+        throw new Error(
+          `mtls-ca ${args.join(' ')}: no banner ${ended ? '(it exited)' : 'in time'}\nstdout:\n${out}\nstderr:\n${err}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    server.url = BANNER.exec(out)![1]!;
+    server.port = Number(new URL(server.url).port);
+    server.curlLine = TRY_IT.exec(out)![1]!;
+    return server;
+  }
+
+  return { start };
+}
+
+/**
+ * Runs a printed command line through `sh -c`, as a user pasting it would, in `cwd` (the printed paths are
+ * relative to the server's working directory).
+ */
+export function runPrinted(line: string, cwd: string): Promise<ExecResult> {
+  return exec('sh', ['-c', line], { cwd, env: baseEnv() });
+}
+
+/** The server's text log lines for one event, e.g. `… warn tls-refused: refused client: … reason=EXPIRED …`. */
+export function eventLines(stdout: string, event: string): string[] {
+  return stdout.split('\n').filter((l) => l.includes(` ${event}: `));
+}
+
+/** Bounded polling (the server logs on its own schedule, e.g. after curl has given up): 100 ms apart. */
+export async function waitFor(probe: () => boolean, what: string, attempts = 50): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -1,0 +1,269 @@
+/**
+ * Issue 4 end to end: the files `mtls-ca init` and `issue-client` wrote, served by the real `mtls-ca serve`
+ * process, called by the real curl — the banner's own command line, the `.p12` bundles with their generated
+ * `.pass` files, a certificate from another CA, an expired one, a user without a role and an unknown user, in
+ * `need` and `want` mode; and a Java 17 JSSE client configured with trustStore.jks and client_<name>.p12.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
+import {
+  CUSTOMER_1,
+  type CurlAnswer,
+  clientP12,
+  createCaWithCli,
+  curl,
+  type ExecResult,
+  eventLines,
+  exec,
+  issueExpiredClient,
+  readPass,
+  removeUsers,
+  runPrinted,
+  type ServeProcess,
+  serverPool,
+  waitFor,
+} from './helpers.js';
+
+describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () => {
+  const root = tempDir('mtls-ca-e2e-serve-');
+  // Relative to root, the servers' working directory: the banner prints paths as a user would type them.
+  const D = path.join(root, 'D');
+  const OTHER = path.join(root, 'other');
+  const servers = serverPool();
+  let need: ServeProcess;
+  let want: ServeProcess;
+  const clients: Record<string, string[]> = {};
+
+  const p12Args = (dir: string, name: string) => {
+    const { file, password } = clientP12(dir, name);
+    return ['--cert-type', 'P12', '--cert', `${file}:${password}`];
+  };
+
+  beforeAll(async () => {
+    await Promise.all([
+      createCaWithCli(D, { pavel: ['--role', 'user'], mallory: [], stranger: [] }),
+      // A second CA whose client has the very same CN as our real user.
+      createCaWithCli(OTHER, { pavel: ['--role', 'user'] }),
+    ]);
+    removeUsers(D, ['stranger']);
+    const expired = await issueExpiredClient(D, 'pavel', root);
+    expect(expired.notAfter.getTime()).toBeLessThan(Date.now());
+
+    const ca = ['--cacert', path.join(D, 'ca', 'ca.crt')];
+    clients.none = ca;
+    clients.pavel = [...ca, ...p12Args(D, 'pavel')];
+    clients.mallory = [...ca, ...p12Args(D, 'mallory')];
+    clients.stranger = [...ca, ...p12Args(D, 'stranger')];
+    clients.otherCa = [...ca, ...p12Args(OTHER, 'pavel')];
+    clients.expired = [...ca, '--cert', expired.cert, '--key', expired.key];
+
+    const serve = ['serve', '--dir', 'D', '--listen', '127.0.0.1', '--port', '0'];
+    [need, want] = await Promise.all([
+      servers.start(serve, { cwd: root }),
+      servers.start([...serve, '--client-auth', 'want'], { cwd: root }),
+    ]);
+  });
+
+  const call = (s: ServeProcess, who: string, urlPath = '/customer/1'): Promise<CurlAnswer> =>
+    curl(`${s.url}${urlPath}`, clients[who]!);
+
+  describe('need (default)', () => {
+    test('the banner names the URL, the mode and users.json, and prints a curl command that works as printed', async () => {
+      expect(need.url).toBe(`https://127.0.0.1:${need.port}`);
+      expect(need.stdout()).toContain(
+        `mtls-ca serve: ${need.url} (client certificates: need, users: D/users.json)\nTry it:\n`,
+      );
+      expect(need.curlLine).toBe(
+        'curl --cacert D/ca/ca.crt --cert-type P12 --cert "D/client/client_pavel.p12:$(cat D/client/client_pavel.p12.pass)" ' +
+          `${need.url}/customer/1`,
+      );
+      const r = await runPrinted(need.curlLine, root);
+      expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    });
+
+    test('pavel’s .p12 with its generated password → 200 and the tutorial’s JSON', async () => {
+      const r = await call(need, 'pavel');
+      expect([r.exit, r.status, r.body]).toEqual([0, 200, CUSTOMER_1]);
+      await waitFor(() => / pavel GET \/customer\/1 200 /.test(need.stdout()), 'the access log line');
+    });
+
+    test('/whoami describes the certificate issue-client wrote', async () => {
+      const r = await call(need, 'pavel', '/whoami');
+      expect(r.status).toBe(200);
+      const issued = new X509Certificate(readFileSync(path.join(D, 'client', 'pavel.crt')));
+      expect(JSON.parse(r.body)).toMatchObject({
+        user: 'pavel',
+        roles: ['user'],
+        subject: 'CN=pavel',
+        serial: issued.serialNumber.toLowerCase(),
+        notAfter: new Date(issued.validTo).toISOString(),
+      });
+    });
+
+    test.each([
+      ['no certificate', 'NO_CERTIFICATE', 'none'],
+      ['a certificate from another CA (same CN)', 'UNTRUSTED', 'otherCa'],
+      ['an expired certificate signed by our CA', 'EXPIRED', 'expired'],
+    ])('%s: refused in the TLS handshake, the log says %s', async (_name, reason, who) => {
+      const before = eventLines(need.stdout(), 'tls-refused').length;
+      const r = await call(need, who);
+      expect(r.status).toBe(0);
+      expect(r.exit).not.toBe(0);
+      await waitFor(() => eventLines(need.stdout(), 'tls-refused').length > before, 'tls-refused');
+      expect(eventLines(need.stdout(), 'tls-refused').at(-1)).toContain(` reason=${reason} `);
+    });
+
+    test('mallory (a certificate from our CA, no role) → 403 MISSING_ROLE', async () => {
+      const r = await call(need, 'mallory');
+      expect(r.status).toBe(403);
+      expect(JSON.parse(r.body)).toEqual({
+        error: 'forbidden',
+        reason: 'MISSING_ROLE',
+        message: 'access denied: role user required',
+        user: 'mallory',
+      });
+    });
+
+    test('stranger (a certificate from our CA, not in users.json) → 403 UNKNOWN_USER', async () => {
+      const r = await call(need, 'stranger');
+      expect(r.status).toBe(403);
+      expect(JSON.parse(r.body)).toMatchObject({
+        error: 'forbidden',
+        reason: 'UNKNOWN_USER',
+        user: 'stranger',
+      });
+    });
+  });
+
+  describe('want (--client-auth want)', () => {
+    test('the banner says want', () => {
+      expect(want.stdout()).toContain(
+        `mtls-ca serve: ${want.url} (client certificates: want, users: D/users.json)`,
+      );
+    });
+
+    test.each([
+      ['no certificate', 'NO_CERTIFICATE', 'none'],
+      ['a certificate from another CA (same CN)', 'UNTRUSTED', 'otherCa'],
+      ['an expired certificate signed by our CA', 'EXPIRED', 'expired'],
+    ])('%s → 401 %s', async (_name, reason, who) => {
+      const r = await call(want, who);
+      expect([r.exit, r.status]).toEqual([0, 401]);
+      expect(JSON.parse(r.body)).toMatchObject({ error: 'unauthorized', reason });
+    });
+
+    test('pavel → 200, mallory → 403, stranger → 403', async () => {
+      const [pavel, mallory, stranger] = await Promise.all([
+        call(want, 'pavel'),
+        call(want, 'mallory'),
+        call(want, 'stranger'),
+      ]);
+      expect([pavel.status, pavel.body]).toEqual([200, CUSTOMER_1]);
+      expect([mallory.status, JSON.parse(mallory.body).reason]).toEqual([403, 'MISSING_ROLE']);
+      expect([stranger.status, JSON.parse(stranger.body).reason]).toEqual([403, 'UNKNOWN_USER']);
+    });
+  });
+
+  describe('a CA directory whose path has a space', () => {
+    test('the banner’s curl command still works as printed (paths quoted for the shell)', async () => {
+      const spaced = path.join(root, 'My CA');
+      await createCaWithCli(spaced, { pavel: ['--role', 'user'] });
+      const s = await servers.start(['serve', '--dir', 'My CA', '--listen', '127.0.0.1', '--port', '0'], {
+        cwd: root,
+      });
+      const r = await runPrinted(s.curlLine, root);
+      expect(r, s.curlLine).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    });
+  });
+
+  describe('while running', () => {
+    test('giving mallory role user in users.json lets her in without a restart', async () => {
+      const file = path.join(D, 'users.json');
+      const users = JSON.parse(readFileSync(file, 'utf8'));
+      users.users.mallory = { roles: ['user'] };
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(users, null, 2)}\n`);
+      renameSync(`${file}.tmp`, file);
+      const r = await call(need, 'mallory');
+      expect([r.status, r.body]).toEqual([200, CUSTOMER_1]);
+    });
+
+    test('SIGTERM: the server exits 0 and stops answering', async () => {
+      expect(await need.stop()).toEqual({ code: 0, signal: null });
+      const r = await call(need, 'pavel');
+      expect(r.exit).toBe(7); // curl: failed to connect
+    });
+  });
+});
+
+const JAVA_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'java', 'MtlsClient.java');
+
+describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
+  const root = tempDir('mtls-ca-e2e-java-');
+  const D = path.join(root, 'D');
+  const servers = serverPool();
+  let server: ServeProcess;
+
+  beforeAll(async () => {
+    await createCaWithCli(D, {
+      pavel: ['--role', 'user'],
+      mallory: [],
+      anna: ['--role', 'user', '--p12-profile', 'modern'],
+    });
+    server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
+      cwd: root,
+    });
+  });
+
+  /** `java MtlsClient.java <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
+  function java(opts: { trustStore: string; trustStoreType: string; client?: string }): Promise<ExecResult> {
+    const props: Record<string, string> = {
+      trustStore: opts.trustStore,
+      trustStorePassword: readPass(opts.trustStore),
+      trustStoreType: opts.trustStoreType,
+    };
+    if (opts.client) {
+      const { file, password } = clientP12(D, opts.client);
+      Object.assign(props, { keyStore: file, keyStorePassword: password, keyStoreType: 'PKCS12' });
+    }
+    const args = Object.entries(props).map(([k, v]) => `-Djavax.net.ssl.${k}=${v}`);
+    return exec('java', [...args, JAVA_CLIENT, `${server.url}/customer/1`], { timeoutMs: 60_000 });
+  }
+
+  const jks = () => path.join(D, 'server', 'trustStore.jks');
+
+  test('trustStore.jks + client_pavel.p12 (compat) → 200 and the tutorial’s JSON', async () => {
+    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'pavel' });
+    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  });
+
+  test('trustStore.p12 works as the trust store too', async () => {
+    const trustStore = path.join(D, 'server', 'trustStore.p12');
+    const r = await java({ trustStore, trustStoreType: 'PKCS12', client: 'pavel' });
+    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  });
+
+  test('a --p12-profile modern bundle (AES-256, HMAC-SHA256 MAC) → 200', async () => {
+    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'anna' });
+    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  });
+
+  test('client_mallory.p12 (no role) → 403 access denied', async () => {
+    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'mallory' });
+    expect(r.exit).toBe(0);
+    const [status, body] = r.stdout.split('\n');
+    expect(status).toBe('403');
+    expect(JSON.parse(body!)).toMatchObject({ error: 'forbidden', reason: 'MISSING_ROLE', user: 'mallory' });
+  });
+
+  test('no key store: the handshake is refused (need) and the server logs NO_CERTIFICATE', async () => {
+    const r = await java({ trustStore: jks(), trustStoreType: 'JKS' });
+    expect(r.exit).toBe(3);
+    expect(r.stderr).toMatch(/^javax\.net\.ssl\.SSL(Handshake)?Exception|^java\.net\.SocketException/);
+    await waitFor(() => eventLines(server.stdout(), 'tls-refused').length > 0, 'tls-refused');
+    expect(eventLines(server.stdout(), 'tls-refused')[0]).toContain(' reason=NO_CERTIFICATE ');
+  });
+});
