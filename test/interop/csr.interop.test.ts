@@ -7,19 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createCsr, parseCsr } from '../../src/pki/csr.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { generateKeyPair, KEY_TYPES, subjectPublicKeyInfo } from '../../src/pki/keys.js';
+import { errorOf } from '../helpers/errors.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
 
 /** The lines of `openssl req -text` under "Requested Extensions:", trimmed. */
 function requestedExtensions(text: string): string[] {

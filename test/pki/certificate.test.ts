@@ -7,7 +7,6 @@ import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { Certificate, randomSerial } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType } from '../../src/pki/keys.js';
 import { OID } from '../../src/pki/oids.js';
 import {
@@ -17,19 +16,10 @@ import {
   issueClientCertificate,
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
+import { errorOf } from '../helpers/errors.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const DAY = 86_400_000;
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
 
 /** [oid, critical, value hex] of every extension, in order. */
 const extensionTable = (c: Certificate) =>

@@ -2,7 +2,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { Crl, createCrl, REVOCATION_REASONS, type RevokedEntry, reasonCode } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { encodeExtension } from '../../src/pki/extensions.js';
 import {
   generateKeyPair,
@@ -15,16 +14,7 @@ import {
 import { OID } from '../../src/pki/oids.js';
 import { toPem } from '../../src/pki/pem.js';
 import { type CertificateAuthority, createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
+import { errorOf } from '../helpers/errors.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const NEXT = new Date('2026-03-08T12:00:00.000Z');

@@ -2,7 +2,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { type Csr, createCsr, parseCsr } from '../../src/pki/csr.js';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { encodeExtension, subjectAltName } from '../../src/pki/extensions.js';
 import {
   generateKeyPair,
@@ -16,16 +15,7 @@ import {
 import { encodeName } from '../../src/pki/names.js';
 import { OID } from '../../src/pki/oids.js';
 import { toPem } from '../../src/pki/pem.js';
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
+import { errorOf } from '../helpers/errors.js';
 
 const SIGNATURE_OIDS: Record<KeyType, string> = {
   'ecdsa-p256': OID.ecdsaWithSHA256,

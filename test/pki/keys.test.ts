@@ -7,7 +7,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import {
   describeKey,
   exportPrivateKeyDer,
@@ -26,17 +25,8 @@ import {
   subjectPublicKeyInfo,
   verify,
 } from '../../src/pki/keys.js';
+import { errorOf } from '../helpers/errors.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
 
 const DESCRIPTIONS: Record<KeyType, string> = {
   'ecdsa-p256': 'ECDSA P-256',
