@@ -28,9 +28,18 @@ function parseWorkers(value: string): number {
   return n;
 }
 
-/** A curl command for the first client with a .p12 (pavel preferred), ready to paste. */
+/** A word for a POSIX shell: bare when it is safe, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Text safe inside a double-quoted shell string. */
+function inDoubleQuotes(s: string): string {
+  return s.replace(/[\\"$`]/g, '\\$&');
+}
+
+/** A curl command for the first client with a .p12 (pavel preferred), ready to paste into a POSIX shell. */
 export function curlHint(store: CaStore, url: string): string {
-  const ca = store.display(store.paths.caCert);
   const names = fs.existsSync(store.paths.clientDir)
     ? fs
         .readdirSync(store.paths.clientDir)
@@ -40,11 +49,11 @@ export function curlHint(store: CaStore, url: string): string {
   const name = names.includes('pavel') ? 'pavel' : names.sort()[0];
   if (!name) return `mtls-ca issue-client pavel --role user   # then call ${url}/customer/1 with its .p12`;
   const c = store.paths.client(name);
-  const p12 = store.display(c.p12);
-  const cert = fs.existsSync(`${c.p12}.pass`)
-    ? `"${p12}:$(cat ${store.display(`${c.p12}.pass`)})"`
-    : `"${p12}:<password>"`;
-  return `curl --cacert ${ca} --cert-type P12 --cert ${cert} ${url}/customer/1`;
+  const p12 = inDoubleQuotes(store.display(c.p12));
+  const password = fs.existsSync(`${c.p12}.pass`)
+    ? `$(cat ${shellWord(store.display(`${c.p12}.pass`))})`
+    : '<password>';
+  return `curl --cacert ${shellWord(store.display(store.paths.caCert))} --cert-type P12 --cert "${p12}:${password}" ${url}/customer/1`;
 }
 
 /** Starts the server(s) and resolves when they have shut down (SIGINT/SIGTERM). */
