@@ -37,6 +37,17 @@ export {
 } from './mtls-server.js';
 export { type ErrorBody, escapeHtml, renderErrorPage, sendError } from './responses.js';
 export {
+  assertNotOlder,
+  CRL_POLL_MS,
+  crlTimeProblem,
+  type FileWatch,
+  fileVersion,
+  isRevoked,
+  type LoadedCrl,
+  readCrlFile,
+  watchFile,
+} from './revocation.js';
+export {
   loadTlsMaterial,
   MIN_TLS_VERSION,
   secureContextOptions,

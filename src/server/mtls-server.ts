@@ -14,6 +14,12 @@
  * certificate — TLS 1.3 clients finish their side of the handshake before the server checks the certificate,
  * so they get a reset either way (curl exit 56; under TLS 1.2, a handshake failure, exit 35). A client
  * without a certificate gets a reset instead of OpenSSL's "certificate required" alert.
+ *
+ * Revocation: the CA's CRL (`<dir>/ca/crl.pem`) is checked against our CA, handed to OpenSSL, and watched. A
+ * new CRL goes in through `setSecureContext` — which also gives new connections fresh session-ticket keys and
+ * an empty session cache, so a TLS session from before the revocation cannot be resumed (test "a TLS session
+ * from before the revocation does not resume") — and every open connection whose certificate it lists is
+ * closed, because OpenSSL only checks a certificate during a handshake.
  */
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
@@ -23,8 +29,19 @@ import type { TLSSocket } from 'node:tls';
 import { MtlsCaError } from '../pki/errors.js';
 import { layout } from '../store/layout.js';
 import { createApp } from './app.js';
-import { checkPeer } from './identity.js';
+import { checkPeer, type PeerCertificate, type UnauthorizedReason } from './identity.js';
 import { createLogger, type LogFormat, type LogSink, type ServerLogger } from './log.js';
+import {
+  assertNotOlder,
+  crlTimeProblem,
+  type FileWatch,
+  fileVersion,
+  isRevoked,
+  type LoadedCrl,
+  MISSING,
+  readCrlFile,
+  watchFile,
+} from './revocation.js';
 import { loadTlsMaterial, secureContextOptions, type TlsFiles, type TlsMaterial } from './tls-context.js';
 import { openUserDirectory } from './users.js';
 
@@ -68,6 +85,14 @@ export interface MtlsServerOptions {
   caFile?: string;
   /** users.json; default `<dir>/users.json`. */
   usersFile?: string;
+  /**
+   * The CA's CRL (PEM or DER); default `<dir>/ca/crl.pem`, used when present. It must be signed by a CA in
+   * `caFile`. It is watched: a new CRL applies to new connections within 2 s, and open connections whose
+   * certificate it revokes are closed. A file given here explicitly must exist at start.
+   */
+  crlFile?: string;
+  /** Default true: apply a changed CRL file on its own. False: only {@link MtlsServer.reload} (SIGHUP) reads it. */
+  watchCrl?: boolean;
   /** Address to bind; default `127.0.0.1` (the CLI passes its own). `0.0.0.0` or `::` for all interfaces. */
   host?: string;
   /** TCP port; default 8443 as in the tutorial; 0 picks a free port. */
@@ -99,10 +124,13 @@ export interface MtlsServer {
   /** Binds and resolves with the actual address (useful with port 0). */
   listen(): Promise<ListenAddress>;
   /**
-   * Re-reads certificate, key and CA and applies them to new connections. If the new files are broken the
-   * promise rejects and the server keeps the old ones. Open connections keep the context they started with.
+   * Re-reads certificate, key, CA and CRL and applies them together to new connections. If a new file is
+   * broken (a CRL included) the promise rejects and the server keeps all the old ones. Open connections keep
+   * the context they started with, except that those whose certificate the CRL revokes are closed.
    */
   reload(): Promise<void>;
+  /** The CRL in force, if any: its number and next update, for health checks and tests. */
+  crl(): { file: string; crlNumber: bigint; nextUpdate: Date; revoked: number } | undefined;
   /**
    * Stops accepting, lets requests in flight finish, closes idle keep-alive connections, and drops whatever
    * is still open after `timeouts.shutdownMs`. Safe to call more than once.
@@ -110,7 +138,7 @@ export interface MtlsServer {
   close(): Promise<void>;
 }
 
-function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string } {
+function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string; crlFile?: string } {
   const l = o.dir === undefined ? undefined : layout(o.dir);
   const certFile = o.certFile ?? l?.server().cert;
   const keyFile = o.keyFile ?? l?.server().key;
@@ -126,7 +154,8 @@ function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string } {
       'pass the CA directory (dir) or every file explicitly',
     );
   }
-  return { certFile: certFile!, keyFile: keyFile!, caFile: caFile!, usersFile: usersFile! };
+  const crlFile = o.crlFile ?? l?.crl;
+  return { certFile: certFile!, keyFile: keyFile!, caFile: caFile!, usersFile: usersFile!, crlFile };
 }
 
 function resolveTimeouts(overrides: Partial<ServerTimeouts> = {}): ServerTimeouts {
@@ -208,16 +237,29 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     throw e;
   }
   warnAboutValidity(material, files, logger);
+
+  // The CRL in force, and the version of its file last looked at (each version is looked at once).
+  const crlFile = files.crlFile;
+  let crl: LoadedCrl | undefined;
+  let crlSeen = crlFile === undefined ? MISSING : fileVersion(crlFile);
+  // A missing default CRL is a CA directory from before revocation existed; a missing explicit one, a typo.
+  if (crlFile !== undefined && (crlSeen !== MISSING || options.crlFile !== undefined)) {
+    crl = readCrlFile(crlFile, material.caCertificates);
+  }
   const users = openUserDirectory(files.usersFile, logger);
   const handler = options.handler ?? createApp({ users, logger });
 
   let closing: Promise<void> | undefined;
   const inFlight = new Set<ServerResponse>();
   const connections = new Set<Socket>();
+  /** Connections whose client certificate was accepted, with that certificate: closed when it is revoked. */
+  const authenticated = new Map<TLSSocket, PeerCertificate>();
+  let crlWatch: FileWatch | undefined;
+  let expiryAlarm: NodeJS.Timeout | undefined;
 
   const server = https.createServer(
     {
-      ...secureContextOptions(material),
+      ...secureContextOptions({ ...material, crlPem: crl?.pem }),
       requestCert: true,
       // Verification still happens; the verdict is applied below, where we can log it. See the file comment.
       rejectUnauthorized: false,
@@ -247,21 +289,148 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     socket.once('close', () => connections.delete(socket));
   });
 
+  const refuse = (
+    socket: TLSSocket,
+    reason: UnauthorizedReason,
+    detail: string | undefined,
+    certificate: PeerCertificate | undefined,
+  ) => {
+    logger.event('warn', 'tls-refused', `refused client: ${reason}`, {
+      reason,
+      detail,
+      client: clientAddress(socket),
+      subject: certificate?.subject,
+      issuer: certificate?.issuer,
+      serial: certificate?.serial,
+    });
+    socket.destroy();
+  };
+
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     // The verdict is cached per socket; a renegotiation could swap the certificate behind it.
     socket.disableRenegotiation();
-    if (clientAuth !== 'need') return;
     const peer = checkPeer(socket);
-    if (peer.ok) return;
-    logger.event('warn', 'tls-refused', `refused client: ${peer.reason}`, {
-      reason: peer.reason,
-      detail: peer.detail,
-      client: clientAddress(socket),
-      subject: peer.certificate?.subject,
-      issuer: peer.certificate?.issuer,
-      serial: peer.certificate?.serial,
+    if (peer.ok) {
+      // A handshake that began before a new CRL was applied finishes under the old context: the sweep in
+      // applyCrl could not see this socket yet, so check it against the CRL in force here.
+      if (crl && isRevoked(crl, peer.certificate)) {
+        refuse(socket, 'REVOKED', 'CERT_REVOKED', peer.certificate);
+        return;
+      }
+      authenticated.set(socket, peer.certificate);
+      socket.once('close', () => authenticated.delete(socket));
+      return;
+    }
+    if (clientAuth === 'need') refuse(socket, peer.reason, peer.detail, peer.certificate);
+  });
+
+  const describeCrl = (c: LoadedCrl) => ({
+    file: c.file,
+    crlNumber: c.crl.crlNumber.toString(),
+    revoked: c.crl.revoked.length,
+    nextUpdate: c.crl.nextUpdate.toISOString(),
+  });
+
+  /**
+   * Logs a CRL with which OpenSSL refuses every client (it checks the CRL's dates on each handshake), and
+   * arms an alarm for the moment a valid one expires: nobody reloads anything when that happens.
+   */
+  const checkCrlTime = (c: LoadedCrl) => {
+    clearTimeout(expiryAlarm);
+    const problem = crlTimeProblem(c.crl);
+    if (problem === 'expired') {
+      logger.event(
+        'error',
+        'crl-expired',
+        `CRL expired at ${c.crl.nextUpdate.toISOString()}: every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
+        { ...describeCrl(c), hint: 'run `mtls-ca crl` now, and daily from cron' },
+      );
+    } else if (problem === 'not-yet-valid') {
+      logger.event(
+        'error',
+        'crl-not-yet-valid',
+        `CRL is valid only from ${c.crl.thisUpdate.toISOString()}: every client certificate is refused (CRL_NOT_YET_VALID) until then`,
+        { ...describeCrl(c), hint: "compare this server's clock with the CA machine's" },
+      );
+    } else {
+      // setTimeout's limit is 2^31-1 ms (24.8 days); an earlier wake-up re-arms.
+      const wait = Math.min(c.crl.nextUpdate.getTime() - Date.now() + 1, 2 ** 31 - 1);
+      expiryAlarm = setTimeout(() => {
+        if (crl === c && !closing) checkCrlTime(c);
+      }, wait);
+      expiryAlarm.unref();
+    }
+  };
+
+  /** OpenSSL checks a certificate only in the handshake: close the open connections this CRL revokes. */
+  const closeRevokedConnections = (c: LoadedCrl) => {
+    for (const [socket, peer] of authenticated) {
+      if (!isRevoked(c, peer)) continue;
+      authenticated.delete(socket);
+      logger.event(
+        'warn',
+        'revoked-connection-closed',
+        'closed an open connection: its certificate was revoked',
+        {
+          user: peer.user,
+          subject: peer.subject,
+          serial: peer.serial,
+          client: clientAddress(socket),
+          crlNumber: c.crl.crlNumber.toString(),
+        },
+      );
+      socket.destroy();
+    }
+  };
+
+  const applyContext = (m: TlsMaterial, c: LoadedCrl | undefined) => {
+    server.setSecureContext(secureContextOptions({ ...m, crlPem: c?.pem }));
+  };
+
+  /** Watch event or poll tick: applies the CRL file if it changed and is good; else keeps the CRL in force. */
+  const refreshCrl = () => {
+    if (crlFile === undefined || closing) return;
+    const version = fileVersion(crlFile);
+    if (version === crlSeen) return;
+    crlSeen = version;
+    const keeping = crl ? `keeping CRL number ${crl.crl.crlNumber}` : 'no CRL is in force';
+    if (version === MISSING) {
+      // Deleting the CRL must not un-revoke anyone.
+      if (crl) logger.event('warn', 'crl-missing', `CRL file removed; ${keeping}`, { file: crlFile });
+      return;
+    }
+    let next: LoadedCrl;
+    try {
+      next = readCrlFile(crlFile, material.caCertificates);
+      if (crl?.crl.der.equals(next.crl.der)) return;
+      assertNotOlder(next, crl);
+      applyContext(material, next);
+    } catch (e) {
+      logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
+        file: crlFile,
+        code: (e as MtlsCaError).code,
+        hint: (e as MtlsCaError).hint,
+      });
+      return;
+    }
+    crl = next;
+    logger.event('info', 'crl-loaded', `CRL number ${next.crl.crlNumber} applied`, describeCrl(next));
+    checkCrlTime(next);
+    closeRevokedConnections(next);
+  };
+
+  if (crl) {
+    logger.event('info', 'crl-loaded', `CRL number ${crl.crl.crlNumber} loaded`, describeCrl(crl));
+    checkCrlTime(crl);
+  } else if (crlFile !== undefined) {
+    logger.event('warn', 'crl-missing', 'no CRL: revocation is not checked until one appears', {
+      file: crlFile,
+      hint: 'write one with `mtls-ca crl`',
     });
-    socket.destroy();
+  }
+  server.once('close', () => {
+    crlWatch?.close();
+    clearTimeout(expiryAlarm);
   });
 
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
@@ -309,6 +478,8 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
           const address = server.address() as AddressInfo;
           const result = { host, port: address.port, url: urlFor(host, address.port) };
           logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
+          if (crlFile !== undefined && options.watchCrl !== false && !crlWatch)
+            crlWatch = watchFile(crlFile, refreshCrl);
           resolve(result);
         });
       });
@@ -316,19 +487,64 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
     async reload() {
       let next: TlsMaterial;
+      let nextCrl = crl;
+      let nextSeen = crlSeen;
       try {
         next = loadTlsMaterial(files);
-        server.setSecureContext(secureContextOptions(next));
+        if (crlFile !== undefined) {
+          nextSeen = fileVersion(crlFile);
+          if (nextSeen !== MISSING) {
+            nextCrl = readCrlFile(crlFile, next.caCertificates);
+            assertNotOlder(nextCrl, crl);
+          } else if (nextCrl) {
+            // A new CA without a CRL file: the old CA's CRL would only make OpenSSL fail every client.
+            const old = nextCrl.crl;
+            if (!next.caCertificates.some((ca) => old.isSignedBy(ca))) nextCrl = undefined;
+          }
+        }
+        applyContext(next, nextCrl);
       } catch (e) {
-        logger.event('error', 'reload-failed', `${(e as Error).message}; keeping the current certificate`);
+        logger.event(
+          'error',
+          'reload-failed',
+          `${(e as Error).message}; keeping the current certificate, key, CA and CRL`,
+        );
         throw e;
       }
+      if (crl && !nextCrl) {
+        logger.event('warn', 'crl-missing', 'the CA changed and there is no CRL: revocation is not checked', {
+          file: crlFile,
+        });
+      }
       material = next;
+      crl = nextCrl;
+      crlSeen = nextSeen;
       warnAboutValidity(material, files, logger);
-      logger.event('info', 'reloaded', 'certificate, key and CA reloaded', {
-        serial: material.certificate.serialHex,
-        notAfter: material.certificate.notAfter.toISOString(),
-      });
+      if (crl) {
+        checkCrlTime(crl);
+        closeRevokedConnections(crl);
+      }
+      logger.event(
+        'info',
+        'reloaded',
+        crl ? 'certificate, key, CA and CRL reloaded' : 'certificate, key and CA reloaded',
+        {
+          serial: material.certificate.serialHex,
+          notAfter: material.certificate.notAfter.toISOString(),
+          crlNumber: crl?.crl.crlNumber.toString(),
+        },
+      );
+    },
+
+    crl() {
+      return (
+        crl && {
+          file: crl.file,
+          crlNumber: crl.crl.crlNumber,
+          nextUpdate: crl.crl.nextUpdate,
+          revoked: crl.crl.revoked.length,
+        }
+      );
     },
 
     close() {

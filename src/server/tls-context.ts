@@ -28,8 +28,10 @@ export interface TlsMaterial {
   keyPem: string;
   caPem: string;
   /**
-   * A CRL (PEM) of the CA. Reserved for revocation support: when set, Node turns on CRL checking and
-   * revoked client certificates fail with CERT_REVOKED (our reason REVOKED). Not read from files yet.
+   * The CA's CRL (PEM), checked by `revocation.ts` and set by the server. When set, Node turns on CRL
+   * checking (X509_V_FLAG_CRL_CHECK|CRL_CHECK_ALL): a revoked client certificate fails with CERT_REVOKED (our
+   * reason REVOKED), and while the CRL is expired or not yet valid every client fails (CRL_HAS_EXPIRED,
+   * CRL_NOT_YET_VALID). {@link loadTlsMaterial} does not read it: the CRL is watched and replaced on its own.
    */
   crlPem?: string;
   certificate: Certificate;

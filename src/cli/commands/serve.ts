@@ -75,11 +75,14 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output): 
   };
   const banner = (url: string) => {
     if (flags.logFormat === 'json') return;
+    // One write: with --workers, another worker's log line could otherwise land inside the banner.
     out.line(
-      `mtls-ca serve: ${url} (client certificates: ${flags.clientAuth}, users: ${store.display(flags.users ?? store.paths.users)})`,
+      [
+        `mtls-ca serve: ${url} (client certificates: ${flags.clientAuth}, users: ${store.display(flags.users ?? store.paths.users)})`,
+        'Try it:',
+        `  ${curlHint(store, url)}`,
+      ].join('\n'),
     );
-    out.line('Try it:');
-    out.line(`  ${curlHint(store, url)}`);
   };
 
   if (flags.workers > 1) {
@@ -100,7 +103,9 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output): 
   banner(address.url);
   await new Promise<void>((resolve) => {
     const onHup = () => {
-      server.reload().catch((e: Error) => logger.event('error', 'reload-failed', e.message));
+      server.reload().catch(() => {
+        // The server logged why (reload-failed); it keeps serving with what it had.
+      });
     };
     const onStop = () => {
       process.off('SIGHUP', onHup);
@@ -113,6 +118,18 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output): 
     process.on('SIGTERM', onStop);
   });
 }
+
+/** Printed as is (commander does not re-wrap 'after' text): at most 80 columns. */
+const REVOCATION_HELP = `
+Revocation:
+  <dir>/ca/crl.pem is checked against the CA, then watched: a new CRL (from
+  revoke, crl or renew --revoke-old) applies to new connections within 2 s,
+  and open connections of a newly revoked certificate are closed. A CRL that
+  is unreadable, signed by another CA or older than the one in force is
+  refused (log: crl-rejected) and the one in force stays.
+  An EXPIRED CRL (past its next update) makes OpenSSL refuse EVERY client
+  (CRL_HAS_EXPIRED; want mode: 401 UNTRUSTED) until a fresh one appears; the
+  log says crl-expired at level error. Run \`mtls-ca crl\` daily from cron.`;
 
 export function serveOptions(cmd: Command): Command {
   return cmd
@@ -143,9 +160,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       .description(
         'HTTPS with the server certificate from <dir>/server, TLS 1.2+, trusting only your CA. The user is the\n' +
           'client certificate\'s CN and must be in users.json; GET /customer/:id needs role "user". SIGHUP reloads\n' +
-          'the certificate, key and CA; SIGINT/SIGTERM shut down gracefully.',
+          'the certificate, key, CA and CRL; SIGINT/SIGTERM shut down gracefully.',
       ),
   )
+    .addHelpText('after', REVOCATION_HELP)
     .addHelpText(
       'after',
       helpAfter([

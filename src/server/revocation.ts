@@ -1,0 +1,170 @@
+/**
+ * Revocation in the server: the CA's CRL read from a file, checked before OpenSSL ever sees it, and watched
+ * so that `mtls-ca revoke` takes effect without a restart. `mtls-server.ts` owns the state and applies a CRL
+ * with `setSecureContext`; this file only reads, checks and watches.
+ *
+ * Why we check the signature ourselves: Node's `crl` option turns on X509_V_FLAG_CRL_CHECK|CRL_CHECK_ALL for
+ * the whole context, so a CRL OpenSSL cannot use (another CA's, a forged one) does not merely fail to
+ * revoke — it makes every client fail (UNABLE_TO_GET_CRL, CRL_SIGNATURE_FAILURE). Such a file is rejected
+ * here and the CRL in force stays.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Certificate } from '../pki/certificate.js';
+import { Crl } from '../pki/crl.js';
+import { MtlsCaError } from '../pki/errors.js';
+
+/**
+ * How often the CRL file is stat'ed, in addition to fs.watch. inotify misses a CRL whose directory was
+ * replaced (the watch follows the old inode) and does not work on every network file system; polling at
+ * 500 ms keeps the 2 s promise of `mtls-ca revoke` anyway.
+ */
+export const CRL_POLL_MS = 500;
+
+/** fs.watch reports a rename as several events; one check after they settle is enough. */
+const WATCH_SETTLE_MS = 25;
+
+/** {@link fileVersion} of a file that does not exist. */
+export const MISSING = 'missing';
+
+/** A CRL that parsed and was signed by one of the server's CAs. */
+export interface LoadedCrl {
+  file: string;
+  crl: Crl;
+  /** What OpenSSL gets: re-encoded from the DER, so explanatory text or a DER file cannot confuse it. */
+  pem: string;
+  /** The CA certificate whose key signed it. */
+  signer: Certificate;
+  /** Serials as {@link Certificate.serialHex} writes them. */
+  revokedSerials: ReadonlySet<string>;
+  /** {@link fileVersion} of the file before it was read. */
+  version: string;
+}
+
+/**
+ * Changes whenever the file is replaced (rename: new inode), rewritten or touched; {@link MISSING} when it
+ * does not exist. Any other stat failure is a version of its own, so it is looked at once, not every tick.
+ */
+export function fileVersion(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? MISSING : `error:${code}`;
+  }
+}
+
+/**
+ * Reads a CRL (PEM or DER) and checks that one of `caCertificates` signed it.
+ * @param file - the CRL file
+ * @param caCertificates - the CAs the server trusts for client certificates
+ * @throws MtlsCaError NOT_FOUND, IO_FAILED, PARSE_FAILED (not a CRL, no nextUpdate or CRL number),
+ *   BAD_SIGNATURE (issued or signed by another CA)
+ */
+export function readCrlFile(file: string, caCertificates: readonly Certificate[]): LoadedCrl {
+  const version = fileVersion(file);
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new MtlsCaError('NOT_FOUND', `read CRL ${file}: no such file`, 'write one with `mtls-ca crl`', e);
+    }
+    throw new MtlsCaError('IO_FAILED', `read CRL ${file}: ${(e as Error).message}`, undefined, e);
+  }
+  let crl: Crl;
+  try {
+    crl = Crl.from(data, file);
+  } catch (e) {
+    if (e instanceof MtlsCaError && e.hint === undefined) {
+      throw new MtlsCaError(e.code, e.message, 'publish a new CRL with `mtls-ca crl`', e.cause ?? e);
+    }
+    throw e;
+  }
+  const signer = caCertificates.find((ca) => crl.isSignedBy(ca));
+  if (!signer) {
+    throw new MtlsCaError(
+      'BAD_SIGNATURE',
+      `use CRL ${file}: it was not signed by a CA this server trusts (its issuer: ${crl.issuerName})`,
+      'publish a CRL of this CA with `mtls-ca crl`',
+    );
+  }
+  return {
+    file,
+    crl,
+    pem: crl.toPem(),
+    signer,
+    revokedSerials: new Set(crl.revoked.map((r) => r.serialHex)),
+    version,
+  };
+}
+
+/**
+ * Refuses to go back to an older CRL of the same CA: replaying an earlier (validly signed) CRL would
+ * un-revoke every certificate revoked since. CRL numbers only grow (RFC 5280 5.2.3).
+ * @param next - the CRL about to be applied
+ * @param current - the CRL in force, if any
+ * @throws MtlsCaError INVALID_ARGUMENT
+ */
+export function assertNotOlder(next: LoadedCrl, current: LoadedCrl | undefined): void {
+  if (!current || next.crl.crlNumber >= current.crl.crlNumber) return;
+  // After a CA change (init --force, then SIGHUP) numbering starts again; only compare within one CA.
+  if (!current.crl.isSignedBy(next.signer)) return;
+  throw new MtlsCaError(
+    'INVALID_ARGUMENT',
+    `use CRL ${next.file}: its CRL number ${next.crl.crlNumber} is lower than that of the CRL in force (${current.crl.crlNumber}); an older CRL would un-revoke certificates`,
+    'publish a new CRL with `mtls-ca crl`',
+  );
+}
+
+/**
+ * Why OpenSSL will refuse every client with this CRL, if it will: it checks thisUpdate and nextUpdate on
+ * every handshake (X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID) and fails the client.
+ */
+export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet-valid' | undefined {
+  if (crl.nextUpdate.getTime() <= now.getTime()) return 'expired';
+  if (crl.thisUpdate.getTime() > now.getTime()) return 'not-yet-valid';
+  return undefined;
+}
+
+/** True when `crl` lists the certificate with this serial and issuer (names as `formatName` writes them). */
+export function isRevoked(crl: LoadedCrl, certificate: { serial: string; issuer: string }): boolean {
+  return crl.revokedSerials.has(certificate.serial) && certificate.issuer === crl.crl.issuerName;
+}
+
+export interface FileWatch {
+  close(): void;
+}
+
+/**
+ * Calls `check` soon after anything happens to `file`'s directory (fs.watch: the CLI replaces the CRL by
+ * rename, which a watch on the file itself would lose) and every `pollMs` regardless. `check` decides
+ * whether the file changed (see {@link fileVersion}). Neither keeps the process alive.
+ */
+export function watchFile(file: string, check: () => void, pollMs = CRL_POLL_MS): FileWatch {
+  const name = path.basename(file);
+  let settle: NodeJS.Timeout | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      clearTimeout(settle);
+      settle = setTimeout(check, WATCH_SETTLE_MS);
+      settle.unref();
+    });
+    // The directory went away or the watch broke: polling still covers it.
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    // No directory yet, or no inotify here: polling alone.
+  }
+  const poll = setInterval(check, pollMs);
+  poll.unref();
+  return {
+    close() {
+      clearInterval(poll);
+      clearTimeout(settle);
+      watcher?.close();
+    },
+  };
+}
