@@ -109,6 +109,13 @@ function encodeRevokedList(revoked: RevokedEntry[]): Buffer {
         `create CRL: serial ${JSON.stringify(entry.serialHex)} is not 1 to ${MAX_SERIAL_OCTETS} octets of hex`,
       );
     }
+    // DER INTEGERs are minimal (X.690 8.3.2): OpenSSL refuses a whole CRL with one padded serial in it.
+    if (/^(?:00[0-7]|ff[89a-f])/.test(serial)) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `create CRL: serial ${serial} is not minimally encoded (a padding octet)`,
+      );
+    }
     if (seen.has(serial)) {
       throw new MtlsCaError('INVALID_ARGUMENT', `create CRL: serial ${serial} is listed twice`);
     }

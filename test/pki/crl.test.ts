@@ -485,3 +485,20 @@ describe('parsing other CRLs', () => {
     });
   });
 });
+
+test('regression: a serial with a padding octet is refused (OpenSSL would reject the whole CRL)', async () => {
+  const keys = await generateKeyPair('ecdsa-p256');
+  const ca = createRootCa({ subject: { commonName: 'Pad CA' }, ...keys, days: 30 });
+  const make = (serialHex: string) => () =>
+    createCrl({
+      ca: { certificate: ca, privateKey: keys.privateKey },
+      crlNumber: 1n,
+      nextUpdate: new Date(Date.now() + 86_400_000),
+      revoked: [{ serialHex, revokedAt: new Date() }],
+    });
+  expect(errorOf(make('0012')).message).toBe(
+    'create CRL: serial 0012 is not minimally encoded (a padding octet)',
+  );
+  expect(errorOf(make('ff90')).code).toBe('INVALID_ARGUMENT');
+  expect(make('0080')().revoked[0]!.serialHex).toBe('0080');
+});
