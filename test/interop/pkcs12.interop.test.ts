@@ -7,39 +7,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
-import {
-  exportPrivateKeyPem,
-  generateKeyPair,
-  KEY_TYPES,
-  type KeyType,
-  subjectPublicKeyInfo,
-} from '../../src/pki/keys.js';
+import { exportPrivateKeyPem, KEY_TYPES, type KeyType, subjectPublicKeyInfo } from '../../src/pki/keys.js';
 import { pemBlocks } from '../../src/pki/pem.js';
 import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile, parsePkcs12 } from '../../src/pki/pkcs12.js';
-import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
+import { type Identity, makeIdentity } from '../helpers/pki.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'Interop-p12-secret';
-
-interface Identity {
-  ca: Certificate;
-  leaf: Certificate;
-  key: crypto.KeyObject;
-}
-
-/** CA and client leaf of one key type; an RSA-4096 leaf gets an RSA-2048 CA to save a 3 s key generation. */
-async function makeIdentity(kt: KeyType): Promise<Identity> {
-  const caKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
-  const ca = createRootCa({ subject: { commonName: `Test CA ${kt}` }, ...caKeys, days: 30 });
-  const keys = await generateKeyPair(kt);
-  const leaf = issueClientCertificate({
-    ca: { certificate: ca, privateKey: caKeys.privateKey },
-    publicKey: keys.publicKey,
-    commonName: `alice-${kt}`,
-    days: 10,
-  });
-  return { ca, leaf, key: keys.privateKey };
-}
 
 /** Every key type in both profiles, except RSA-4096, which runs once (compat) to save time. */
 const CASES: [KeyType, Pkcs12Profile][] = KEY_TYPES.flatMap((kt) =>

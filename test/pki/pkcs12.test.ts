@@ -1,10 +1,9 @@
 import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { Certificate } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
 import { MtlsCaError } from '../../src/pki/errors.js';
 import { rc2CbcDecryptRaw } from '../../src/pki/forge.js';
-import { generateKeyPair, KEY_TYPES, type KeyType, subjectPublicKeyInfo } from '../../src/pki/keys.js';
+import { KEY_TYPES, type KeyType, subjectPublicKeyInfo } from '../../src/pki/keys.js';
 import { OID } from '../../src/pki/oids.js';
 import {
   createPkcs12,
@@ -15,29 +14,9 @@ import {
   parsePkcs12,
   pkcs12PasswordBytes,
 } from '../../src/pki/pkcs12.js';
-import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
+import { type Identity, makeIdentity } from '../helpers/pki.js';
 
 const PASSWORD = 'correct horse';
-
-interface Identity {
-  ca: Certificate;
-  leaf: Certificate;
-  key: crypto.KeyObject;
-}
-
-/** CA and client leaf of one key type; an RSA-4096 leaf gets an RSA-2048 CA to save a 3 s key generation. */
-async function makeIdentity(kt: KeyType): Promise<Identity> {
-  const caKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
-  const ca = createRootCa({ subject: { commonName: `Test CA ${kt}` }, ...caKeys, days: 30 });
-  const keys = await generateKeyPair(kt);
-  const leaf = issueClientCertificate({
-    ca: { certificate: ca, privateKey: caKeys.privateKey },
-    publicKey: keys.publicKey,
-    commonName: `alice-${kt}`,
-    days: 10,
-  });
-  return { ca, leaf, key: keys.privateKey };
-}
 
 /** Every key type in both profiles, except RSA-4096, which runs once (compat) to save time. */
 const CASES: [KeyType, Pkcs12Profile][] = KEY_TYPES.flatMap((kt) =>
