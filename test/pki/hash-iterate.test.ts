@@ -18,7 +18,9 @@ test.each([0, 1, 2, 2047, 9999])('iterateSha1 equals %i rounds of crypto.hash', 
 test.each([0, 1, 2, 2047, 9999])('iterateSha256 equals %i rounds of crypto.hash', (rounds) => {
   for (const seed of ['00', 'ff', 'a5']) {
     const input = crypto.createHash('sha256').update(seed).digest();
-    expect(iterateSha256(input, rounds).toString('hex')).toBe(reference('sha256', input, rounds).toString('hex'));
+    expect(iterateSha256(input, rounds).toString('hex')).toBe(
+      reference('sha256', input, rounds).toString('hex'),
+    );
   }
 });
 
