@@ -7,7 +7,21 @@
  * Everything else of PKCS#12 is native: forge's toPkcs12Asn1 handles only RSA keys and SHA-1 MACs, and its
  * pure-JS KDF and ciphers are slower than Node's.
  */
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type Forge from 'node-forge';
+
+type ForgeModule = typeof Forge;
+let forgeModule: ForgeModule | undefined;
+
+/**
+ * node-forge is loaded on first use: only reading a legacy RC2 PKCS#12 needs it, and loading it costs
+ * 40-70 ms of every init / issue-client otherwise (bench/README.md). forge is CommonJS, so require is the
+ * synchronous equivalent of its default import.
+ */
+function forge(): ForgeModule {
+  forgeModule ??= createRequire(import.meta.url)('node-forge') as ForgeModule;
+  return forgeModule;
+}
 
 /**
  * RC2-CBC decryption WITHOUT removing the padding: the caller checks and strips PKCS#7 padding itself, since
@@ -25,12 +39,10 @@ export function rc2CbcDecryptRaw(
   data: Buffer,
 ): Buffer | undefined {
   if (data.length === 0 || data.length % 8 !== 0) return undefined;
-  const cipher = forge.rc2.createDecryptionCipher(
-    forge.util.createBuffer(key.toString('binary')),
-    effectiveBits,
-  );
-  cipher.start(forge.util.createBuffer(iv.toString('binary')));
-  cipher.update(forge.util.createBuffer(data.toString('binary')));
+  const f = forge();
+  const cipher = f.rc2.createDecryptionCipher(f.util.createBuffer(key.toString('binary')), effectiveBits);
+  cipher.start(f.util.createBuffer(iv.toString('binary')));
+  cipher.update(f.util.createBuffer(data.toString('binary')));
   // A pad function that accepts anything turns off forge's own unpadding.
   if (!cipher.finish(() => true)) return undefined;
   return Buffer.from(cipher.output.getBytes(), 'binary');
