@@ -9,6 +9,7 @@ import https from 'node:https';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   CUSTOMER_1,
@@ -25,64 +26,6 @@ import {
 
 /** The issue's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
 const APPLY_BOUND_MS = 2_000;
-
-interface Client {
-  cert: string;
-  key: string;
-}
-
-interface Answer {
-  status?: number;
-  body?: string;
-  /** The client's error code when no HTTP answer came (refused at TLS). */
-  error?: string;
-  socket?: TLSSocket;
-  reused?: boolean;
-}
-
-/** GET /customer/1 on a fresh connection, or through `agent` to reuse its keep-alive connection. */
-function get(url: string, caFile: string, client: Client, agent?: https.Agent): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = https.request(
-      `${url}/customer/1`,
-      {
-        servername: 'localhost',
-        ca: readFileSync(caFile),
-        cert: readFileSync(client.cert),
-        key: readFileSync(client.key),
-        agent: agent ?? false,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode,
-            body,
-            socket: req.socket as TLSSocket,
-            reused: req.reusedSocket,
-          }),
-        );
-      },
-    );
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
-/** Polls `probe` 20 ms apart until it holds; fails after `boundMs`. Returns the time it took. */
-async function within(boundMs: number, what: string, probe: () => Promise<boolean>): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await probe()) return performance.now() - t0;
-    if (performance.now() - t0 > boundMs) throw new Error(`not within ${boundMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** `openssl s_client` sending one request; resolves with what the server answered (empty when refused). */
 async function sClient(port: number, caFile: string, client: Client): Promise<string> {
@@ -152,21 +95,21 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
     beforeAll(async () => {
       const before = await curl(`${need.url}/customer/1`, p12('pavel'));
       expect([before.status, before.body]).toEqual([200, CUSTOMER_1]);
-      const p = await get(need.url, caFile, pem('pavel'), pavelAgent);
-      const a = await get(need.url, caFile, pem('alice'), aliceAgent);
+      const p = await getCustomer(need.url, caFile, pem('pavel'), pavelAgent);
+      const a = await getCustomer(need.url, caFile, pem('alice'), aliceAgent);
       expect([p.status, a.status]).toEqual([200, 200]);
       pavelClosed = once(p.socket!, 'close');
       aliceSocket = a.socket!;
 
       await mtlsCa(['revoke', 'pavel', '--dir', D]);
       const ms = await within(APPLY_BOUND_MS, 'pavel refused on a new connection', async () => {
-        return (await get(need.url, caFile, pem('pavel'))).status === undefined;
+        return (await getCustomer(need.url, caFile, pem('pavel'))).status === undefined;
       });
       console.info(`[crl-e2e] revoke process exited → new connection refused: ${ms.toFixed(0)} ms`);
     });
 
     test('a new connection with pavel’s certificate is refused; the log says REVOKED', async () => {
-      expect((await get(need.url, caFile, pem('pavel'))).status).toBeUndefined();
+      expect((await getCustomer(need.url, caFile, pem('pavel'))).status).toBeUndefined();
       await waitFor(() => / reason=REVOKED /.test(need.stdout()), 'tls-refused REVOKED');
       expect(eventLines(need.stdout(), 'tls-refused').at(-1)).toMatch(
         / warn tls-refused: refused client: REVOKED reason=REVOKED detail=CERT_REVOKED client=\S+ subject="CN=pavel" /,
@@ -181,7 +124,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
     });
 
     test('alice is unaffected, on her open connection and on a new one', async () => {
-      const again = await get(need.url, caFile, pem('alice'), aliceAgent);
+      const again = await getCustomer(need.url, caFile, pem('alice'), aliceAgent);
       expect([again.status, again.body, again.reused, again.socket]).toEqual([
         200,
         CUSTOMER_1,
@@ -232,11 +175,11 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
     const old = { cert: path.join(root, 'rita-old.crt'), key: path.join(root, 'rita-old.key') };
     copyFileSync(pem('rita').cert, old.cert);
     copyFileSync(pem('rita').key, old.key);
-    expect((await get(need.url, caFile, old)).status).toBe(200);
+    expect((await getCustomer(need.url, caFile, old)).status).toBe(200);
 
     await mtlsCa(['renew', 'rita', '--revoke-old', '--dir', D]);
     const ms = await within(APPLY_BOUND_MS, 'rita’s old certificate refused', async () => {
-      return (await get(need.url, caFile, old)).status === undefined;
+      return (await getCustomer(need.url, caFile, old)).status === undefined;
     });
     console.info(`[crl-e2e] renew --revoke-old exited → old certificate refused: ${ms.toFixed(0)} ms`);
     const renewed = await curl(`${need.url}/customer/1`, p12('rita'));
@@ -253,19 +196,19 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
       () => eventLines(cluster.stdout(), 'crl-loaded').length === 2,
       'both workers to load the CRL',
     );
-    const ok = await Promise.all([1, 2, 3, 4].map(() => get(cluster.url, caFile, pem('carl'))));
+    const ok = await Promise.all([1, 2, 3, 4].map(() => getCustomer(cluster.url, caFile, pem('carl'))));
     expect(ok.map((r) => r.status)).toEqual([200, 200, 200, 200]);
 
     await mtlsCa(['revoke', 'carl', '--dir', D]);
     // Connections are handed to the workers in turn: four refusals in a row cover both.
     const ms = await within(APPLY_BOUND_MS, 'carl refused by both workers', async () => {
-      const rs = await Promise.all([1, 2, 3, 4].map(() => get(cluster.url, caFile, pem('carl'))));
+      const rs = await Promise.all([1, 2, 3, 4].map(() => getCustomer(cluster.url, caFile, pem('carl'))));
       return rs.every((r) => r.status === undefined);
     });
     console.info(`[crl-e2e] revoke exited → refused by 2 workers: ${ms.toFixed(0)} ms`);
     const applied = () => eventLines(cluster.stdout(), 'crl-loaded').filter((l) => / revoked=3 /.test(l));
     await waitFor(() => applied().length >= 2, 'a crl-loaded line from each worker');
     expect(applied()).toHaveLength(2);
-    expect((await get(cluster.url, caFile, pem('alice'))).status).toBe(200);
+    expect((await getCustomer(cluster.url, caFile, pem('alice'))).status).toBe(200);
   });
 });

@@ -16,6 +16,7 @@ import { isMtlsCaError, type MtlsCaError } from '../../src/pki/errors.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
+import { type Answer, type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { createCaDir, curl, newCa } from './helpers.js';
 
@@ -63,74 +64,9 @@ async function mtlsCa(args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
 }
 
-interface Client {
-  cert: string;
-  key: string;
-}
-
-interface Answer {
-  status?: number;
-  body?: string;
-  /** The client error code when no HTTP answer came (refused in or right after the handshake). */
-  error?: string;
-  socket?: TLSSocket;
-  reused?: boolean;
-}
-
-/**
- * GET over HTTPS with a client certificate: on a fresh connection (no agent: no session reuse either), or
- * through `agent` to reuse a keep-alive connection.
- */
+/** GET /customer/1 on our test server at `port` (see getCustomer). */
 function get(port: number, caFile: string, client: Client, agent?: https.Agent): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/customer/1',
-        servername: 'localhost',
-        ca: readFileSync(caFile),
-        cert: readFileSync(client.cert),
-        key: readFileSync(client.key),
-        agent: agent ?? false,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode,
-            body,
-            socket: req.socket as TLSSocket,
-            reused: req.reusedSocket,
-          }),
-        );
-      },
-    );
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
-/**
- * Polls `probe` (20 ms apart, no fixed sleep) until it holds; fails when it still does not after `boundMs`.
- * @returns how long it took, from the call
- */
-async function within(
-  boundMs: number,
-  what: string,
-  probe: () => Promise<boolean> | boolean,
-): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await probe()) return performance.now() - t0;
-    if (performance.now() - t0 > boundMs) throw new Error(`not within ${boundMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return getCustomer(`https://127.0.0.1:${port}`, caFile, client, agent);
 }
 
 /** Replaces a file by rename, as the CLI does. */
