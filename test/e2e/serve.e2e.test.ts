@@ -199,7 +199,7 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
   });
 });
 
-const JAVA_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'java', 'MtlsClient.java');
+const JAVA_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'java', 'HttpsClient.java');
 
 describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
   const root = tempDir('mtls-ca-e2e-java-');
@@ -218,7 +218,7 @@ describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE 
     });
   });
 
-  /** `java MtlsClient.java <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
+  /** `java HttpsClient.java <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
   function java(opts: { trustStore: string; trustStoreType: string; client?: string }): Promise<ExecResult> {
     const props: Record<string, string> = {
       trustStore: opts.trustStore,
