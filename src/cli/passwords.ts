@@ -74,6 +74,12 @@ export async function caPasswordForCreate(
   );
 }
 
+/** The store password from --password-file or MTLS_CA_STORE_PASSWORD only: never a prompt (renew reuses .pass). */
+export function givenStorePassword(io: Io, opts: { passwordFile?: string }): StorePasswordChoice {
+  const given = fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
+  return given === undefined ? {} : { given };
+}
+
 /**
  * The password for key stores and .p12 bundles: given, prompted on a TTY (empty = generate), or generated
  * (written beside each artifact as <artifact>.pass).
@@ -82,8 +88,8 @@ export async function storePasswordChoice(
   io: Io,
   opts: { passwordFile?: string },
 ): Promise<StorePasswordChoice> {
-  const given = fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
-  if (given !== undefined) return { given };
+  const choice = givenStorePassword(io, opts);
+  if (choice.given !== undefined) return choice;
   if (isInteractive(io)) {
     const typed = await askPassword(io, 'Password for the key store / .p12 (empty: generate one)', {
       confirm: true,

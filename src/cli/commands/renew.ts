@@ -9,7 +9,7 @@ import {
   parseDays,
   passwordFileOption,
 } from '../context.js';
-import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
+import { caPasswordForUse, givenStorePassword } from '../passwords.js';
 import { day, fileLines } from '../render.js';
 
 interface Flags {
@@ -60,10 +60,7 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
         revokeOld: Boolean(flags.revokeOld),
         p12Profile: flags.p12Profile,
         caPassword,
-        store:
-          flags.passwordFile !== undefined || ctx.io.env.MTLS_CA_STORE_PASSWORD
-            ? await storePasswordChoice(ctx.io, flags)
-            : {},
+        store: givenStorePassword(ctx.io, flags),
       });
       out.result(r, () => [
         `Renewed ${r.profile} certificate "${name}"${r.rekeyed ? ' with a new key' : ''}: serial ${r.certificate.serial}, valid until ${day(r.certificate.notAfter)}.`,
