@@ -136,7 +136,8 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
         });
 
   return store.lock(() => {
-    const latest = store.readInventory().find((e) => e.serial === current.serial);
+    const locked = store.readInventory();
+    const latest = locked.find((e) => e.serial === current.serial);
     if (!latest || statusOf(latest, now) === 'revoked' || latest.supersededAt) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
@@ -169,14 +170,13 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
     );
     const event = issueEvent(cert, o.name, profile, current.files, now);
     const nowIso = now.toISOString();
-    const entries2 = store.readInventory();
     let crl: CrlSummary | undefined;
     const audit = [auditRecord('renew', cert, now, { profile, replaces: current.serial, rekey: o.rekey })];
     if (o.revokeOld) {
-      const e = entries2.find((x) => x.serial === current.serial)!;
+      const e = locked.find((x) => x.serial === current.serial)!;
       e.revokedAt = nowIso;
       e.revocationReason = 'superseded';
-      const staged = stageCrl(store, tx, ca, entries2, now);
+      const staged = stageCrl(store, tx, ca, locked, now);
       crl = staged.summary;
       audit.push(
         {
