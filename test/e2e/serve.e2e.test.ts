@@ -199,7 +199,7 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
   });
 });
 
-const JAVA_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'java', 'HttpsClient.java');
+const JAVA_CLIENT = fileURLToPath(new URL('../helpers/java/HttpsClient.java', import.meta.url));
 
 describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
   const root = tempDir('mtls-ca-e2e-java-');

@@ -11,7 +11,7 @@ import { createMtlsServer, type MtlsServer } from '../../src/server/mtls-server.
 import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
 import { createCaDir, type TestCaDir } from './helpers.js';
 
-const CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'java', 'HttpsClient.java');
+const CLIENT = fileURLToPath(new URL('../helpers/java/HttpsClient.java', import.meta.url));
 const PASSWORD = 'changeit-test';
 
 interface JavaResult {
