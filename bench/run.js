@@ -18,8 +18,6 @@ const BENCHMARKS = {
   throughput: () => import('./benchmarks/throughput.js'),
   handshakes: () => import('./benchmarks/handshakes.js'),
   scale: () => import('./benchmarks/scale.js'),
-  // An experiment that prices serve's parts; only run when named.
-  'serve-costs': () => import('./benchmarks/serve-costs.js'),
 };
 const DEFAULT_SET = ['startup', 'init', 'issue-client', 'throughput', 'handshakes', 'scale'];
 

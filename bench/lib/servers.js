@@ -64,8 +64,8 @@ export const startExpress = (ca) => startScript('minimal Express 5', 'express.js
 export const startBare = (ca, crlFile) =>
   startScript(crlFile ? 'bare node:https + CRL' : 'bare node:https', 'bare.js', ca, crlFile ? [crlFile] : []);
 /**
- * createMtlsServer in a variant of bench/servers/mtls.js.
- * @param o.crlFile - install this CRL; o.log - stdout | buffered | off; o.users - live | cached
+ * createMtlsServer (bench/servers/mtls.js).
+ * @param o.crlFile - a CRL to rename over the watched one once the server runs (timed)
  */
 export const startMtls = (ca, o = {}) =>
   startScript(
@@ -73,7 +73,6 @@ export const startMtls = (ca, o = {}) =>
     'mtls.js',
     ca,
     o.crlFile ? [o.crlFile] : [],
-    { BENCH_LOG: o.log ?? 'stdout', BENCH_USERS: o.users ?? 'live' },
   );
 
 /**

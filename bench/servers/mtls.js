@@ -1,87 +1,40 @@
 /**
- * Our server (createMtlsServer from dist/ with the customer API), in variants that price its parts:
+ * Our server: createMtlsServer from dist/ with the customer API and its access log on stdout, as `serve`
+ * runs it. With CRL_FILE, a big CRL is applied the way `mtls-ca revoke` gets one into a running server: the
+ * server starts watching a copy of the CA's own crl.pem, then CRL_FILE is renamed over that copy and the time
+ * until the server has it in force (`crl()` reports its number) is measured — file watch, parse, signature
+ * check.
  *
- * - CRL_FILE: a CRL installed the way reload() installs new material, server.setSecureContext() with the
- *   complete options, timed. This works whether or not createMtlsServer reads <dir>/ca/crl.pem itself (the
- *   revocation work in progress does, and re-applies it only when that file changes), and it leaves the CA
- *   directory untouched.
- * - BENCH_LOG=stdout (default, as `serve`: one synchronous write per access line) | buffered (lines joined
- *   and written asynchronously once per event-loop turn, one write in flight) | off (no access log).
- * - BENCH_USERS=live (default: users.json is stat()ed on every request) | cached (lookups answered from a
- *   copy refreshed at most once a second — the same live-reload promise with a 1 s delay).
- *
- * Prints one JSON line `{"bench":"ready",…}` with the time setSecureContext took.
+ * Prints one JSON line `{"bench":"ready",…}`, with the time the CRL took to come into force when one was given.
  * Usage: node mtls.js PORT CA_DIR [CRL_FILE]
  */
 import fs from 'node:fs';
-import { createApp, createLogger, createMtlsServer, openUserDirectory } from '../../dist/server/index.js';
-import { loadTlsMaterial, secureContextOptions } from '../../dist/server/tls-context.js';
+import path from 'node:path';
+import { createMtlsServer } from '../../dist/server/index.js';
 
 const [port, dir, crlFile] = process.argv.slice(2);
-const logMode = process.env.BENCH_LOG ?? 'stdout';
-const usersMode = process.env.BENCH_USERS ?? 'live';
 
-function bufferedStdout() {
-  let pending = [];
-  let writing = false;
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (writing || pending.length === 0) return;
-    const text = `${pending.join('\n')}\n`;
-    pending = [];
-    writing = true;
-    fs.write(1, text, () => {
-      writing = false;
-      flush();
-    });
-  };
-  return (line) => {
-    pending.push(line);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-}
-
-function cachedUsers(inner) {
-  const cache = new Map();
-  let stamp = 0;
-  return {
-    file: inner.file,
-    async find(name) {
-      const now = Date.now();
-      if (now - stamp > 1_000) {
-        cache.clear();
-        stamp = now;
-      }
-      if (!cache.has(name)) cache.set(name, await inner.find(name));
-      return cache.get(name);
-    },
-  };
-}
-
-const sink = logMode === 'off' ? () => {} : logMode === 'buffered' ? bufferedStdout() : undefined;
-let handler;
-if (usersMode === 'cached') {
-  const logger = createLogger({ sink });
-  const users = cachedUsers(openUserDirectory(`${dir}/users.json`, logger));
-  handler = createApp({ users, logger });
-}
-const mtls = createMtlsServer({ dir, host: '127.0.0.1', port: Number(port), log: sink, handler });
-let setSecureContextMs;
+let watched;
 if (crlFile) {
-  const material = loadTlsMaterial({
-    certFile: `${dir}/server/server.crt`,
-    keyFile: `${dir}/server/server.key`,
-    caFile: `${dir}/ca/ca.crt`,
-  });
-  const crlPem = fs.readFileSync(crlFile, 'utf8');
-  const start = process.hrtime.bigint();
-  mtls.server.setSecureContext(secureContextOptions({ ...material, crlPem }));
-  setSecureContextMs = Number(process.hrtime.bigint() - start) / 1e6;
+  watched = path.join(fs.mkdtempSync(path.join(path.dirname(crlFile), 'watched-')), 'crl.pem');
+  fs.copyFileSync(`${dir}/ca/crl.pem`, watched);
 }
+const mtls = createMtlsServer({
+  dir,
+  host: '127.0.0.1',
+  port: Number(port),
+  ...(watched ? { crlFile: watched } : {}),
+});
 await mtls.listen();
-process.stdout.write(`${JSON.stringify({ bench: 'ready', setSecureContextMs })}\n`);
+let crlAppliedMs;
+if (watched) {
+  const before = mtls.crl()?.crlNumber;
+  const start = process.hrtime.bigint();
+  fs.copyFileSync(crlFile, `${watched}.new`);
+  fs.renameSync(`${watched}.new`, watched);
+  while (mtls.crl()?.crlNumber === before) await new Promise((r) => setTimeout(r, 2));
+  crlAppliedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  if (mtls.crl().revoked === 0) throw new Error(`${crlFile} was not applied`);
+}
+process.stdout.write(`${JSON.stringify({ bench: 'ready', crlAppliedMs })}\n`);
 process.on('SIGTERM', () => mtls.close().then(() => process.exit(0)));

@@ -245,6 +245,40 @@ export function decode(buf: Buffer, what = 'input'): Node {
   return node;
 }
 
+/**
+ * The values directly inside one constructed DER value, found by their headers alone: nothing inside them
+ * is decoded (cheap for a large value when only one child is wanted). Definite lengths only.
+ * @param what - names the input in error messages
+ */
+export function shallowChildren(buf: Buffer, what = 'input'): { tag: number; raw: Buffer }[] {
+  const header = (at: number): { tag: number; start: number; end: number } => {
+    let pos = at;
+    if (pos + 2 > buf.length) throw parseError(what);
+    const tag = buf[pos++]!;
+    if ((tag & 0x1f) === 0x1f) throw parseError(what);
+    let len = buf[pos++]!;
+    if (len === 0x80) throw parseError(what);
+    if (len > 0x80) {
+      const n = len & 0x7f;
+      if (n > 4 || pos + n > buf.length) throw parseError(what);
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + buf[pos++]!;
+    }
+    if (pos + len > buf.length) throw parseError(what);
+    return { tag, start: pos, end: pos + len };
+  };
+  const outer = header(0);
+  if ((outer.tag & 0x20) === 0 || outer.end !== buf.length) throw parseError(what);
+  const out: { tag: number; raw: Buffer }[] = [];
+  for (let p = outer.start; p < outer.end; ) {
+    const h = header(p);
+    if (h.end > outer.end) throw parseError(what);
+    out.push({ tag: h.tag, raw: buf.subarray(p, h.end) });
+    p = h.end;
+  }
+  return out;
+}
+
 /** Decodes the content of a primitive OCTET STRING / BIT STRING that itself holds DER. */
 export function decodeContent(node: Node, what = 'input'): Node {
   return decode(node.tag === Tag.BIT_STRING ? node.content.subarray(1) : octetsOf(node), what);

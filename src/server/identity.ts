@@ -2,12 +2,19 @@
  * From a TLS connection to a caller: did the client present a certificate our CA vouches for, and whose is
  * it? The user name is the subject's common name, as the tutorial's `subjectPrincipalRegex("CN=(.*?)(?:,|$)")`.
  */
-import type { X509Certificate } from 'node:crypto';
 import { Certificate } from '../pki/certificate.js';
+import * as der from '../pki/der.js';
 import { OID } from '../pki/oids.js';
 
 /** Why a connection has no usable client certificate; stable, sent to clients in 401 answers. */
-export type UnauthorizedReason = 'NO_CERTIFICATE' | 'UNTRUSTED' | 'EXPIRED' | 'NOT_YET_VALID' | 'REVOKED';
+export type UnauthorizedReason =
+  | 'NO_CERTIFICATE'
+  | 'UNTRUSTED'
+  | 'EXPIRED'
+  | 'NOT_YET_VALID'
+  | 'REVOKED'
+  /** The server's CRL is out of date, so no certificate can be shown not to be revoked: fail closed. */
+  | 'REVOCATION_UNAVAILABLE';
 
 /** What the server knows about a verified client certificate. */
 export interface PeerCertificate {
@@ -45,8 +52,53 @@ export type PeerCheck =
 export interface TlsPeer {
   authorized?: boolean;
   authorizationError?: Error | string | null;
-  getPeerX509Certificate?: () => X509Certificate | undefined;
+  /** Node answers `{}` (no `raw`) when the client sent no certificate. */
+  getPeerCertificate?: (detailed?: boolean) => { raw?: Buffer } | null | undefined;
+  getSession?: () => Buffer | undefined;
 }
+
+/** OpenSSL's SSL_SESSION ASN.1 (ssl/ssl_asn1.c) keeps the peer's certificate as `peer [3] EXPLICIT`. */
+const SESSION_PEER_TAG = 0xa3;
+
+/**
+ * The DER of the certificate the client presented, or undefined when it sent none.
+ *
+ * Node's ways to get it build much more: getPeerCertificate() an object with three fingerprints and the
+ * decoded public key, getPeerX509Certificate() an X509Certificate whose key OpenSSL 3.0 decodes again — 50–200
+ * µs a connection under load (perf, bench/README.md). The serialized session holds the same certificate (it is
+ * where OpenSSL's SSL_get_peer_certificate reads it from) as encoded bytes: ~10 µs. The session also holds
+ * the session secret, so the buffer is zeroed once the certificate is copied out. Anything unexpected in it
+ * falls back to getPeerCertificate().
+ */
+export function peerCertificateDer(socket: TlsPeer): Buffer | undefined {
+  if (typeof socket.getSession === 'function') {
+    const session = socket.getSession();
+    if (session) {
+      try {
+        const peer = der.shallowChildren(session).find((c) => c.tag === SESSION_PEER_TAG);
+        // EXPLICIT: the content is the Certificate; a sessionless or certificate-less answer falls through.
+        if (peer) {
+          const inner = der.shallowChildren(peer.raw);
+          if (inner.length === 1 && inner[0]!.tag === der.Tag.SEQUENCE) return Buffer.from(inner[0]!.raw);
+        }
+      } catch {
+        // Not the layout we know: ask Node.
+      } finally {
+        session.fill(0);
+      }
+    }
+  }
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  return socket.getPeerCertificate(false)?.raw ?? undefined;
+}
+
+/**
+ * A server's own verdict on a certificate OpenSSL verified (revocation): the reason to refuse it and the
+ * code to log, or undefined to accept it.
+ */
+export type PeerPolicy = (
+  certificate: PeerCertificate,
+) => { reason: UnauthorizedReason; detail: string } | undefined;
 
 /**
  * Maps Node's `socket.authorizationError` (an OpenSSL X509_V_ERR name such as `CERT_HAS_EXPIRED`; typed as
@@ -73,9 +125,13 @@ export function reasonFor(
   }
 }
 
-/** The fields we show and log, from a certificate Node parsed during the handshake. */
-export function describePeerCertificate(x509: X509Certificate): PeerCertificate {
-  const cert = new Certificate(x509.raw, 'client certificate');
+/**
+ * The fields we show and log, from the DER of the certificate the client presented.
+ * @param der - the certificate (`socket.getPeerCertificate().raw`, `X509Certificate.raw`)
+ * @throws MtlsCaError PARSE_FAILED when our DER reader refuses it
+ */
+export function describePeerCertificate(der: Buffer): PeerCertificate {
+  const cert = new Certificate(der, 'client certificate');
   const names = cert.subject.filter((a) => a.oid === OID.commonName);
   return {
     // Two CNs would make the user ambiguous; such a certificate names nobody.
@@ -92,29 +148,51 @@ export function describePeerCertificate(x509: X509Certificate): PeerCertificate 
 const checked = new WeakMap<object, PeerCheck>();
 
 /**
- * Checks the client certificate of a connection. The result is cached per socket: the handshake's verdict
- * does not change, and the server disables renegotiation so the certificate cannot either.
- * @param socket - `req.socket`; anything that is not a TLS socket has NO_CERTIFICATE
+ * Parsed client certificates by DER. The same few certificates reconnect all day, and parsing one (DER walk,
+ * names, SHA-256 fingerprint) costs more than the rest of accepting a connection. Bounded; the oldest entry
+ * goes first. `null`: our reader refused it.
  */
-export function checkPeer(socket: TlsPeer): PeerCheck {
-  const cached = checked.get(socket);
-  if (cached) return cached;
-  const x509 =
-    typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
-  let result: PeerCheck;
-  if (!x509) {
-    result = { ok: false, reason: 'NO_CERTIFICATE' };
-  } else {
-    let certificate: PeerCertificate | undefined;
+const described = new Map<string, PeerCertificate | null>();
+const DESCRIBED_MAX = 1024;
+
+function describeCached(der: Buffer): PeerCertificate | undefined {
+  const key = der.toString('latin1');
+  let entry = described.get(key);
+  if (entry === undefined) {
     try {
-      certificate = describePeerCertificate(x509);
+      entry = describePeerCertificate(der);
     } catch {
       // OpenSSL accepted what our stricter DER reader refuses; without fields we cannot name a user.
+      entry = null;
     }
+    if (described.size >= DESCRIBED_MAX) described.delete(described.keys().next().value!);
+    described.set(key, entry);
+  }
+  return entry ?? undefined;
+}
+
+/**
+ * Checks the client certificate of a connection. The result is cached per socket: the handshake's verdict
+ * does not change, and the server disables renegotiation so the certificate cannot either. The server calls
+ * this first, in its `secureConnection` listener, with its policy; later calls (the app's, per request) get
+ * that cached verdict.
+ * @param socket - `req.socket`; anything that is not a TLS socket has NO_CERTIFICATE
+ * @param policy - may refuse a certificate OpenSSL verified (revocation)
+ */
+export function checkPeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
+  const cached = checked.get(socket);
+  if (cached) return cached;
+  const certDer = peerCertificateDer(socket);
+  let result: PeerCheck;
+  if (!certDer) {
+    result = { ok: false, reason: 'NO_CERTIFICATE' };
+  } else {
+    const certificate = describeCached(certDer);
     if (!certificate) {
       result = { ok: false, reason: 'UNTRUSTED', detail: 'UNPARSABLE_CERTIFICATE' };
     } else if (socket.authorized === true) {
-      result = { ok: true, certificate };
+      const refusal = policy?.(certificate);
+      result = refusal ? { ok: false, ...refusal, certificate } : { ok: true, certificate };
     } else {
       const e = socket.authorizationError;
       const detail =

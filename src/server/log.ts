@@ -41,9 +41,32 @@ export interface ServerLogger {
   event(level: LogLevel, event: string, message: string, fields?: LogFields): void;
 }
 
-/** Writes lines to stdout; the default sink. */
+let pending: string[] = [];
+let flushScheduled = false;
+let exitHooked = false;
+
+function flushStdout(): void {
+  flushScheduled = false;
+  if (pending.length === 0) return;
+  const text = `${pending.join('\n')}\n`;
+  pending = [];
+  process.stdout.write(text);
+}
+
+/**
+ * Writes lines to stdout; the default sink. Lines are collected and written once per event-loop turn: one
+ * write per request cost ~9 µs of a ~200 µs request (bench/README.md). Whatever is pending is written on
+ * exit too; only a kill -9 can lose the lines of the last turn.
+ */
 export const stdoutSink: LogSink = (line) => {
-  process.stdout.write(`${line}\n`);
+  pending.push(line);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushStdout);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', flushStdout);
+  }
 };
 
 /**

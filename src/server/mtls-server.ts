@@ -15,11 +15,15 @@
  * so they get a reset either way (curl exit 56; under TLS 1.2, a handshake failure, exit 35). A client
  * without a certificate gets a reset instead of OpenSSL's "certificate required" alert.
  *
- * Revocation: the CA's CRL (`<dir>/ca/crl.pem`) is checked against our CA, handed to OpenSSL, and watched. A
- * new CRL goes in through `setSecureContext` — which also gives new connections fresh session-ticket keys and
- * an empty session cache, so a TLS session from before the revocation cannot be resumed (test "a TLS session
- * from before the revocation does not resume") — and every open connection whose certificate it lists is
- * closed, because OpenSSL only checks a certificate during a handshake.
+ * Revocation: the CA's CRL (`<dir>/ca/crl.pem`) is checked against our CA, watched, and applied by us, not by
+ * OpenSSL: the `secureConnection` listener refuses a certificate whose serial the CRL lists (a Set lookup).
+ * Handing the CRL to OpenSSL (`crl` option) would make it re-verify the CRL's signature — hashing the whole
+ * CRL — on every handshake, twice (client chain, and the server's own chain under CRL_CHECK_ALL): a
+ * 100,000-entry CRL cut the handshake rate to a fifth (bench/README.md). A new CRL still goes through
+ * `setSecureContext`, which gives new connections fresh session-ticket keys and an empty session cache (test
+ * "a TLS session from before the revocation does not resume"), and every open connection whose certificate
+ * it lists is closed. While the CRL is out of date (past nextUpdate, or before thisUpdate) every certificate
+ * of its CA is refused with REVOCATION_UNAVAILABLE, as OpenSSL would (CRL_HAS_EXPIRED): fail closed.
  */
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
@@ -29,7 +33,7 @@ import type { TLSSocket } from 'node:tls';
 import { MtlsCaError } from '../pki/errors.js';
 import { layout } from '../store/layout.js';
 import { createApp } from './app.js';
-import { checkPeer, type PeerCertificate, type UnauthorizedReason } from './identity.js';
+import { checkPeer, type PeerCertificate, type PeerPolicy, type UnauthorizedReason } from './identity.js';
 import { createLogger, type LogFormat, type LogSink, type ServerLogger } from './log.js';
 import {
   assertNotOlder,
@@ -246,7 +250,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   if (crlFile !== undefined && (crlSeen !== MISSING || options.crlFile !== undefined)) {
     crl = readCrlFile(crlFile, material.caCertificates);
   }
-  const users = openUserDirectory(files.usersFile, logger);
+  const users = openUserDirectory(files.usersFile, { logger });
   const handler = options.handler ?? createApp({ users, logger });
 
   let closing: Promise<void> | undefined;
@@ -259,7 +263,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
   const server = https.createServer(
     {
-      ...secureContextOptions({ ...material, crlPem: crl?.pem }),
+      ...secureContextOptions(material),
       requestCert: true,
       // Verification still happens; the verdict is applied below, where we can log it. See the file comment.
       rejectUnauthorized: false,
@@ -306,17 +310,21 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     socket.destroy();
   };
 
+  /** Revocation, applied to every certificate OpenSSL verified; see the file comment. */
+  const revocation: PeerPolicy = (certificate) => {
+    if (!crl || certificate.issuer !== crl.crl.issuerName) return undefined;
+    const now = Date.now();
+    if (now >= crl.nextUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED' };
+    if (now < crl.thisUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_NOT_YET_VALID' };
+    if (crl.revokedSerials.has(certificate.serial)) return { reason: 'REVOKED', detail: 'CERT_REVOKED' };
+    return undefined;
+  };
+
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     // The verdict is cached per socket; a renegotiation could swap the certificate behind it.
     socket.disableRenegotiation();
-    const peer = checkPeer(socket);
+    const peer = checkPeer(socket, revocation);
     if (peer.ok) {
-      // A handshake that began before a new CRL was applied finishes under the old context: the sweep in
-      // applyCrl could not see this socket yet, so check it against the CRL in force here.
-      if (crl && isRevoked(crl, peer.certificate)) {
-        refuse(socket, 'REVOKED', 'CERT_REVOKED', peer.certificate);
-        return;
-      }
       authenticated.set(socket, peer.certificate);
       socket.once('close', () => authenticated.delete(socket));
       return;
@@ -332,7 +340,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   });
 
   /**
-   * Logs a CRL with which OpenSSL refuses every client (it checks the CRL's dates on each handshake), and
+   * Logs a CRL with which every client of its CA is refused (its dates are checked on each handshake), and
    * arms an alarm for the moment a valid one expires: nobody reloads anything when that happens.
    */
   const checkCrlTime = (c: LoadedCrl) => {
@@ -362,7 +370,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     }
   };
 
-  /** OpenSSL checks a certificate only in the handshake: close the open connections this CRL revokes. */
+  /** A certificate is checked only in the handshake: close the open connections this CRL revokes. */
   const closeRevokedConnections = (c: LoadedCrl) => {
     for (const [socket, peer] of authenticated) {
       if (!isRevoked(c, peer)) continue;
@@ -383,8 +391,9 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     }
   };
 
-  const applyContext = (m: TlsMaterial, c: LoadedCrl | undefined) => {
-    server.setSecureContext(secureContextOptions({ ...m, crlPem: c?.pem }));
+  // A new context for a new CRL too: it drops the session cache and ticket keys (see the file comment).
+  const applyContext = (m: TlsMaterial) => {
+    server.setSecureContext(secureContextOptions(m));
   };
 
   /** Watch event or poll tick: applies the CRL file if it changed and is good; else keeps the CRL in force. */
@@ -404,7 +413,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
       next = readCrlFile(crlFile, material.caCertificates);
       if (crl?.crl.der.equals(next.crl.der)) return;
       assertNotOlder(next, crl);
-      applyContext(material, next);
+      applyContext(material);
     } catch (e) {
       logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
         file: crlFile,
@@ -429,6 +438,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     });
   }
   server.once('close', () => {
+    users.close();
     crlWatch?.close();
     clearTimeout(expiryAlarm);
   });
@@ -497,12 +507,12 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
             nextCrl = readCrlFile(crlFile, next.caCertificates);
             assertNotOlder(nextCrl, crl);
           } else if (nextCrl) {
-            // A new CA without a CRL file: the old CA's CRL would only make OpenSSL fail every client.
+            // A new CA without a CRL file: the old CA's CRL says nothing about its certificates.
             const old = nextCrl.crl;
             if (!next.caCertificates.some((ca) => old.isSignedBy(ca))) nextCrl = undefined;
           }
         }
-        applyContext(next, nextCrl);
+        applyContext(next);
       } catch (e) {
         logger.event(
           'error',

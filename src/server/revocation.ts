@@ -1,12 +1,9 @@
 /**
- * Revocation in the server: the CA's CRL read from a file, checked before OpenSSL ever sees it, and watched
- * so that `mtls-ca revoke` takes effect without a restart. `mtls-server.ts` owns the state and applies a CRL
- * with `setSecureContext`; this file only reads, checks and watches.
- *
- * Why we check the signature ourselves: Node's `crl` option turns on X509_V_FLAG_CRL_CHECK|CRL_CHECK_ALL for
- * the whole context, so a CRL OpenSSL cannot use (another CA's, a forged one) does not merely fail to
- * revoke — it makes every client fail (UNABLE_TO_GET_CRL, CRL_SIGNATURE_FAILURE). Such a file is rejected
- * here and the CRL in force stays.
+ * Revocation in the server: the CA's CRL read from a file, its signature checked once, and watched so that
+ * `mtls-ca revoke` takes effect without a restart. `mtls-server.ts` owns the state and refuses revoked
+ * serials itself (OpenSSL never sees the CRL: it would re-verify its signature on every handshake); this
+ * file only reads, checks and watches. A file that is not a CRL of a CA the server trusts (another CA's, a
+ * forged one) is rejected here and the CRL in force stays.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,8 +28,9 @@ export const MISSING = 'missing';
 export interface LoadedCrl {
   file: string;
   crl: Crl;
-  /** What OpenSSL gets: re-encoded from the DER, so explanatory text or a DER file cannot confuse it. */
-  pem: string;
+  /** The CRL's validity as epoch milliseconds, for the per-handshake check. */
+  thisUpdateMs: number;
+  nextUpdateMs: number;
   /** The CA certificate whose key signed it. */
   signer: Certificate;
   /** Serials as {@link Certificate.serialHex} writes them. */
@@ -93,7 +91,8 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
   return {
     file,
     crl,
-    pem: crl.toPem(),
+    thisUpdateMs: crl.thisUpdate.getTime(),
+    nextUpdateMs: crl.nextUpdate.getTime(),
     signer,
     revokedSerials: new Set(crl.revoked.map((r) => r.serialHex)),
     version,
@@ -119,8 +118,8 @@ export function assertNotOlder(next: LoadedCrl, current: LoadedCrl | undefined):
 }
 
 /**
- * Why OpenSSL will refuse every client with this CRL, if it will: it checks thisUpdate and nextUpdate on
- * every handshake (X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID) and fails the client.
+ * Why every client of the CRL's CA is refused while this CRL is in force, if it is: out of date, it cannot
+ * show that a certificate is not revoked (OpenSSL's X509_V_ERR_CRL_HAS_EXPIRED / CRL_NOT_YET_VALID).
  */
 export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet-valid' | undefined {
   if (crl.nextUpdate.getTime() <= now.getTime()) return 'expired';

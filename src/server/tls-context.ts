@@ -27,13 +27,6 @@ export interface TlsMaterial {
   certPem: string;
   keyPem: string;
   caPem: string;
-  /**
-   * The CA's CRL (PEM), checked by `revocation.ts` and set by the server. When set, Node turns on CRL
-   * checking (X509_V_FLAG_CRL_CHECK|CRL_CHECK_ALL): a revoked client certificate fails with CERT_REVOKED (our
-   * reason REVOKED), and while the CRL is expired or not yet valid every client fails (CRL_HAS_EXPIRED,
-   * CRL_NOT_YET_VALID). {@link loadTlsMaterial} does not read it: the CRL is watched and replaced on its own.
-   */
-  crlPem?: string;
   certificate: Certificate;
   caCertificates: Certificate[];
 }
@@ -87,7 +80,7 @@ export function secureContextOptions(material: TlsMaterial): SecureContextOption
     cert: material.certPem,
     key: material.keyPem,
     ca: material.caPem,
-    ...(material.crlPem === undefined ? {} : { crl: material.crlPem }),
+    // No `crl`: the server checks revocation itself (see mtls-server.ts).
     minVersion: MIN_TLS_VERSION,
   };
 }

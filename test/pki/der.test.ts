@@ -224,3 +224,32 @@ describe('decode', () => {
     expectParseFailed(() => der.decode(v));
   });
 });
+
+describe('shallowChildren', () => {
+  test('the direct children of a constructed value, as exact slices, nothing inside them decoded', () => {
+    const inner = der.sequence(der.integer(5), der.octetString(Buffer.alloc(200, 0xab)));
+    const outer = der.sequence(der.integer(1), der.explicit(3, inner), der.nullValue());
+    const kids = der.shallowChildren(outer);
+    expect(kids.map((k) => k.tag)).toEqual([0x02, 0xa3, 0x05]);
+    expect(kids.map((k) => k.raw.toString('hex'))).toEqual([
+      '020101',
+      der.explicit(3, inner).toString('hex'),
+      '0500',
+    ]);
+    // Not decoded: a malformed value inside a child is not looked at.
+    expect(der.shallowChildren(bytes('3004 a002 ffff')).map((k) => k.tag)).toEqual([0xa0]);
+    expect(der.shallowChildren(bytes('3000'))).toEqual([]);
+  });
+
+  test.each([
+    ['a primitive value', '020101'],
+    ['trailing bytes after the value', '300002'],
+    ['a child running past its parent', '3003020201'],
+    ['an indefinite length', '30800000'],
+    ['a truncated header', '3001'],
+  ])('refuses %s', (_what, hex) => {
+    expect(() => der.shallowChildren(Buffer.from(hex, 'hex'), 'session')).toThrow(
+      'decode session: malformed ASN.1',
+    );
+  });
+});

@@ -1,11 +1,22 @@
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
 import { describe, expect, test } from 'vitest';
 import { randomSerial, signCertificate } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
-import { checkPeer, describePeerCertificate, reasonFor } from '../../src/server/identity.js';
-import { newCa } from './helpers.js';
+import {
+  checkPeer,
+  describePeerCertificate,
+  peerCertificateDer,
+  reasonFor,
+} from '../../src/server/identity.js';
+import { layout } from '../../src/store/layout.js';
+import { tempDir } from '../helpers/tools.js';
+import { createCaDir, newCa } from './helpers.js';
 
 describe('reasonFor: OpenSSL verify codes → our reasons', () => {
   test.each([
@@ -44,7 +55,7 @@ describe('checkPeer', () => {
     const check = checkPeer({
       authorized: true,
       authorizationError: null,
-      getPeerX509Certificate: () => x509,
+      getPeerCertificate: () => ({ raw: x509.raw }),
     });
     expect(check).toEqual({
       ok: true,
@@ -65,7 +76,7 @@ describe('checkPeer', () => {
     const check = checkPeer({
       authorized: false,
       authorizationError: 'CERT_HAS_EXPIRED',
-      getPeerX509Certificate: () => x509,
+      getPeerCertificate: () => ({ raw: x509.raw }),
     });
     expect(check).toMatchObject({ ok: false, reason: 'EXPIRED', detail: 'CERT_HAS_EXPIRED' });
     expect(check.ok ? undefined : check.certificate?.user).toBe('pavel');
@@ -75,14 +86,62 @@ describe('checkPeer', () => {
     expect(checkPeer({})).toEqual({ ok: false, reason: 'NO_CERTIFICATE' });
   });
 
+  test('a TLS client without a certificate (Node answers {}) has none', () => {
+    expect(checkPeer({ authorized: false, getPeerCertificate: () => ({}) })).toEqual({
+      ok: false,
+      reason: 'NO_CERTIFICATE',
+    });
+  });
+
+  test("the server's policy refuses a verified certificate, and only a verified one", async () => {
+    const { cert, x509 } = await clientCert('pavel');
+    const seen: string[] = [];
+    const policy = (c: { serial: string }) => {
+      seen.push(c.serial);
+      return { reason: 'REVOKED' as const, detail: 'CERT_REVOKED' };
+    };
+    const verified = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: x509.raw }) }, policy);
+    expect(verified).toMatchObject({ ok: false, reason: 'REVOKED', detail: 'CERT_REVOKED' });
+    expect(verified.ok ? undefined : verified.certificate?.serial).toBe(cert.serialHex);
+    const unverified = checkPeer(
+      {
+        authorized: false,
+        authorizationError: 'CERT_HAS_EXPIRED',
+        getPeerCertificate: () => ({ raw: x509.raw }),
+      },
+      policy,
+    );
+    expect(unverified).toMatchObject({ ok: false, reason: 'EXPIRED' });
+    expect(seen).toEqual([cert.serialHex]);
+  });
+
+  test('sockets presenting the same certificate share one parsed description', async () => {
+    const { x509 } = await clientCert('pavel');
+    const a = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
+    const b = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
+    expect(a).not.toBe(b);
+    expect(a.ok && b.ok && a.certificate === b.certificate).toBe(true);
+  });
+
+  test('a certificate our DER reader refuses is UNTRUSTED / UNPARSABLE_CERTIFICATE, also the second time', () => {
+    const raw = Buffer.from('3003020101', 'hex');
+    for (let i = 0; i < 2; i++) {
+      expect(checkPeer({ authorized: true, getPeerCertificate: () => ({ raw }) })).toEqual({
+        ok: false,
+        reason: 'UNTRUSTED',
+        detail: 'UNPARSABLE_CERTIFICATE',
+      });
+    }
+  });
+
   test('the verdict is cached per socket', async () => {
     const { x509 } = await clientCert('pavel');
     let calls = 0;
     const socket = {
       authorized: true,
-      getPeerX509Certificate: () => {
+      getPeerCertificate: () => {
         calls++;
-        return x509;
+        return { raw: x509.raw };
       },
     };
     expect(checkPeer(socket)).toBe(checkPeer(socket));
@@ -127,7 +186,79 @@ describe('checkPeer', () => {
       },
       ca.privateKey,
     );
-    const described = describePeerCertificate(new X509Certificate(cert.der));
+    const described = describePeerCertificate(cert.der);
     expect([described.user, described.subject]).toEqual([user, subject]);
+  });
+});
+
+describe('peerCertificateDer: the presented certificate from a real TLS connection', () => {
+  /** One TLS connection to a server that requests a certificate; what the server's socket reports. */
+  async function connect(
+    maxVersion: 'TLSv1.2' | 'TLSv1.3',
+    withClient: boolean,
+  ): Promise<{ fromSession: Buffer | undefined; fromNode: Buffer | undefined; sessionBytes: number }> {
+    const dir = await createCaDir(tempDir('mtls-ca-peer-'), {});
+    const l = layout(dir.dir);
+    const server = tls.createServer({
+      cert: readFileSync(l.server().cert),
+      key: readFileSync(l.server().key),
+      ca: readFileSync(dir.caFile),
+      requestCert: true,
+      rejectUnauthorized: false,
+      maxVersion,
+    });
+    const seen = new Promise<{
+      fromSession: Buffer | undefined;
+      fromNode: Buffer | undefined;
+      sessionBytes: number;
+    }>((resolve) => {
+      server.once('secureConnection', (socket: TLSSocket) => {
+        const fromNode = socket.getPeerCertificate(false)?.raw;
+        const sessionBytes = socket.getSession()?.length ?? 0;
+        resolve({ fromSession: peerCertificateDer(socket), fromNode, sessionBytes });
+        socket.destroy();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const files = withClient ? await dir.issueClient('pavel') : undefined;
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: (server.address() as AddressInfo).port,
+      ca: readFileSync(dir.caFile),
+      servername: 'localhost',
+      ...(files ? { cert: readFileSync(files.cert), key: readFileSync(files.key) } : {}),
+    });
+    socket.on('error', () => {});
+    try {
+      return await seen;
+    } finally {
+      socket.destroy();
+      server.close();
+    }
+  }
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+    '%s: the same bytes Node reports, read from the session',
+    async (v) => {
+      const r = await connect(v, true);
+      expect(r.sessionBytes).toBeGreaterThan(0);
+      expect(r.fromNode).toBeInstanceOf(Buffer);
+      expect(r.fromSession?.equals(r.fromNode!)).toBe(true);
+      expect(new X509Certificate(r.fromSession!).subject).toBe('CN=pavel');
+    },
+  );
+
+  test('no client certificate: undefined', async () => {
+    expect((await connect('TLSv1.3', false)).fromSession).toBeUndefined();
+  });
+
+  test("a session blob that is not OpenSSL's layout falls back to getPeerCertificate", async () => {
+    const x509 = new X509Certificate((await newCa('Fallback CA')).certificate.der);
+    const garbage = Buffer.from('300302010a', 'hex');
+    expect(
+      peerCertificateDer({ getSession: () => garbage, getPeerCertificate: () => ({ raw: x509.raw }) }),
+    ).toEqual(x509.raw);
+    expect(garbage.equals(Buffer.alloc(5))).toBe(true); // zeroed after use
   });
 });

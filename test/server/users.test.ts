@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { isMtlsCaError } from '../../src/pki/errors.js';
 import { createLogger } from '../../src/server/log.js';
 import { openUserDirectory, parseUsersFile } from '../../src/server/users.js';
+import { within } from '../helpers/https.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir('mtls-ca-users-');
@@ -68,12 +69,12 @@ describe('parseUsersFile', () => {
 describe('openUserDirectory', () => {
   test('a malformed file at start-up is an error', () => {
     const { file, logger } = setup('{');
-    expect(() => openUserDirectory(file, logger)).toThrow(/^read .*: not valid JSON/);
+    expect(() => openUserDirectory(file, { logger, recheckMs: 0 })).toThrow(/^read .*: not valid JSON/);
   });
 
   test('a missing file denies everyone, and says so once', async () => {
     const { file, logger, events } = setup();
-    const dir = openUserDirectory(file, logger);
+    const dir = openUserDirectory(file, { logger, recheckMs: 0 });
     expect(await dir.find('pavel')).toBeUndefined();
     expect(await dir.find('pavel')).toBeUndefined();
     expect(events().map((e) => [e.level, e.event, e.message])).toEqual([
@@ -83,7 +84,7 @@ describe('openUserDirectory', () => {
 
   test('changes apply to the next lookup: in-place rewrite, atomic rename, deletion, re-creation', async () => {
     const { file, logger, events } = setup(json({ pavel: { roles: ['user'] } }));
-    const dir = openUserDirectory(file, logger);
+    const dir = openUserDirectory(file, { logger, recheckMs: 0 });
     expect(await dir.find('pavel')).toEqual({ roles: ['user'] });
 
     writeFileSync(file, json({ pavel: { roles: ['user', 'admin'] } }));
@@ -109,7 +110,7 @@ describe('openUserDirectory', () => {
 
   test('a half-written file keeps the last good version and is reported once per version', async () => {
     const { file, logger, events } = setup(json({ pavel: { roles: ['user'] } }));
-    const dir = openUserDirectory(file, logger);
+    const dir = openUserDirectory(file, { logger, recheckMs: 0 });
     writeFileSync(file, '{"users": {"pav');
     expect(await dir.find('pavel')).toEqual({ roles: ['user'] });
     expect(await dir.find('pavel')).toEqual({ roles: ['user'] });
@@ -125,12 +126,39 @@ describe('openUserDirectory', () => {
     );
   });
 
-  test('concurrent lookups share one read', async () => {
+  test('many lookups after one change read the file once', async () => {
     const { file, logger, events } = setup(json({ pavel: { roles: ['user'] } }));
-    const dir = openUserDirectory(file, logger);
+    const dir = openUserDirectory(file, { logger, recheckMs: 0 });
     writeFileSync(file, json({ pavel: { roles: ['admin'] } }));
-    const all = await Promise.all(Array.from({ length: 20 }, () => dir.find('pavel')));
+    const all = Array.from({ length: 20 }, () => dir.find('pavel'));
     expect(new Set(all.map((u) => u?.roles.join()))).toEqual(new Set(['admin']));
     expect(events().filter((e) => e.event === 'users-loaded')).toHaveLength(1);
+  });
+});
+
+describe('openUserDirectory, watching (as the server runs it)', () => {
+  test('a rename over users.json is picked up through the directory watch, not the once-a-minute stat', async () => {
+    const { file, logger } = setup(json({ pavel: { roles: ['user'] } }));
+    const dir = openUserDirectory(file, { logger, recheckMs: 60_000 });
+    try {
+      expect(dir.find('pavel')).toEqual({ roles: ['user'] });
+      writeFileSync(`${file}.tmp`, json({ pavel: { roles: ['admin'] } }));
+      renameSync(`${file}.tmp`, file);
+      await within(5_000, 'the watch reports the rename', () => dir.find('pavel')?.roles[0] === 'admin');
+    } finally {
+      dir.close();
+    }
+  });
+
+  test('without a watch event, a change waits for the recheck interval', () => {
+    const { file, logger } = setup(json({ pavel: { roles: ['user'] } }));
+    const dir = openUserDirectory(file, { logger, recheckMs: 60_000 });
+    try {
+      writeFileSync(file, json({ pavel: { roles: ['admin'] } }));
+      // Synchronously after the write no event has been delivered yet: the cached version answers.
+      expect(dir.find('pavel')).toEqual({ roles: ['user'] });
+    } finally {
+      dir.close();
+    }
   });
 });

@@ -127,9 +127,10 @@ Revocation:
   and open connections of a newly revoked certificate are closed. A CRL that
   is unreadable, signed by another CA or older than the one in force is
   refused (log: crl-rejected) and the one in force stays.
-  An EXPIRED CRL (past its next update) makes OpenSSL refuse EVERY client
-  (CRL_HAS_EXPIRED; want mode: 401 UNTRUSTED) until a fresh one appears; the
-  log says crl-expired at level error. Run \`mtls-ca crl\` daily from cron.`;
+  An EXPIRED CRL (past its next update) cannot prove anything unrevoked, so
+  EVERY client of its CA is refused (reason REVOCATION_UNAVAILABLE, detail
+  CRL_HAS_EXPIRED; want mode: 401) until a fresh one appears; the log says
+  crl-expired at level error. Run \`mtls-ca crl\` daily from cron.`;
 
 export function serveOptions(cmd: Command): Command {
   return cmd
