@@ -42,9 +42,9 @@ export function buildProgram(io: Io): Command {
       'after',
       `
 Quick start:
-  $ MTLS_CA_PASSWORD=… mtls-ca init          # CA, server certificate, key store, trust stores in ./ssl
-  $ mtls-ca issue-client pavel --role user    # client_pavel.p12 for browsers, curl and Java
-  $ mtls-ca serve                             # the mTLS customer API on https://localhost:8443
+  $ MTLS_CA_PASSWORD=… mtls-ca init        # CA, server certificate and stores
+  $ mtls-ca issue-client pavel --role user  # client_pavel.p12: browsers, curl
+  $ mtls-ca serve                           # the API on https://localhost:8443
 
 Environment:
   MTLS_CA_DIR             the CA directory (default ./ssl)
@@ -67,7 +67,11 @@ ${EXIT_CODES}
   registerServe(program, ctx);
   registerDemo(program, ctx);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
-  for (const cmd of all(program).slice(1)) {
+  for (const cmd of all(program)) {
+    // Descriptions are written as lines of source; commander wraps them to the terminal, so single line
+    // breaks become spaces (a blank line still starts a paragraph) — else the help reads ragged.
+    cmd.description(cmd.description().replace(/([^\n])\n(?=[^\n])/g, '$1 '));
+    if (cmd === program) continue;
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),

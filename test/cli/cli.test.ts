@@ -331,6 +331,40 @@ describe('help', () => {
     },
   );
 
+  test.each(
+    [
+      [],
+      ['init'],
+      ['issue-client'],
+      ['issue-server'],
+      ['sign-csr'],
+      ['inspect'],
+      ['revoke'],
+      ['crl'],
+      ['renew'],
+      ['audit'],
+      ['audit', 'verify'],
+      ['serve'],
+      ['demo'],
+    ].map((cmd) => ({ cmd })),
+  )('$cmd --help: a description, wrapped evenly, and every line within 80 columns', async ({ cmd }) => {
+    const r = await cli([...cmd, '--help']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    // The description: from the line after "Usage:"'s blank line to the next blank line.
+    const start = lines.findIndex((l) => l.startsWith('Usage:')) + 2;
+    const end = lines.indexOf('', start);
+    const paragraph = lines.slice(start, end);
+    // Every command says what it does, in sentences, before its options.
+    expect(paragraph[0]).toMatch(/^[A-Z][\w-]* /);
+    for (let i = 0; i + 1 < paragraph.length; i++) {
+      const nextWord = paragraph[i + 1]!.split(' ')[0]!;
+      // A break where the next word would still have fitted is a hard newline in the source.
+      expect([paragraph[i], paragraph[i]!.length + 1 + nextWord.length > 80]).toEqual([paragraph[i], true]);
+    }
+  });
+
   test('top-level help lists the commands and the environment', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);

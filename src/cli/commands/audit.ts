@@ -13,6 +13,10 @@ export function registerAudit(program: Command, ctx: CommandContext): void {
   audit
     .command('verify')
     .summary('verify the hash chain and signatures; report the first tampered line')
+    .description(
+      'Checks every line of ca/audit.log: that it carries the SHA-256 of the line before (no line removed,\n' +
+        'changed or inserted) and a valid signature by the CA key. Names the first line that fails.',
+    )
     .addHelpText('after', helpAfter(['mtls-ca audit verify', 'mtls-ca audit verify --json']))
     .action(async (_flags: unknown, cmd: Command) => {
       const out = await ctx.output(cmd);

@@ -64,7 +64,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       'after',
       helpAfter([
         'MTLS_CA_PASSWORD=… mtls-ca init',
-        'mtls-ca init --ca-password-file ca.pass --host api.example.com --host 10.0.0.5',
+        'mtls-ca init --ca-password-file ca.pass \\\n      --host api.example.com --host 10.0.0.5',
         'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
       ]),
     )

@@ -51,9 +51,9 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       'after',
       helpAfter([
         'mtls-ca issue-client pavel --role user',
-        'mtls-ca issue-client alice --role user --role admin --email alice@example.com --days 90',
+        'mtls-ca issue-client alice --role user --role admin \\\n      --email alice@example.com --days 90',
         'mtls-ca issue-client --from team.txt      # lines like: bob user,admin',
-        'curl --cert-type P12 --cert ssl/client/client_pavel.p12:"$(cat ssl/client/client_pavel.p12.pass)" \\\n      --cacert ssl/ca/ca.crt https://localhost:8443/customer/1',
+        'cd ssl && curl --cacert ca/ca.crt --cert-type P12 \\\n      --cert client/client_pavel.p12:"$(cat client/client_pavel.p12.pass)" \\\n      https://localhost:8443/customer/1',
       ]),
     )
     .action(async (name: string | undefined, flags: Flags, cmd: Command) => {

@@ -40,6 +40,11 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
   program
     .command('crl')
     .summary('re-sign the CRL with a fresh next-update date (run it from cron)')
+    .description(
+      'Signs a new ca/crl.pem listing every revoked certificate, with CRL number + 1 and a next update\n' +
+        '--days ahead. Once the CRL in force is past its next update, `mtls-ca serve` refuses every client\n' +
+        '(it can no longer tell who is revoked), so run this daily from cron.',
+    )
     .option('--days <days>', "days until the CRL's nextUpdate", parseDays('--days'), 7)
     .addOption(caPasswordFileOption())
     .addHelpText(

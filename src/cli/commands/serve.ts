@@ -169,7 +169,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       'after',
       helpAfter([
         'mtls-ca serve',
-        'mtls-ca serve --port 9443 --listen 127.0.0.1 --client-auth want --log-format json',
+        'mtls-ca serve --port 9443 --listen 127.0.0.1 \\\n      --client-auth want --log-format json',
         'mtls-ca serve --workers 2',
       ]),
     )

@@ -34,7 +34,7 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
     .addHelpText(
       'after',
       helpAfter([
-        'openssl req -new -newkey rsa:2048 -nodes -keyout bob.key -subj /CN=bob -out bob.csr',
+        'openssl req -new -newkey rsa:2048 -nodes -keyout bob.key \\\n      -subj /CN=bob -out bob.csr',
         'mtls-ca sign-csr bob.csr --role user',
         'mtls-ca sign-csr web.csr --profile server --out web.crt',
       ]),
