@@ -20,6 +20,19 @@ import {
 } from '../lib/util.js';
 
 const LOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../clients/load.js');
+const SPIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../clients/spin.js');
+
+/**
+ * How much a second CPU-bound process adds on this machine right now: hashes of two processes side by side
+ * over those of one alone (2.0 on two free cores). Any `--workers 2` speed-up is bounded by it.
+ */
+async function parallelScaling() {
+  const run = () => runJsonChild(SPIN, [JSON.stringify({ duration: QUICK ? 1 : 3 })], { timeoutMs: 30_000 });
+  await waitForQuiet({ maxMs: 10_000 });
+  const one = (await run()).hashes;
+  const two = (await Promise.all([run(), run()])).reduce((n, r) => n + r.hashes, 0);
+  return round(two / one, 2);
+}
 const QUICK = process.env.BENCH_QUICK === '1';
 export const ROUNDS = QUICK ? 1 : 3;
 export const DURATION = QUICK ? 3 : 10;
@@ -69,6 +82,7 @@ export async function loadRun(server, ca) {
 }
 
 export async function run() {
+  const scaling = await parallelScaling();
   const ca = makeCa('throughput');
   const starters = [
     ['serve', () => startServe(ca, 1)],
@@ -137,7 +151,9 @@ export async function run() {
       `autocannon 8 in its own process (it shares the 2 cores with the server), ${CONNECTIONS} connections, ` +
       `${WARMUP} s warm-up then ${DURATION} s, ${ROUNDS} rounds visiting every server in turn; median req/s ` +
       'and p99 over the rounds, peak RSS of the server process tree (primary + workers / master + workers), ' +
-      'errors = errors + timeouts + body mismatches + non-2xx summed over all rounds',
+      'errors = errors + timeouts + body mismatches + non-2xx summed over all rounds. ' +
+      `Parallel scaling of this machine in the same run: two CPU-bound processes side by side did ${scaling}x ` +
+      'the work of one alone (2.0 would be two free cores) — the ceiling of the --workers 2 row.',
     rows: [
       row('serve vs minimal Express 5', by.serve, by.express, 'minimal Express 5', '>= 0.9x', 0.9),
       row('serve --workers 2 vs serve', by.serve2, by.serve, 'mtls-ca serve (1 worker)', '>= 1.5x', 1.5),
@@ -174,5 +190,6 @@ export async function run() {
       rows: table,
     },
     errorsFree,
+    parallelScaling: scaling,
   };
 }

@@ -312,7 +312,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
   /** Revocation, applied to every certificate OpenSSL verified; see the file comment. */
   const revocation: PeerPolicy = (certificate) => {
-    if (!crl || certificate.issuer !== crl.crl.issuerName) return undefined;
+    if (!crl || certificate.issuer !== crl.issuerName) return undefined;
     const now = Date.now();
     if (now >= crl.nextUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED' };
     if (now < crl.thisUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_NOT_YET_VALID' };

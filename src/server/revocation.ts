@@ -28,6 +28,8 @@ export const MISSING = 'missing';
 export interface LoadedCrl {
   file: string;
   crl: Crl;
+  /** The CRL's issuer as `formatName` writes it (Crl.issuerName formats it on every call). */
+  issuerName: string;
   /** The CRL's validity as epoch milliseconds, for the per-handshake check. */
   thisUpdateMs: number;
   nextUpdateMs: number;
@@ -91,6 +93,7 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
   return {
     file,
     crl,
+    issuerName: crl.issuerName,
     thisUpdateMs: crl.thisUpdate.getTime(),
     nextUpdateMs: crl.nextUpdate.getTime(),
     signer,
@@ -129,7 +132,7 @@ export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet
 
 /** True when `crl` lists the certificate with this serial and issuer (names as `formatName` writes them). */
 export function isRevoked(crl: LoadedCrl, certificate: { serial: string; issuer: string }): boolean {
-  return crl.revokedSerials.has(certificate.serial) && certificate.issuer === crl.crl.issuerName;
+  return crl.revokedSerials.has(certificate.serial) && certificate.issuer === crl.issuerName;
 }
 
 export interface FileWatch {
