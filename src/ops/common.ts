@@ -88,14 +88,19 @@ export function storePasswordFor(
   return { password, passwordFile };
 }
 
+/**
+ * The inventory line of an issued certificate.
+ * @param summary - `summarize(cert)`, when the caller has it already (making it loads the public key: ~0.1 ms)
+ */
 export function issueEvent(
   cert: Certificate,
   name: string,
   profile: CertificateProfile,
   files: string[],
   now: Date,
+  summary?: CertificateSummary,
 ): IssueEvent {
-  const s = summarize(cert);
+  const s = summary ?? summarize(cert);
   return {
     op: 'issue',
     serial: s.serial,

@@ -1,0 +1,20 @@
+/**
+ * The worker thread of a big `issue-client --from` batch (see issue-client.ts): builds the chunks of clients
+ * it is sent — key pair, CSR, certificate, PKCS#12 — with the CA it received as workerData, and sends back
+ * the finished files. It writes nothing: the main thread owns the CA directory.
+ */
+import { workerData } from 'node:worker_threads';
+import {
+  type BuiltClient,
+  buildClients,
+  type ClientJob,
+  type ClientWorkerData,
+  caOfWorkerData,
+} from './issue-client.js';
+import { serveJobs } from './worker-pool.js';
+
+const data = workerData as ClientWorkerData;
+const ca = caOfWorkerData(data);
+
+// Keys in this thread: terminating a worker with a key pair job in flight on libuv's pool crashes Node 20.
+serveJobs<ClientJob, BuiltClient>((jobs) => buildClients(ca, data, jobs, 'thread'));
