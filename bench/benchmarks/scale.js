@@ -13,6 +13,8 @@ import { Certificate } from '../../dist/pki/certificate.js';
 import { createCrl } from '../../dist/pki/crl.js';
 import { parsePrivateKey } from '../../dist/pki/keys.js';
 import { readCrlFile } from '../../dist/server/revocation.js';
+import { encodeInventoryAppend, inventoryIndexState } from '../../dist/store/inventory.js';
+import { layout } from '../../dist/store/layout.js';
 import { startMtls } from '../lib/servers.js';
 import {
   CA_PASSWORD,
@@ -191,8 +193,22 @@ async function crlScale() {
   };
 }
 
-function syntheticInventory(count) {
-  const lines = [];
+/**
+ * Appends `count` synthetic client certificates (every 100th later revoked) to a real CA's inventory.jsonl and
+ * inventory.idx as the CLI would have written them, one batch per issuance or revocation, encoded by the CLI's
+ * own encodeInventoryAppend.
+ */
+function appendSyntheticInventory(dir, count) {
+  const paths = layout(dir);
+  let bytes = fs.statSync(paths.inventory).size;
+  const jsonl = [];
+  const index = [];
+  const append = (events) => {
+    const batch = encodeInventoryAppend(events, bytes);
+    jsonl.push(batch.jsonl);
+    index.push(batch.index);
+    bytes = batch.inventoryBytes;
+  };
   const start = Date.parse('2025-01-01T00:00:00Z');
   for (let i = 0; i < count; i++) {
     const name = `user${String(i).padStart(6, '0')}`;
@@ -200,8 +216,8 @@ function syntheticInventory(count) {
     const serial = crypto.randomBytes(16);
     serial[0] = serial[0] & 0x7f || 0x01;
     const hex = serial.toString('hex');
-    lines.push(
-      JSON.stringify({
+    append([
+      {
         op: 'issue',
         serial: hex,
         name,
@@ -218,27 +234,31 @@ function syntheticInventory(count) {
           `client/${name}.crt`,
           `client/client_${name}.p12`,
         ],
-      }),
-    );
+      },
+    ]);
     // Every 100th certificate was revoked later: `list` has to fold these lines too.
     if (i % 100 === 99) {
-      lines.push(
-        JSON.stringify({
+      append([
+        {
           op: 'revoke',
           serial: hex,
           at: new Date(issued.getTime() + 86_400_000).toISOString(),
           reason: 'keyCompromise',
-        }),
-      );
+        },
+      ]);
     }
   }
-  return `${lines.join('\n')}\n`;
+  // The log first, as a transaction appends them.
+  fs.appendFileSync(paths.inventory, jsonl.join(''));
+  fs.appendFileSync(paths.inventoryIndex, index.join(''));
+  if (!inventoryIndexState(paths.inventoryIndex, paths.inventory).inStep)
+    throw new Error(`${paths.inventoryIndex} is not in step with ${paths.inventory}`);
 }
 
 async function inventoryScale() {
   const empty = makeCa('inv-empty', 'ecdsa-p256', []);
   const big = makeCa('inv-big', 'ecdsa-p256', []);
-  fs.appendFileSync(big.inventory, syntheticInventory(ENTRIES));
+  appendSyntheticInventory(big.dir, ENTRIES);
   const inventoryMb = fs.statSync(big.inventory).size / 2 ** 20;
   const reps = QUICK ? 3 : 7;
   const list = { text: [], json: [], emptyText: [] };
@@ -318,7 +338,8 @@ export async function run() {
       `revoked client with CRL → ${crl.probes.revokedWithCrl}, without → ${crl.probes.revokedWithoutCrl}, ` +
       `valid client with CRL → ${crl.probes.validWithCrl}. Inventory: ${ENTRIES.toLocaleString('en')} ` +
       `synthetic issue lines + 1,000 revoke lines (${inventory.inventoryMb} MiB) appended to a real CA's ` +
-      'inventory.jsonl; alternating runs of each command after one unmeasured round, wall time, ms.',
+      'inventory.jsonl and inventory.idx (encodeInventoryAppend, one batch per issuance or revocation, as the ' +
+      'CLI writes them); alternating runs of each command after one unmeasured round, wall time, ms.',
     rows: [...crl.rows, ...inventory.rows],
     crlInForce: crl.crlInForce,
   };

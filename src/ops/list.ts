@@ -1,7 +1,13 @@
 /** `list`: the inventory, newest first, with each certificate's status and days left. */
 import { MtlsCaError } from '../pki/errors.js';
 import type { CaStore } from '../store/ca-store.js';
-import { type CertificateProfile, type CertificateStatus, statusOf } from '../store/inventory.js';
+import {
+  type CertificateProfile,
+  type CertificateStatus,
+  type InventoryKeys,
+  type InventoryRecords,
+  recordsOf,
+} from '../store/inventory.js';
 
 export interface ListOptions {
   status?: CertificateStatus;
@@ -26,6 +32,15 @@ export interface ListedCertificate {
   revocationReason?: string;
 }
 
+/** The selected certificates, newest first; each one is built when asked for, so a 100,000-row list stays small. */
+export interface CertificateListing {
+  readonly length: number;
+  /** The certificate at `k` (0 ≤ k < length): a fresh object each call. */
+  at(k: number): ListedCertificate;
+  /** Releases the inventory index it reads from; `at` must not be called after. */
+  close(): void;
+}
+
 const DAY_MS = 86_400_000;
 
 /** Parses `30d`, `30` or `2w` into days. */
@@ -39,29 +54,101 @@ export function parseDuration(text: string, flag: string): number {
   return Number(m[1]) * (m[2] === 'w' ? 7 : 1);
 }
 
-export function listCertificates(store: CaStore, o: ListOptions = {}): ListedCertificate[] {
+const STATUSES: CertificateStatus[] = ['valid', 'expired', 'revoked', 'superseded'];
+
+/** As statusOf: revoked beats superseded beats expired. */
+function statusCode(k: InventoryKeys, nowMs: number): number {
+  if (k.revoked) return 2;
+  if (k.superseded) return 3;
+  return k.notAfterMs < nowMs ? 1 : 0;
+}
+
+/**
+ * The rows of `records` that pass the filters, newest `notBefore` first. When every notBefore has the
+ * toISOString form, their integer keys order them exactly as `localeCompare` did; else `localeCompare` it is.
+ */
+function select(records: InventoryRecords, o: ListOptions, now: Date): CertificateListing {
+  const nowMs = now.getTime();
+  // Typed arrays sized once: growing five 100,000-element arrays reallocates megabytes of fresh memory.
+  const kept = new Int32Array(records.size);
+  const status = new Uint8Array(records.size);
+  const daysLeft = new Float64Array(records.size); // NaN for a notAfter that is not a date, as before
+  const day = new Int32Array(records.size);
+  const time = new Int32Array(records.size);
+  let count = 0;
+  let iso = true;
+  const wanted = o.status ? STATUSES.indexOf(o.status) : -1; // an unknown status matches nothing
+  for (let i = 0; i < records.size; i++) {
+    const k = records.keys(i);
+    const s = statusCode(k, nowMs);
+    const left = Math.floor((k.notAfterMs - nowMs) / DAY_MS);
+    if (o.status && s !== wanted) continue;
+    if (o.profile && k.profile !== o.profile) continue;
+    if (o.expiringDays !== undefined && !(s === 0 && left <= o.expiringDays)) continue;
+    kept[count] = i;
+    status[count] = s;
+    daysLeft[count] = left;
+    day[count] = k.notBeforeDay;
+    time[count] = k.notBeforeTime;
+    if (k.notBeforeDay < 0) iso = false;
+    count++;
+  }
+  const order = Array.from({ length: count }, (_, j) => j);
+  if (iso) order.sort((a, b) => day[b]! - day[a]! || time[b]! - time[a]! || a - b);
+  else {
+    const notBefore = order.map((j) => records.record(kept[j]!).notBefore);
+    order.sort((a, b) => notBefore[b]!.localeCompare(notBefore[a]!) || a - b);
+  }
+  return {
+    length: count,
+    at(k) {
+      const j = order[k]!;
+      const r = records.record(kept[j]!);
+      const listed: ListedCertificate = {
+        name: r.name,
+        profile: r.profile,
+        serial: r.serial,
+        subject: r.subject,
+        keyType: r.keyType,
+        notBefore: r.notBefore,
+        notAfter: r.notAfter,
+        daysLeft: daysLeft[j]!,
+        status: STATUSES[status[j]!]!,
+        fingerprint: r.fingerprint,
+      };
+      if (r.revokedAt) {
+        listed.revokedAt = r.revokedAt;
+        listed.revocationReason = r.revocationReason;
+      }
+      return listed;
+    },
+    close: () => records.close(),
+  };
+}
+
+/**
+ * The certificates `list` shows. Reads ca/inventory.idx when it is in step with the log, else (missing, stale,
+ * malformed) the log itself — the same rows either way, only slower.
+ */
+export function listInventory(store: CaStore, o: ListOptions = {}): CertificateListing {
   store.assertInitialized();
   const now = o.now ?? new Date();
-  return store
-    .readInventory()
-    .map((e): ListedCertificate => {
-      const status = statusOf(e, now);
-      return {
-        name: e.name,
-        profile: e.profile,
-        serial: e.serial,
-        subject: e.subject,
-        keyType: e.keyType,
-        notBefore: e.notBefore,
-        notAfter: e.notAfter,
-        daysLeft: Math.floor((new Date(e.notAfter).getTime() - now.getTime()) / DAY_MS),
-        status,
-        fingerprint: e.fingerprint,
-        ...(e.revokedAt ? { revokedAt: e.revokedAt, revocationReason: e.revocationReason } : {}),
-      };
-    })
-    .filter((c) => !o.status || c.status === o.status)
-    .filter((c) => !o.profile || c.profile === o.profile)
-    .filter((c) => o.expiringDays === undefined || (c.status === 'valid' && c.daysLeft <= o.expiringDays))
-    .sort((a, b) => b.notBefore.localeCompare(a.notBefore));
+  // The index was checked line by line when opened: reading a record from it later cannot fail halfway.
+  const records = store.readInventoryIndex() ?? recordsOf(store.readInventory());
+  try {
+    return select(records, o, now);
+  } catch (e) {
+    records.close();
+    throw e;
+  }
+}
+
+/** {@link listInventory} as an array. */
+export function listCertificates(store: CaStore, o: ListOptions = {}): ListedCertificate[] {
+  const listing = listInventory(store, o);
+  try {
+    return Array.from({ length: listing.length }, (_, k) => listing.at(k));
+  } finally {
+    listing.close();
+  }
 }

@@ -12,7 +12,16 @@ import { isEncryptedPrivateKey, parsePrivateKey } from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, Transaction } from './atomic.js';
 import { type AuditRecord, auditLines } from './audit.js';
-import { encodeEvents, type InventoryEntry, type InventoryEvent, readInventory } from './inventory.js';
+import {
+  encodeInventoryAppend,
+  encodeInventoryIndex,
+  type InventoryEntry,
+  type InventoryEvent,
+  type InventoryRecords,
+  inventoryIndexState,
+  readInventory,
+  readInventoryIndex,
+} from './inventory.js';
 import { type Layout, layout } from './layout.js';
 import { withLock } from './lock.js';
 
@@ -90,9 +99,43 @@ export class CaStore {
     return readInventory(this.paths.inventory);
   }
 
-  /** Stages inventory lines in a transaction (appended after the files, rolled back with them). */
+  /**
+   * The folded inventory from ca/inventory.idx when it is in step with the log, else undefined (read the log
+   * with {@link readInventory}). Never writes, so `list` stays a pure reader.
+   */
+  readInventoryIndex(): InventoryRecords | undefined {
+    return readInventoryIndex(this.paths.inventoryIndex, this.paths.inventory);
+  }
+
+  /** inventory.jsonl's byte length after what each open transaction has staged so far. */
+  #stagedInventoryBytes = new WeakMap<Transaction, number>();
+
+  /**
+   * Stages inventory lines in a transaction (appended after the files, rolled back with them), and the same
+   * events in ca/inventory.idx, appended just after. Called under the lock. An index that is missing or out
+   * of step (an older CA, a crash between the two appends, a hand edit) is first rewritten from the folded
+   * log — a one-off full read; a log that cannot be parsed gets an index that says "use the log".
+   */
   appendInventory(tx: Transaction, events: InventoryEvent[]): void {
-    tx.append(this.paths.inventory, encodeEvents(events));
+    let before = this.#stagedInventoryBytes.get(tx);
+    if (before === undefined) {
+      const state = inventoryIndexState(this.paths.inventoryIndex, this.paths.inventory);
+      before = state.inventoryBytes;
+      if (!state.inStep) {
+        let entries: InventoryEntry[] | undefined;
+        try {
+          entries = readInventory(this.paths.inventory);
+        } catch (e) {
+          if (!(e instanceof MtlsCaError)) throw e;
+        }
+        tx.write(this.paths.inventoryIndex, encodeInventoryIndex(entries, before), MODE_PUBLIC);
+      }
+    }
+    const batch = encodeInventoryAppend(events, before);
+    // The log first: a crash between the two appends leaves the index behind, which readers detect.
+    tx.append(this.paths.inventory, batch.jsonl);
+    tx.append(this.paths.inventoryIndex, batch.index);
+    this.#stagedInventoryBytes.set(tx, batch.inventoryBytes);
   }
 
   /** Stages signed, hash-chained audit lines in a transaction. */

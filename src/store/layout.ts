@@ -14,6 +14,11 @@ export interface Layout {
   caKey: string;
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
+  /**
+   * A compact, derived copy of what `list` needs from the inventory (see inventory.ts), appended in the same
+   * transaction; ignored when out of step with the inventory and rebuilt by the next write.
+   */
+  inventoryIndex: string;
   /** Held while a command changes the directory. */
   lock: string;
   crl: string;
@@ -42,6 +47,7 @@ export function layout(root: string): Layout {
     caCert: path.join(caDir, 'ca.crt'),
     caKey: path.join(caDir, 'ca.key'),
     inventory: path.join(caDir, 'inventory.jsonl'),
+    inventoryIndex: path.join(caDir, 'inventory.idx'),
     lock: path.join(root, '.mtls-ca.lock'),
     crl: path.join(caDir, 'crl.pem'),
     auditLog: path.join(caDir, 'audit.log'),

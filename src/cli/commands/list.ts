@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
+import type { CertificateListing, ListedCertificate } from '../../ops/list.js';
 import type { CertificateProfile, CertificateStatus } from '../../store/inventory.js';
 import { type CommandContext, ExitError, helpAfter } from '../context.js';
+import type { Output } from '../output.js';
 import { day } from '../render.js';
 
 interface Flags {
@@ -13,6 +15,11 @@ export function registerList(program: Command, ctx: CommandContext): void {
   program
     .command('list')
     .summary('list every certificate the CA issued, with status and expiry')
+    .description(
+      'Lists every certificate in the inventory (ca/inventory.jsonl), newest first: name, kind, status\n' +
+        '(valid, expired, revoked, superseded), days left and serial. Filters combine; --json prints the\n' +
+        'full records.',
+    )
     .addOption(
       new Option('--status <status>', 'only this status').choices([
         'valid',
@@ -40,35 +47,116 @@ export function registerList(program: Command, ctx: CommandContext): void {
     .action(async (flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { listCertificates, parseDuration } = await import('../../ops/list.js');
+      const { listInventory, parseDuration } = await import('../../ops/list.js');
       const expiringDays =
         flags.expiring === undefined ? undefined : parseDuration(flags.expiring, '--expiring');
-      const rows = listCertificates(store, { status: flags.status, profile: flags.profile, expiringDays });
-      out.result({ certificates: rows }, () => {
-        if (rows.length === 0) return ['No certificates match.'];
-        const header = ['NAME', 'PROFILE', 'SERIAL', 'EXPIRES', 'DAYS', 'STATUS'];
-        const table = rows.map((r) => [
-          r.name,
-          r.profile,
-          r.serial,
-          day(r.notAfter),
-          String(r.daysLeft),
-          r.status,
-        ]);
-        const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-        const fmt = (row: string[]) =>
-          row
-            .map((c, i) => c.padEnd(widths[i]!))
-            .join('  ')
-            .trimEnd();
-        const paint = (status: string, text: string) =>
-          status === 'valid'
-            ? text
-            : status === 'expired' || status === 'revoked'
-              ? out.color.red(text)
-              : out.color.dim(text);
-        return [out.color.bold(fmt(header)), ...table.map((row) => paint(row[5]!, fmt(row)))];
-      });
-      if (expiringDays !== undefined && rows.length > 0) throw new ExitError(3);
+      const listing = listInventory(store, { status: flags.status, profile: flags.profile, expiringDays });
+      try {
+        await out.resultInPieces(
+          () => jsonPieces(listing),
+          () => tableLines(listing, out),
+        );
+      } finally {
+        listing.close();
+      }
+      if (expiringDays !== undefined && listing.length > 0) throw new ExitError(3);
     });
+}
+
+/** Strings JSON.stringify writes as `"${s}"`: no quote, backslash, control character or lone surrogate. */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** A member value at depth 3 exactly as JSON.stringify(…, null, 2) writes it; undefined to omit the member. */
+function jsonValue(value: unknown): string | undefined {
+  if (typeof value === 'string') return PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  return JSON.stringify(value, null, 2)?.replace(/\n/g, '\n      ');
+}
+
+/**
+ * `{ certificates: [...] }` exactly as JSON.stringify(…, null, 2) writes it (test/cli/list-index.test.ts
+ * compares the bytes), one certificate per piece, so the 45 MB document of 100,000 rows is never one string.
+ */
+function* jsonPieces(listing: CertificateListing): Generator<string> {
+  if (listing.length === 0) {
+    yield '{\n  "certificates": []\n}';
+    return;
+  }
+  yield '{\n  "certificates": [';
+  for (let k = 0; k < listing.length; k++) yield `${k ? ',' : ''}\n    {${jsonMembers(listing.at(k))}\n    }`;
+  yield '\n  ]\n}';
+}
+
+const REVOCATION_KEYS = ['revokedAt', 'revocationReason'];
+
+/** A string member value as JSON.stringify writes it. */
+function jsonString(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/** The members of one certificate, in its own key order, as JSON.stringify(…, null, 2) writes them. */
+function jsonMembers(row: ListedCertificate): string {
+  const r = row as unknown as Record<string, unknown>;
+  let members = '';
+  let keys: readonly string[];
+  // The usual row (always, from the index): ten strings and a number in the order the listing builds them
+  // (name … fingerprint, then revokedAt and revocationReason when revoked), so one template does; anything
+  // else (a hand-edited log) goes member by member.
+  if (
+    typeof row.name === 'string' &&
+    typeof row.profile === 'string' &&
+    typeof row.serial === 'string' &&
+    typeof row.subject === 'string' &&
+    typeof row.keyType === 'string' &&
+    typeof row.notBefore === 'string' &&
+    typeof row.notAfter === 'string' &&
+    typeof row.daysLeft === 'number' &&
+    typeof row.status === 'string' &&
+    typeof row.fingerprint === 'string'
+  ) {
+    members =
+      `\n      "name": ${jsonString(row.name)},\n      "profile": ${jsonString(row.profile)},` +
+      `\n      "serial": ${jsonString(row.serial)},\n      "subject": ${jsonString(row.subject)},` +
+      `\n      "keyType": ${jsonString(row.keyType)},\n      "notBefore": ${jsonString(row.notBefore)},` +
+      `\n      "notAfter": ${jsonString(row.notAfter)},\n      "daysLeft": ${JSON.stringify(row.daysLeft)},` +
+      `\n      "status": ${jsonString(row.status)},\n      "fingerprint": ${jsonString(row.fingerprint)}`;
+    keys = 'revokedAt' in r ? REVOCATION_KEYS : [];
+  } else keys = Object.keys(r);
+  for (const key of keys) {
+    const value = jsonValue(r[key]);
+    if (value !== undefined) members += `${members ? ',' : ''}\n      "${key}": ${value}`;
+  }
+  return members;
+}
+
+/** The text table: columns as wide as their widest cell; revoked and expired rows red, superseded dim. */
+function* tableLines(listing: CertificateListing, out: Output): Generator<string> {
+  if (listing.length === 0) {
+    yield 'No certificates match.';
+    return;
+  }
+  const header = ['NAME', 'PROFILE', 'SERIAL', 'EXPIRES', 'DAYS', 'STATUS'];
+  const w = header.map((h) => h.length);
+  for (let k = 0; k < listing.length; k++) {
+    const r = listing.at(k);
+    w[0] = Math.max(w[0]!, r.name.length);
+    w[1] = Math.max(w[1]!, r.profile.length);
+    w[2] = Math.max(w[2]!, r.serial.length);
+    w[3] = Math.max(w[3]!, day(r.notAfter).length);
+    w[4] = Math.max(w[4]!, String(r.daysLeft).length);
+    w[5] = Math.max(w[5]!, r.status.length);
+  }
+  // Cells padded to their column and joined by two spaces; trailing padding trimmed.
+  const fmt = (c0: string, c1: string, c2: string, c3: string, c4: string, c5: string) =>
+    `${c0.padEnd(w[0]!)}  ${c1.padEnd(w[1]!)}  ${c2.padEnd(w[2]!)}  ${c3.padEnd(w[3]!)}  ${c4.padEnd(w[4]!)}  ${c5.padEnd(w[5]!)}`.trimEnd();
+  yield out.color.bold(fmt('NAME', 'PROFILE', 'SERIAL', 'EXPIRES', 'DAYS', 'STATUS'));
+  for (let k = 0; k < listing.length; k++) {
+    const r = listing.at(k);
+    const text = fmt(r.name, r.profile, r.serial, day(r.notAfter), String(r.daysLeft), r.status);
+    yield r.status === 'valid'
+      ? text
+      : r.status === 'expired' || r.status === 'revoked'
+        ? out.color.red(text)
+        : out.color.dim(text);
+  }
 }
