@@ -255,6 +255,13 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
   let closing: Promise<void> | undefined;
   const inFlight = new Set<ServerResponse>();
+  const closeIdle = () => server.closeIdleConnections();
+  // One function for every response (not a closure each): this runs on every request.
+  function onResponseClose(this: ServerResponse) {
+    inFlight.delete(this);
+    // A keep-alive connection that just went idle during shutdown has nothing left to wait for.
+    if (closing) setImmediate(closeIdle);
+  }
   const connections = new Set<Socket>();
   /** Connections whose client certificate was accepted, with that certificate: closed when it is revoked. */
   const authenticated = new Map<TLSSocket, PeerCertificate>();
@@ -277,11 +284,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     },
     (req: IncomingMessage, res: ServerResponse) => {
       inFlight.add(res);
-      res.once('close', () => {
-        inFlight.delete(res);
-        // A keep-alive connection that just went idle during shutdown has nothing left to wait for.
-        if (closing) setImmediate(() => server.closeIdleConnections());
-      });
+      res.once('close', onResponseClose);
       if (closing) res.setHeader('Connection', 'close');
       handler(req, res);
     },
