@@ -339,6 +339,7 @@ describe('help', () => {
       ['issue-server'],
       ['sign-csr'],
       ['inspect'],
+      ['list'],
       ['revoke'],
       ['crl'],
       ['renew'],
