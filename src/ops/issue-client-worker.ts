@@ -1,7 +1,7 @@
 /**
  * The worker thread of a big `issue-client --from` batch (see issue-client.ts): builds the chunks of clients
- * it is sent — key pair, CSR, certificate, PKCS#12 — with the CA it received as workerData, and sends back
- * the finished files. It writes nothing: the main thread owns the CA directory.
+ * it is sent — CSR, certificate, PKCS#12, for key pairs the main thread made — with the CA it received as
+ * workerData, and sends back the finished files. It writes nothing: the main thread owns the CA directory.
  */
 import { workerData } from 'node:worker_threads';
 import {
@@ -16,5 +16,4 @@ import { serveJobs } from './worker-pool.js';
 const data = workerData as ClientWorkerData;
 const ca = caOfWorkerData(data);
 
-// Keys in this thread: terminating a worker with a key pair job in flight on libuv's pool crashes Node 20.
-serveJobs<ClientJob, BuiltClient>((jobs) => buildClients(ca, data, jobs, 'thread'));
+serveJobs<ClientJob, BuiltClient>(async (jobs) => buildClients(ca, data, jobs));

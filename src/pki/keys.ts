@@ -26,40 +26,23 @@ export function isKeyType(s: string): s is KeyType {
   return (KEY_TYPES as readonly string[]).includes(s);
 }
 
-/** crypto.generateKeyPair's type and options for a {@link KeyType}. */
-function keyGenArguments(type: KeyType): [string, Record<string, unknown>] {
-  switch (type) {
-    case 'ecdsa-p256':
-      return ['ec', { namedCurve: 'P-256' }];
-    case 'ecdsa-p384':
-      return ['ec', { namedCurve: 'P-384' }];
-    case 'rsa-2048':
-    case 'rsa-3072':
-    case 'rsa-4096':
-      return ['rsa', { modulusLength: Number(type.slice(4)), publicExponent: 0x10001 }];
-    case 'ed25519':
-      return ['ed25519', {}];
-  }
-}
-
 /**
  * Generates a key pair in libuv's thread pool, so RSA-4096 (seconds) never blocks the event loop.
  * @param type - one of {@link KEY_TYPES}; default `ecdsa-p256`
  */
 export async function generateKeyPair(type: KeyType = DEFAULT_KEY_TYPE): Promise<KeyPair> {
-  return generate(...keyGenArguments(type));
-}
-
-/**
- * Generates a key pair in the calling thread. For worker threads, which exist to compute: a pool job still
- * in flight when a worker is terminated crashes the whole process in Node 20 (a fatal
- * `v8::ToLocalChecked Empty MaybeLocal` in KeyPairGenTraits' AfterThreadPoolWork).
- * @param type - one of {@link KEY_TYPES}; default `ecdsa-p256`
- */
-export function generateKeyPairSync(type: KeyType = DEFAULT_KEY_TYPE): KeyPair {
-  const [kind, options] = keyGenArguments(type);
-  // one signature for all kinds: the options were checked per kind in keyGenArguments
-  return crypto.generateKeyPairSync(kind as 'ec', options as unknown as crypto.ECKeyPairKeyObjectOptions);
+  switch (type) {
+    case 'ecdsa-p256':
+      return generate('ec', { namedCurve: 'P-256' });
+    case 'ecdsa-p384':
+      return generate('ec', { namedCurve: 'P-384' });
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      return generate('rsa', { modulusLength: Number(type.slice(4)), publicExponent: 0x10001 });
+    case 'ed25519':
+      return generate('ed25519', {});
+  }
 }
 
 /** The {@link KeyType} of a private or public key; keys we cannot sign with are `UNSUPPORTED`. */
