@@ -316,26 +316,31 @@ export async function issueClients(
       );
     }
 
-    const keys = await generateKeys(s.keyType, requests.length);
-    const jobs: ClientJob[] = requests.map((r, i) => {
-      const paths = store.paths.client(r.name);
-      return {
-        name: r.name,
-        email: r.email,
-        keys: keys[i]!,
-        password: s.store.given ?? generatePassword(),
-        files: [paths.key, paths.csr, paths.cert, paths.p12].map((f) => store.relative(f)),
-      };
-    });
+    const passwords = requests.map(() => s.store.given ?? generatePassword());
+    /** The jobs, once their key pairs are made (a batch's workers start meanwhile). */
+    const makeJobs = async (): Promise<ClientJob[]> => {
+      const keys = await generateKeys(s.keyType, requests.length);
+      return requests.map((r, i) => {
+        const paths = store.paths.client(r.name);
+        return {
+          name: r.name,
+          email: r.email,
+          keys: keys[i]!,
+          password: passwords[i]!,
+          files: [paths.key, paths.csr, paths.cert, paths.p12].map((f) => store.relative(f)),
+        };
+      });
+    };
     const tx = store.newTransaction();
     const results: IssueClientResult[] = new Array(requests.length);
     const events: InventoryEvent[][] = new Array(requests.length);
     const audit: AuditRecord[] = new Array(requests.length);
-    /** Stages the files of built clients jobs[first…]; the results are kept in request order. */
+    /** Stages the files of built clients requests[first…]; the results are kept in request order. */
     const stage = (first: number, built: BuiltClient[]) => {
       for (const [k, b] of built.entries()) {
         const i = first + k;
-        const { name, password } = jobs[i]!;
+        const { name } = requests[i]!;
+        const password = passwords[i]!;
         const paths = store.paths.client(name);
         const files = new FileList(tx, (f) => store.display(f));
         files.write(paths.key, b.keyPem, MODE_SECRET, 'client key');
@@ -371,18 +376,18 @@ export async function issueClients(
     };
 
     try {
-      const plan = workerPlan(jobs.length, s.parallel);
+      const plan = workerPlan(requests.length, s.parallel);
       if (plan) {
         let flushFailure: unknown;
         await runInWorkers<ClientJob, BuiltClient>({
           entry: plan.entry,
-          workers: plan.workers,
+          workers: Math.min(plan.workers, Math.ceil(requests.length / WORKER_CHUNK)),
           workerData: {
             ...build,
             caCertificate: ca.certificate.der,
             caKey: ca.privateKey,
           } satisfies ClientWorkerData,
-          jobs,
+          jobs: makeJobs(),
           chunkSize: WORKER_CHUNK,
           onResults: (first, built) => {
             if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
@@ -394,7 +399,7 @@ export async function issueClients(
           },
         });
       } else {
-        stage(0, buildClients(ca, build, jobs));
+        stage(0, buildClients(ca, build, await makeJobs()));
       }
       const roles = store.mergeUsersRoles(tx, new Map(requests.map((r) => [r.name, r.roles])));
       for (const r of results) r.roles = roles.get(r.name)!;
