@@ -65,11 +65,13 @@ export interface ParallelOptions {
 }
 
 /**
- * From this many clients on, a batch goes to worker threads. Starting a worker and loading its modules
- * costs 30-50 ms on an idle core (more under load), about what 15-20 clients cost in this thread (2-3 ms
- * each, mostly the PKCS#12 KDF): below this the workers would not pay for themselves.
+ * From this many clients on, a batch goes to worker threads. Workers cost ≈ 150 ms before their first
+ * client (start, module loading, each compiling the code again) and, on 2 cores, gain less than one would
+ * think: building in this thread already overlaps with the fsyncs on libuv's pool. Measured on 2 vCPUs
+ * (ecdsa-p256): 96 clients 0.5 s here vs 0.63 s with workers, 250 clients 1.16 vs 1.10 s, 1,000 clients
+ * 4.35 vs 3.45 s.
  */
-export const WORKER_THRESHOLD = 48;
+export const WORKER_THRESHOLD = 200;
 
 /** Clients per message to a worker: enough to make messages cheap, few enough to balance the load. */
 const WORKER_CHUNK = 8;
