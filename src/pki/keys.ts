@@ -167,10 +167,22 @@ function isWellFormedCiphertext(data: Buffer | string): boolean {
   }
 }
 
+/**
+ * SPKIs already exported. A KeyObject never changes, and issuing one certificate asks for the same key's
+ * SPKI up to four times (CSR, certificate, key identifier, PKCS#12 check): each export goes through
+ * OpenSSL 3's encoder framework, ≈ 0.1 ms.
+ */
+const spkiCache = new WeakMap<KeyObject, Buffer>();
+
 /** SubjectPublicKeyInfo DER of a public (or private) key. */
 export function subjectPublicKeyInfo(key: KeyObject): Buffer {
-  const pub = key.type === 'private' ? crypto.createPublicKey(key) : key;
-  return pub.export({ type: 'spki', format: 'der' }) as Buffer;
+  let spki = spkiCache.get(key);
+  if (!spki) {
+    const pub = key.type === 'private' ? crypto.createPublicKey(key) : key;
+    spki = pub.export({ type: 'spki', format: 'der' }) as Buffer;
+    spkiCache.set(key, spki);
+  }
+  return Buffer.from(spki); // a copy: the caller may write into it
 }
 
 /** True when the two keys form a pair (their public halves are equal). */

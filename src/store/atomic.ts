@@ -55,49 +55,32 @@ function writeTempAt(tmp: string, data: Buffer | string, mode: number): void {
 }
 
 /**
- * {@link writeTempAt} on libuv's thread pool, so that many files wait for their fsync at the same time.
- * Plain callbacks rather than fs.promises: a FileHandle per file cost the main thread about twice as much.
+ * {@link writeTempAt} with the fsync on libuv's thread pool, so that many files wait for the disk at the
+ * same time. Creating and writing a small file is tens of µs in the kernel and cheaper done right here than
+ * as three more pool round trips with their callbacks (measured on a 1,000-client batch: ≈ 0.1 ms of this
+ * thread per file, which competed with the workers for the cores); only the fsync waits for the device.
  */
-function writeTempAtAsync(
-  tmp: string,
-  data: Buffer | string,
-  mode: number,
-  umask: number | undefined,
-): Promise<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  // The chmod only matters when the umask took bits away from `mode` at creation.
-  const chmod = umask === undefined || (mode & umask) !== 0;
+function writeTempAtAsync(tmp: string, data: Buffer | string, mode: number): Promise<void> {
+  // The mode is set at creation, so a secret is never readable by others, not even for a moment.
+  const fd = fs.openSync(tmp, 'wx', mode);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fchmodSync(fd, mode); // umask may have narrowed the creation mode
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
   return new Promise((resolve, reject) => {
-    fs.open(tmp, 'wx', mode, (openError, fd) => {
-      if (openError) return reject(openError);
-      const finish = (error: Error | null) =>
-        fs.close(fd, (closeError) => (error || closeError ? reject(error ?? closeError) : resolve()));
-      const writeFrom = (offset: number) =>
-        fs.write(fd, bytes, offset, bytes.length - offset, null, (writeError, written) => {
-          if (writeError) return finish(writeError);
-          if (offset + written < bytes.length) return writeFrom(offset + written);
-          if (!chmod) return fs.fsync(fd, finish);
-          fs.fchmod(fd, mode, (chmodError) => {
-            if (chmodError) return finish(chmodError);
-            fs.fsync(fd, finish);
-          });
-        });
-      writeFrom(0);
+    fs.fsync(fd, (syncError) => {
+      try {
+        fs.closeSync(fd);
+      } catch (closeError) {
+        return reject(syncError ?? closeError);
+      }
+      if (syncError) reject(syncError);
+      else resolve();
     });
   });
-}
-
-/**
- * The process's umask, read from /proc/self/status (Linux): process.umask() can only read it by setting it
- * twice, racing with threads that create files. Undefined where there is no /proc.
- */
-function currentUmask(): number | undefined {
-  try {
-    const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number.parseInt(m[1]!, 8) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Writes one file atomically with the given mode. */
@@ -156,6 +139,8 @@ export class Transaction {
   #waiting: (() => void)[] = [];
   #backups: string[] = [];
   #finished = false;
+  /** Staged entries before this index have been claimed by a flush. */
+  #unflushed = 0;
   #tempId: string | undefined;
   #tempCount = 0;
   /** Folders known to exist (checked or created). */
@@ -188,10 +173,13 @@ export class Transaction {
    */
   flush(): Promise<void> {
     this.#assertOpen();
-    const todo = this.#staged.filter((s): s is StagedWrite => s.kind === 'write' && s.tmp === undefined);
+    const todo: StagedWrite[] = [];
+    for (; this.#unflushed < this.#staged.length; this.#unflushed++) {
+      const s = this.#staged[this.#unflushed]!;
+      if (s.kind === 'write' && s.tmp === undefined) todo.push(s);
+    }
     const run = (async () => {
       try {
-        const umask = currentUmask();
         for (const s of todo) {
           this.#ensureDir(path.dirname(s.target));
           // Claimed before the first await, so a concurrent flush or the commit never writes it twice.
@@ -203,8 +191,9 @@ export class Transaction {
           todo.map(async (s) => {
             await this.#acquire();
             try {
-              await writeTempAtAsync(s.tmp!, s.data, s.mode, umask);
+              await writeTempAtAsync(s.tmp!, s.data, s.mode);
               s.written = true;
+              s.data = ''; // on disk now: a 100,000-client batch must not keep every file in memory
             } finally {
               this.#release();
             }
@@ -256,6 +245,7 @@ export class Transaction {
         s.tmp = this.#tempPath(s.target);
         writeTempAt(s.tmp, s.data, s.mode);
         s.written = true;
+        s.data = '';
       }
     } catch (e) {
       this.#rollback([]);
