@@ -10,10 +10,11 @@ import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Certificate } from '../pki/certificate.js';
-import { createCsr } from '../pki/csr.js';
+import { encodeCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
-import { exportPrivateKeyPem, generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
+import { exportPrivateKeyDer, generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
 import { assertSafeName } from '../pki/names.js';
+import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { type CertificateAuthority, issueClientCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
@@ -211,34 +212,36 @@ async function generateKeys(type: KeyType, count: number, limit = 16): Promise<K
 
 function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: ClientJob): BuiltClient {
   const { keys } = job;
-  // The request goes through a real PKCS#10 round trip, as in the tutorial: createCsr returns the request
-  // parsed back from its DER with its signature verified (a Csr, as parseCsr makes for an outside CSR), so
-  // what we sign is exactly what `sign-csr` would sign.
-  const csr = createCsr({
+  // The tutorial's request, signed by the key, is written as <name>.csr. It is not parsed back: the
+  // certificate takes the same public key, name and email from here (as it did from the parsed request),
+  // and parsing and verifying our own signature again cost ≈ 0.25 ms a client (OpenSSL 3 decoding the key).
+  const csrDer = encodeCsr({
     privateKey: keys.privateKey,
     subject: { commonName: job.name },
     altNames: { email: job.email },
   });
   const cert = issueClientCertificate({
     ca,
-    publicKey: csr.publicKey,
+    publicKey: keys.publicKey,
     commonName: job.name,
     email: job.email,
     days: s.days,
     now: s.now,
   });
+  const keyDer = exportPrivateKeyDer(keys.privateKey); // once, for key file and PKCS#12
   const p12 = createPkcs12({
     privateKey: keys.privateKey,
+    privateKeyDer: keyDer,
     certificate: cert,
     chain: [ca.certificate],
     friendlyName: job.name,
     password: job.password,
     profile: s.p12Profile,
   });
-  const summary = summarize(cert);
+  const summary = summarize(cert, s.keyType);
   return {
-    keyPem: exportPrivateKeyPem(keys.privateKey),
-    csrPem: csr.toPem(),
+    keyPem: toPem('PRIVATE KEY', keyDer),
+    csrPem: toPem('CERTIFICATE REQUEST', csrDer),
     certPem: cert.toPem(),
     p12,
     certificate: summary,

@@ -44,6 +44,18 @@ export function createCsr(o: {
   subject: DistinguishedName;
   altNames?: SubjectAltNames;
 }): Csr {
+  return new Csr(encodeCsr(o), 'new CSR');
+}
+
+/**
+ * The DER of the request {@link createCsr} makes, without parsing it back and verifying it (≈ 0.25 ms:
+ * OpenSSL 3 decodes the key again) — for a caller that made the key itself and only writes the request.
+ */
+export function encodeCsr(o: {
+  privateKey: KeyObject;
+  subject: DistinguishedName;
+  altNames?: SubjectAltNames;
+}): Buffer {
   if (o.privateKey.type !== 'private') {
     throw new MtlsCaError('INVALID_ARGUMENT', 'create CSR: the key given is not a private key');
   }
@@ -60,7 +72,7 @@ export function createCsr(o: {
     der.implicit(0, der.set(...attributes)),
   );
   const algorithm = signatureAlgorithmFor(o.privateKey);
-  return new Csr(der.sequence(info, algorithm, der.bitString(sign(o.privateKey, info))), 'new CSR');
+  return der.sequence(info, algorithm, der.bitString(sign(o.privateKey, info)));
 }
 
 /**

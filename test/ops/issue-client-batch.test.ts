@@ -137,6 +137,18 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
       expect(cert.serialHex).toBe(results[i]!.certificate.serial);
     }
 
+    // the written requests are valid, self-signed, and for the certified key
+    for (const [i, r] of wanted.entries()) {
+      if (i % 13 !== 0) continue;
+      const csr = path.join(dir, 'client', `${r.name}.csr`);
+      const req = runOk('openssl', ['req', '-in', csr, '-verify', '-noout', '-subject', '-pubkey']);
+      expect(req.stderr + req.stdout).toContain('verify OK');
+      expect(req.stdout).toContain(`subject=CN = ${r.name}\n`);
+      const pub = req.stdout.slice(req.stdout.indexOf('-----BEGIN PUBLIC KEY-----'));
+      const spki = createPublicKey(pub).export({ type: 'spki', format: 'der' });
+      expect(spki.equals(Certificate.from(fs.readFileSync(certs[i]!)).spki)).toBe(true);
+    }
+
     // a sample of .p12s opens with its generated password: key, client certificate, CA
     for (const name of ['user0', 'user19', `user${COUNT - 1}`]) {
       const p12 = path.join(dir, 'client', `client_${name}.p12`);
