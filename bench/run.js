@@ -15,11 +15,12 @@ const BENCHMARKS = {
   startup: () => import('./benchmarks/startup.js'),
   init: () => import('./benchmarks/init.js'),
   'issue-client': () => import('./benchmarks/issue-client.js'),
+  batch: () => import('./benchmarks/batch.js'),
   throughput: () => import('./benchmarks/throughput.js'),
   handshakes: () => import('./benchmarks/handshakes.js'),
   scale: () => import('./benchmarks/scale.js'),
 };
-const DEFAULT_SET = ['startup', 'init', 'issue-client', 'throughput', 'handshakes', 'scale'];
+const DEFAULT_SET = ['startup', 'init', 'issue-client', 'batch', 'throughput', 'handshakes', 'scale'];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');
 const README = path.join(ROOT, 'bench/README.md');
