@@ -56,7 +56,10 @@ export interface IssueClientSettings {
 export interface ParallelOptions {
   /** Batches of at least this many clients go to worker threads; default {@link WORKER_THRESHOLD}. */
   threshold?: number;
-  /** Worker threads; default one per core (`os.availableParallelism()`); this thread writes the files. */
+  /**
+   * Worker threads; default one per core (`os.availableParallelism()`), at most one per 100 clients. This
+   * thread writes the files.
+   */
   workers?: number;
   /**
    * The worker module; default issue-client-worker.js beside this file. Running from the TypeScript
@@ -276,7 +279,9 @@ const DEFAULT_WORKER_ENTRY = import.meta.url.endsWith('.ts')
 
 /** The worker module and thread count for a batch of `count`, or undefined to build it in this thread. */
 function workerPlan(count: number, o: ParallelOptions = {}): { entry: URL; workers: number } | undefined {
-  const workers = o.workers ?? availableParallelism();
+  // Each worker first spends ≈ 150 ms starting and compiling, and holds its own heap: one per core, but
+  // not more than one per 100 clients (a 64-core machine need not start 64 for 1,000 clients).
+  const workers = o.workers ?? Math.min(availableParallelism(), Math.max(1, Math.floor(count / 100)));
   const entry = o.entry ?? DEFAULT_WORKER_ENTRY;
   if (count < (o.threshold ?? WORKER_THRESHOLD) || workers < 1 || !entry) return undefined;
   return { entry, workers };
