@@ -18,7 +18,7 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
 import { type Answer, type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { createCaDir, curl, newCa } from './helpers.js';
+import { createCaDir, curl, newCa, type RunningServer, startServer } from './helpers.js';
 
 const PASSWORD = 'crl-test-ca-password';
 const ENV = { MTLS_CA_PASSWORD: PASSWORD };
@@ -26,37 +26,16 @@ const DAY = 86_400_000;
 /** The issue's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
 const APPLY_BOUND_MS = 2_000;
 
-interface Running {
-  server: MtlsServer;
-  port: number;
-  url: string;
-  events(): Record<string, unknown>[];
-}
+type Running = RunningServer;
 
 const running: MtlsServer[] = [];
 afterAll(async () => {
   await Promise.all(running.map((s) => s.close()));
 });
 
-async function start(options: MtlsServerOptions): Promise<Running> {
-  const lines: string[] = [];
-  const server = createMtlsServer({
-    host: '127.0.0.1',
-    port: 0,
-    logFormat: 'json',
-    log: (line) => lines.push(line),
-    // Long enough that an idle keep-alive connection closing can only mean revocation.
-    timeouts: { keepAliveMs: 60_000 },
-    ...options,
-  });
-  running.push(server);
-  const { port } = await server.listen();
-  return {
-    server,
-    port,
-    url: `https://127.0.0.1:${port}`,
-    events: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+function start(options: MtlsServerOptions): Promise<Running> {
+  // Long enough that an idle keep-alive connection closing can only mean revocation.
+  return startServer(running, { timeouts: { keepAliveMs: 60_000 }, ...options });
 }
 
 async function mtlsCa(args: string[]): Promise<void> {

@@ -13,6 +13,7 @@ import {
   issueClientCertificate,
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
+import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { layout } from '../../src/store/layout.js';
 
 export interface ClientFiles {
@@ -142,4 +143,38 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   return false;
+}
+
+/** A server under test, with its JSON log lines captured. */
+export interface RunningServer {
+  server: MtlsServer;
+  port: number;
+  url: string;
+  lines: string[];
+  /** The JSON log lines, parsed. */
+  events(): Record<string, unknown>[];
+}
+
+/**
+ * Starts createMtlsServer on 127.0.0.1:0 with a JSON log captured in memory, and registers it in `running`
+ * so that the suite's afterAll closes it.
+ */
+export async function startServer(running: MtlsServer[], options: MtlsServerOptions): Promise<RunningServer> {
+  const lines: string[] = [];
+  const server = createMtlsServer({
+    host: '127.0.0.1',
+    port: 0,
+    logFormat: 'json',
+    log: (line) => lines.push(line),
+    ...options,
+  });
+  running.push(server);
+  const { port } = await server.listen();
+  return {
+    server,
+    port,
+    url: `https://127.0.0.1:${port}`,
+    lines,
+    events: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }

@@ -13,43 +13,27 @@ import { Certificate } from '../../src/pki/certificate.js';
 import { isMtlsCaError } from '../../src/pki/errors.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { type ClientFiles, createCaDir, curl, eventually, newCa, type TestCaDir } from './helpers.js';
+import {
+  type ClientFiles,
+  createCaDir,
+  curl,
+  eventually,
+  newCa,
+  type RunningServer,
+  startServer,
+  type TestCaDir,
+} from './helpers.js';
 
 const DAY = 86_400_000;
 
-interface Running {
-  server: MtlsServer;
-  url: string;
-  port: number;
-  lines: string[];
-  /** The JSON log lines, parsed. */
-  events(): Record<string, unknown>[];
-}
+type Running = RunningServer;
 
 const running: MtlsServer[] = [];
 afterAll(async () => {
   await Promise.all(running.map((s) => s.close()));
 });
 
-async function start(options: MtlsServerOptions): Promise<Running> {
-  const lines: string[] = [];
-  const server = createMtlsServer({
-    host: '127.0.0.1',
-    port: 0,
-    logFormat: 'json',
-    log: (line) => lines.push(line),
-    ...options,
-  });
-  running.push(server);
-  const address = await server.listen();
-  return {
-    server,
-    url: `https://127.0.0.1:${address.port}`,
-    port: address.port,
-    lines,
-    events: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
+const start = (options: MtlsServerOptions): Promise<Running> => startServer(running, options);
 
 /** Opens a TLS connection, optionally sends raw bytes, and collects everything until the server closes. */
 async function rawTls(
