@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBare, startExpress, startNginx, startServe } from '../lib/servers.js';
+import { roundRobin, startBare, startExpress, startNginx, startServe } from '../lib/servers.js';
 import {
   makeCa,
   median,
@@ -78,23 +78,12 @@ export async function run() {
     ['express', () => startExpress(ca)],
     ['nginx1', () => startNginx(ca, 1)],
   ];
-  const servers = {};
-  const runs = {};
-  try {
-    for (const [key, start] of starters) {
-      servers[key] = await start();
-      runs[key] = [];
-    }
-    for (let pass = 0; pass < ROUNDS; pass++) {
-      for (const [key] of starters) {
-        const r = await handshakeRun(servers[key], ca);
-        runs[key].push(r);
-        process.stderr.write(describeRun(servers[key], r));
-      }
-    }
-  } finally {
-    for (const s of Object.values(servers)) await s.stop();
-  }
+  const { servers, runs } = await roundRobin(
+    starters,
+    ROUNDS,
+    (server) => handshakeRun(server, ca),
+    describeRun,
+  );
   const table = starters.map(([key]) => {
     const rs = runs[key];
     return {

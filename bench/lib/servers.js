@@ -122,3 +122,31 @@ http {
   await sleep(200); // workers fork after the master binds
   return s;
 }
+
+/**
+ * Starts every server of `starters` ([key, start] pairs), then runs `rounds` rounds visiting them in turn
+ * so that drift on the shared machine hits all alike, and stops them all at the end, also on failure.
+ * @param measure - (server) => Promise<result> for one run
+ * @param describe - (server, result) => the progress line printed to stderr
+ * @returns the results by key, one per round
+ */
+export async function roundRobin(starters, rounds, measure, describe) {
+  const servers = {};
+  const runs = {};
+  try {
+    for (const [key, start] of starters) {
+      servers[key] = await start();
+      runs[key] = [];
+    }
+    for (let pass = 0; pass < rounds; pass++) {
+      for (const [key] of starters) {
+        const r = await measure(servers[key]);
+        runs[key].push(r);
+        process.stderr.write(describe(servers[key], r));
+      }
+    }
+  } finally {
+    for (const s of Object.values(servers)) await s.stop();
+  }
+  return { servers, runs };
+}
