@@ -189,25 +189,37 @@ function parseError(what: string): MtlsCaError {
   return new MtlsCaError('PARSE_FAILED', `decode ${what}: malformed ASN.1`);
 }
 
-function decodeAt(buf: Buffer, start: number, depth: number, what: string): Node {
-  if (depth > MAX_DEPTH) throw parseError(what);
-  let pos = start;
+/**
+ * One TLV header at `at`: the tag, where the content starts, and its length (-1: BER indefinite, allowed
+ * only on a constructed value). The content is not checked against the buffer's end.
+ */
+function readHeader(buf: Buffer, at: number, what: string): { tag: number; start: number; len: number } {
+  let pos = at;
   if (pos + 2 > buf.length) throw parseError(what);
   const tag = buf[pos++]!;
   if ((tag & 0x1f) === 0x1f) throw parseError(what); // high tag numbers are not used by our formats
-  const constructed = (tag & 0x20) !== 0;
   let len = buf[pos++]!;
-  let indefinite = false;
   if (len === 0x80) {
-    if (!constructed) throw parseError(what);
-    indefinite = true;
-    len = 0;
-  } else if (len > 0x80) {
+    if ((tag & 0x20) === 0) throw parseError(what);
+    return { tag, start: pos, len: -1 };
+  }
+  if (len > 0x80) {
     const n = len & 0x7f;
     if (n > 4 || pos + n > buf.length) throw parseError(what);
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[pos++]!;
   }
+  return { tag, start: pos, len };
+}
+
+function decodeAt(buf: Buffer, start: number, depth: number, what: string): Node {
+  if (depth > MAX_DEPTH) throw parseError(what);
+  const h = readHeader(buf, start, what);
+  const { tag } = h;
+  const constructed = (tag & 0x20) !== 0;
+  const pos = h.start;
+  const indefinite = h.len === -1;
+  const len = indefinite ? 0 : h.len;
   const children: Node[] = [];
   if (indefinite) {
     // BER indefinite length (some Windows and Java PKCS#12 writers): children until end-of-contents.
@@ -252,20 +264,9 @@ export function decode(buf: Buffer, what = 'input'): Node {
  */
 export function shallowChildren(buf: Buffer, what = 'input'): { tag: number; raw: Buffer }[] {
   const header = (at: number): { tag: number; start: number; end: number } => {
-    let pos = at;
-    if (pos + 2 > buf.length) throw parseError(what);
-    const tag = buf[pos++]!;
-    if ((tag & 0x1f) === 0x1f) throw parseError(what);
-    let len = buf[pos++]!;
-    if (len === 0x80) throw parseError(what);
-    if (len > 0x80) {
-      const n = len & 0x7f;
-      if (n > 4 || pos + n > buf.length) throw parseError(what);
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + buf[pos++]!;
-    }
-    if (pos + len > buf.length) throw parseError(what);
-    return { tag, start: pos, end: pos + len };
+    const h = readHeader(buf, at, what);
+    if (h.len < 0 || h.start + h.len > buf.length) throw parseError(what);
+    return { tag: h.tag, start: h.start, end: h.start + h.len };
   };
   const outer = header(0);
   if ((outer.tag & 0x20) === 0 || outer.end !== buf.length) throw parseError(what);
