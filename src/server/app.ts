@@ -28,7 +28,7 @@ import type { UserDirectory } from './users.js';
 export interface AppOptions {
   /** users.json: who is known and their roles. */
   users: UserDirectory;
-  /** Receives one access line per request and error events. */
+  /** Receives error events. (The access log is the server's: see createMtlsServer.) */
   logger: ServerLogger;
 }
 
@@ -47,44 +47,34 @@ export function identityOf(res: Response): Identity | undefined {
   return res.locals.identity as Identity | undefined;
 }
 
-/** The only route that needs no certificate; matched as Express matches `app.get('/health')`. */
-const PUBLIC_PATH = /^\/health\/?$/i;
+/** The headers of every answer: answers depend on who asks, so no shared cache may keep them. */
+function setCommonHeaders(res: Response): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+}
 
 /**
- * The one middleware every request passes (one router layer, not three: each costs on every request):
- * arranges the access line, written when the response ends or the client goes away; sets the headers of
- * every answer; and, for every route but /health, authenticates the caller — a certificate verified by our
- * CA (else 401 with the reason) whose CN is in users.json (else 403) — setting `res.locals.identity`.
+ * Wraps a route that needs no certificate (/health): it only sets the headers of every answer.
+ * Each wrapper is part of its route's own router layer: a separate `app.use` middleware would be one more
+ * layer for every request to pass, and layers are most of Express's cost per request (bench/README.md).
  */
-function gate(users: UserDirectory, logger: ServerLogger): RequestHandler {
+function open(handler: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    setCommonHeaders(res);
+    handler(req, res, next);
+  };
+}
+
+/**
+ * Makes the wrapper of a route (or of the 404 fallback, so that an unauthenticated client cannot discover
+ * routes) that authenticates the caller: a certificate verified by our CA (else 401 with the reason)
+ * whose CN is in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
+ */
+function authenticator(users: UserDirectory): (handler: RequestHandler) => RequestHandler {
   /** The Identity of a connection's last request, reused while the user's record is the same object. */
   const identities = new WeakMap<object, Identity>();
-  return (req, res, next) => {
-    const time = Date.now();
-    const start = performance.now();
-    // Captured now: Express rewrites req.url while routing. The query string is dropped (tokens live there).
-    const url = req.originalUrl;
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    res.once('close', () => {
-      logger.access({
-        time: new Date(time),
-        user: res.locals.user as string | undefined,
-        method: req.method,
-        path,
-        status: res.statusCode,
-        ms: performance.now() - start,
-        aborted: !res.writableFinished,
-      });
-    });
-    // Answers depend on who asks: no shared cache may keep them.
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (PUBLIC_PATH.test(path)) {
-      next();
-      return;
-    }
-
+  return (handler) => (req, res, next) => {
+    setCommonHeaders(res);
     const socket = req.socket;
     const peer = checkPeer(socket as TlsPeer);
     if (!peer.ok) {
@@ -96,8 +86,6 @@ function gate(users: UserDirectory, logger: ServerLogger): RequestHandler {
       return;
     }
     const user = peer.certificate.user;
-    // Only a verified name goes into the access log; an unverified one is attacker-chosen text.
-    res.locals.user = user;
     const record = user === undefined ? undefined : users.find(user);
     if (user === undefined || record === undefined) {
       sendError(req, res, 403, {
@@ -115,7 +103,7 @@ function gate(users: UserDirectory, logger: ServerLogger): RequestHandler {
       identities.set(socket, identity);
     }
     res.locals.identity = identity;
-    next();
+    handler(req, res, next);
   };
 }
 
@@ -174,6 +162,7 @@ function errorHandler(logger: ServerLogger): ErrorRequestHandler {
       next(err);
       return;
     }
+    setCommonHeaders(res);
     if (status < 500) {
       sendError(req, res, status, {
         error:
@@ -201,49 +190,59 @@ export function createApp(options: AppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', false);
+  const authenticated = authenticator(options.users);
 
-  app.use(gate(options.users, options.logger));
-
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  app.get('/whoami', (_req, res) => {
-    const id = identityOf(res)!;
-    res.json({
-      user: id.user,
-      roles: id.roles,
-      subject: id.subject,
-      issuer: id.issuer,
-      serial: id.serial,
-      fingerprint256: id.fingerprint256,
-      notBefore: id.notBefore.toISOString(),
-      notAfter: id.notAfter.toISOString(),
-    });
-  });
-
+  // The main route first: the router tries routes in order.
   app.get(
     '/customer/:id',
-    requireRole('user', (req, res) => {
-      const text = String(req.params.id);
-      const id = parseCustomerId(text);
-      if (id === undefined) {
-        sendError(req, res, 400, {
-          error: 'bad_request',
-          message: `customer id must be a positive integer, got ${showValue(text)}`,
-        });
-        return;
-      }
-      res.json({ id, name: `Customer${id}` });
+    authenticated(
+      requireRole('user', (req, res) => {
+        const text = String(req.params.id);
+        const id = parseCustomerId(text);
+        if (id === undefined) {
+          sendError(req, res, 400, {
+            error: 'bad_request',
+            message: `customer id must be a positive integer, got ${showValue(text)}`,
+          });
+          return;
+        }
+        res.json({ id, name: `Customer${id}` });
+      }),
+    ),
+  );
+
+  app.get(
+    '/whoami',
+    authenticated((_req, res) => {
+      const id = identityOf(res)!;
+      res.json({
+        user: id.user,
+        roles: id.roles,
+        subject: id.subject,
+        issuer: id.issuer,
+        serial: id.serial,
+        fingerprint256: id.fingerprint256,
+        notBefore: id.notBefore.toISOString(),
+        notAfter: id.notAfter.toISOString(),
+      });
     }),
   );
 
-  app.use((req, res) => {
-    sendError(req, res, 404, {
-      error: 'not_found',
-      message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}`,
-    });
-  });
+  app.get(
+    '/health',
+    open((_req, res) => {
+      res.json({ status: 'ok' });
+    }),
+  );
+
+  app.use(
+    authenticated((req, res) => {
+      sendError(req, res, 404, {
+        error: 'not_found',
+        message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}`,
+      });
+    }),
+  );
 
   app.use(errorHandler(options.logger));
   return app;

@@ -142,6 +142,28 @@ export interface MtlsServer {
   close(): Promise<void>;
 }
 
+/*
+ * Per-request state lives in symbol-keyed slots on objects that exist anyway (a response, its connection),
+ * not in Sets or Maps of responses: hashing a new object per request and the table churn cost ~10 % of a
+ * request here (bench/README.md, item 5).
+ */
+const ARRIVAL_START = Symbol('arrivalStart');
+const ARRIVAL_URL = Symbol('arrivalUrl');
+const PEER_USER = Symbol('peerUser');
+const LATEST_RESPONSE = Symbol('latestResponse');
+
+/** A response with what its access line needs from the request's arrival. */
+interface LoggedResponse extends ServerResponse {
+  [ARRIVAL_START]: number;
+  [ARRIVAL_URL]: string;
+}
+
+/** A client connection: its verified user (for the log) and the response of its latest request. */
+interface ClientSocket extends TLSSocket {
+  [PEER_USER]?: string;
+  [LATEST_RESPONSE]?: ServerResponse;
+}
+
 function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string; crlFile?: string } {
   const l = o.dir === undefined ? undefined : layout(o.dir);
   const certFile = o.certFile ?? l?.server().cert;
@@ -254,15 +276,30 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   const handler = options.handler ?? createApp({ users, logger });
 
   let closing: Promise<void> | undefined;
-  const inFlight = new Set<ServerResponse>();
   const closeIdle = () => server.closeIdleConnections();
-  // One function for every response (not a closure each): this runs on every request.
-  function onResponseClose(this: ServerResponse) {
-    inFlight.delete(this);
+  /** The access line of a response that ended or whose client went away. One function for every response. */
+  function onResponseClose(this: LoggedResponse) {
+    const url = this[ARRIVAL_URL];
+    const q = url.indexOf('?');
+    const ms = performance.now() - this[ARRIVAL_START];
+    logger.access({
+      // The arrival, on the wall clock.
+      time: new Date(Date.now() - ms),
+      // Only a verified name goes into the access log; an unverified one is attacker-chosen text.
+      user: (this.req.socket as ClientSocket)[PEER_USER],
+      method: this.req.method ?? '-',
+      // The query string is dropped: tokens live there.
+      path: q === -1 ? url : url.slice(0, q),
+      status: this.statusCode,
+      ms,
+      aborted: !this.writableFinished,
+    });
     // A keep-alive connection that just went idle during shutdown has nothing left to wait for.
     if (closing) setImmediate(closeIdle);
   }
   const connections = new Set<Socket>();
+  /** Connections that finished their handshake (and were not refused): graceful close looks at their requests. */
+  const clients = new Set<ClientSocket>();
   /** Connections whose client certificate was accepted, with that certificate: closed when it is revoked. */
   const authenticated = new Map<TLSSocket, PeerCertificate>();
   let crlWatch: FileWatch | undefined;
@@ -282,9 +319,14 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
       // which would let a slowloris client hold a socket for up to 30 s past the limit.
       connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(timeouts.headersMs / 4))),
     },
-    (req: IncomingMessage, res: ServerResponse) => {
-      inFlight.add(res);
-      res.once('close', onResponseClose);
+    (req: IncomingMessage, response: ServerResponse) => {
+      const res = response as LoggedResponse;
+      res[ARRIVAL_START] = performance.now();
+      // Captured now: an app may rewrite req.url while routing.
+      res[ARRIVAL_URL] = req.url ?? '/';
+      (req.socket as ClientSocket)[LATEST_RESPONSE] = res;
+      // `on`, not `once`: 'close' comes once, and once() wraps the listener anew for every response.
+      res.on('close', onResponseClose);
       if (closing) res.setHeader('Connection', 'close');
       handler(req, res);
     },
@@ -329,10 +371,16 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     const peer = checkPeer(socket, revocation);
     if (peer.ok) {
       authenticated.set(socket, peer.certificate);
-      socket.once('close', () => authenticated.delete(socket));
+      (socket as ClientSocket)[PEER_USER] = peer.certificate.user;
+    } else if (clientAuth === 'need') {
+      refuse(socket, peer.reason, peer.detail, peer.certificate);
       return;
     }
-    if (clientAuth === 'need') refuse(socket, peer.reason, peer.detail, peer.certificate);
+    clients.add(socket);
+    socket.once('close', () => {
+      clients.delete(socket);
+      authenticated.delete(socket);
+    });
   });
 
   const describeCrl = (c: LoadedCrl) => ({
@@ -562,7 +610,12 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
     close() {
       closing ??= new Promise<void>((resolve) => {
-        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        // A request in flight gets its answer, then the connection closes (a pipelined one behind it too:
+        // the connection ends after the latest response).
+        for (const socket of clients) {
+          const res = socket[LATEST_RESPONSE];
+          if (res && !res.headersSent) res.setHeader('Connection', 'close');
+        }
         const force = setTimeout(() => {
           logger.event('warn', 'shutdown-forced', `closing ${connections.size} connection(s) still open`);
           server.closeAllConnections();

@@ -169,10 +169,14 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       expect(JSON.parse(r.body)).toEqual({ error: 'not_found', message: 'no route for GET /nope' });
     });
 
-    test('the access log has one line per request, without the query string', async () => {
+    test('the access log has one line per request, without the query string, naming the verified user', async () => {
       await curl(`${s.url}/health?token=secret`, { caFile: ca.caFile, client: pavel });
+      // The line is written when the response closes, which can be just after curl has its answer.
+      const logged = () => s.events().some((e) => e.type === 'access' && e.path === '/health');
+      expect(await eventually(async () => logged())).toBe(true);
       const access = s.events().filter((e) => e.type === 'access' && e.path === '/health');
-      expect(access.at(-1)).toMatchObject({ user: null, method: 'GET', path: '/health', status: 200 });
+      // /health needs no certificate, but this connection has a verified one: the line names its user.
+      expect(access.at(-1)).toMatchObject({ user: 'pavel', method: 'GET', path: '/health', status: 200 });
       expect(s.lines.join('\n')).not.toContain('secret');
       const customer = s.events().find((e) => e.type === 'access' && e.path === '/customer/1');
       expect(customer).toMatchObject({ user: 'pavel', method: 'GET', status: 200 });
@@ -260,6 +264,7 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       expect(r).toMatchObject({ exit: 0, status: 401, contentType: 'application/json; charset=utf-8' });
       expect(JSON.parse(r.body)).toEqual({ error: 'unauthorized', reason, message });
       // An unverified certificate's name is attacker-chosen: it must not be logged as the user.
+      expect(await eventually(async () => s.events().at(-1)?.type === 'access')).toBe(true);
       expect(s.events().at(-1)).toMatchObject({ type: 'access', user: null, status: 401 });
     });
 
@@ -532,6 +537,26 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
     expect(r.data.endsWith('{"id":3,"name":"Customer3"}')).toBe(true);
   });
 
+  test('the access log covers an embedded handler too: verified user, path without query', async () => {
+    const s = await start({
+      dir: ca.dir,
+      handler: (req, res) => {
+        // What an app may do while routing: the log keeps the URL the request arrived with.
+        req.url = '/rewritten';
+        res.statusCode = 204;
+        res.end();
+      },
+    });
+    const r = await curl(`${s.url}/embedded/path?token=secret`, { caFile: ca.caFile, client: pavel });
+    expect(r.status).toBe(204);
+    // The line is written when the response closes, which can be just after curl has its answer.
+    expect(await eventually(async () => s.events().some((e) => e.type === 'access'))).toBe(true);
+    const line = s.events().find((e) => e.type === 'access');
+    expect(line).toMatchObject({ user: 'pavel', method: 'GET', path: '/embedded/path', status: 204 });
+    expect(line).not.toHaveProperty('aborted');
+    expect(s.lines.join('\n')).not.toContain('secret');
+  });
+
   test('close() lets a request in flight finish, closes idle connections, refuses new ones', async () => {
     let arrived!: () => void;
     const requestArrived = new Promise<void>((r) => {
@@ -597,6 +622,12 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
     await withBound(s.server.close());
     expect((await hung).exit).not.toBe(0);
     expect(s.events().some((e) => e.event === 'shutdown-forced')).toBe(true);
+    // The dropped request still gets its access line, marked as such.
+    expect(await eventually(async () => s.events().some((e) => e.path === '/hang'))).toBe(true);
+    expect(s.events().find((e) => e.type === 'access' && e.path === '/hang')).toMatchObject({
+      user: 'pavel',
+      aborted: true,
+    });
   });
 });
 
