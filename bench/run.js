@@ -95,7 +95,8 @@ function renderResults(all) {
     START,
     `Last run: ${all.date} at commit \`${all.commit}\` (a partial run keeps the other benchmarks' earlier ` +
       `results) on ${m.cpu}, ${m.memoryGb} GB RAM, ${m.os}; ` +
-      `Node ${m.node}, ${m.openssl}, ${m.java}, ${m.nginx}. Ranges are min–max over the repetitions.`,
+      `Node ${m.node}, ${m.openssl}, ${m.java}, ${m.nginx}; pinning: ${m.pinning ?? 'none'}. ` +
+      'Ranges are min–max over the repetitions.',
     '',
   ];
   for (const key of Object.keys(BENCHMARKS)) {

@@ -43,11 +43,14 @@ export async function handshakeRun(server, ca) {
   ];
   // Other people's test runs share these 2 cores: start each run in a quiet moment, and record it.
   const quiet = await waitForQuiet({ maxMs: 10_000 });
-  const warm = await runJsonChild(CLIENT, options(1), { timeoutMs: 40_000 });
+  const warm = await runJsonChild(CLIENT, options(1), { timeoutMs: 40_000, cpu: server.clientCpu });
   const cpuBefore = treeCpuMs(server.pid);
   const rss = sampleRss(server.pid);
   try {
-    const r = await runJsonChild(CLIENT, options(DURATION), { timeoutMs: (DURATION + 40) * 1000 });
+    const r = await runJsonChild(CLIENT, options(DURATION), {
+      timeoutMs: (DURATION + 40) * 1000,
+      cpu: server.clientCpu,
+    });
     const cpuMs = treeCpuMs(server.pid) - cpuBefore;
     return {
       ...r,
@@ -119,7 +122,8 @@ export async function run() {
       `a Node client in its own process: ${CONCURRENCY} concurrent loops of https.get with agent: false ` +
       '(no keep-alive, no session resumption — checked with isSessionReused), client certificate, server ' +
       `verified against the CA, whole body compared; 1 s warm-up then ${DURATION} s, ${ROUNDS} rounds in turn; ` +
-      'median. The client costs about as much CPU per handshake as the server and shares the 2 cores.',
+      'median. The client costs about as much CPU per handshake as the server; with taskset, each server ' +
+      'runs on core 1 and the client on core 0 (see bench/lib/util.js).',
     rows: [
       row('serve vs bare node:https', by.serve, by.bare, 'bare node:https', '>= 0.9x', 0.9),
       row('serve vs nginx (1 worker)', by.serve, by.nginx1, 'nginx 1 worker', '>= 0.9x', 0.9),

@@ -65,11 +65,17 @@ export async function loadRun(server, ca) {
   ];
   // Other people's test runs share these 2 cores: start each run in a quiet moment, and record it.
   const quiet = await waitForQuiet({ maxMs: 10_000 });
-  const warm = await runJsonChild(LOAD, options(WARMUP), { timeoutMs: (WARMUP + 30) * 1000 });
+  const warm = await runJsonChild(LOAD, options(WARMUP), {
+    timeoutMs: (WARMUP + 30) * 1000,
+    cpu: server.clientCpu,
+  });
   const cpuBefore = treeCpuMs(server.pid);
   const rss = sampleRss(server.pid);
   try {
-    const r = await runJsonChild(LOAD, options(DURATION), { timeoutMs: (DURATION + 30) * 1000 });
+    const r = await runJsonChild(LOAD, options(DURATION), {
+      timeoutMs: (DURATION + 30) * 1000,
+      cpu: server.clientCpu,
+    });
     const cpuMs = treeCpuMs(server.pid) - cpuBefore;
     return {
       ...r,
@@ -141,7 +147,9 @@ export async function run() {
   return {
     title: 'Keep-alive throughput, GET /customer/1 with a client certificate',
     method:
-      `autocannon 8 in its own process (it shares the 2 cores with the server), ${CONNECTIONS} connections, ` +
+      `autocannon 8 in its own process, ${CONNECTIONS} connections; single-process servers run on core 1 and ` +
+      'autocannon on core 0 (taskset), while --workers 2 and nginx with 2 workers share both cores with ' +
+      'autocannon; ' +
       `${WARMUP} s warm-up then ${DURATION} s, ${ROUNDS} rounds visiting every server in turn; median req/s ` +
       'and p99 over the rounds, peak RSS of the server process tree (primary + workers / master + workers), ' +
       'errors = errors + timeouts + body mismatches + non-2xx summed over all rounds. ' +

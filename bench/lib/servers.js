@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url';
 import {
   BIN,
   CLI_ENV,
+  CLIENT_CPU,
+  canPin,
   freePort,
   NODE,
+  SERVER_CPU,
   sleep,
   startProcess,
   tempDir,
@@ -20,7 +23,10 @@ import {
 const SERVERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../servers');
 export const NGINX = '/usr/sbin/nginx';
 
-async function started(name, port, proc, logFile) {
+/**
+ * @param cpu - the core the server was pinned to, if any; its load generator then runs on `clientCpu`
+ */
+async function started(name, port, proc, logFile, cpu) {
   try {
     await waitForPort(port, { proc });
   } catch (e) {
@@ -28,7 +34,8 @@ async function started(name, port, proc, logFile) {
     const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '';
     throw new Error(`${name}: ${e.message}\n${log}`);
   }
-  return { name, port, pid: proc.pid, logFile, proc, stop: () => proc.stop() };
+  const clientCpu = cpu !== undefined && canPin ? CLIENT_CPU : undefined;
+  return { name, port, pid: proc.pid, logFile, proc, clientCpu, stop: () => proc.stop() };
 }
 
 /** `mtls-ca serve` through the real CLI, access log (text) to a file as a service manager would keep it. */
@@ -37,12 +44,14 @@ export async function startServe(ca, workers = 1) {
   const logFile = path.join(tempDir('serve-log'), 'serve.log');
   const args = [BIN, 'serve', '--dir', ca.dir, '--port', String(port), '--listen', '127.0.0.1'];
   if (workers > 1) args.push('--workers', String(workers));
-  const proc = startProcess(NODE, args, { env: CLI_ENV, logFile });
+  const cpu = workers === 1 ? SERVER_CPU : undefined;
+  const proc = startProcess(NODE, args, { env: CLI_ENV, logFile, cpu });
   const s = await started(
     workers > 1 ? `mtls-ca serve --workers ${workers}` : 'mtls-ca serve',
     port,
     proc,
     logFile,
+    cpu,
   );
   // The cluster primary accepts as soon as the first worker listens; wait for every worker.
   if (workers > 1) await waitForLog(logFile, /is serving/g, workers);
@@ -56,8 +65,9 @@ export async function startScript(name, script, ca, extra = [], env = {}) {
   const proc = startProcess(NODE, [path.join(SERVERS, script), String(port), ca.dir, ...extra], {
     logFile,
     env: { ...process.env, ...env },
+    cpu: SERVER_CPU,
   });
-  return started(name, port, proc, logFile);
+  return started(name, port, proc, logFile, SERVER_CPU);
 }
 
 export const startExpress = (ca) => startScript('minimal Express 5', 'express.js', ca);
@@ -117,8 +127,10 @@ http {
 `,
   );
   const logFile = path.join(prefix, 'stderr.log');
-  const proc = startProcess(NGINX, ['-p', prefix, '-c', conf, '-e', `${prefix}/error.log`], { logFile });
-  const s = await started(`nginx (${workers} worker${workers > 1 ? 's' : ''})`, port, proc, logFile);
+  // One worker is pinned with its master (the worker inherits the master's core).
+  const cpu = workers === 1 ? SERVER_CPU : undefined;
+  const proc = startProcess(NGINX, ['-p', prefix, '-c', conf, '-e', `${prefix}/error.log`], { logFile, cpu });
+  const s = await started(`nginx (${workers} worker${workers > 1 ? 's' : ''})`, port, proc, logFile, cpu);
   await sleep(200); // workers fork after the master binds
   return s;
 }

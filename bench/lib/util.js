@@ -141,13 +141,32 @@ export function cli(args, opts = {}) {
   return timeRun(NODE, [BIN, ...args], { env: CLI_ENV, ...opts });
 }
 
+const TASKSET = '/usr/bin/taskset';
+
+/**
+ * Single-process servers and their load generator each get a core of their own (`taskset`, util-linux), so
+ * that they do not take turns on both cores at the scheduler's whim: unpinned, the same server's CPU per
+ * request varied by ±25 % from run to run on this VM; pinned, by a few %. Multi-process servers (`--workers
+ * 2`, nginx with 2 workers) and their load generator stay unpinned: they share both cores, as the issue asks.
+ */
+export const SERVER_CPU = '1';
+export const CLIENT_CPU = '0';
+export const canPin = os.cpus().length >= 2 && fs.existsSync(TASKSET);
+
+/** `cmd args`, run on `cpu` when one is given and pinning is possible. */
+function pinned(cpu, cmd, args) {
+  return cpu !== undefined && canPin ? [TASKSET, ['-c', cpu, cmd, ...args]] : [cmd, args];
+}
+
 /**
  * Starts a long-running process in its own process group (so that cluster workers and nginx workers die
  * with it), stdout/stderr to `logFile`. `stop()` sends SIGTERM to the group, then SIGKILL after 5 s.
+ * @param opts.cpu - the core to run it on (taskset execs the command, so `pid` is the command's own)
  */
-export function startProcess(cmd, args, { env = process.env, cwd, logFile }) {
+export function startProcess(cmd, args, { env = process.env, cwd, logFile, cpu }) {
   const fd = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { env, cwd, detached: true, stdio: ['ignore', fd, fd] });
+  const [file, argv] = pinned(cpu, cmd, args);
+  const child = spawn(file, argv, { env, cwd, detached: true, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   liveGroups.add(child.pid);
   let exited = false;
@@ -194,10 +213,12 @@ export function startProcess(cmd, args, { env = process.env, cwd, logFile }) {
 /**
  * Runs a Node script as a separate process (the load generators) and resolves with its JSON on stdout.
  * It gets its own process group and is killed at clean-up like a server.
+ * @param opts.cpu - the core to run it on
  */
-export function runJsonChild(script, args, { timeoutMs }) {
+export function runJsonChild(script, args, { timeoutMs, cpu }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [script, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, argv] = pinned(cpu, NODE, [script, ...args]);
+    const child = spawn(file, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     liveGroups.add(child.pid);
     let out = '';
     let err = '';
@@ -426,5 +447,6 @@ export function machine() {
     openssl: version('openssl', ['version']),
     java: version('java', ['-version']),
     nginx: version('/usr/sbin/nginx', ['-v']),
+    pinning: canPin ? `servers on core ${SERVER_CPU}, clients on core ${CLIENT_CPU} (taskset)` : 'none',
   };
 }
