@@ -71,8 +71,8 @@ function open(handler: RequestHandler): RequestHandler {
  * whose CN is in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
  */
 function authenticator(users: UserDirectory): (handler: RequestHandler) => RequestHandler {
-  /** The Identity of a connection's last request, reused while the user's record is the same object. */
-  const identities = new WeakMap<object, Identity>();
+  /** The slot on a connection for the Identity of its last request (one per app: apps may share a server). */
+  const IDENTITY = Symbol('mtlsCaIdentity');
   return (handler) => (req, res, next) => {
     setCommonHeaders(res);
     const socket = req.socket;
@@ -96,11 +96,12 @@ function authenticator(users: UserDirectory): (handler: RequestHandler) => Reque
       });
       return;
     }
-    let identity = identities.get(socket);
-    // users.json replaces every record when it changes: same object, same roles.
+    const slots = socket as unknown as { [IDENTITY]?: Identity };
+    let identity = slots[IDENTITY];
+    // Reused while the user's record is the same: users.json replaces every record when it changes.
     if (identity?.roles !== record.roles) {
       identity = { ...peer.certificate, user, roles: record.roles };
-      identities.set(socket, identity);
+      slots[IDENTITY] = identity;
     }
     res.locals.identity = identity;
     handler(req, res, next);

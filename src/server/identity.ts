@@ -145,7 +145,12 @@ export function describePeerCertificate(der: Buffer): PeerCertificate {
   };
 }
 
-const checked = new WeakMap<object, PeerCheck>();
+/**
+ * The verdict of a connection, kept on the socket object itself (a symbol-keyed slot, not a WeakMap: every
+ * connection would add an ephemeron entry for the garbage collector to process).
+ */
+const CHECKED = Symbol('mtlsCaPeerCheck');
+type Checked = TlsPeer & { [CHECKED]?: PeerCheck };
 
 /**
  * Parsed client certificates by DER. The same few certificates reconnect all day, and parsing one (DER walk,
@@ -180,7 +185,7 @@ function describeCached(der: Buffer): PeerCertificate | undefined {
  * @param policy - may refuse a certificate OpenSSL verified (revocation)
  */
 export function checkPeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
-  const cached = checked.get(socket);
+  const cached = (socket as Checked)[CHECKED];
   if (cached) return cached;
   const certDer = peerCertificateDer(socket);
   let result: PeerCheck;
@@ -200,6 +205,6 @@ export function checkPeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
       result = { ok: false, reason: reasonFor(e, true), detail, certificate };
     }
   }
-  checked.set(socket, result);
+  (socket as Checked)[CHECKED] = result;
   return result;
 }
