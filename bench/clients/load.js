@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import autocannon from 'autocannon';
 
 const o = JSON.parse(process.argv[2]);
+const cpuBefore = process.cpuUsage();
 const result = await autocannon({
   url: `https://127.0.0.1:${o.port}${o.path}`,
   connections: o.connections,
@@ -18,8 +19,11 @@ const result = await autocannon({
   // autocannon sets rejectUnauthorized: false itself; the server still verifies *our* certificate.
   tlsOptions: { cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key), servername: 'localhost' },
 });
+const cpu = process.cpuUsage(cpuBefore);
 process.stdout.write(
   `${JSON.stringify({
+    // This process's own CPU per 1,000 requests: the load generator's share of the cores.
+    clientCpuMsPer1k: (cpu.user + cpu.system) / 1000 / (result.requests.total / 1000),
     requestsPerSecond: result.requests.average,
     totalRequests: result.requests.total,
     latencyP50: result.latency.p50,
