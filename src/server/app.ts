@@ -22,7 +22,7 @@ import express, {
 } from 'express';
 import { checkPeer, type Identity, type TlsPeer, type UnauthorizedReason } from './identity.js';
 import type { ServerLogger } from './log.js';
-import { sendError } from './responses.js';
+import { sendError, sendJson } from './responses.js';
 import type { UserDirectory } from './users.js';
 
 export interface AppOptions {
@@ -61,19 +61,19 @@ function setCommonHeaders(res: Response): void {
 function open(handler: RequestHandler): RequestHandler {
   return (req, res, next) => {
     setCommonHeaders(res);
-    handler(req, res, next);
+    return handler(req, res, next);
   };
 }
 
 /**
- * Makes the wrapper of a route (or of the 404 fallback, so that an unauthenticated client cannot discover
- * routes) that authenticates the caller: a certificate verified by our CA (else 401 with the reason)
- * whose CN is in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
+ * Authenticates the caller: a certificate verified by our CA (else a 401 answer with the reason) whose CN is
+ * in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
+ * @returns an authenticate function: true when the caller may go on, false when it has been answered
  */
-function authenticator(users: UserDirectory): (handler: RequestHandler) => RequestHandler {
+function authenticator(users: UserDirectory): (req: Request, res: Response) => boolean {
   /** The slot on a connection for the Identity of its last request (one per app: apps may share a server). */
   const IDENTITY = Symbol('mtlsCaIdentity');
-  return (handler) => (req, res, next) => {
+  return (req, res) => {
     setCommonHeaders(res);
     const socket = req.socket;
     const peer = checkPeer(socket as TlsPeer);
@@ -83,7 +83,7 @@ function authenticator(users: UserDirectory): (handler: RequestHandler) => Reque
         reason: peer.reason,
         message: UNAUTHORIZED_MESSAGES[peer.reason],
       });
-      return;
+      return false;
     }
     const user = peer.certificate.user;
     const record = user === undefined ? undefined : users.find(user);
@@ -94,7 +94,7 @@ function authenticator(users: UserDirectory): (handler: RequestHandler) => Reque
         message: 'access denied',
         user,
       });
-      return;
+      return false;
     }
     const slots = socket as unknown as { [IDENTITY]?: Identity };
     let identity = slots[IDENTITY];
@@ -104,7 +104,20 @@ function authenticator(users: UserDirectory): (handler: RequestHandler) => Reque
       slots[IDENTITY] = identity;
     }
     res.locals.identity = identity;
-    handler(req, res, next);
+    return true;
+  };
+}
+
+/**
+ * Wraps a route (or the 404 fallback, so that an unauthenticated client cannot discover routes) in
+ * authentication; see {@link authenticator}.
+ */
+function guarded(
+  authenticate: (req: Request, res: Response) => boolean,
+  handler: RequestHandler,
+): RequestHandler {
+  return (req, res, next) => {
+    if (authenticate(req, res)) return handler(req, res, next);
   };
 }
 
@@ -118,8 +131,8 @@ export function requireRole(role: string, handler?: RequestHandler): RequestHand
   return (req: Request, res: Response, next: NextFunction) => {
     const identity = identityOf(res);
     if (identity?.roles.includes(role)) {
-      if (handler) handler(req, res, next);
-      else next();
+      if (handler) return handler(req, res, next);
+      next();
       return;
     }
     sendError(req, res, 403, {
@@ -147,12 +160,21 @@ function showValue(s: string): string {
   return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
 }
 
-/** Logs every error; tells the client the cause only for 4xx (a 5xx cause can reveal internals). */
-function errorHandler(logger: ServerLogger): ErrorRequestHandler {
+/**
+ * Logs every error; tells the client the cause only for 4xx (a 5xx cause can reveal internals). A 4xx that
+ * Express raised before any route ran (a malformed percent-escape in a route's parameter fails while the
+ * router matches it) goes to a caller who has not been authenticated: they get the 401/403 first, so that
+ * the answer reveals no route and an anonymous client cannot fill the log.
+ */
+function errorHandler(
+  logger: ServerLogger,
+  authenticate: (req: Request, res: Response) => boolean,
+): ErrorRequestHandler {
   return (err, req, res, next) => {
     const e = err as { status?: unknown; statusCode?: unknown; message?: unknown; stack?: unknown };
     const raw = typeof e.status === 'number' ? e.status : e.statusCode;
     const status = typeof raw === 'number' && raw >= 400 && raw < 600 ? raw : 500;
+    if (status < 500 && !res.headersSent && !identityOf(res) && !authenticate(req, res)) return;
     logger.event(status >= 500 ? 'error' : 'warn', 'request-failed', String(e.message ?? err), {
       method: req.method,
       path: req.originalUrl.split('?')[0],
@@ -191,12 +213,13 @@ export function createApp(options: AppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', false);
-  const authenticated = authenticator(options.users);
+  const authenticate = authenticator(options.users);
 
   // The main route first: the router tries routes in order.
   app.get(
     '/customer/:id',
-    authenticated(
+    guarded(
+      authenticate,
       requireRole('user', (req, res) => {
         const text = String(req.params.id);
         const id = parseCustomerId(text);
@@ -207,16 +230,16 @@ export function createApp(options: AppOptions): Express {
           });
           return;
         }
-        res.json({ id, name: `Customer${id}` });
+        sendJson(res, { id, name: `Customer${id}` });
       }),
     ),
   );
 
   app.get(
     '/whoami',
-    authenticated((_req, res) => {
+    guarded(authenticate, (_req, res) => {
       const id = identityOf(res)!;
-      res.json({
+      sendJson(res, {
         user: id.user,
         roles: id.roles,
         subject: id.subject,
@@ -232,12 +255,12 @@ export function createApp(options: AppOptions): Express {
   app.get(
     '/health',
     open((_req, res) => {
-      res.json({ status: 'ok' });
+      sendJson(res, { status: 'ok' });
     }),
   );
 
   app.use(
-    authenticated((req, res) => {
+    guarded(authenticate, (req, res) => {
       sendError(req, res, 404, {
         error: 'not_found',
         message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}`,
@@ -245,6 +268,6 @@ export function createApp(options: AppOptions): Express {
     }),
   );
 
-  app.use(errorHandler(options.logger));
+  app.use(errorHandler(options.logger, authenticate));
   return app;
 }

@@ -35,7 +35,7 @@ export {
   type MtlsServerOptions,
   type ServerTimeouts,
 } from './mtls-server.js';
-export { type ErrorBody, escapeHtml, renderErrorPage, sendError } from './responses.js';
+export { type ErrorBody, escapeHtml, renderErrorPage, sendError, sendJson } from './responses.js';
 export {
   assertNotOlder,
   CRL_POLL_MS,

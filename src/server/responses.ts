@@ -39,6 +39,22 @@ export function renderErrorPage(status: number, body: ErrorBody): string {
   );
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Sends `body` as JSON, as Express's `res.json` would for this app (no ETag, so no freshness check) but
+ * without its per-call work: content-type parsing and formatting, charset lookup, the send() checks —
+ * ≈ 5 µs of a ≈ 150 µs keep-alive request here.
+ */
+export function sendJson(res: Response, body: unknown, status = 200): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', JSON_TYPE);
+  // Node adds Content-Length from the body it sends; a HEAD answer sends none but tells the GET's length.
+  if (res.req.method === 'HEAD') res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
 /** Sends an error as JSON, or as HTML when the client prefers text/html. */
 export function sendError(req: Request, res: Response, status: number, body: ErrorBody): void {
   res.status(status);
