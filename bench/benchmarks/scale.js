@@ -262,10 +262,13 @@ async function inventoryScale() {
   const inventoryMb = fs.statSync(big.inventory).size / 2 ** 20;
   const reps = QUICK ? 3 : 7;
   const list = { text: [], json: [], emptyText: [] };
+  // Output to a file, as `mtls-ca list --json > inventory.json` (see timeRun's stdoutFile).
+  const outDir = tempDir('list-out');
+  const to = (name) => ({ stdoutFile: path.join(outDir, name) });
   for (let i = -1; i < reps; i++) {
-    const a = cli(['list', '--dir', big.dir]);
-    const b = cli(['list', '--json', '--dir', big.dir]);
-    const c = cli(['list', '--dir', empty.dir]);
+    const a = cli(['list', '--dir', big.dir], to('list.txt'));
+    const b = cli(['list', '--json', '--dir', big.dir], to('list.json'));
+    const c = cli(['list', '--dir', empty.dir], to('empty.txt'));
     if (i < 0) {
       const listed = JSON.parse(b.stdout);
       const n = Array.isArray(listed) ? listed.length : (listed.certificates ?? listed.items ?? []).length;
@@ -339,7 +342,8 @@ export async function run() {
       `valid client with CRL → ${crl.probes.validWithCrl}. Inventory: ${ENTRIES.toLocaleString('en')} ` +
       `synthetic issue lines + 1,000 revoke lines (${inventory.inventoryMb} MiB) appended to a real CA's ` +
       'inventory.jsonl and inventory.idx (encodeInventoryAppend, one batch per issuance or revocation, as the ' +
-      'CLI writes them); alternating runs of each command after one unmeasured round, wall time, ms.',
+      'CLI writes them); alternating runs of each command after one unmeasured round, wall time, ms; ' +
+      '`list` output goes to a file (as `> inventory.json`), not through a pipe the harness collects.',
     rows: [...crl.rows, ...inventory.rows],
     crlInForce: crl.crlInForce,
   };
