@@ -4,8 +4,11 @@
  * the CLI chooses the stream. Nothing secret is ever passed in: no keys, no query strings, no headers.
  */
 
-/** Receives one complete log line, without the trailing newline. */
-export type LogSink = (line: string) => void;
+/**
+ * Receives one complete log line, without the trailing newline, and whether it is an access line (a sink may
+ * batch those: there is one per request) or an event line (rare, and wanted at once).
+ */
+export type LogSink = (line: string, kind: 'access' | 'event') => void;
 
 /** `text`: space-separated, for people; `json`: one JSON object a line, for log shippers. */
 export type LogFormat = 'text' | 'json';
@@ -58,13 +61,18 @@ function flushStdout(): void {
 }
 
 /**
- * Writes lines to stdout; the default sink. Lines are collected and written together at most 50 ms after
- * the first of them (under load one write carries hundreds of lines instead of one per request; nginx's
- * `access_log … flush=` does the same). Whatever is pending is written on exit too; only a kill -9 can lose
- * the lines of the last 50 ms.
+ * Writes lines to stdout; the default sink. Access lines are collected and written together at most 50 ms
+ * after the first of them (under load one write carries hundreds of lines instead of one per request;
+ * nginx's `access_log … flush=` does the same). An event line is written at once, after whatever access
+ * lines are pending, so the order stays. Pending lines are written on exit too; only a kill -9 can lose
+ * the access lines of the last 50 ms.
  */
-export const stdoutSink: LogSink = (line) => {
+export const stdoutSink: LogSink = (line, kind) => {
   pending.push(line);
+  if (kind === 'event') {
+    flushStdout();
+    return;
+  }
   if (flushTimer) return;
   // Unref'd: a pending line never keeps the process alive; the exit hook writes it.
   flushTimer = setTimeout(flushStdout, FLUSH_MS).unref();
@@ -114,12 +122,14 @@ export function createLogger(
             ms,
             ...(e.aborted ? { aborted: true } : {}),
           }),
+          'access',
         );
       } else {
         const user = e.user === undefined ? '-' : textValue(e.user);
         const tail = e.aborted ? ' aborted' : '';
         sink(
           `${e.time.toISOString()} ${user} ${textValue(e.method)} ${textValue(e.path)} ${e.status} ${ms}ms${tail}`,
+          'access',
         );
       }
     },
@@ -130,10 +140,13 @@ export function createLogger(
       ][];
       const time = now().toISOString();
       if (format === 'json') {
-        sink(JSON.stringify({ time, type: 'event', level, event, message, ...Object.fromEntries(defined) }));
+        sink(
+          JSON.stringify({ time, type: 'event', level, event, message, ...Object.fromEntries(defined) }),
+          'event',
+        );
       } else {
         const kv = defined.map(([k, v]) => ` ${k}=${textValue(v)}`).join('');
-        sink(`${time} ${level} ${event}: ${message}${kv}`);
+        sink(`${time} ${level} ${event}: ${message}${kv}`, 'event');
       }
     },
   };

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createLogger, textValue } from '../../src/server/log.js';
 
@@ -67,4 +69,29 @@ test.each([
   [42, '42'],
 ])('textValue(%j) = %s', (input, expected) => {
   expect(textValue(input)).toBe(expected);
+});
+
+describe('stdout sink', () => {
+  test('access lines wait for a batch, an event line goes out at once after them, nothing is lost at exit', () => {
+    // A child process, so that the real process.stdout (a pipe here) is the sink. `MARK` is written straight
+    // to fd 1, past the sink: where it lands shows what the sink had written by then.
+    const script = `
+      import fs from 'node:fs';
+      import { createLogger } from ${JSON.stringify(path.resolve('dist/server/log.js'))};
+      const log = createLogger({ format: 'json', now: () => new Date(0) });
+      const access = (p) => log.access({ time: new Date(0), user: 'u', method: 'GET', path: p, status: 200, ms: 1 });
+      access('/a');
+      fs.writeSync(1, 'MARK1\\n');
+      log.event('warn', 'e', 'event');
+      fs.writeSync(1, 'MARK2\\n');
+      access('/b');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const order = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (l.startsWith('MARK') ? l : (JSON.parse(l).path ?? JSON.parse(l).event)));
+    expect(order).toEqual(['MARK1', '/a', 'e', 'MARK2', '/b']);
+  });
 });
