@@ -33,7 +33,13 @@ import type { TLSSocket } from 'node:tls';
 import { MtlsCaError } from '../pki/errors.js';
 import { layout } from '../store/layout.js';
 import { createApp } from './app.js';
-import { checkPeer, type PeerCertificate, type PeerPolicy, type UnauthorizedReason } from './identity.js';
+import {
+  checkPeer,
+  type PeerCertificate,
+  type PeerPolicy,
+  type TlsPeer,
+  type UnauthorizedReason,
+} from './identity.js';
 import { createLogger, type LogFormat, type LogSink, type ServerLogger } from './log.js';
 import {
   assertNotOlder,
@@ -149,7 +155,6 @@ export interface MtlsServer {
  */
 const ARRIVAL_START = Symbol('arrivalStart');
 const ARRIVAL_URL = Symbol('arrivalUrl');
-const PEER_USER = Symbol('peerUser');
 const LATEST_RESPONSE = Symbol('latestResponse');
 
 /** A response with what its access line needs from the request's arrival. */
@@ -158,10 +163,18 @@ interface LoggedResponse extends ServerResponse {
   [ARRIVAL_URL]: string;
 }
 
-/** A client connection: its verified user (for the log) and the response of its latest request. */
+/** A client connection, with the response of its latest request. */
 interface ClientSocket extends TLSSocket {
-  [PEER_USER]?: string;
   [LATEST_RESPONSE]?: ServerResponse;
+}
+
+/**
+ * The certificate a connection's handshake accepted, if any: the verdict checkPeer cached on the socket in
+ * the `secureConnection` listener (revocation included), read back.
+ */
+function acceptedPeer(socket: TlsPeer): PeerCertificate | undefined {
+  const peer = checkPeer(socket);
+  return peer.ok ? peer.certificate : undefined;
 }
 
 function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string; crlFile?: string } {
@@ -289,7 +302,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
       // The arrival, on the wall clock.
       time: new Date(Date.now() - ms),
       // Only a verified name goes into the access log; an unverified one is attacker-chosen text.
-      user: socket[PEER_USER],
+      user: acceptedPeer(socket)?.user,
       method: this.req.method ?? '-',
       // The query string is dropped: tokens live there.
       path: q === -1 ? url : url.slice(0, q),
@@ -301,10 +314,11 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     if (closing) setImmediate(closeIdle);
   }
   const connections = new Set<Socket>();
-  /** Connections that finished their handshake (and were not refused): graceful close looks at their requests. */
+  /**
+   * Connections that finished their handshake and were not refused: graceful close looks at their requests,
+   * a new CRL at their certificates.
+   */
   const clients = new Set<ClientSocket>();
-  /** Connections whose client certificate was accepted, with that certificate: closed when it is revoked. */
-  const authenticated = new Map<TLSSocket, PeerCertificate>();
   let crlWatch: FileWatch | undefined;
   let expiryAlarm: NodeJS.Timeout | undefined;
 
@@ -372,18 +386,12 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     // The verdict is cached per socket; a renegotiation could swap the certificate behind it.
     socket.disableRenegotiation();
     const peer = checkPeer(socket, revocation);
-    if (peer.ok) {
-      authenticated.set(socket, peer.certificate);
-      (socket as ClientSocket)[PEER_USER] = peer.certificate.user;
-    } else if (clientAuth === 'need') {
+    if (!peer.ok && clientAuth === 'need') {
       refuse(socket, peer.reason, peer.detail, peer.certificate);
       return;
     }
     clients.add(socket);
-    socket.once('close', () => {
-      clients.delete(socket);
-      authenticated.delete(socket);
-    });
+    socket.once('close', () => clients.delete(socket));
   });
 
   const describeCrl = (c: LoadedCrl) => ({
@@ -426,9 +434,9 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
 
   /** A certificate is checked only in the handshake: close the open connections this CRL revokes. */
   const closeRevokedConnections = (c: LoadedCrl) => {
-    for (const [socket, peer] of authenticated) {
-      if (!isRevoked(c, peer)) continue;
-      authenticated.delete(socket);
+    for (const socket of clients) {
+      const peer = acceptedPeer(socket);
+      if (socket.destroyed || !peer || !isRevoked(c, peer)) continue;
       logger.event(
         'warn',
         'revoked-connection-closed',
