@@ -81,7 +81,8 @@ Exit codes:
   0   success
   1   the command failed (the message says why, the hint what to do)
   2   usage error (unknown option, bad value)
-  70  internal error (re-run with MTLS_CA_DEBUG=1 for details)`;
+  70  internal error (re-run with MTLS_CA_DEBUG=1 for details)
+  130 cancelled at a prompt (Ctrl-C)`;
 
 /** Help footer: examples, then exit codes. */
 export function helpAfter(examples: string[], extraExitCodes = ''): string {

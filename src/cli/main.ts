@@ -1,6 +1,7 @@
 /**
  * The one place that turns a run into an exit code and renders errors:
- * 0 ok, 1 a user-facing error, 2 usage, 3 `list --expiring` found something, 70 internal.
+ * 0 ok, 1 a user-facing error, 2 usage, 3 `list --expiring` found something, 70 internal,
+ * 130 cancelled at a prompt (Ctrl-C; 128 + SIGINT, as shells report an interrupted command).
  */
 import { CommanderError } from 'commander';
 import { MtlsCaError } from '../pki/errors.js';
@@ -13,6 +14,7 @@ export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
+export const EXIT_CANCELLED = 130;
 
 /**
  * Runs the CLI.
@@ -28,8 +30,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   } catch (e) {
     if (e instanceof ExitError) return e.exitCode;
     if (e instanceof CommanderError) {
-      // help and version exit 0; commander has already printed its usage message
-      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      // help and version exit 0; commander has already printed its usage message on stderr
+      if (e.exitCode === 0) return EXIT_OK;
+      if (json) out.printJson({ error: { code: 'USAGE', message: e.message.replace(/^error: /, '') } });
+      return EXIT_USAGE;
     }
     if (e instanceof MtlsCaError) {
       out.error(e.message, e.code, e.hint);
@@ -37,12 +41,16 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         out.printJson({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
       if (io.env.MTLS_CA_DEBUG === '1' && e.cause)
         io.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
-      return EXIT_ERROR;
+      return e.code === 'USAGE' ? EXIT_USAGE : EXIT_ERROR;
     }
     const name = (e as { name?: string })?.name;
     if (name === 'ExitPromptError' || name === 'AbortPromptError') {
-      out.error('cancelled');
-      return EXIT_ERROR;
+      // After Ctrl-C inquirer leaves the half-answered question on screen and moves to the next line: erase
+      // that question (cursor up one line, clear it), so what remains is one line saying what happened.
+      if (io.stderr.isTTY) io.stderr.write('\x1b[1A\x1b[2K');
+      out.error('cancelled at the prompt');
+      if (json) out.printJson({ error: { code: 'CANCELLED', message: 'cancelled' } });
+      return EXIT_CANCELLED;
     }
     out.error('unexpected error — re-run with MTLS_CA_DEBUG=1 for details', 'INTERNAL');
     if (io.env.MTLS_CA_DEBUG === '1') io.stderr.write(`${(e as Error)?.stack ?? e}\n`);

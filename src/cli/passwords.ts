@@ -60,7 +60,7 @@ export async function caPasswordForCreate(
 ): Promise<string | null> {
   if (opts.caPassword === false) {
     if (opts.caPasswordFile !== undefined) {
-      throw new MtlsCaError('INVALID_ARGUMENT', 'use --no-ca-password with --ca-password-file: choose one');
+      throw new MtlsCaError('USAGE', 'use --no-ca-password with --ca-password-file: choose one');
     }
     return null;
   }

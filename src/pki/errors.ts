@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'CA_EXPIRED'
   | 'INVALID_NAME'
   | 'INVALID_ARGUMENT'
+  /** The command line itself is wrong (a missing argument, flags that exclude each other): exit 2. */
+  | 'USAGE'
   | 'PARSE_FAILED'
   | 'BAD_SIGNATURE'
   | 'BAD_PASSWORD'

@@ -424,11 +424,9 @@ describe('issue-client --from FILE (batch)', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 
-  test('a name and --from together is an error', async () => {
+  test('a name and --from together is a usage error (exit 2)', async () => {
     const r = await cli(['issue-client', 'x', '--from', 'y', '--dir', dir], env);
-    expect(r.code).toBe(1);
-    expect(r.stderr.split('\n')[0]).toBe(
-      'error: issue-client: give either a <name> or --from FILE (INVALID_ARGUMENT)',
-    );
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('error: issue-client: give either a <name> or --from FILE (USAGE)');
   });
 });

@@ -62,7 +62,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       const ops = await import('../../ops/issue-client.js');
       if ((name === undefined) === (flags.from === undefined)) {
         throw new MtlsCaError(
-          'INVALID_ARGUMENT',
+          'USAGE',
           'issue-client: give either a <name> or --from FILE',
           'see `mtls-ca issue-client --help`',
         );
@@ -72,10 +72,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
           ? ops.parseClientList(readText(flags.from), flags.from)
           : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
       if (flags.from !== undefined && (flags.role || flags.email)) {
-        throw new MtlsCaError(
-          'INVALID_ARGUMENT',
-          'issue-client --from: put roles in the file, not in --role/--email',
-        );
+        throw new MtlsCaError('USAGE', 'issue-client --from: put roles in the file, not in --role/--email');
       }
       for (const r of requests) ops.validateClientRequest(r);
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
