@@ -2,35 +2,50 @@
  * Where passwords come from, in order: a file flag, an environment variable, a prompt on a TTY. Never argv
  * (it shows in `ps` and shell history) and never a log.
  */
-import fs from 'node:fs';
+
+import { InputError } from '../files/user-file.js';
 import type { StorePasswordChoice } from '../ops/common.js';
 import { MtlsCaError } from '../pki/errors.js';
+import { INPUT, readInput } from './input.js';
 import { type Io, isInteractive } from './io.js';
 import { askPassword } from './prompts.js';
 
 export const ENV_CA_PASSWORD = 'MTLS_CA_PASSWORD';
 export const ENV_STORE_PASSWORD = 'MTLS_CA_STORE_PASSWORD';
 
-/** The first line of a password file, without its line ending. */
-export function readPasswordFile(file: string, flag: string): string {
+/**
+ * The first line of a password file (or of stdin for `-`), without its line ending.
+ * @param io - the command's streams (stdin for `-`)
+ * @param file - the path as given
+ * @param flag - the option that named it, for messages
+ */
+export async function readPasswordFile(io: Io, file: string, flag: string): Promise<string> {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = (await readInput(io, file, INPUT.password, flag)).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `read ${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code}`,
-      `write the password to ${file} (first line), or use the environment variable instead`,
-    );
+    if (e instanceof InputError && e.failure === 'missing') {
+      throw new MtlsCaError(
+        e.code,
+        e.message,
+        `write the password to ${file} (first line), or use the environment variable instead`,
+        e.cause,
+      );
+    }
+    throw e;
   }
   const password = text.split(/\r?\n/)[0] ?? '';
   if (!password) throw new MtlsCaError('INVALID_ARGUMENT', `read ${flag} ${file}: the first line is empty`);
   return password;
 }
 
-function fromFileOrEnv(io: Io, file: string | undefined, flag: string, env: string): string | undefined {
-  if (file !== undefined) return readPasswordFile(file, flag);
+async function fromFileOrEnv(
+  io: Io,
+  file: string | undefined,
+  flag: string,
+  env: string,
+): Promise<string | undefined> {
+  if (file !== undefined) return readPasswordFile(io, file, flag);
   const value = io.env[env];
   if (value !== undefined && value !== '') return value;
   return undefined;
@@ -43,7 +58,7 @@ export async function caPasswordForUse(
   encrypted: boolean,
 ): Promise<string | undefined> {
   if (!encrypted) return undefined;
-  const given = fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
   if (given !== undefined) return given;
   if (isInteractive(io)) return askPassword(io, 'CA key password');
   throw new MtlsCaError(
@@ -64,7 +79,7 @@ export async function caPasswordForCreate(
     }
     return null;
   }
-  const given = fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
   if (given !== undefined) return given;
   if (isInteractive(io)) return askPassword(io, 'Password for the new CA key', { confirm: true });
   throw new MtlsCaError(
@@ -75,8 +90,11 @@ export async function caPasswordForCreate(
 }
 
 /** The store password from --password-file or MTLS_CA_STORE_PASSWORD only: never a prompt (renew reuses .pass). */
-export function givenStorePassword(io: Io, opts: { passwordFile?: string }): StorePasswordChoice {
-  const given = fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
+export async function givenStorePassword(
+  io: Io,
+  opts: { passwordFile?: string },
+): Promise<StorePasswordChoice> {
+  const given = await fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
   return given === undefined ? {} : { given };
 }
 
@@ -88,7 +106,7 @@ export async function storePasswordChoice(
   io: Io,
   opts: { passwordFile?: string },
 ): Promise<StorePasswordChoice> {
-  const choice = givenStorePassword(io, opts);
+  const choice = await givenStorePassword(io, opts);
   if (choice.given !== undefined) return choice;
   if (isInteractive(io)) {
     const typed = await askPassword(io, 'Password for the key store / .p12 (empty: generate one)', {

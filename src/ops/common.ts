@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
 import { MtlsCaError } from '../pki/errors.js';
-import { type KeyType, keyTypeOf } from '../pki/keys.js';
+import { keyTypeOf } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_SECRET, type Transaction } from '../store/atomic.js';
 import type { AuditOperation, AuditRecord } from '../store/audit.js';
@@ -25,8 +25,11 @@ export interface CertificateSummary {
   uri: string[];
 }
 
-/** @param keyType - the certificate's key type when the caller knows it (finding it decodes the key: ~0.1 ms) */
-export function summarize(cert: Certificate, keyType?: KeyType): CertificateSummary {
+/**
+ * @param keyType - the certificate's key type when the caller knows it (finding it decodes the key: ~0.1 ms);
+ *   without it, a key type mtls-ca cannot sign with is `UNSUPPORTED`
+ */
+export function summarize(cert: Certificate, keyType?: string): CertificateSummary {
   const san = cert.subjectAltNames;
   return {
     subject: cert.subjectName,

@@ -7,13 +7,7 @@ import { Crl } from '../pki/crl.js';
 import { parseCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { parseJks } from '../pki/jks.js';
-import {
-  describeKey,
-  isEncryptedPrivateKey,
-  keyTypeOf,
-  parsePrivateKey,
-  subjectPublicKeyInfo,
-} from '../pki/keys.js';
+import { isEncryptedPrivateKey, keyTypeName, parsePrivateKey, subjectPublicKeyInfo } from '../pki/keys.js';
 import { isPem, pemBlocks } from '../pki/pem.js';
 import { parsePkcs12 } from '../pki/pkcs12.js';
 import { type CertificateSummary, summarize } from './common.js';
@@ -67,12 +61,26 @@ export type InspectResult =
       revoked: { serial: string; revokedAt: string; reason?: string }[];
     };
 
-/** Supplies a store password when the file needs one; returns undefined when none is available. */
-export type PasswordHook = (file: string) => Promise<string | undefined>;
+/** The files that need a password to be read. */
+export type ProtectedKind = 'private-key' | 'pkcs12' | 'jks';
+
+const PROTECTED: Record<ProtectedKind, string> = {
+  'private-key': 'an encrypted private key',
+  pkcs12: 'a PKCS#12 file',
+  jks: 'a JKS key store',
+};
+
+/**
+ * Supplies the password of a file that needs one; returns undefined when none is available.
+ * @param file - the file, as named to {@link inspectData}
+ * @param kind - what it is: an encrypted private key, a PKCS#12 file or a JKS key store
+ */
+export type PasswordHook = (file: string, kind: ProtectedKind) => Promise<string | undefined>;
 
 export function certificateDetails(cert: Certificate, now: Date = new Date()): CertificateDetails {
   return {
-    ...summarize(cert),
+    // keyTypeName, not keyTypeOf: a certificate with a key mtls-ca does not make is shown, not refused.
+    ...summarize(cert, keyTypeName(cert.publicKey)),
     isCa: cert.isCa,
     keyUsage: cert.keyUsage,
     extendedKeyUsage: cert.extendedKeyUsage,
@@ -84,14 +92,10 @@ export function certificateDetails(cert: Certificate, now: Date = new Date()): C
 
 const JKS_MAGIC = 0xfeedfeed;
 
-async function needPassword(hook: PasswordHook, file: string, kind: string): Promise<string> {
-  const password = await hook(file);
+async function needPassword(hook: PasswordHook, file: string, kind: ProtectedKind): Promise<string> {
+  const password = await hook(file, kind);
   if (password === undefined) {
-    throw new MtlsCaError(
-      'PASSWORD_REQUIRED',
-      `read ${file}: a ${kind} needs its password`,
-      `pass --password-file F or MTLS_CA_STORE_PASSWORD (a generated password is in ${file}.pass)`,
-    );
+    throw new MtlsCaError('PASSWORD_REQUIRED', `read ${file}: ${PROTECTED[kind]} needs its password`);
   }
   return password;
 }
@@ -125,13 +129,13 @@ export async function inspectData(
       const encrypted = isEncryptedPrivateKey(text);
       const key = parsePrivateKey(
         data,
-        encrypted ? await needPassword(password, file, 'encrypted key') : undefined,
+        encrypted ? await needPassword(password, file, 'private-key') : undefined,
         file,
       );
       return {
         type: 'private-key',
         file,
-        keyType: describeKey(key),
+        keyType: keyTypeName(key),
         encrypted,
         publicKeyFingerprint: fingerprint(subjectPublicKeyInfo(key)),
       };
@@ -142,7 +146,7 @@ export async function inspectData(
     );
   }
   if (data.length >= 4 && data.readUInt32BE(0) === JKS_MAGIC) {
-    const entries = parseJks(data, await needPassword(password, file, 'JKS key store'), file);
+    const entries = parseJks(data, await needPassword(password, file, 'jks'), file);
     return {
       type: 'jks',
       file,
@@ -170,7 +174,7 @@ export async function inspectData(
     }
   }
   if (looksLikePkcs12(data)) {
-    const p12 = parsePkcs12(data, await needPassword(password, file, 'PKCS#12 file'), file);
+    const p12 = parsePkcs12(data, await needPassword(password, file, 'pkcs12'), file);
     const leafSpki = p12.certificates[0]?.certificate.spki;
     return {
       type: 'pkcs12',
@@ -182,7 +186,7 @@ export async function inspectData(
       ...(p12.privateKey
         ? {
             privateKey: {
-              keyType: keyTypeOf(p12.privateKey),
+              keyType: keyTypeName(p12.privateKey),
               matchesCertificate: !!leafSpki && subjectPublicKeyInfo(p12.privateKey).equals(leafSpki),
             },
           }
@@ -213,8 +217,8 @@ function csrResult(file: string, data: Buffer): InspectResult {
     type: 'csr',
     file,
     subject: csr.subjectName,
-    keyType: describeKey(csr.publicKey),
-    signatureAlgorithm: csr.signatureAlgorithm,
+    keyType: keyTypeName(csr.publicKey),
+    signatureAlgorithm: csr.signatureAlgorithmName,
     signatureValid: true,
     dns: san.dns ?? [],
     ip: san.ip ?? [],
@@ -232,7 +236,7 @@ function crlResult(file: string, crl: Crl, now: Date): InspectResult {
     thisUpdate: crl.thisUpdate.toISOString(),
     nextUpdate: crl.nextUpdate.toISOString(),
     expired: crl.nextUpdate < now,
-    signatureAlgorithm: crl.signatureAlgorithm,
+    signatureAlgorithm: crl.signatureAlgorithmName,
     revoked: crl.revoked.map((r) => ({
       serial: r.serialHex,
       revokedAt: r.revokedAt.toISOString(),

@@ -18,6 +18,9 @@ import {
 } from './common.js';
 
 export interface SignCsrOptions {
+  /** The request, PEM or DER. */
+  csr: Buffer | string;
+  /** Names the request in messages (its path, or `stdin`). */
   file: string;
   profile: 'client' | 'server';
   days: number;
@@ -42,19 +45,7 @@ export interface SignCsrResult {
 export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCsrResult> {
   const now = o.now ?? new Date();
   assertDays(o.days, '--days');
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(o.file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `read ${o.file}: ${code === 'ENOENT' ? 'no such file' : code}`,
-      undefined,
-      e,
-    );
-  }
-  const csr = parseCsr(data, o.file);
+  const csr = parseCsr(o.csr, o.file);
   const ca = store.loadCa(o.caPassword);
   const cn = csr.commonName;
   const san = csr.altNames;

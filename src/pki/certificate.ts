@@ -10,14 +10,7 @@ import {
   KeyUsageBit,
   type SubjectAltNames,
 } from './extensions.js';
-import {
-  describeKey,
-  sign,
-  signatureAlgorithmFor,
-  signatureAlgorithmName,
-  subjectPublicKeyInfo,
-  verify,
-} from './keys.js';
+import { sign, signatureAlgorithmFor, signatureAlgorithmName, subjectPublicKeyInfo, verify } from './keys.js';
 import { commonNameOf, decodeName, formatName, type NameAttribute } from './names.js';
 import { OID } from './oids.js';
 import { pemOrDer, toPem } from './pem.js';
@@ -145,10 +138,6 @@ export class Certificate {
 
   get publicKey(): KeyObject {
     return crypto.createPublicKey({ key: this.spki, format: 'der', type: 'spki' });
-  }
-
-  get keyDescription(): string {
-    return describeKey(this.publicKey);
   }
 
   get subjectName(): string {

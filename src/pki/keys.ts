@@ -47,44 +47,30 @@ export async function generateKeyPair(type: KeyType = DEFAULT_KEY_TYPE): Promise
 
 /** The {@link KeyType} of a private or public key; keys we cannot sign with are `UNSUPPORTED`. */
 export function keyTypeOf(key: KeyObject): KeyType {
-  const d = key.asymmetricKeyDetails ?? {};
-  switch (key.asymmetricKeyType) {
-    case 'rsa': {
-      const bits = d.modulusLength;
-      if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa-${bits}`;
-      throw new MtlsCaError(
-        'UNSUPPORTED',
-        `use RSA key of ${bits} bits: only 2048, 3072 and 4096 are supported`,
-      );
-    }
-    case 'ec':
-      if (d.namedCurve === 'prime256v1') return 'ecdsa-p256';
-      if (d.namedCurve === 'secp384r1') return 'ecdsa-p384';
-      throw new MtlsCaError(
-        'UNSUPPORTED',
-        `use EC key on curve ${d.namedCurve}: only P-256 and P-384 are supported`,
-      );
-    case 'ed25519':
-      return 'ed25519';
-    default:
-      throw new MtlsCaError('UNSUPPORTED', `use ${key.asymmetricKeyType} key: not a supported key type`);
-  }
+  const name = keyTypeName(key);
+  if (isKeyType(name)) return name;
+  throw new MtlsCaError(
+    'UNSUPPORTED',
+    `use key type ${name}: the supported key types are ${KEY_TYPES.join(', ')}`,
+  );
 }
 
-/** A short human description: `ECDSA P-256`, `RSA 4096`, `Ed25519`. */
-export function describeKey(key: KeyObject): string {
+/**
+ * The key's type as `--key-type` spells it (`ecdsa-p256`, `rsa-4096`, `ed25519`), and in the same style for
+ * keys mtls-ca does not make (`rsa-1024`, `ec-secp256k1`, `ed448`), so that a user reads one name for a key
+ * type everywhere. Unlike {@link keyTypeOf} it never throws: `inspect` shows any key.
+ */
+export function keyTypeName(key: KeyObject): string {
   const d = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case 'rsa':
-      return `RSA ${d.modulusLength}`;
+    case 'rsa-pss':
+      return `${key.asymmetricKeyType}-${d.modulusLength}`;
     case 'ec':
-      return d.namedCurve === 'prime256v1'
-        ? 'ECDSA P-256'
-        : d.namedCurve === 'secp384r1'
-          ? 'ECDSA P-384'
-          : `EC ${d.namedCurve}`;
-    case 'ed25519':
-      return 'Ed25519';
+      if (d.namedCurve === 'prime256v1') return 'ecdsa-p256';
+      if (d.namedCurve === 'secp384r1') return 'ecdsa-p384';
+      if (d.namedCurve === 'secp521r1') return 'ecdsa-p521';
+      return `ec-${d.namedCurve}`;
     default:
       return String(key.asymmetricKeyType);
   }

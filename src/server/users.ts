@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { INPUT, readUserFile } from '../files/user-file.js';
 import { MtlsCaError } from '../pki/errors.js';
 import type { ServerLogger } from './log.js';
 
@@ -103,7 +104,7 @@ export function openUserDirectory(file: string, options: UserDirectoryOptions = 
 
   try {
     const st = fs.statSync(file);
-    users = parseUsersFile(fs.readFileSync(file, 'utf8'), file);
+    users = parseUsersFile(readUserFile(file, INPUT.users).toString('utf8'), file);
     version = versionOf(st);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -133,7 +134,7 @@ export function openUserDirectory(file: string, options: UserDirectoryOptions = 
     const next = versionOf(st);
     if (next === version) return;
     try {
-      users = parseUsersFile(fs.readFileSync(file, 'utf8'), file);
+      users = parseUsersFile(readUserFile(file, INPUT.users).toString('utf8'), file);
       version = next;
       reported = undefined;
       logger?.event('info', 'users-loaded', `users file loaded: ${users.size} user(s)`, { file });

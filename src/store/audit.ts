@@ -83,6 +83,7 @@ export interface AuditVerification {
   lines: number;
   /** 1-based number of the first line whose chain is broken. */
   firstBadLine?: number;
+  /** What is wrong with that line, worded to follow "line N": `is not valid JSON`, `does not start the chain`. */
   reason?: string;
 }
 
@@ -113,7 +114,7 @@ export function verifyAuditLog(file: string, ca: Certificate): AuditVerification
     try {
       record = JSON.parse(line) as { prev?: unknown };
     } catch {
-      return { ok: false, lines: lines.length, firstBadLine: i + 1, reason: 'not valid JSON' };
+      return { ok: false, lines: lines.length, firstBadLine: i + 1, reason: 'is not valid JSON' };
     }
     const sig = SIG_SUFFIX.exec(line);
     const body = sig ? `${line.slice(0, sig.index)}}` : '';
@@ -125,7 +126,7 @@ export function verifyAuditLog(file: string, ca: Certificate): AuditVerification
         ok: false,
         lines: lines.length,
         firstBadLine: i + 1,
-        reason: 'its CA signature does not match (edited)',
+        reason: 'carries no valid CA signature (edited)',
       };
     }
     if (record.prev !== prev) {

@@ -99,7 +99,7 @@ describe('init, issue-client, list, inspect (non-interactive, --json)', () => {
     expect(r.stdout).toContain('matches the first certificate');
     const k = await cli(['inspect', path.join(dir, 'client/pavel.key')]);
     expect(k.code).toBe(0);
-    expect(k.stdout).toContain('ECDSA P-256');
+    expect(k.stdout).toContain('Key:          ecdsa-p256');
     const keyBody = fs.readFileSync(path.join(dir, 'client/pavel.key'), 'utf8').split('\n')[1]!;
     expect(k.stdout).not.toContain(keyBody.slice(0, 20));
     expect(k.stdout).not.toContain('PRIVATE KEY-----');
@@ -114,6 +114,35 @@ describe('init, issue-client, list, inspect (non-interactive, --json)', () => {
     });
     const c = await cli(['inspect', path.join(dir, 'client/pavel.csr'), '--json']);
     expect(c.json()).toMatchObject({ type: 'csr', subject: 'CN=pavel', signatureValid: true });
+  });
+
+  test('inspect of the encrypted CA key takes MTLS_CA_PASSWORD; without it the hint names that, not a ca.key.pass', async () => {
+    const key = path.join(dir, 'ca/ca.key');
+    const ok = await cli(['inspect', key, '--json'], { MTLS_CA_PASSWORD: CA_PASS });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json()).toMatchObject({ type: 'private-key', keyType: 'ecdsa-p256', encrypted: true });
+    const none = await cli(['inspect', key], { MTLS_CA_STORE_PASSWORD: STORE_PASS });
+    expect([none.code, none.stderr]).toEqual([
+      1,
+      `error: read ${key}: an encrypted private key needs its password (PASSWORD_REQUIRED)\n` +
+        'hint: pass --password-file F or set MTLS_CA_PASSWORD\n',
+    ]);
+  });
+
+  test("inspect names a CSR's signature algorithm, and every key type as --key-type spells it", async () => {
+    const csr = await cli(['inspect', path.join(dir, 'client/pavel.csr'), '--json']);
+    expect(csr.json()).toMatchObject({ keyType: 'ecdsa-p256', signatureAlgorithm: 'ecdsaWithSHA256' });
+    const text = await Promise.all(
+      ['client/pavel.crt', 'client/pavel.csr', 'client/pavel.key', 'client/client_pavel.p12'].map((f) =>
+        cli(['inspect', path.join(dir, f)], env),
+      ),
+    );
+    for (const r of text) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^ {2,4}Key: {10}ecdsa-p256\b/m);
+      expect(r.stdout).not.toMatch(/ECDSA|P-256|1\.2\.840/);
+    }
+    expect(text[1]!.stdout).toContain('  Signature:    ecdsaWithSHA256\n');
   });
 
   test('issue-client for a name with a valid certificate fails and changes nothing; --force supersedes', async () => {
@@ -254,12 +283,14 @@ describe('errors: one line, a code, a hint, exit 1, nothing changed', () => {
     );
   });
 
-  test('a .p12 with the wrong password → BAD_PASSWORD', async () => {
+  test('a .p12 with the wrong password → BAD_PASSWORD, and a hint naming where the password came from', async () => {
     const r = await cli(['inspect', path.join(dir, 'server/keyStore.p12')], {
       MTLS_CA_STORE_PASSWORD: 'wrong',
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/keyStore\.p12.*\(BAD_PASSWORD\)/);
+    expect(r.stderr).toMatch(
+      /^error: read .*keyStore\.p12: wrong password .*\(BAD_PASSWORD\)\nhint: the password came from MTLS_CA_STORE_PASSWORD; pass the right one with --password-file F\n$/,
+    );
   });
 
   test.each([

@@ -159,7 +159,7 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
     expect(Object.values(alice).filter((s) => s === 'valid')).toHaveLength(1);
   });
 
-  test('audit verify passes, then finds a one-byte change at its line', async () => {
+  test('audit verify passes, then names the line of a one-byte change in a sentence', async () => {
     const ok = await cli(['audit', 'verify', '--dir', dir, '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     const lines = fs.readFileSync(p('ca/audit.log'), 'utf8').trimEnd().split('\n');
@@ -180,7 +180,7 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
       const bad = await cli(['audit', 'verify', '--dir', dir]);
       expect(bad.code).toBe(1);
       expect(bad.stderr.split('\n')[0]).toBe(
-        `error: verify ${p('ca/audit.log')}: line ${lineNo} its CA signature does not match (edited) (TAMPERED)`,
+        `error: verify ${p('ca/audit.log')}: line ${lineNo} carries no valid CA signature (edited) (TAMPERED)`,
       );
     }
     // a removed line breaks the chain at the line after it

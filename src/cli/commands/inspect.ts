@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { CertificateDetails, InspectResult } from '../../ops/inspect.js';
+import type { CertificateDetails, InspectResult, ProtectedKind } from '../../ops/inspect.js';
 import { MtlsCaError } from '../../pki/errors.js';
 import { type CommandContext, helpAfter } from '../context.js';
-import { isInteractive } from '../io.js';
+import { INPUT, inputName, readInput, STDIN } from '../input.js';
+import { type Io, isInteractive } from '../io.js';
 import type { Output } from '../output.js';
-import { ENV_STORE_PASSWORD, readPasswordFile } from '../passwords.js';
+import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD, readPasswordFile } from '../passwords.js';
 import { askPassword } from '../prompts.js';
 import { day, names } from '../render.js';
 
@@ -19,38 +20,86 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .summary('show what a certificate, CSR, key, .p12, JKS or CRL file contains')
     .description(
       'Prints subject, issuer, SANs, key type, validity with days left, key usages, serial and SHA-256\n' +
-        'fingerprint. Never prints secret key material. Store passwords come from --password-file,\n' +
-        'MTLS_CA_STORE_PASSWORD, the generated <file>.pass beside the store, or a prompt.',
+        'fingerprint. Never prints secret key material. Passwords come from --password-file, then for a .p12\n' +
+        `or .jks ${ENV_STORE_PASSWORD} or the generated <file>.pass beside it, for an encrypted key (the CA\n` +
+        `key) ${ENV_CA_PASSWORD}; on a terminal a prompt.`,
     )
-    .argument('<file>', 'PEM or DER file, .p12/.pfx or .jks')
-    .option('--password-file <file>', 'password for a .p12 or .jks (first line of the file)')
+    .argument('<file>', 'PEM or DER file, .p12/.pfx or .jks (- for stdin)')
+    .option('--password-file <file>', 'password for a .p12, .jks or encrypted key (first line of the file)')
     .addHelpText(
       'after',
       helpAfter([
         'mtls-ca inspect ssl/client/pavel.crt',
         'mtls-ca inspect ssl/client/client_pavel.p12 --json',
+        'openssl x509 -in cert.pem | mtls-ca inspect -',
       ]),
     )
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
-      let data: Buffer;
-      try {
-        data = fs.readFileSync(file);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new MtlsCaError('NOT_FOUND', `read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
-      }
+      const data = await readInput(ctx.io, file, INPUT.anyArtifact);
       const { inspectData } = await import('../../ops/inspect.js');
-      const r = await inspectData(file, data, async (f) => {
-        if (flags.passwordFile !== undefined) return readPasswordFile(flags.passwordFile, '--password-file');
-        const env = ctx.io.env[ENV_STORE_PASSWORD];
-        if (env) return env;
-        if (fs.existsSync(`${f}.pass`)) return readPasswordFile(`${f}.pass`, 'password file');
-        if (isInteractive(ctx.io)) return askPassword(ctx.io, `Password for ${f}`);
-        return undefined;
-      });
+      const passwords = new InspectPasswords(ctx.io, flags.passwordFile, file !== STDIN);
+      let r: InspectResult;
+      try {
+        r = await inspectData(inputName(file), data, (f, kind) => passwords.find(f, kind));
+      } catch (e) {
+        const hint = e instanceof MtlsCaError ? passwords.hintFor(e) : undefined;
+        if (hint && e instanceof MtlsCaError) throw new MtlsCaError(e.code, e.message, hint, e.cause);
+        throw e;
+      }
       out.result(r, () => renderInspect(out, r));
     });
+}
+
+/**
+ * Where inspect finds a password, and what to tell the user when it is missing or wrong: the source that was
+ * used, and the ones that would be.
+ */
+class InspectPasswords {
+  private kind: ProtectedKind | undefined;
+  private source: string | undefined;
+
+  constructor(
+    private readonly io: Io,
+    private readonly passwordFile: string | undefined,
+    /** A `.pass` file beside the inspected one is looked for only when it is a file, not stdin. */
+    private readonly besideFile: boolean,
+  ) {}
+
+  async find(file: string, kind: ProtectedKind): Promise<string | undefined> {
+    this.kind = kind;
+    if (this.passwordFile !== undefined) {
+      this.source = `--password-file ${this.passwordFile}`;
+      return readPasswordFile(this.io, this.passwordFile, '--password-file');
+    }
+    // mtls-ca encrypts one key, the CA's, with the CA password; stores have the store password.
+    const env = kind === 'private-key' ? ENV_CA_PASSWORD : ENV_STORE_PASSWORD;
+    const fromEnv = this.io.env[env];
+    if (fromEnv) {
+      this.source = env;
+      return fromEnv;
+    }
+    const passFile = `${file}.pass`;
+    if (kind !== 'private-key' && this.besideFile && fs.existsSync(passFile)) {
+      this.source = passFile;
+      return readPasswordFile(this.io, passFile, 'password file');
+    }
+    if (isInteractive(this.io)) {
+      this.source = 'the prompt';
+      return askPassword(this.io, `Password for ${file}`);
+    }
+    return undefined;
+  }
+
+  hintFor(e: MtlsCaError): string | undefined {
+    if (this.kind === undefined) return undefined;
+    const env = this.kind === 'private-key' ? ENV_CA_PASSWORD : ENV_STORE_PASSWORD;
+    if (e.code === 'PASSWORD_REQUIRED') return `pass --password-file F or set ${env}`;
+    if (e.code === 'BAD_PASSWORD' && this.source) {
+      return `the password came from ${this.source}; pass the right one with --password-file F`;
+    }
+    return undefined;
+  }
 }
 
 function certLines(out: Output, c: CertificateDetails, indent = ''): string[] {

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
 import type { KeyType } from '../../pki/key-types.js';
@@ -13,6 +12,7 @@ import {
   parseDays,
   passwordFileOption,
 } from '../context.js';
+import { INPUT, inputName, readInput } from '../input.js';
 import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
 import { day, fileLines } from '../render.js';
 
@@ -38,7 +38,10 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         'added to users.json, which `mtls-ca serve` reads.',
     )
     .argument('[name]', "the user name; becomes the certificate's CN and part of file names")
-    .option('--from <file>', 'issue for every user in a file: one per line, "name [role …]"; all or nothing')
+    .option(
+      '--from <file>',
+      'issue for every user in a file (- for stdin): one per line, "name [role …]"; all or nothing',
+    )
     .option('--role <role>', 'a role for users.json (repeatable)', collect)
     .option('--email <address>', 'an email subjectAltName (repeatable)', collect)
     .option('--days <days>', 'validity in days', parseDays('--days'), 365)
@@ -69,7 +72,10 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       }
       const requests =
         flags.from !== undefined
-          ? ops.parseClientList(readText(flags.from), flags.from)
+          ? ops.parseClientList(
+              (await readInput(ctx.io, flags.from, INPUT.clientList, '--from')).toString('utf8'),
+              inputName(flags.from),
+            )
           : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
       if (flags.from !== undefined && (flags.role || flags.email)) {
         throw new MtlsCaError('USAGE', 'issue-client --from: put roles in the file, not in --role/--email');
@@ -98,7 +104,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         ]);
         return;
       }
-      const r = await out.spin(`Generating a ${flags.keyType} key for ${name}…`, () =>
+      const r = await out.spin(`Generating an ${flags.keyType} key for ${name}…`, () =>
         ops.issueClient(store, { ...requests[0]!, ...settings }),
       );
       if (r.roles.length === 0) {
@@ -116,13 +122,4 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         `Import ${r.p12} into a browser or OS key store${r.passwordFile ? `; its password is in ${r.passwordFile}` : ''}.`,
       ]);
     });
-}
-
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MtlsCaError('NOT_FOUND', `read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
-  }
 }

@@ -49,7 +49,7 @@ export function registerIssueServer(program: Command, ctx: CommandContext): void
       const { issueServer } = await import('../../ops/issue-server.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const storeChoice = await storePasswordChoice(ctx.io, flags);
-      const r = await out.spin(`Generating a ${flags.keyType} key…`, () =>
+      const r = await out.spin(`Generating an ${flags.keyType} key…`, () =>
         issueServer(store, {
           hosts,
           name: flags.name,

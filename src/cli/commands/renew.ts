@@ -60,7 +60,7 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
         revokeOld: Boolean(flags.revokeOld),
         p12Profile: flags.p12Profile,
         caPassword,
-        store: givenStorePassword(ctx.io, flags),
+        store: await givenStorePassword(ctx.io, flags),
       });
       out.result(r, () => [
         `Renewed ${r.profile} certificate "${name}"${r.rekeyed ? ' with a new key' : ''}: serial ${r.certificate.serial}, valid until ${day(r.certificate.notAfter)}.`,

@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { type CommandContext, caPasswordFileOption, collect, helpAfter, parseDays } from '../context.js';
+import { INPUT, inputName, readInput } from '../input.js';
 import { caPasswordForUse } from '../passwords.js';
 import { day, fileLines, names } from '../render.js';
 
@@ -20,7 +21,7 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
       "Verifies the CSR's signature, takes its subject CN and subjectAltNames, and issues a certificate under the\n" +
         'client profile (CN required, clientAuth only) or the server profile (a DNS/IP SAN required, serverAuth only).',
     )
-    .argument('<file>', 'the CSR, PEM or DER')
+    .argument('<file>', 'the CSR, PEM or DER (- for stdin)')
     .addOption(
       new Option('--profile <profile>', 'certificate profile')
         .choices(['client', 'server'])
@@ -44,9 +45,11 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
       const store = await ctx.store(cmd);
       const { signCsr } = await import('../../ops/sign-csr.js');
       store.assertInitialized();
+      const csr = await readInput(ctx.io, file, INPUT.certificateRequest);
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const r = await signCsr(store, {
-        file,
+        csr,
+        file: inputName(file),
         profile: flags.profile,
         days: flags.days ?? (flags.profile === 'server' ? 397 : 365),
         out: flags.out,
