@@ -4,7 +4,8 @@
  * part of a short command resolving, reading and compiling modules — the ~40 files of dist/ plus
  * commander's 6 took ≈ 100 ms of `mtls-ca init`'s 300 in a CPU profile (bench/README.md, items 1–3). The
  * bundle keeps every dynamic import() a separate chunk, so a command still loads only what it uses, and
- * bundles commander (used by every command) while the other packages stay in node_modules, loaded lazily.
+ * bundles commander (used by every command, hence a devDependency) while the runtime dependencies stay in
+ * node_modules, loaded lazily.
  *
  * Layout rule: every output file sits directly in dist/bundle/, one directory below the package root as
  * dist/cli/*.js is two: code that finds files relative to itself (program.ts reads ../../package.json;
@@ -18,7 +19,6 @@ import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-const BUNDLED_PACKAGES = ['commander'];
 
 const outdir = path.join(root, 'dist/bundle');
 fs.rmSync(outdir, { recursive: true, force: true });
@@ -31,7 +31,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: Object.keys(pkg.dependencies).filter((d) => !BUNDLED_PACKAGES.includes(d)),
+  // What the package depends on at run time stays outside; anything else it imports is bundled.
+  external: Object.keys(pkg.dependencies),
   // commander is CommonJS: its require('events') etc. need a require function in an ES module.
   banner: {
     js: "import { createRequire as __mtlsCaCreateRequire } from 'node:module'; const require = __mtlsCaCreateRequire(import.meta.url);",

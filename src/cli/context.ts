@@ -67,13 +67,13 @@ export const p12ProfileOption = () =>
 export const caPasswordFileOption = () =>
   new Option(
     '--ca-password-file <file>',
-    'read the CA key password from the first line of a file (or MTLS_CA_PASSWORD)',
+    'read the CA key password from the first line of a file, - for stdin (or MTLS_CA_PASSWORD)',
   );
 
 export const passwordFileOption = () =>
   new Option(
     '--password-file <file>',
-    'password for .p12/key stores, first line of a file (or MTLS_CA_STORE_PASSWORD); default: generated, saved as <file>.pass',
+    'password for .p12/key stores, first line of a file or - for stdin (or MTLS_CA_STORE_PASSWORD); default: generated, saved as <file>.pass',
   );
 
 export const EXIT_CODES = `

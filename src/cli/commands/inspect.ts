@@ -25,7 +25,10 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
         `key) ${ENV_CA_PASSWORD}; on a terminal a prompt.`,
     )
     .argument('<file>', 'PEM or DER file, .p12/.pfx or .jks (- for stdin)')
-    .option('--password-file <file>', 'password for a .p12, .jks or encrypted key (first line of the file)')
+    .option(
+      '--password-file <file>',
+      'password for a .p12, .jks or encrypted key (first line of the file, - for stdin)',
+    )
     .addHelpText(
       'after',
       helpAfter([
