@@ -1,6 +1,7 @@
 /**
  * Reading a file the user named (a CSR, a certificate to inspect, a password file, a batch list, a users
- * file): only a regular file, at most a size chosen per kind, with one error code per cause. Why bounded:
+ * file) or one the server re-reads while running (the CRL): only a regular file, at most a size chosen per
+ * kind, with one error code per cause. Why bounded:
  * `/dev/zero` would be read until memory runs out, and a FIFO nobody writes to blocks forever; a CSR or a
  * certificate is a few kB, so anything far larger is the wrong file.
  *
@@ -29,7 +30,10 @@ export const INPUT = {
   password: { what: 'a password file', maxBytes: MiB },
   /** `inspect` reads any artifact, a CRL included, so its limit is the CRL's. */
   anyArtifact: { what: 'a certificate, CSR, key, PKCS#12, JKS or CRL file', maxBytes: 64 * MiB },
-  /** A CRL of 100,000 revoked serials is about 4 MiB; 64 MiB leaves room for a very large CA. */
+  /**
+   * The server's crl.pem, re-read while serving. A CRL of 100,000 revoked serials is about 4 MiB; 64 MiB
+   * leaves room for a very large CA.
+   */
   crl: { what: 'a CRL', maxBytes: 64 * MiB },
   /** Tens of thousands of users, a batch of several minutes at a few hundred clients a second. */
   clientList: { what: 'a list of users', maxBytes: 4 * MiB },

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { INPUT, InputError, readUserFile } from '../files/user-file.js';
 import type { Certificate } from '../pki/certificate.js';
 import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
@@ -59,19 +60,20 @@ export function fileVersion(file: string): string {
  * Reads a CRL (PEM or DER) and checks that one of `caCertificates` signed it.
  * @param file - the CRL file
  * @param caCertificates - the CAs the server trusts for client certificates
- * @throws MtlsCaError NOT_FOUND, IO_FAILED, PARSE_FAILED (not a CRL, no nextUpdate or CRL number),
- *   BAD_SIGNATURE (issued or signed by another CA)
+ * @throws MtlsCaError NOT_FOUND, IO_FAILED, INVALID_ARGUMENT (not a regular file, over 64 MiB), PARSE_FAILED
+ *   (not a CRL, no nextUpdate or CRL number), BAD_SIGNATURE (issued or signed by another CA)
  */
 export function readCrlFile(file: string, caCertificates: readonly Certificate[]): LoadedCrl {
   const version = fileVersion(file);
   let data: Buffer;
   try {
-    data = fs.readFileSync(file);
+    data = readUserFile(file, INPUT.crl, { label: 'CRL' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new MtlsCaError('NOT_FOUND', `read CRL ${file}: no such file`, 'write one with `mtls-ca crl`', e);
+    // Missing, not a file, or absurdly large: the cure is the same, a fresh CRL.
+    if (e instanceof InputError && e.failure !== 'permission' && e.failure !== 'io') {
+      throw new MtlsCaError(e.code, e.message, 'write one with `mtls-ca crl`', e.cause);
     }
-    throw new MtlsCaError('IO_FAILED', `read CRL ${file}: ${(e as Error).message}`, undefined, e);
+    throw e;
   }
   let crl: Crl;
   try {

@@ -47,14 +47,21 @@ describe('files the user names: regular files only, a size limit per kind, - for
     expect(snapshot(dir)).toEqual(before);
   });
 
-  test('a FIFO nobody writes to is refused, not waited on: inspect, --from, --ca-password-file, serve --users', async () => {
+  test('a FIFO nobody writes to is refused, not waited on: inspect, --from, --ca-password-file, serve --users, crl.pem', async () => {
     const before = snapshot(dir);
+    // serve re-reads ca/crl.pem: a copy of the CA whose CRL is a FIFO
+    const fifoCrlDir = path.join(root, 'fifo-crl');
+    fs.cpSync(dir, fifoCrlDir, { recursive: true });
+    const fifoCrl = path.join(fifoCrlDir, 'ca/crl.pem');
+    fs.rmSync(fifoCrl);
+    runOk('mkfifo', [fifoCrl]);
     const opts = { timeoutMs: BLOCKED_MS };
     const runs = await Promise.all([
       cliProcess(['inspect', fifo], env, root, opts),
       cliProcess(['issue-client', '--from', fifo, '--dir', dir], env, root, opts),
       cliProcess(['crl', '--ca-password-file', fifo, '--dir', dir], {}, root, opts),
       cliProcess(['serve', '--users', fifo, '--port', '0', '--dir', dir], env, root, opts),
+      cliProcess(['serve', '--port', '0', '--dir', fifoCrlDir], env, root, opts),
     ]);
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
       [1, `error: read ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],
@@ -64,7 +71,9 @@ describe('files the user names: regular files only, a size limit per kind, - for
         `error: read --ca-password-file ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`,
       ],
       [1, `error: read ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],
+      [1, `error: read CRL ${fifoCrl}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],
     ]);
+    expect(runs[4]!.stderr.split('\n')[1]).toBe('hint: write one with `mtls-ca crl`');
     expect(runs[2]!.stderr.split('\n')[1]).toBe(
       'hint: name a regular file, or pass - and pipe a password file to stdin',
     );

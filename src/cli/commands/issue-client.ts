@@ -70,6 +70,9 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
           'see `mtls-ca issue-client --help`',
         );
       }
+      if (flags.from !== undefined && (flags.role || flags.email)) {
+        throw new MtlsCaError('USAGE', 'issue-client --from: put roles in the file, not in --role/--email');
+      }
       const requests =
         flags.from !== undefined
           ? ops.parseClientList(
@@ -77,9 +80,6 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
               inputName(flags.from),
             )
           : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
-      if (flags.from !== undefined && (flags.role || flags.email)) {
-        throw new MtlsCaError('USAGE', 'issue-client --from: put roles in the file, not in --role/--email');
-      }
       for (const r of requests) ops.validateClientRequest(r);
       const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
       const storeChoice = await storePasswordChoice(ctx.io, flags);
