@@ -68,7 +68,7 @@ export interface ReadUserFileOptions {
  * as the limit itself.
  * @param n - a number of bytes
  */
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (n < KiB) return `${n} bytes`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = n / KiB;
@@ -86,7 +86,7 @@ function fileType(st: fs.Stats): string {
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';
   if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
+  return 'a special file';
 }
 
 /**

@@ -99,7 +99,9 @@ class InspectPasswords {
     const env = this.kind === 'private-key' ? ENV_CA_PASSWORD : ENV_STORE_PASSWORD;
     if (e.code === 'PASSWORD_REQUIRED') return `pass --password-file F or set ${env}`;
     if (e.code === 'BAD_PASSWORD' && this.source) {
-      return `the password came from ${this.source}; pass the right one with --password-file F`;
+      return this.passwordFile !== undefined
+        ? `the password came from ${this.source}; check its first line`
+        : `the password came from ${this.source}; pass the right one with --password-file F`;
     }
     return undefined;
   }
