@@ -1,9 +1,10 @@
 /** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
 import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';
-import { hostsToAltNames } from '../pki/extensions.js';
+import { hostsToAltNames } from '../pki/general-names.js';
 import { createJks } from '../pki/jks.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
+import { assertCommonName } from '../pki/names.js';
 import { createPkcs12, createTrustStorePkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { createRootCa, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
@@ -71,6 +72,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       'pass --ca-name "My CA"',
     );
   }
+  assertCommonName(o.caName.trim(), 'CA name');
   const hosts = [...new Set([...LOCAL_HOSTS, ...o.hosts])];
   const altNames = hostsToAltNames(hosts);
   const refuseExisting = () => refuseExistingCa(store, o.force);

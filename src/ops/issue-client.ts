@@ -7,13 +7,13 @@
  * more than they save.
  */
 import type { KeyObject } from 'node:crypto';
-import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
+import { assertAltNames } from '../pki/general-names.js';
 import { exportPrivateKeyDer, generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
-import { assertSafeName } from '../pki/names.js';
+import { assertSafeName, nameKey } from '../pki/names.js';
 import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { type CertificateAuthority, issueClientCertificate } from '../pki/profiles.js';
@@ -32,6 +32,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
+import { namesInUse, refuseLookalikes, refuseValidCertificates, supersedeEvents } from './names-in-use.js';
 import { runInWorkers } from './worker-pool.js';
 
 export interface ClientRequest {
@@ -92,7 +93,6 @@ export interface IssueClientResult {
   superseded?: string;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export function validateClientRequest(o: ClientRequest): void {
@@ -105,10 +105,7 @@ export function validateClientRequest(o: ClientRequest): void {
       );
     }
   }
-  for (const e of o.email) {
-    if (!EMAIL.test(e))
-      throw new MtlsCaError('INVALID_ARGUMENT', `use email ${JSON.stringify(e)}: not an email address`);
-  }
+  assertAltNames({ email: o.email });
 }
 
 /**
@@ -117,7 +114,8 @@ export function validateClientRequest(o: ClientRequest): void {
  */
 export function parseClientList(text: string, file: string): ClientRequest[] {
   const out: ClientRequest[] = [];
-  const seen = new Set<string>();
+  /** Name key → the line that listed it, so that `Pavel` after `pavel` is a duplicate too. */
+  const seen = new Map<string, { name: string; line: number }>();
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) continue;
@@ -130,29 +128,20 @@ export function parseClientList(text: string, file: string): ClientRequest[] {
         throw new MtlsCaError(e.code, `read ${file} line ${i + 1}: ${e.message}`, e.hint);
       throw e;
     }
-    if (seen.has(request.name)) {
+    const earlier = seen.get(nameKey(request.name));
+    if (earlier) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
-        `read ${file} line ${i + 1}: "${request.name}" is listed twice`,
+        earlier.name === request.name
+          ? `read ${file} line ${i + 1}: "${request.name}" is listed twice`
+          : `read ${file} line ${i + 1}: "${request.name}" reads the same as "${earlier.name}" on line ${earlier.line}`,
       );
     }
-    seen.add(request.name);
+    seen.set(nameKey(request.name), { name: request.name, line: i + 1 });
     out.push(request);
   }
   if (out.length === 0) throw new MtlsCaError('INVALID_ARGUMENT', `read ${file}: no client names in it`);
   return out;
-}
-
-/** The currently valid certificate on disk for a client name, if any (an O(1) check, not an inventory scan). */
-function currentClientCertificate(store: CaStore, name: string, now: Date): Certificate | undefined {
-  const file = store.paths.client(name).cert;
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    const cert = Certificate.from(fs.readFileSync(file), store.display(file));
-    return cert.validityAt(now) === 'valid' ? cert : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** What building a client needs besides the CA: the same for the whole batch, and cloneable to a worker. */
@@ -305,26 +294,14 @@ export async function issueClients(
   const build: ClientBuildSettings = { keyType: s.keyType, days: s.days, p12Profile: s.p12Profile, now };
 
   return store.lock(async () => {
-    const existing = new Map<string, Certificate>();
-    const revokedOrSuperseded = new Set<string>();
-    for (const r of requests) {
-      const cert = currentClientCertificate(store, r.name, now);
-      if (cert) existing.set(r.name, cert);
-    }
-    if (existing.size > 0) {
-      // Only then is the inventory read: a revoked certificate may be replaced without --force.
-      for (const e of store.readInventory())
-        if (e.revokedAt || e.supersededAt) revokedOrSuperseded.add(e.serial);
-    }
-    const blocking = [...existing].filter(([, c]) => !revokedOrSuperseded.has(c.serialHex));
-    if (blocking.length > 0 && !s.force) {
-      const [name, cert] = blocking[0]!;
-      throw new MtlsCaError(
-        'ALREADY_EXISTS',
-        `issue client ${name}: a valid certificate exists until ${cert.notAfter.toISOString().slice(0, 10)} (${store.display(store.paths.client(name).cert)})${blocking.length > 1 ? ` (and ${blocking.length - 1} more)` : ''}`,
-        'pass --force to replace it (the old one is marked superseded)',
-      );
-    }
+    const inUse = namesInUse(
+      store,
+      'client',
+      requests.map((r) => r.name),
+      now,
+    );
+    refuseLookalikes(inUse, (name) => `issue client ${name}`);
+    refuseValidCertificates(inUse, s.force, (name) => `issue client ${name}`);
 
     const passwords = requests.map(() => s.store.given ?? generatePassword());
     /** The jobs, once their key pairs are made (a batch's workers start meanwhile). */
@@ -362,16 +339,8 @@ export async function issueClients(
         // a Buffer arrives from a worker as a plain Uint8Array (structured clone)
         const p12 = Buffer.from(b.p12.buffer, b.p12.byteOffset, b.p12.byteLength);
         files.write(paths.p12, p12, MODE_SECRET, 'key + certificate + CA for browsers and Java');
-        const old = existing.get(name);
-        events[i] = [b.event];
-        if (old && !revokedOrSuperseded.has(old.serialHex)) {
-          events[i]!.push({
-            op: 'supersede',
-            serial: old.serialHex,
-            at: now.toISOString(),
-            by: b.event.serial,
-          });
-        }
+        const old = inUse.valid.get(name) ?? [];
+        events[i] = [b.event, ...supersedeEvents(old, b.event.serial, now)];
         audit[i] = b.audit;
         results[i] = {
           name,
@@ -380,7 +349,7 @@ export async function issueClients(
           files: files.files,
           p12: store.display(paths.p12),
           ...(passwordFile ? { passwordFile: store.display(passwordFile) } : {}),
-          ...(old ? { superseded: old.serialHex } : {}),
+          ...(old.length > 0 ? { superseded: old[0]!.serial } : {}),
         };
       }
     };

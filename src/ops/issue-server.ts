@@ -1,7 +1,7 @@
 /** `issue-server`: another server leaf (e.g. for a second host), with its key store for Java servers. */
 import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';
-import { hostsToAltNames } from '../pki/extensions.js';
+import { hostsToAltNames } from '../pki/general-names.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
 import { assertSafeName } from '../pki/names.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
@@ -19,6 +19,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
+import { namesInUse, refuseLookalikes } from './names-in-use.js';
 
 export interface IssueServerOptions {
   hosts: string[];
@@ -64,6 +65,7 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
   const keys = await generateKeyPair(o.keyType);
   const cert = issueServerCertificate({ ca, publicKey: keys.publicKey, altNames, days: o.days, now });
   return store.lock(() => {
+    refuseLookalikes(namesInUse(store, 'server', [name], now), (n) => `issue server ${n}`);
     const paths = store.paths.server(name);
     if (!o.force && fs.existsSync(paths.cert)) {
       throw new MtlsCaError(

@@ -5,7 +5,8 @@
 import { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import { Certificate } from '../pki/certificate.js';
-import { MtlsCaError } from '../pki/errors.js';
+import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
+import { assertAltNames } from '../pki/general-names.js';
 import {
   exportPrivateKeyPem,
   generateKeyPair,
@@ -14,6 +15,7 @@ import {
   keyTypeOf,
   parsePrivateKey,
 } from '../pki/keys.js';
+import { assertCommonName } from '../pki/names.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
@@ -92,6 +94,18 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
   }
   const days = o.days ?? (profile === 'client' ? 365 : 397);
   assertDays(days, '--days');
+  const san = old.subjectAltNames;
+  try {
+    // A certificate made before these rules (or by another tool) may hold a name we no longer sign.
+    if (old.commonName !== undefined) assertCommonName(old.commonName);
+    assertAltNames(san, profile === 'server');
+  } catch (e) {
+    if (!(e instanceof InvalidNameError)) throw e;
+    throw e.restate(
+      `renew ${o.name}: ${store.display(paths.cert)} holds`,
+      'issue a new certificate with valid names instead, and revoke this one',
+    );
+  }
 
   let privateKey: ReturnType<typeof parsePrivateKey>;
   if (o.rekey) {
@@ -114,7 +128,6 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
     }
   }
   const publicKey = createPublicKey(privateKey);
-  const san = old.subjectAltNames;
   const cert =
     profile === 'client'
       ? issueClientCertificate({

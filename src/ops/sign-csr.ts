@@ -1,9 +1,10 @@
 /** `sign-csr`: signs a CSR made elsewhere (e.g. `openssl req -new`) under the client or server profile. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCsr } from '../pki/csr.js';
-import { MtlsCaError } from '../pki/errors.js';
-import { assertSafeName } from '../pki/names.js';
+import { type Csr, parseCsr } from '../pki/csr.js';
+import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
+import { assertAltNames } from '../pki/general-names.js';
+import { assertCommonName, assertSafeName } from '../pki/names.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
@@ -16,6 +17,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
+import { namesInUse, refuseLookalikes, refuseValidCertificates, supersedeEvents } from './names-in-use.js';
 
 export interface SignCsrOptions {
   /** The request, PEM or DER. */
@@ -38,66 +40,58 @@ export interface SignCsrResult {
   certificate: CertificateSummary;
   files: WrittenFile[];
   roles?: string[];
-  /** SANs in the request that the profile does not allow and that were left out. */
+  /** SANs in the request that the profile does not allow, or of a type we never issue, that were left out. */
   ignored: string[];
+  /** The serial of the client certificate this one replaced (with `force`). */
+  superseded?: string;
 }
 
 export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCsrResult> {
   const now = o.now ?? new Date();
   assertDays(o.days, '--days');
   const csr = parseCsr(o.csr, o.file);
-  const ca = store.loadCa(o.caPassword);
-  const cn = csr.commonName;
+  const { name, cn } = checkRequestedNames(csr, o.profile, o.file);
   const san = csr.altNames;
-  const ignored: string[] = [];
-  let name: string;
-  let cert: ReturnType<typeof issueClientCertificate>;
-  if (o.profile === 'client') {
-    if (!cn) {
-      throw new MtlsCaError(
-        'INVALID_ARGUMENT',
-        `sign ${o.file}: the request has no subject CN, which names the client user`,
-        'ask for a CSR made with -subj "/CN=<user>"',
-      );
-    }
-    assertSafeName(cn, 'client name (CSR subject CN)');
-    name = cn;
-    ignored.push(...(san.dns ?? []).map((d) => `DNS:${d}`), ...(san.ip ?? []).map((i) => `IP:${i}`));
-    cert = issueClientCertificate({
-      ca,
-      publicKey: csr.publicKey,
-      commonName: cn,
-      email: san.email,
-      uri: san.uri,
-      days: o.days,
-      now,
-    });
-  } else {
-    if ((san.dns?.length ?? 0) + (san.ip?.length ?? 0) === 0) {
-      throw new MtlsCaError(
-        'INVALID_ARGUMENT',
-        `sign ${o.file}: the request has no DNS or IP subjectAltName, which a server certificate needs`,
-        'ask for a CSR made with -addext "subjectAltName=DNS:host.example.com"',
-      );
-    }
-    name = cn ?? san.dns?.[0] ?? san.ip![0]!;
-    ignored.push(...(san.email ?? []).map((e) => `email:${e}`), ...(san.uri ?? []).map((u) => `URI:${u}`));
-    cert = issueServerCertificate({
-      ca,
-      publicKey: csr.publicKey,
-      altNames: { dns: san.dns, ip: san.ip },
-      commonName: cn,
-      days: o.days,
-      now,
-    });
-  }
+  const ca = store.loadCa(o.caPassword);
+  const ignored = [
+    ...(o.profile === 'client'
+      ? [...(san.dns ?? []).map((d) => `DNS:${d}`), ...(san.ip ?? []).map((i) => `IP:${i}`)]
+      : [...(san.email ?? []).map((e) => `email:${e}`), ...(san.uri ?? []).map((u) => `URI:${u}`)]),
+    ...csr.otherAltNames,
+  ];
+  const cert =
+    o.profile === 'client'
+      ? issueClientCertificate({
+          ca,
+          publicKey: csr.publicKey,
+          commonName: name,
+          email: san.email,
+          uri: san.uri,
+          days: o.days,
+          now,
+        })
+      : issueServerCertificate({
+          ca,
+          publicKey: csr.publicKey,
+          altNames: { dns: san.dns, ip: san.ip },
+          commonName: cn,
+          days: o.days,
+          now,
+        });
   return store.lock(() => {
-    const out =
-      o.out ??
-      (o.profile === 'client'
-        ? store.paths.client(name).cert
-        : store.paths.server(safeServerName(name)).cert);
-    if (fs.existsSync(out) && !o.force) {
+    // The same rules as issue-client and issue-server: no look-alike of an existing name; for a client, a
+    // still valid certificate of the same name is replaced only with --force, and then marked superseded.
+    const inUse = namesInUse(store, o.profile, [name], now);
+    refuseLookalikes(inUse, () => `sign ${o.file}`);
+    if (o.profile === 'client')
+      refuseValidCertificates(inUse, o.force, () => `sign ${o.file} for client ${name}`);
+    const defaultOut =
+      o.profile === 'client' ? store.paths.client(name).cert : store.paths.server(safeServerName(name)).cert;
+    const out = o.out ?? defaultOut;
+    // A client's own certificate file is governed by the rule above (a revoked one may be replaced); any other
+    // existing file only with --force.
+    const replaceable = o.profile === 'client' && out === defaultOut;
+    if (!replaceable && fs.existsSync(out) && !o.force) {
       throw new MtlsCaError(
         'ALREADY_EXISTS',
         `write ${store.display(out)}: the file exists`,
@@ -109,8 +103,11 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
     files.write(path.resolve(out), cert.toPem(), MODE_PUBLIC, `${o.profile} certificate`);
     const roles =
       o.profile === 'client' && o.roles.length > 0 ? store.mergeUserRoles(tx, name, o.roles) : undefined;
+    const event = issueEvent(cert, name, o.profile, [path.relative(store.root, path.resolve(out))], now);
+    const old = inUse.valid.get(name) ?? [];
     store.appendInventory(tx, [
-      issueEvent(cert, name, o.profile, [path.relative(store.root, path.resolve(out))], now),
+      event,
+      ...(o.profile === 'client' ? supersedeEvents(old, event.serial, now) : []),
     ]);
     store.appendAudit(tx, [auditRecord('sign', cert, now, { profile: o.profile })], ca.privateKey);
     tx.commit();
@@ -121,8 +118,54 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
       files: files.files,
       ignored,
       ...(roles ? { roles } : {}),
+      ...(o.profile === 'client' && old.length > 0 ? { superseded: old[0]!.serial } : {}),
     };
   });
+}
+
+/**
+ * Checks every name the request asks for before anything is signed — also the entries the profile leaves out,
+ * since a request with a hostile name is not one to sign in part — and returns the certificate's name: the
+ * CN (a client's user name), else for a server its first DNS name or IP address.
+ * @throws MtlsCaError `INVALID_NAME` / `INVALID_ARGUMENT` quoting the entry, `INVALID_ARGUMENT` when the
+ *   profile lacks the name it needs
+ */
+function checkRequestedNames(
+  csr: Csr,
+  profile: 'client' | 'server',
+  file: string,
+): { name: string; cn: string | undefined } {
+  const cn = csr.commonName;
+  const san = csr.altNames;
+  try {
+    if (profile === 'client' && cn !== undefined) assertSafeName(cn, 'client name (subject CN)');
+    else if (cn !== undefined) assertCommonName(cn, 'common name');
+    assertAltNames(san, true);
+  } catch (e) {
+    if (!(e instanceof InvalidNameError)) throw e;
+    throw e.restate(
+      `sign ${file}: the request asks for`,
+      'the request is refused as a whole; ask for a new one without that name',
+    );
+  }
+  if (profile === 'client') {
+    if (!cn) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `sign ${file}: the request has no subject CN, which names the client user`,
+        'ask for a CSR made with -subj "/CN=<user>"',
+      );
+    }
+    return { name: cn, cn };
+  }
+  if ((san.dns?.length ?? 0) + (san.ip?.length ?? 0) === 0) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `sign ${file}: the request has no DNS or IP subjectAltName, which a server certificate needs`,
+      'ask for a CSR made with -addext "subjectAltName=DNS:host.example.com"',
+    );
+  }
+  return { name: cn ?? san.dns?.[0] ?? san.ip![0]!, cn };
 }
 
 function safeServerName(name: string): string {

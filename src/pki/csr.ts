@@ -10,6 +10,7 @@ import {
   decodeSubjectAltNames,
   type Extension,
   encodeExtension,
+  otherAltNameTypes,
   type SubjectAltNames,
   subjectAltName,
 } from './extensions.js';
@@ -91,6 +92,8 @@ export class Csr {
   readonly requestedExtensions: Extension[];
   /** The requested SAN entries; all four lists are present (empty when nothing was requested). */
   readonly altNames: SubjectAltNames;
+  /** Requested SAN entries of other types (`otherName`, `directoryName`, …), which we never issue. */
+  readonly otherAltNames: string[];
   /** OID of the signature algorithm (see {@link Csr.signatureAlgorithmName}). */
   readonly signatureAlgorithm: string;
   readonly signature: Buffer;
@@ -103,6 +106,7 @@ export class Csr {
    *   `UNSUPPORTED` for a signature algorithm we do not verify (RSA-PSS, …)
    */
   constructor(input: Buffer, what = 'CSR') {
+    let sanCount = 0;
     try {
       const root = der.decode(input, what);
       const [infoNode, algNode, sigNode] = root.children;
@@ -131,8 +135,11 @@ export class Csr {
         );
         this.requestedExtensions.push(...decodeExtensions(exts));
       }
-      const san = this.requestedExtensions.find((e) => e.oid === OID.subjectAltName);
+      const sans = this.requestedExtensions.filter((e) => e.oid === OID.subjectAltName);
+      sanCount = sans.length;
+      const san = sans[0];
       this.altNames = san ? decodeSubjectAltNames(san.value) : { dns: [], ip: [], email: [], uri: [] };
+      this.otherAltNames = san ? otherAltNameTypes(san.value) : [];
       this.signatureAlgorithm = der.readOid(der.expectTag(algNode, der.Tag.SEQUENCE, what).children[0]!);
       this.signature = der.bitsOf(der.expectTag(sigNode, der.Tag.BIT_STRING, what));
     } catch (e) {
@@ -142,6 +149,14 @@ export class Csr {
         `read ${what}: not a valid PKCS#10 certificate request`,
         undefined,
         e,
+      );
+    }
+    if (sanCount > 1) {
+      // Which one counts would be up to each reader (RFC 5280 4.2: an extension appears at most once).
+      throw new MtlsCaError(
+        'PARSE_FAILED',
+        `read ${what}: the request has ${sanCount} subjectAltName extensions`,
+        'put every name in one subjectAltName extension',
       );
     }
     if (!verify(this.publicKey, this.signatureAlgorithm, this.info, this.signature)) {

@@ -1,3 +1,5 @@
+import type { HiddenCharacterRule } from './characters.js';
+
 /**
  * The one error type of mtls-ca. Every failure a user can cause or fix carries a stable {@link ErrorCode},
  * a message of the form `<action> <file or value>: <cause>`, and optionally a hint naming the next command.
@@ -38,6 +40,60 @@ export class MtlsCaError extends Error {
     cause?: unknown,
   ) {
     super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** Which rule refused a name (see {@link InvalidNameError.rule}). */
+export type NameRule =
+  | HiddenCharacterRule
+  | 'empty'
+  | 'too-long'
+  | 'not-nfc'
+  | 'file-name'
+  | 'reserved'
+  | 'not-ascii'
+  | 'label'
+  | 'wildcard'
+  | 'a-label'
+  | 'ip'
+  | 'syntax'
+  | 'scheme'
+  | 'userinfo';
+
+/**
+ * A name refused by one of the rules in names.ts or general-names.ts, with the parts a caller needs to word the
+ * refusal its own way (`sign web.csr: the request asks for DNS name "*": …`). The message is
+ * `use <kind> <quoted value>: <reason>`.
+ */
+export class InvalidNameError extends MtlsCaError {
+  /**
+   * @param code - `INVALID_NAME` for user, file and common names, `INVALID_ARGUMENT` for subjectAltName entries
+   * @param kind - what the name is: `client name`, `common name`, `DNS name`, `IP address`, `email address`, `URI`
+   * @param value - the name as given
+   * @param quoted - the name in quotes with hidden characters escaped (see characters.ts `quote`)
+   * @param rule - which rule refused it, stable for programs: `control`, `wildcard`, `scheme`, …
+   * @param reason - why, in words: `it contains a control character (\x00)`
+   * @param hint - how to fix it (optional)
+   */
+  constructor(
+    code: 'INVALID_NAME' | 'INVALID_ARGUMENT',
+    readonly kind: string,
+    readonly value: string,
+    readonly quoted: string,
+    readonly rule: NameRule,
+    readonly reason: string,
+    hint?: string,
+  ) {
+    super(code, `use ${kind} ${quoted}: ${reason}`, hint);
+  }
+
+  /**
+   * The same refusal in a caller's words: `<lead> <kind> <quoted>: <reason>`, same code.
+   * @param lead - what comes before the name: `sign web.csr: the request asks for`
+   * @param hint - the caller's hint (default: this one's)
+   */
+  restate(lead: string, hint = this.hint): MtlsCaError {
+    return new MtlsCaError(this.code, `${lead} ${this.kind} ${this.quoted}: ${this.reason}`, hint, this);
   }
 }
 

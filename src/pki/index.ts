@@ -14,10 +14,12 @@
  * ```
  */
 export { Certificate, fingerprint } from './certificate.js';
+export { findHiddenCharacter, type HiddenCharacter, quote } from './characters.js';
 export { Crl, createCrl, REVOCATION_REASONS, type RevocationReason, type RevokedEntry } from './crl.js';
 export { Csr, createCsr, parseCsr } from './csr.js';
-export { type ErrorCode, isMtlsCaError, MtlsCaError } from './errors.js';
-export { hostsToAltNames, type SubjectAltNames } from './extensions.js';
+export { type ErrorCode, InvalidNameError, isMtlsCaError, MtlsCaError, type NameRule } from './errors.js';
+export type { SubjectAltNames } from './extensions.js';
+export { assertAltNames, hostsToAltNames, URI_SCHEMES } from './general-names.js';
 export { createJks, type JksEntry, parseJks } from './jks.js';
 export {
   DEFAULT_KEY_TYPE,
@@ -35,7 +37,7 @@ export {
   parsePrivateKey,
   subjectPublicKeyInfo,
 } from './keys.js';
-export type { DistinguishedName } from './names.js';
+export { assertCommonName, assertSafeName, type DistinguishedName, nameKey } from './names.js';
 export { isPem, pemBlocks, toPem } from './pem.js';
 export {
   createPkcs12,

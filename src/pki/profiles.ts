@@ -16,8 +16,9 @@ import {
   subjectAltName,
   subjectKeyIdentifier,
 } from './extensions.js';
+import { assertAltNames } from './general-names.js';
 import { isKeyPair } from './keys.js';
-import { type DistinguishedName, encodeName } from './names.js';
+import { assertCommonName, type DistinguishedName, encodeName } from './names.js';
 import { OID } from './oids.js';
 
 const DAY_MS = 86_400_000;
@@ -63,6 +64,7 @@ export function createRootCa(
   opts: { subject: DistinguishedName; privateKey: KeyObject; publicKey: KeyObject } & ValidityOptions,
 ): Certificate {
   if (!opts.subject.commonName) throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the CA name is empty');
+  assertCommonName(opts.subject.commonName, 'CA name');
   if (!isKeyPair(opts.privateKey, opts.publicKey)) {
     throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the public key does not match the private key');
   }
@@ -92,7 +94,13 @@ interface LeafOptions extends ValidityOptions {
   eku: string;
 }
 
+/**
+ * Signs a leaf. Its names are checked here, below every caller, so that no path (a flag, a CSR, a renewal of a
+ * certificate an older version made) can put a hostile name in a certificate.
+ */
 function issueLeaf(o: LeafOptions): Certificate {
+  if (o.subject.commonName !== undefined) assertCommonName(o.subject.commonName);
+  assertAltNames(o.altNames, o.eku === OID.serverAuth);
   const caCert = o.ca.certificate;
   const now = o.now ?? new Date();
   if (caCert.notAfter <= now) {

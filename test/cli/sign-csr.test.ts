@@ -157,7 +157,7 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
     const badHost = await cli(['issue-server', 'not a host', '--name', 'x', '--dir', dir], env);
     expect(badHost.code).toBe(1);
     expect(badHost.stderr.split('\n')[0]).toBe(
-      'error: use host "not a host": not a DNS name or IP address (INVALID_ARGUMENT)',
+      'error: use host "not a host": not an IP address, nor a DNS name: its label "not a host" has a character other than a-z, 0-9 and "-" (INVALID_ARGUMENT)',
     );
   });
 

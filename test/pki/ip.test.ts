@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { describe, expect, test } from 'vitest';
-import { decodeSubjectAltNames, hostsToAltNames, subjectAltName } from '../../src/pki/extensions.js';
+import { decodeSubjectAltNames, subjectAltName } from '../../src/pki/extensions.js';
+import { hostsToAltNames } from '../../src/pki/general-names.js';
 import { errorOf } from '../helpers/errors.js';
 
 const EDGE_CASES = [

@@ -13,6 +13,7 @@ import {
   passwordFileOption,
 } from '../context.js';
 import { isInteractive } from '../io.js';
+import { HOST_RULES } from '../name-rules-help.js';
 import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
 import { day, fileLines, names } from '../render.js';
@@ -62,11 +63,12 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .addOption(passwordFileOption())
     .addHelpText(
       'after',
-      helpAfter([
-        'MTLS_CA_PASSWORD=… mtls-ca init',
-        'mtls-ca init --ca-password-file ca.pass \\\n      --host api.example.com --host 10.0.0.5',
-        'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
-      ]),
+      HOST_RULES +
+        helpAfter([
+          'MTLS_CA_PASSWORD=… mtls-ca init',
+          'mtls-ca init --ca-password-file ca.pass \\\n      --host api.example.com --host 10.0.0.5',
+          'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
+        ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
       const out = await ctx.output(cmd);

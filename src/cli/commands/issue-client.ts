@@ -13,6 +13,7 @@ import {
   passwordFileOption,
 } from '../context.js';
 import { INPUT, inputName, readInput } from '../input.js';
+import { ALT_NAME_RULES, USER_NAME_RULES } from '../name-rules-help.js';
 import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
 import { day, fileLines } from '../render.js';
 
@@ -52,12 +53,14 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
     .addOption(passwordFileOption())
     .addHelpText(
       'after',
-      helpAfter([
-        'mtls-ca issue-client pavel --role user',
-        'mtls-ca issue-client alice --role user --role admin \\\n      --email alice@example.com --days 90',
-        'mtls-ca issue-client --from team.txt      # lines like: bob user,admin',
-        'cd ssl && curl --cacert ca/ca.crt --cert-type P12 \\\n      --cert client/client_pavel.p12:"$(cat client/client_pavel.p12.pass)" \\\n      https://localhost:8443/customer/1',
-      ]),
+      USER_NAME_RULES +
+        ALT_NAME_RULES +
+        helpAfter([
+          'mtls-ca issue-client pavel --role user',
+          'mtls-ca issue-client alice --role user --role admin \\\n      --email alice@example.com --days 90',
+          'mtls-ca issue-client --from team.txt      # lines like: bob user,admin',
+          'cd ssl && curl --cacert ca/ca.crt --cert-type P12 \\\n      --cert client/client_pavel.p12:"$(cat client/client_pavel.p12.pass)" \\\n      https://localhost:8443/customer/1',
+        ]),
     )
     .action(async (name: string | undefined, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);

@@ -10,6 +10,7 @@ import {
   parseDays,
   passwordFileOption,
 } from '../context.js';
+import { HOST_RULES } from '../name-rules-help.js';
 import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
 import { day, fileLines, names } from '../render.js';
 
@@ -38,10 +39,11 @@ export function registerIssueServer(program: Command, ctx: CommandContext): void
     .addOption(passwordFileOption())
     .addHelpText(
       'after',
-      helpAfter([
-        'mtls-ca issue-server api.example.com 10.0.0.5',
-        'mtls-ca issue-server ::1 --name ipv6-only',
-      ]),
+      HOST_RULES +
+        helpAfter([
+          'mtls-ca issue-server api.example.com 10.0.0.5',
+          'mtls-ca issue-server ::1 --name ipv6-only',
+        ]),
     )
     .action(async (hosts: string[], flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);

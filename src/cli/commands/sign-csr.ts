@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { type CommandContext, caPasswordFileOption, collect, helpAfter, parseDays } from '../context.js';
 import { INPUT, inputName, readInput } from '../input.js';
+import { ALT_NAME_RULES, HOST_RULES, REQUEST_RULES, USER_NAME_RULES } from '../name-rules-help.js';
 import { caPasswordForUse } from '../passwords.js';
 import { day, fileLines, names } from '../render.js';
 
@@ -30,15 +31,22 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
     .option('--days <days>', 'validity in days (default: 365 client, 397 server)', parseDays('--days'))
     .option('--out <file>', 'where to write the certificate (default: client/<CN>.crt or server/<CN>.crt)')
     .option('--role <role>', 'client profile: a role for users.json (repeatable)', collect)
-    .option('--force', 'replace an existing certificate file')
+    .option(
+      '--force',
+      'replace a still valid certificate for this client (the old one is marked superseded), or an existing --out file',
+    )
     .addOption(caPasswordFileOption())
     .addHelpText(
       'after',
-      helpAfter([
-        'openssl req -new -newkey rsa:2048 -nodes -keyout bob.key \\\n      -subj /CN=bob -out bob.csr',
-        'mtls-ca sign-csr bob.csr --role user',
-        'mtls-ca sign-csr web.csr --profile server --out web.crt',
-      ]),
+      REQUEST_RULES +
+        USER_NAME_RULES +
+        HOST_RULES +
+        ALT_NAME_RULES +
+        helpAfter([
+          'openssl req -new -newkey rsa:2048 -nodes -keyout bob.key \\\n      -subj /CN=bob -out bob.csr',
+          'mtls-ca sign-csr bob.csr --role user',
+          'mtls-ca sign-csr web.csr --profile server --out web.crt',
+        ]),
     )
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
@@ -60,6 +68,7 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
       if (r.ignored.length) out.warn(`left out of the ${r.profile} certificate: ${r.ignored.join(', ')}`);
       out.result(r, () => [
         `Signed a ${r.profile} certificate for "${r.name}"${names(r.certificate) ? ` (${names(r.certificate)})` : ''}, valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
+        ...(r.superseded ? [`It supersedes serial ${r.superseded}.`] : []),
         ...(r.roles ? [`Roles: ${r.roles.join(', ')}`] : []),
         '',
         ...fileLines(out, r.files),
