@@ -135,6 +135,7 @@ export function parseClientList(text: string, file: string): ClientRequest[] {
         earlier.name === request.name
           ? `read ${file} line ${i + 1}: "${request.name}" is listed twice`
           : `read ${file} line ${i + 1}: "${request.name}" reads the same as "${earlier.name}" on line ${earlier.line}`,
+        'list each user once, in one spelling',
       );
     }
     seen.set(nameKey(request.name), { name: request.name, line: i + 1 });

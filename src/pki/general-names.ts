@@ -136,12 +136,14 @@ const NOT_URI_CHARACTER = /[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/;
 /** RFC 3986 appendix B, for a URI without {@link NOT_URI_CHARACTER}. */
 const URI_PARTS = /^([^:/?#]+):(?:\/\/([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/;
 
-function hostRefusal(host: string): Refusal | undefined {
-  if (host.startsWith('[') && host.endsWith(']')) {
-    return parseIp(host.slice(1, -1))?.length === 16
-      ? undefined
-      : refuse('ip', `its host ${quote(host)} is not an IPv6 address`);
+/** The host of an authority (`host`, `host:port`, `[v6]:port`) as RFC 5280 wants it: a DNS name or an IP. */
+function hostRefusal(authority: string): Refusal | undefined {
+  if (authority.startsWith('[')) {
+    const literal = /^\[([^\]]*)\](?::\d*)?$/.exec(authority);
+    if (literal && parseIp(literal[1]!)?.length === 16) return undefined;
+    return refuse('ip', `its host ${quote(literal ? `[${literal[1]}]` : authority)} is not an IPv6 address`);
   }
+  const host = authority.replace(/:\d*$/, '');
   if (parseIp(host)) return undefined;
   const d = dnsNameRefusal(host, false);
   return d ? refuse(d.rule, `its host ${quote(host)}: ${d.reason}`) : undefined;
@@ -199,9 +201,7 @@ function uriRefusal(uri: string): Refusal | undefined {
     return refuse('userinfo', 'it has a user name before "@", which makes the host hard to see');
   }
   if (scheme === 'spiffe') return spiffeRefusal(authority, path!, query, fragment);
-  const port = /:(\d*)$/.exec(authority);
-  const host = port && !authority.endsWith(']') ? authority.slice(0, port.index) : authority;
-  return hostRefusal(host);
+  return hostRefusal(authority);
 }
 
 const KINDS = {
@@ -211,16 +211,16 @@ const KINDS = {
   uri: 'URI',
 } as const;
 
-function refusalError(kind: keyof typeof KINDS, value: string, r: Refusal, hint?: string): InvalidNameError {
-  return new InvalidNameError(
-    'INVALID_ARGUMENT',
-    KINDS[kind],
-    value,
-    quote(value, true),
-    r.rule,
-    r.reason,
-    hint,
-  );
+const HINTS = {
+  dns: 'use dot-separated labels of letters, digits and "-", like api.example.com',
+  ip: 'use an address like 10.0.0.5 or 2001:db8::5',
+  email: 'use an address like alice@example.com',
+  uri: `use an absolute URI with the scheme ${URI_SCHEMES.join(', ')}, like spiffe://example.org/alice`,
+} as const;
+
+function refusalError(kind: keyof typeof KINDS, value: string, r: Refusal): InvalidNameError {
+  const shown = quote(value, true);
+  return new InvalidNameError('INVALID_ARGUMENT', KINDS[kind], value, shown, r.rule, r.reason, HINTS[kind]);
 }
 
 /**

@@ -99,8 +99,8 @@ interface LeafOptions extends ValidityOptions {
  * certificate an older version made) can put a hostile name in a certificate.
  */
 function issueLeaf(o: LeafOptions): Certificate {
-  if (o.subject.commonName !== undefined) assertCommonName(o.subject.commonName);
   assertAltNames(o.altNames, o.eku === OID.serverAuth);
+  if (o.subject.commonName !== undefined) assertCommonName(o.subject.commonName);
   const caCert = o.ca.certificate;
   const now = o.now ?? new Date();
   if (caCert.notAfter <= now) {
