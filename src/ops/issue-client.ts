@@ -32,7 +32,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
-import { namesInUse, refuseLookalikes, refuseValidCertificates, supersedeEvents } from './names-in-use.js';
+import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
 import { runInWorkers } from './worker-pool.js';
 
 export interface ClientRequest {
@@ -295,14 +295,13 @@ export async function issueClients(
   const build: ClientBuildSettings = { keyType: s.keyType, days: s.days, p12Profile: s.p12Profile, now };
 
   return store.lock(async () => {
-    const inUse = namesInUse(
-      store,
-      'client',
-      requests.map((r) => r.name),
+    const names = requests.map((r) => r.name);
+    refuseLookalikes(store, 'client', names, (name) => `issue client ${name}`);
+    const existing = claimClientNames(store, names, {
       now,
-    );
-    refuseLookalikes(inUse, (name) => `issue client ${name}`);
-    refuseValidCertificates(inUse, s.force, (name) => `issue client ${name}`);
+      force: s.force,
+      action: (name) => `issue client ${name}`,
+    });
 
     const passwords = requests.map(() => s.store.given ?? generatePassword());
     /** The jobs, once their key pairs are made (a batch's workers start meanwhile). */
@@ -340,7 +339,7 @@ export async function issueClients(
         // a Buffer arrives from a worker as a plain Uint8Array (structured clone)
         const p12 = Buffer.from(b.p12.buffer, b.p12.byteOffset, b.p12.byteLength);
         files.write(paths.p12, p12, MODE_SECRET, 'key + certificate + CA for browsers and Java');
-        const old = inUse.valid.get(name) ?? [];
+        const old = existing.get(name);
         events[i] = [b.event, ...supersedeEvents(old, b.event.serial, now)];
         audit[i] = b.audit;
         results[i] = {
@@ -350,7 +349,7 @@ export async function issueClients(
           files: files.files,
           p12: store.display(paths.p12),
           ...(passwordFile ? { passwordFile: store.display(passwordFile) } : {}),
-          ...(old.length > 0 ? { superseded: old[0]!.serial } : {}),
+          ...(old ? { superseded: old.serialHex } : {}),
         };
       }
     };

@@ -19,7 +19,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
-import { namesInUse, refuseLookalikes } from './names-in-use.js';
+import { refuseLookalikes } from './names-in-use.js';
 
 export interface IssueServerOptions {
   hosts: string[];
@@ -65,7 +65,7 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
   const keys = await generateKeyPair(o.keyType);
   const cert = issueServerCertificate({ ca, publicKey: keys.publicKey, altNames, days: o.days, now });
   return store.lock(() => {
-    refuseLookalikes(namesInUse(store, 'server', [name], now), (n) => `issue server ${n}`);
+    refuseLookalikes(store, 'server', [name], (n) => `issue server ${n}`);
     const paths = store.paths.server(name);
     if (!o.force && fs.existsSync(paths.cert)) {
       throw new MtlsCaError(

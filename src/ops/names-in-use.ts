@@ -1,71 +1,38 @@
 /**
- * Which names the inventory already holds, for a command about to issue more. Two rules follow from it:
- * a name that reads like an existing one but is spelled differently (`Pavel` beside `pavel`, see
- * {@link nameKey}) is refused whatever the status of the existing one — its files are still there, and on a
- * case-insensitive file system they are the same files; and exactly the same name may be issued again only
- * when none of its certificates is still valid, or with `force` (the valid ones are then superseded).
+ * The rules for a name a command is about to issue, shared by issue-client, sign-csr and issue-server:
+ *
+ * - A name that reads like an existing one of the same profile but is spelled differently (`Pavel` beside
+ *   `pavel`, see {@link nameKey}) is refused whatever the existing one's status: its files are still there,
+ *   and on a case-insensitive file system they are the same files. `force` does not change that.
+ * - A client name whose certificate in `client/<name>.crt` is still valid (not expired, revoked or
+ *   superseded) is issued again only with `force`, and the old certificate is then marked superseded.
  */
+import fs from 'node:fs';
+import { Certificate } from '../pki/certificate.js';
 import { quote } from '../pki/characters.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { nameKey } from '../pki/names.js';
 import type { CaStore } from '../store/ca-store.js';
-import {
-  type CertificateProfile,
-  type InventoryRecord,
-  recordsOf,
-  type SupersedeEvent,
-} from '../store/inventory.js';
-
-export interface NamesInUse {
-  /** Requested name → the existing name it reads like (spelled differently). */
-  lookalikes: Map<string, string>;
-  /** Requested name → its certificates that are still valid (not revoked, superseded or expired). */
-  valid: Map<string, InventoryRecord[]>;
-}
+import { type CertificateProfile, findInventoryNames, type SupersedeEvent } from '../store/inventory.js';
 
 /**
- * Reads the inventory once (its index when in step, else the log) for the names about to be issued.
- * @param profile - names are compared within one profile: client and server files live in different folders
- * @param names - the names about to be issued
- * @param now - what "still valid" is measured against
+ * Refuses the first of `names` that reads like a name the inventory holds for `profile` (`ALREADY_EXISTS`,
+ * naming it). One pass over the inventory's names; call it under the lock.
+ * @param action - the message's action for a name: `issue client Pavel`
  */
-export function namesInUse(
+export function refuseLookalikes(
   store: CaStore,
   profile: CertificateProfile,
   names: string[],
-  now: Date,
-): NamesInUse {
+  action: (name: string) => string,
+): void {
   const wanted = new Map(names.map((n) => [nameKey(n), n]));
-  const lookalikes = new Map<string, string>();
-  const valid = new Map<string, InventoryRecord[]>();
-  const records = store.readInventoryIndex() ?? recordsOf(store.readInventory());
-  try {
-    for (let i = 0; i < records.size; i++) {
-      const keys = records.keys(i);
-      if (keys.profile !== profile) continue;
-      const record = records.record(i);
-      const requested = wanted.get(nameKey(record.name));
-      if (requested === undefined) continue;
-      if (record.name !== requested) {
-        if (!lookalikes.has(requested)) lookalikes.set(requested, record.name);
-      } else if (!keys.revoked && !keys.superseded && !(keys.notAfterMs < now.getTime())) {
-        valid.set(requested, [...(valid.get(requested) ?? []), record]);
-      }
-    }
-  } finally {
-    records.close();
-  }
-  return { lookalikes, valid };
-}
-
-/**
- * Refuses the first requested name that reads like an existing one (`ALREADY_EXISTS`, naming it).
- * @param action - the message's action for a name: `issue client Pavel`
- */
-export function refuseLookalikes(inUse: NamesInUse, action: (name: string) => string): void {
-  const first = inUse.lookalikes.entries().next().value;
-  if (!first) return;
-  const [name, existing] = first;
+  const [existing] = findInventoryNames(store.paths.inventoryIndex, store.paths.inventory, profile, (n) => {
+    const requested = wanted.get(nameKey(n));
+    return requested !== undefined && requested !== n;
+  });
+  if (existing === undefined) return;
+  const name = wanted.get(nameKey(existing))!;
   throw new MtlsCaError(
     'ALREADY_EXISTS',
     `${action(name)}: the name ${quote(existing)} exists, and ${quote(name)} reads the same (it differs only in case or Unicode form)`,
@@ -73,29 +40,52 @@ export function refuseLookalikes(inUse: NamesInUse, action: (name: string) => st
   );
 }
 
-/**
- * Refuses, without `force`, the first requested name that still has a valid certificate (`ALREADY_EXISTS`).
- * @param action - the message's action for a name: `issue client pavel`
- */
-export function refuseValidCertificates(
-  inUse: NamesInUse,
-  force: boolean,
-  action: (name: string) => string,
-): void {
-  if (force || inUse.valid.size === 0) return;
-  const [name, [record]] = inUse.valid.entries().next().value!;
-  const more = inUse.valid.size > 1 ? ` (and ${inUse.valid.size - 1} more)` : '';
-  throw new MtlsCaError(
-    'ALREADY_EXISTS',
-    `${action(name)}: a valid certificate exists until ${record!.notAfter.slice(0, 10)} (serial ${record!.serial})${more}`,
-    'pass --force to replace it (the old one is marked superseded)',
-  );
+/** The certificate in `client/<name>.crt` if it is valid by its dates (an O(1) check, not an inventory scan). */
+function currentClientCertificate(store: CaStore, name: string, now: Date): Certificate | undefined {
+  const file = store.paths.client(name).cert;
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const cert = Certificate.from(fs.readFileSync(file), store.display(file));
+    return cert.validityAt(now) === 'valid' ? cert : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * The inventory events that mark `old` superseded by the certificate `by`.
- * @param old - the valid certificates being replaced ({@link NamesInUse.valid})
+ * The still valid certificates of these client names, by name; without `force`, refuses the first name that
+ * has one (`ALREADY_EXISTS`). Call it under the lock.
+ * @param action - the message's action for a name: `issue client pavel`
  */
-export function supersedeEvents(old: InventoryRecord[], by: string, now: Date): SupersedeEvent[] {
-  return old.map((o) => ({ op: 'supersede', serial: o.serial, at: now.toISOString(), by }));
+export function claimClientNames(
+  store: CaStore,
+  names: string[],
+  o: { now: Date; force: boolean; action: (name: string) => string },
+): Map<string, Certificate> {
+  const valid = new Map<string, Certificate>();
+  for (const name of names) {
+    const cert = currentClientCertificate(store, name, o.now);
+    if (cert) valid.set(name, cert);
+  }
+  if (valid.size > 0) {
+    // Only then is the inventory read: a revoked or superseded certificate may be replaced without force.
+    const replaced = new Set<string>();
+    for (const e of store.readInventory()) if (e.revokedAt || e.supersededAt) replaced.add(e.serial);
+    for (const [name, cert] of valid) if (replaced.has(cert.serialHex)) valid.delete(name);
+  }
+  if (valid.size > 0 && !o.force) {
+    const [name, cert] = valid.entries().next().value!;
+    const more = valid.size > 1 ? ` (and ${valid.size - 1} more)` : '';
+    throw new MtlsCaError(
+      'ALREADY_EXISTS',
+      `${o.action(name)}: a valid certificate exists until ${cert.notAfter.toISOString().slice(0, 10)} (${store.display(store.paths.client(name).cert)})${more}`,
+      'pass --force to replace it (the old one is marked superseded)',
+    );
+  }
+  return valid;
+}
+
+/** The inventory event that marks `old` superseded by the certificate `by`, if there is an old one. */
+export function supersedeEvents(old: Certificate | undefined, by: string, now: Date): SupersedeEvent[] {
+  return old ? [{ op: 'supersede', serial: old.serialHex, at: now.toISOString(), by }] : [];
 }

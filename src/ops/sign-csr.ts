@@ -17,7 +17,7 @@ import {
   summarize,
   type WrittenFile,
 } from './common.js';
-import { namesInUse, refuseLookalikes, refuseValidCertificates, supersedeEvents } from './names-in-use.js';
+import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
 
 export interface SignCsrOptions {
   /** The request, PEM or DER. */
@@ -81,10 +81,15 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
   return store.lock(() => {
     // The same rules as issue-client and issue-server: no look-alike of an existing name; for a client, a
     // still valid certificate of the same name is replaced only with --force, and then marked superseded.
-    const inUse = namesInUse(store, o.profile, [name], now);
-    refuseLookalikes(inUse, () => `sign ${o.file}`);
-    if (o.profile === 'client')
-      refuseValidCertificates(inUse, o.force, () => `sign ${o.file} for client ${name}`);
+    refuseLookalikes(store, o.profile, [name], () => `sign ${o.file}`);
+    const old =
+      o.profile === 'client'
+        ? claimClientNames(store, [name], {
+            now,
+            force: o.force,
+            action: () => `sign ${o.file} for client ${name}`,
+          }).get(name)
+        : undefined;
     const defaultOut =
       o.profile === 'client' ? store.paths.client(name).cert : store.paths.server(safeServerName(name)).cert;
     const out = o.out ?? defaultOut;
@@ -104,11 +109,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
     const roles =
       o.profile === 'client' && o.roles.length > 0 ? store.mergeUserRoles(tx, name, o.roles) : undefined;
     const event = issueEvent(cert, name, o.profile, [path.relative(store.root, path.resolve(out))], now);
-    const old = inUse.valid.get(name) ?? [];
-    store.appendInventory(tx, [
-      event,
-      ...(o.profile === 'client' ? supersedeEvents(old, event.serial, now) : []),
-    ]);
+    store.appendInventory(tx, [event, ...supersedeEvents(old, event.serial, now)]);
     store.appendAudit(tx, [auditRecord('sign', cert, now, { profile: o.profile })], ca.privateKey);
     tx.commit();
     return {
@@ -118,7 +119,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
       files: files.files,
       ignored,
       ...(roles ? { roles } : {}),
-      ...(o.profile === 'client' && old.length > 0 ? { superseded: old[0]!.serial } : {}),
+      ...(old ? { superseded: old.serialHex } : {}),
     };
   });
 }

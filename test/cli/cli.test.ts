@@ -150,7 +150,7 @@ describe('init, issue-client, list, inspect (non-interactive, --json)', () => {
     const r = await cli(['issue-client', 'pavel', '--dir', dir], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /^error: issue client pavel: a valid certificate exists until \d{4}-\d\d-\d\d \(serial [0-9a-f]{32}\) \(ALREADY_EXISTS\)\nhint: pass --force/,
+      /^error: issue client pavel: a valid certificate exists until \d{4}-\d\d-\d\d \(.*client\/pavel\.crt\) \(ALREADY_EXISTS\)\nhint: pass --force/,
     );
     expect(snapshot(dir)).toEqual(before);
 
