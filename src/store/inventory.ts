@@ -644,7 +644,10 @@ function scanNames(
     if (!state.inStep) return undefined;
     const found: string[] = [];
     const ok = new IndexFile(fd, state.size).forEachLine((text, start, offset) => {
-      if (offset === 0 || text.charCodeAt(start) !== OP_ISSUE) return true;
+      if (offset === 0) return true; // the header, checked by indexInStep
+      const op = text.charCodeAt(start);
+      if (text.charCodeAt(start + 1) !== TAB) return false; // `!` ("use the log"), an empty line, …
+      if (op !== OP_ISSUE) return op === OP_REVOKE || op === OP_SUPERSEDE || op === OP_TRAILER;
       // i␉serial␉profile␉notBefore␉notAfter␉name␉…: the profile is field 2, the name field 5
       const afterSerial = text.indexOf('\t', start + 2);
       const afterProfile = text.indexOf('\t', afterSerial + 1);

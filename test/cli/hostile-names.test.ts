@@ -300,6 +300,17 @@ describeWithTools(['openssl'], 'hostile names are refused, and nothing changes',
       expect(fs.existsSync(fresh)).toBe(false);
     });
 
+    test('init --ca-name with U+202E is refused and creates nothing', async () => {
+      const fresh = path.join(root, 'fresh-ca-name');
+      const r = await cli(['init', '--dir', fresh, '--ca-name', 'ACME \u202Eexe.AC'], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        'error: use CA name "ACME \\u202eexe.AC": it contains a bidirectional control character (\\u202e) (INVALID_NAME)\n' +
+          'hint: remove the \\u202e: a name must read as it is stored\n',
+      );
+      expect(fs.existsSync(fresh)).toBe(false);
+    });
+
     test('issue-server "*" is refused', async () => {
       await refused(
         ['issue-server', '*', '--name', 'star'],

@@ -6,6 +6,7 @@ import { CaStore } from '../../src/store/ca-store.js';
 import {
   encodeInventoryAppend,
   encodeInventoryIndex,
+  findInventoryNames,
   INDEX_HEADER,
   type InventoryEvent,
   type InventoryRecords,
@@ -309,5 +310,56 @@ describe('CaStore.appendInventory keeps the index in step, rebuilding it when it
     expect(fs.readFileSync(s.paths.inventoryIndex, 'latin1').split('\n')[1]).toBe('!');
     expect(inventoryIndexState(view(s).idx, view(s).log).inStep).toBe(true);
     expect(read(s)).toBeUndefined();
+  });
+});
+
+describe('findInventoryNames: the names of a profile from the index while in step, else from the log', () => {
+  const batches = (): InventoryEvent[][] => [
+    [issue('01', 'pavel'), issue('02', 'web', { profile: 'server' })],
+    [issue('03', 'müller\tx'), { op: 'revoke', serial: '01', at: 'T', reason: 'r' }],
+    [issue('04', 'pavel')],
+  ];
+  const names = (f: { log: string; idx: string }, wanted: (n: string) => boolean = () => true) =>
+    findInventoryNames(f.idx, f.log, 'client', wanted);
+  /** The index says "mallory" where the log says "pavel": which of the two was read shows in the result. */
+  const edited = (f: { log: string; idx: string }) =>
+    fs.writeFileSync(f.idx, fs.readFileSync(f.idx, 'latin1').replace('\tpavel\t', '\tmallory\t'));
+
+  test('in step: every issue of the profile, escapes undone, filtered by the predicate', () => {
+    const f = written(batches());
+    expect(names(f)).toEqual(['pavel', 'müller\tx', 'pavel']);
+    expect(findInventoryNames(f.idx, f.log, 'server', () => true)).toEqual(['web']);
+    expect(names(f, (n) => n.startsWith('m'))).toEqual(['müller\tx']);
+    edited(f);
+    expect(names(f)).toEqual(['mallory', 'müller\tx', 'pavel']);
+  });
+
+  test.each<[string, (f: { log: string; idx: string }) => void, string[]]>([
+    ['missing', (f) => fs.rmSync(f.idx), ['pavel', 'müller\tx', 'pavel']],
+    [
+      'marked "use the log"',
+      (f) => {
+        edited(f);
+        fs.writeFileSync(f.idx, fs.readFileSync(f.idx, 'latin1').replace('r\t01', '!\nr\t01'));
+      },
+      ['pavel', 'müller\tx', 'pavel'],
+    ],
+    [
+      'behind the log',
+      (f) => fs.appendFileSync(f.log, `${JSON.stringify(issue('05', 'zoe'))}\n`),
+      ['pavel', 'müller\tx', 'pavel', 'zoe'],
+    ],
+    [
+      'holding a bad escape',
+      (f) => {
+        edited(f);
+        fs.writeFileSync(f.idx, fs.readFileSync(f.idx, 'latin1').replace('\\t', '\\q'));
+      },
+      ['pavel', 'müller\tx', 'pavel'],
+    ],
+  ])('%s: the log', (_, damage, expected) => {
+    const f = written(batches());
+    damage(f);
+    expect(names(f)).toEqual(expected);
   });
 });
