@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
-import { MtlsCaError } from '../pki/errors.js';
+import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
 import { keyTypeOf } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_SECRET, type Transaction } from '../store/atomic.js';
@@ -147,4 +147,17 @@ export function auditRecord(
     result: 'ok',
     ...(detail ? { detail } : {}),
   };
+}
+
+/**
+ * Runs name checks, and restates a refused name in the caller's words (`<lead> <kind> <name>: <reason>`).
+ * @param lead - what comes before the name: `sign web.csr: the request asks for`
+ * @param hint - what to do instead
+ */
+export function checkNames(lead: string, hint: string, checks: () => void): void {
+  try {
+    checks();
+  } catch (e) {
+    throw e instanceof InvalidNameError ? e.restate(lead, hint) : e;
+  }
 }

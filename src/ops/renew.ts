@@ -5,7 +5,7 @@
 import { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import { Certificate } from '../pki/certificate.js';
-import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
+import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
 import {
   exportPrivateKeyPem,
@@ -25,6 +25,7 @@ import {
   assertDays,
   auditRecord,
   type CertificateSummary,
+  checkNames,
   FileList,
   issueEvent,
   type StorePasswordChoice,
@@ -95,17 +96,15 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
   const days = o.days ?? (profile === 'client' ? 365 : 397);
   assertDays(days, '--days');
   const san = old.subjectAltNames;
-  try {
-    // A certificate made before these rules (or by another tool) may hold a name we no longer sign.
-    if (old.commonName !== undefined) assertCommonName(old.commonName);
-    assertAltNames(san, profile === 'server');
-  } catch (e) {
-    if (!(e instanceof InvalidNameError)) throw e;
-    throw e.restate(
-      `renew ${o.name}: ${store.display(paths.cert)} holds`,
-      'issue a new certificate with valid names instead, and revoke this one',
-    );
-  }
+  // A certificate made before these rules (or by another tool) may hold a name we no longer sign.
+  checkNames(
+    `renew ${o.name}: ${store.display(paths.cert)} holds`,
+    'issue a new certificate with valid names instead, and revoke this one',
+    () => {
+      if (old.commonName !== undefined) assertCommonName(old.commonName);
+      assertAltNames(san, profile === 'server');
+    },
+  );
 
   let privateKey: ReturnType<typeof parsePrivateKey>;
   if (o.rekey) {

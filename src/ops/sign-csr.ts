@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Csr, parseCsr } from '../pki/csr.js';
-import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
+import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
 import { assertCommonName, assertSafeName } from '../pki/names.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
@@ -12,6 +12,7 @@ import {
   assertDays,
   auditRecord,
   type CertificateSummary,
+  checkNames,
   FileList,
   issueEvent,
   summarize,
@@ -138,17 +139,15 @@ function checkRequestedNames(
 ): { name: string; cn: string | undefined } {
   const cn = csr.commonName;
   const san = csr.altNames;
-  try {
-    if (profile === 'client' && cn !== undefined) assertSafeName(cn, 'client name (subject CN)');
-    else if (cn !== undefined) assertCommonName(cn, 'common name');
-    assertAltNames(san, true);
-  } catch (e) {
-    if (!(e instanceof InvalidNameError)) throw e;
-    throw e.restate(
-      `sign ${file}: the request asks for`,
-      'the request is refused as a whole; ask for a new one without that name',
-    );
-  }
+  checkNames(
+    `sign ${file}: the request asks for`,
+    'the request is refused as a whole; ask for a new one without that name',
+    () => {
+      if (profile === 'client' && cn !== undefined) assertSafeName(cn, 'client name (subject CN)');
+      else if (cn !== undefined) assertCommonName(cn, 'common name');
+      assertAltNames(san, true);
+    },
+  );
   if (profile === 'client') {
     if (!cn) {
       throw new MtlsCaError(

@@ -173,13 +173,13 @@ export function subjectAltName(names: SubjectAltNames, critical = false): Extens
 }
 
 /** The GeneralName choices (RFC 5280 4.2.1.6) that {@link SubjectAltNames} has no list for, by tag. */
-const OTHER_GENERAL_NAMES: Record<number, string> = {
-  160: 'otherName',
-  163: 'x400Address',
-  164: 'directoryName',
-  165: 'ediPartyName',
-  136: 'registeredID',
-};
+const OTHER_GENERAL_NAMES = new Map([
+  [0xa0, 'otherName'],
+  [0xa3, 'x400Address'],
+  [0xa4, 'directoryName'],
+  [0xa5, 'ediPartyName'],
+  [0x88, 'registeredID'],
+]);
 
 /**
  * The entries of a subjectAltName value that {@link decodeSubjectAltNames} leaves out (otherName, directoryName,
@@ -189,7 +189,7 @@ export function otherAltNameTypes(value: Buffer): string[] {
   return der
     .decode(value, 'subjectAltName')
     .children.filter((g) => ![0x81, 0x82, 0x86, 0x87].includes(g.tag))
-    .map((g) => OTHER_GENERAL_NAMES[g.tag] ?? `[${g.tag & 0x1f}]`);
+    .map((g) => OTHER_GENERAL_NAMES.get(g.tag) ?? `[${g.tag & 0x1f}]`);
 }
 
 export function decodeSubjectAltNames(value: Buffer): SubjectAltNames {

@@ -56,7 +56,7 @@ function isValidALabel(label: string): boolean {
  * Why `name` is not a dNSName we sign, or undefined when it is one.
  * @param wildcard - whether a leading `*.` is allowed (server names, not email domains or URI hosts)
  */
-export function dnsNameRefusal(name: string, wildcard: boolean): Refusal | undefined {
+function dnsNameRefusal(name: string, wildcard: boolean): Refusal | undefined {
   if (name === '') return refuse('empty', 'it is empty');
   const hidden = hiddenRefusal(name);
   if (hidden) return hidden;
