@@ -145,7 +145,12 @@ describe('files the user names: regular files only, a size limit per kind, - for
   test('- reads stdin: sign-csr -, inspect -, issue-client --from -, --ca-password-file -', async () => {
     const csr = fs.readFileSync(path.join(dir, 'client/bob.csr'));
     const out = path.join(root, 'bob-again.crt');
-    const s = await cli(['sign-csr', '-', '--out', out, '--dir', dir, '--json'], env, Readable.from([csr]));
+    // bob's certificate is still valid: signing his request again replaces it only with --force
+    const s = await cli(
+      ['sign-csr', '-', '--out', out, '--force', '--dir', dir, '--json'],
+      env,
+      Readable.from([csr]),
+    );
     expect(s.code, s.stderr).toBe(0);
     expect(s.json()).toMatchObject({ name: 'bob', profile: 'client' });
 
