@@ -1,7 +1,8 @@
 /**
  * The customer API of the tutorial, with its Spring Security rules, as an Express 5 app. It never listens:
- * `mtls-server.ts` owns the socket. It trusts nothing but the TLS socket's own verdict (`socket.authorized`)
- * and re-checks it on every request, so even a misconfigured server cannot let an unverified client in.
+ * `mtls-server.ts` owns the socket. It trusts nothing but the verdict the server gave the connection in its
+ * handshake (connection.ts) and reads it on every request, so even a `want`-mode server cannot let an
+ * unverified or revoked client in.
  *
  * | route               | needs                  | answer                                   |
  * |---------------------|------------------------|------------------------------------------|
@@ -20,7 +21,8 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
-import { checkPeer, type Identity, type TlsPeer, type UnauthorizedReason } from './identity.js';
+import { connectionOf, peerVerdict } from './connection.js';
+import type { Identity, PeerCheck, UnauthorizedReason } from './identity.js';
 import type { ServerLogger } from './log.js';
 import { sendError, sendJson } from './responses.js';
 import type { UserDirectory } from './users.js';
@@ -66,17 +68,27 @@ function open(handler: RequestHandler): RequestHandler {
 }
 
 /**
- * Authenticates the caller: a certificate verified by our CA (else a 401 answer with the reason) whose CN is
- * in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
+ * Authenticates the caller: a certificate the server accepted in the handshake (else a 401 answer with the
+ * reason) whose CN is in users.json (else 403). Sets the headers of every answer and `res.locals.identity`.
+ * A request on a connection the server never judged (the app mounted on some other server) is answered
+ * 500 and logged: nobody checked its certificate for revocation.
  * @returns an authenticate function: true when the caller may go on, false when it has been answered
  */
-function authenticator(users: UserDirectory): (req: Request, res: Response) => boolean {
-  /** The slot on a connection for the Identity of its last request (one per app: apps may share a server). */
-  const IDENTITY = Symbol('mtlsCaIdentity');
+function authenticator(users: UserDirectory, logger: ServerLogger): (req: Request, res: Response) => boolean {
   return (req, res) => {
     setCommonHeaders(res);
     const socket = req.socket;
-    const peer = checkPeer(socket as TlsPeer);
+    let peer: PeerCheck;
+    try {
+      peer = peerVerdict(socket);
+    } catch (e) {
+      logger.event('error', 'peer-not-judged', (e as Error).message, {
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+      });
+      sendError(req, res, 500, { error: 'internal_error', message: 'internal server error' });
+      return false;
+    }
     if (!peer.ok) {
       sendError(req, res, 401, {
         error: 'unauthorized',
@@ -96,12 +108,13 @@ function authenticator(users: UserDirectory): (req: Request, res: Response) => b
       });
       return false;
     }
-    const slots = socket as unknown as { [IDENTITY]?: Identity };
-    let identity = slots[IDENTITY];
-    // Reused while the user's record is the same: users.json replaces every record when it changes.
+    const connection = connectionOf(socket)!;
+    let identity = connection.identity;
+    // Reused while the user's record is the same: users.json replaces every record when it changes (and two
+    // apps on one server, reading different files, never share a record).
     if (identity?.roles !== record.roles) {
       identity = { ...peer.certificate, user, roles: record.roles };
-      slots[IDENTITY] = identity;
+      connection.identity = identity;
     }
     res.locals.identity = identity;
     return true;
@@ -205,15 +218,16 @@ function errorHandler(
 }
 
 /**
- * Builds the API. Mount it on an HTTPS server that requests client certificates (see createMtlsServer);
- * on any other server every route but /health answers 401 NO_CERTIFICATE.
+ * Builds the API. Serve it with createMtlsServer (its `handler` option, or the default), which judges every
+ * connection's client certificate in the handshake, revocation included; on any other server every route
+ * but /health answers 500 and logs `peer-not-judged`.
  */
 export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', false);
-  const authenticate = authenticator(options.users);
+  const authenticate = authenticator(options.users, options.logger);
 
   // The main route first: the router tries routes in order.
   app.get(

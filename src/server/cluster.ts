@@ -202,7 +202,7 @@ function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogg
           message: (e as Error)?.message ?? String(e),
           hint: err?.hint,
         } satisfies FromWorker);
-        process.exitCode = 1;
+        // The worker's own exit code says nothing: the primary reports the failure and decides the command's.
         void stop();
       },
     );

@@ -64,9 +64,10 @@ const SESSION_PEER_TAG = 0xa3;
  * The DER of the certificate the client presented, or undefined when it sent none.
  *
  * Node's ways to get it build much more: getPeerCertificate() an object with three fingerprints and the
- * decoded public key, getPeerX509Certificate() an X509Certificate whose key OpenSSL 3.0 decodes again — 50–200
- * µs a connection under load (perf, bench/README.md). The serialized session holds the same certificate (it is
- * where OpenSSL's SSL_get_peer_certificate reads it from) as encoded bytes: ~10 µs. The session also holds
+ * decoded public key, getPeerX509Certificate() an X509Certificate whose key OpenSSL 3.0 decodes again; both
+ * cost more per handshake than cutting the certificate out of the serialized session (profiled with perf;
+ * bench/README.md, full handshakes). The session holds the same certificate (it is where OpenSSL's
+ * SSL_get_peer_certificate reads it from) as encoded bytes. The session also holds
  * the session secret, so the buffer is zeroed once the certificate is copied out. Anything unexpected in it
  * falls back to getPeerCertificate().
  */
@@ -146,13 +147,6 @@ export function describePeerCertificate(der: Buffer): PeerCertificate {
 }
 
 /**
- * The verdict of a connection, kept on the socket object itself (a symbol-keyed slot, not a WeakMap: every
- * connection would add an ephemeron entry for the garbage collector to process).
- */
-const CHECKED = Symbol('mtlsCaPeerCheck');
-type Checked = TlsPeer & { [CHECKED]?: PeerCheck };
-
-/**
  * Parsed client certificates by DER. The same few certificates reconnect all day, and parsing one (DER walk,
  * names, SHA-256 fingerprint) costs more than the rest of accepting a connection. Bounded; the oldest entry
  * goes first. `null`: our reader refused it.
@@ -177,34 +171,22 @@ function describeCached(der: Buffer): PeerCertificate | undefined {
 }
 
 /**
- * Checks the client certificate of a connection. The result is cached per socket: the handshake's verdict
- * does not change, and the server disables renegotiation so the certificate cannot either. The server calls
- * this first, in its `secureConnection` listener, with its policy; later calls (the app's, per request) get
- * that cached verdict.
- * @param socket - `req.socket`; anything that is not a TLS socket has NO_CERTIFICATE
+ * The verdict on a connection's client certificate: OpenSSL's verification (which the server lets finish
+ * without rejecting, see mtls-server.ts), then the server's policy for a certificate OpenSSL verified. It
+ * keeps nothing: the server keeps the verdict of each connection (connection.ts).
+ * @param socket - the TLS socket; anything that is not one has NO_CERTIFICATE
  * @param policy - may refuse a certificate OpenSSL verified (revocation)
  */
-export function checkPeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
-  const cached = (socket as Checked)[CHECKED];
-  if (cached) return cached;
+export function examinePeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
   const certDer = peerCertificateDer(socket);
-  let result: PeerCheck;
-  if (!certDer) {
-    result = { ok: false, reason: 'NO_CERTIFICATE' };
-  } else {
-    const certificate = describeCached(certDer);
-    if (!certificate) {
-      result = { ok: false, reason: 'UNTRUSTED', detail: 'UNPARSABLE_CERTIFICATE' };
-    } else if (socket.authorized === true) {
-      const refusal = policy?.(certificate);
-      result = refusal ? { ok: false, ...refusal, certificate } : { ok: true, certificate };
-    } else {
-      const e = socket.authorizationError;
-      const detail =
-        typeof e === 'string' ? e : ((e as { code?: string } | null | undefined)?.code ?? undefined);
-      result = { ok: false, reason: reasonFor(e, true), detail, certificate };
-    }
+  if (!certDer) return { ok: false, reason: 'NO_CERTIFICATE' };
+  const certificate = describeCached(certDer);
+  if (!certificate) return { ok: false, reason: 'UNTRUSTED', detail: 'UNPARSABLE_CERTIFICATE' };
+  if (socket.authorized === true) {
+    const refusal = policy?.(certificate);
+    return refusal ? { ok: false, ...refusal, certificate } : { ok: true, certificate };
   }
-  (socket as Checked)[CHECKED] = result;
-  return result;
+  const e = socket.authorizationError;
+  const detail = typeof e === 'string' ? e : ((e as { code?: string } | null | undefined)?.code ?? undefined);
+  return { ok: false, reason: reasonFor(e, true), detail, certificate };
 }

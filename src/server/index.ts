@@ -1,8 +1,12 @@
-/** The mTLS customer API: app, identity, users, logging, the HTTPS server and its cluster supervisor. */
+/**
+ * The mTLS customer API: app, identity, users, logging, the HTTPS server and its cluster supervisor.
+ * `judgePeer` is not here: only the server judges its connections (connection.ts).
+ */
 export { type AppOptions, createApp, identityOf, parseCustomerId, requireRole } from './app.js';
 export { type ClusterOptions, runClustered, type WorkerControl } from './cluster.js';
+export { peerVerdict } from './connection.js';
+export { CRL_POLL_MS, type CrlSummary } from './crl-in-force.js';
 export {
-  checkPeer,
   describePeerCertificate,
   type Identity,
   type PeerCertificate,
@@ -36,17 +40,7 @@ export {
   type ServerTimeouts,
 } from './mtls-server.js';
 export { type ErrorBody, escapeHtml, renderErrorPage, sendError, sendJson } from './responses.js';
-export {
-  assertNotOlder,
-  CRL_POLL_MS,
-  crlTimeProblem,
-  type FileWatch,
-  fileVersion,
-  isRevoked,
-  type LoadedCrl,
-  readCrlFile,
-  watchFile,
-} from './revocation.js';
+export { assertNotOlder, crlTimeProblem, isRevoked, type LoadedCrl, readCrlFile } from './revocation.js';
 export {
   loadTlsMaterial,
   MIN_TLS_VERSION,

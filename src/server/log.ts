@@ -48,7 +48,10 @@ let pending: string[] = [];
 let flushTimer: NodeJS.Timeout | undefined;
 let exitHooked = false;
 
-/** How long a line may wait to be written with the next ones: one write per request cost ~9 µs of ~150. */
+/**
+ * How long a line may wait to be written with the next ones: a write per request was a measurable share of
+ * a keep-alive request (bench/README.md, keep-alive throughput).
+ */
 const FLUSH_MS = 50;
 
 function flushStdout(): void {

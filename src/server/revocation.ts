@@ -1,29 +1,15 @@
 /**
- * Revocation in the server: the CA's CRL read from a file, its signature checked once, and watched so that
- * `mtls-ca revoke` takes effect without a restart. `mtls-server.ts` owns the state and refuses revoked
- * serials itself (OpenSSL never sees the CRL: it would re-verify its signature on every handshake); this
- * file only reads, checks and watches. A file that is not a CRL of a CA the server trusts (another CA's, a
- * forged one) is rejected here and the CRL in force stays.
+ * Revocation in the server, the pure part: the CA's CRL read from a file with its signature checked once,
+ * the rules for replacing one CRL by another, and the lookups. `crl-in-force.ts` keeps the CRL in force,
+ * watches its file and applies the policy in the handshake (OpenSSL never sees the CRL: it would re-verify
+ * its signature on every handshake). A file that is not a CRL of a CA the server trusts (another CA's, a
+ * forged one) is rejected here.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { INPUT, InputError, readUserFile } from '../files/user-file.js';
 import type { Certificate } from '../pki/certificate.js';
 import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
-
-/**
- * How often the CRL file is stat'ed, in addition to fs.watch. inotify misses a CRL whose directory was
- * replaced (the watch follows the old inode) and does not work on every network file system; polling at
- * 500 ms keeps the 2 s promise of `mtls-ca revoke` anyway.
- */
-export const CRL_POLL_MS = 500;
-
-/** fs.watch reports a rename as several events; one check after they settle is enough. */
-const WATCH_SETTLE_MS = 25;
-
-/** {@link fileVersion} of a file that does not exist. */
-export const MISSING = 'missing';
+import { fileVersion } from './file-watch.js';
 
 /** A CRL that parsed and was signed by one of the server's CAs. */
 export interface LoadedCrl {
@@ -40,20 +26,6 @@ export interface LoadedCrl {
   revokedSerials: ReadonlySet<string>;
   /** {@link fileVersion} of the file before it was read. */
   version: string;
-}
-
-/**
- * Changes whenever the file is replaced (rename: new inode), rewritten or touched; {@link MISSING} when it
- * does not exist. Any other stat failure is a version of its own, so it is looked at once, not every tick.
- */
-export function fileVersion(file: string): string {
-  try {
-    const st = fs.statSync(file);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? MISSING : `error:${code}`;
-  }
 }
 
 /**
@@ -135,40 +107,4 @@ export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet
 /** True when `crl` lists the certificate with this serial and issuer (names as `formatName` writes them). */
 export function isRevoked(crl: LoadedCrl, certificate: { serial: string; issuer: string }): boolean {
   return crl.revokedSerials.has(certificate.serial) && certificate.issuer === crl.issuerName;
-}
-
-export interface FileWatch {
-  close(): void;
-}
-
-/**
- * Calls `check` soon after anything happens to `file`'s directory (fs.watch: the CLI replaces the CRL by
- * rename, which a watch on the file itself would lose) and every `pollMs` regardless. `check` decides
- * whether the file changed (see {@link fileVersion}). Neither keeps the process alive.
- */
-export function watchFile(file: string, check: () => void, pollMs = CRL_POLL_MS): FileWatch {
-  const name = path.basename(file);
-  let settle: NodeJS.Timeout | undefined;
-  let watcher: fs.FSWatcher | undefined;
-  try {
-    watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name) return;
-      clearTimeout(settle);
-      settle = setTimeout(check, WATCH_SETTLE_MS);
-      settle.unref();
-    });
-    // The directory went away or the watch broke: polling still covers it.
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    // No directory yet, or no inotify here: polling alone.
-  }
-  const poll = setInterval(check, pollMs);
-  poll.unref();
-  return {
-    close() {
-      clearInterval(poll);
-      clearTimeout(settle);
-      watcher?.close();
-    },
-  };
 }

@@ -1,17 +1,17 @@
 /**
  * users.json — who may do what. The tutorial's `UserDetailsService`, as a file that takes effect without a
- * restart: the file is re-read when its identity, size or times change. A lookup stats it when a watch on
- * its directory saw something happen to it, and at least once a second regardless (a watch can miss a
- * change: another inode after a directory swap, network file systems) — not on every request: a stat costs
- * 10–30 µs here, a tenth of serving a request (bench/README.md, keep-alive throughput). A file caught half-written by an editor must not take the server down, so a version that fails to
- * parse is reported once and the last good version stays in force.
+ * restart: the file is re-read when its identity, size or times change (file-watch.ts). A lookup stats it
+ * when a watch on its directory saw something happen to it, and at least once a second regardless (a watch
+ * can miss a change: another inode after a directory swap, network file systems) — not on every request: a
+ * stat is a noticeable share of serving a request (bench/README.md, keep-alive throughput). A file caught
+ * half-written by an editor must not take the server down, so a version that fails to parse is reported
+ * once and the last good version stays in force.
  *
  * Format: `{ "users": { "pavel": { "roles": ["user"] } } }`.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { INPUT, readUserFile } from '../files/user-file.js';
 import { MtlsCaError } from '../pki/errors.js';
+import { type FileWatch, fileVersion, MISSING, statFailure, watchFiles } from './file-watch.js';
 import type { ServerLogger } from './log.js';
 
 export interface UserRecord {
@@ -78,13 +78,6 @@ export function parseUsersFile(text: string, what: string): Map<string, UserReco
   return out;
 }
 
-/** Changes whenever the file is replaced (atomic rename: new inode), rewritten or touched. */
-function versionOf(st: fs.Stats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-}
-
-const MISSING = 'missing';
-
 /**
  * Opens the users file. At start-up a malformed file is an error (the operator is watching); a missing
  * file means nobody is allowed in, and says so. While running, a missing file also denies everyone (deleting
@@ -94,7 +87,7 @@ const MISSING = 'missing';
 export function openUserDirectory(file: string, options: UserDirectoryOptions = {}): UserDirectory {
   const { logger, recheckMs = 1000 } = options;
   let users = new Map<string, UserRecord>();
-  let version: string | undefined;
+  let version: string;
   let reported: string | undefined;
   const reportOnce = (key: string, level: 'warn' | 'error', event: string, message: string) => {
     if (reported === key) return;
@@ -102,39 +95,40 @@ export function openUserDirectory(file: string, options: UserDirectoryOptions = 
     logger?.event(level, event, message, { file });
   };
 
-  try {
-    const st = fs.statSync(file);
-    users = parseUsersFile(readUserFile(file, INPUT.users).toString('utf8'), file);
-    version = versionOf(st);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+  const read = () => parseUsersFile(readUserFile(file, INPUT.users).toString('utf8'), file);
+
+  version = fileVersion(file);
+  const failure = statFailure(version);
+  if (failure !== undefined) {
+    throw new MtlsCaError('IO_FAILED', `read ${file}: cannot stat it (${failure})`);
+  }
+  if (version === MISSING) {
+    reportOnce(MISSING, 'warn', 'users-missing', 'users file not found: every client is denied');
+  } else {
+    try {
+      users = read();
+    } catch (e) {
       if (e instanceof MtlsCaError) throw e;
       throw new MtlsCaError('IO_FAILED', `read ${file}: ${(e as Error).message}`, undefined, e);
     }
-    version = MISSING;
-    reportOnce(MISSING, 'warn', 'users-missing', 'users file not found: every client is denied');
   }
 
   const refresh = (): void => {
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.statSync(file, { throwIfNoEntry: false });
-    } catch (e) {
-      reportOnce(`stat:${(e as Error).message}`, 'error', 'users-unreadable', (e as Error).message);
-      return;
-    }
-    if (st === undefined) {
-      if (version !== MISSING) {
-        users = new Map();
-        version = MISSING;
-        reportOnce(MISSING, 'warn', 'users-missing', 'users file not found: every client is denied');
-      }
-      return;
-    }
-    const next = versionOf(st);
+    const next = fileVersion(file);
     if (next === version) return;
+    const failure = statFailure(next);
+    if (failure !== undefined) {
+      reportOnce(next, 'error', 'users-unreadable', `read ${file}: cannot stat it (${failure})`);
+      return;
+    }
+    if (next === MISSING) {
+      users = new Map();
+      version = MISSING;
+      reportOnce(MISSING, 'warn', 'users-missing', 'users file not found: every client is denied');
+      return;
+    }
     try {
-      users = parseUsersFile(readUserFile(file, INPUT.users).toString('utf8'), file);
+      users = read();
       version = next;
       reported = undefined;
       logger?.event('info', 'users-loaded', `users file loaded: ${users.size} user(s)`, { file });
@@ -147,19 +141,13 @@ export function openUserDirectory(file: string, options: UserDirectoryOptions = 
 
   let stale = false;
   let checkedAt = Date.now();
-  let watcher: fs.FSWatcher | undefined;
-  if (recheckMs > 0) {
-    const base = path.basename(file);
-    try {
-      // The directory, not the file: the CA store replaces users.json by rename (a new inode).
-      watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed === base) stale = true;
-      });
-      watcher.on('error', () => watcher?.close());
-    } catch {
-      // No directory or no inotify: the time-based recheck alone.
-    }
-  }
+  // No poll: a lookup rechecks on its own schedule (recheckMs), so a quiet server stats nothing.
+  const watch: FileWatch | undefined =
+    recheckMs > 0
+      ? watchFiles([file], () => {
+          stale = true;
+        })
+      : undefined;
 
   return {
     file,
@@ -173,7 +161,7 @@ export function openUserDirectory(file: string, options: UserDirectoryOptions = 
       return users.get(name);
     },
     close() {
-      watcher?.close();
+      watch?.close();
     },
   };
 }

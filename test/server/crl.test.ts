@@ -7,13 +7,17 @@
 import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl, createCrl } from '../../src/pki/crl.js';
 import { isMtlsCaError, type MtlsCaError } from '../../src/pki/errors.js';
+import { createApp } from '../../src/server/app.js';
+import { createLogger } from '../../src/server/log.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
+import { openUserDirectory } from '../../src/server/users.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
 import { type Answer, type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
@@ -199,6 +203,41 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
       });
       const ok = await curl(`${want.url}/customer/1`, { caFile, client: alice });
       expect(ok.status).toBe(200);
+    });
+
+    test('createApp mounted on another HTTPS server does not let revoked pavel in (500, logged)', async () => {
+      // Regression: the app judged a connection itself when the server had not, without the revocation
+      // policy, and answered revoked pavel 200 on any server that requests client certificates.
+      const lines: string[] = [];
+      const logger = createLogger({ format: 'json', sink: (l) => lines.push(l) });
+      const users = openUserDirectory(path.join(D, 'users.json'), { logger });
+      const other = https.createServer(
+        {
+          cert: readFileSync(path.join(D, 'server', 'server.crt')),
+          key: readFileSync(path.join(D, 'server', 'server.key')),
+          ca: readFileSync(caFile),
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        createApp({ users, logger }),
+      );
+      other.listen(0, '127.0.0.1');
+      await once(other, 'listening');
+      try {
+        const url = `https://127.0.0.1:${(other.address() as AddressInfo).port}`;
+        const r = await curl(`${url}/customer/1`, { caFile, client: pavel });
+        expect([r.status, JSON.parse(r.body)]).toEqual([
+          500,
+          { error: 'internal_error', message: 'internal server error' },
+        ]);
+        expect(lines.map((l) => JSON.parse(l))).toContainEqual(
+          expect.objectContaining({ level: 'error', event: 'peer-not-judged', path: '/customer/1' }),
+        );
+      } finally {
+        users.close();
+        other.closeAllConnections();
+        other.close();
+      }
     });
 
     test('curl with pavel’s --cert/--key fails at TLS; alice’s works', async () => {

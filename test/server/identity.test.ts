@@ -8,9 +8,10 @@ import { randomSerial, signCertificate } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
+import { judgePeer, peerVerdict } from '../../src/server/connection.js';
 import {
-  checkPeer,
   describePeerCertificate,
+  examinePeer,
   peerCertificateDer,
   reasonFor,
 } from '../../src/server/identity.js';
@@ -42,7 +43,7 @@ describe('reasonFor: OpenSSL verify codes → our reasons', () => {
   });
 });
 
-describe('checkPeer', () => {
+describe('examinePeer', () => {
   async function clientCert(commonName: string) {
     const ca = await newCa('Identity CA');
     const keys = await generateKeyPair();
@@ -52,7 +53,7 @@ describe('checkPeer', () => {
 
   test('a verified certificate: user = CN, serial, fingerprint, validity', async () => {
     const { cert, x509 } = await clientCert('pavel');
-    const check = checkPeer({
+    const check = examinePeer({
       authorized: true,
       authorizationError: null,
       getPeerCertificate: () => ({ raw: x509.raw }),
@@ -73,7 +74,7 @@ describe('checkPeer', () => {
 
   test('an unverified certificate: the reason, the raw code, and the presented certificate', async () => {
     const { x509 } = await clientCert('pavel');
-    const check = checkPeer({
+    const check = examinePeer({
       authorized: false,
       authorizationError: 'CERT_HAS_EXPIRED',
       getPeerCertificate: () => ({ raw: x509.raw }),
@@ -83,11 +84,11 @@ describe('checkPeer', () => {
   });
 
   test('a plain TCP socket (no TLS) has no certificate', () => {
-    expect(checkPeer({})).toEqual({ ok: false, reason: 'NO_CERTIFICATE' });
+    expect(examinePeer({})).toEqual({ ok: false, reason: 'NO_CERTIFICATE' });
   });
 
   test('a TLS client without a certificate (Node answers {}) has none', () => {
-    expect(checkPeer({ authorized: false, getPeerCertificate: () => ({}) })).toEqual({
+    expect(examinePeer({ authorized: false, getPeerCertificate: () => ({}) })).toEqual({
       ok: false,
       reason: 'NO_CERTIFICATE',
     });
@@ -100,10 +101,10 @@ describe('checkPeer', () => {
       seen.push(c.serial);
       return { reason: 'REVOKED' as const, detail: 'CERT_REVOKED' };
     };
-    const verified = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: x509.raw }) }, policy);
+    const verified = examinePeer({ authorized: true, getPeerCertificate: () => ({ raw: x509.raw }) }, policy);
     expect(verified).toMatchObject({ ok: false, reason: 'REVOKED', detail: 'CERT_REVOKED' });
     expect(verified.ok ? undefined : verified.certificate?.serial).toBe(cert.serialHex);
-    const unverified = checkPeer(
+    const unverified = examinePeer(
       {
         authorized: false,
         authorizationError: 'CERT_HAS_EXPIRED',
@@ -117,8 +118,8 @@ describe('checkPeer', () => {
 
   test('sockets presenting the same certificate share one parsed description', async () => {
     const { x509 } = await clientCert('pavel');
-    const a = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
-    const b = checkPeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
+    const a = examinePeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
+    const b = examinePeer({ authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(x509.raw) }) });
     expect(a).not.toBe(b);
     expect(a.ok && b.ok && a.certificate === b.certificate).toBe(true);
   });
@@ -126,7 +127,7 @@ describe('checkPeer', () => {
   test('a certificate our DER reader refuses is UNTRUSTED / UNPARSABLE_CERTIFICATE, also the second time', () => {
     const raw = Buffer.from('3003020101', 'hex');
     for (let i = 0; i < 2; i++) {
-      expect(checkPeer({ authorized: true, getPeerCertificate: () => ({ raw }) })).toEqual({
+      expect(examinePeer({ authorized: true, getPeerCertificate: () => ({ raw }) })).toEqual({
         ok: false,
         reason: 'UNTRUSTED',
         detail: 'UNPARSABLE_CERTIFICATE',
@@ -134,7 +135,7 @@ describe('checkPeer', () => {
     }
   });
 
-  test('the verdict is cached per socket', async () => {
+  test('judgePeer keeps the verdict on the socket; peerVerdict reads it without looking again', async () => {
     const { x509 } = await clientCert('pavel');
     let calls = 0;
     const socket = {
@@ -144,8 +145,19 @@ describe('checkPeer', () => {
         return { raw: x509.raw };
       },
     };
-    expect(checkPeer(socket)).toBe(checkPeer(socket));
+    const verdict = judgePeer(socket, undefined);
+    expect(peerVerdict(socket)).toBe(verdict);
+    expect(peerVerdict(socket)).toBe(verdict);
     expect(calls).toBe(1);
+  });
+
+  test('peerVerdict throws for a socket the server never judged, instead of judging it without the policy', async () => {
+    // Regression: the verdict used to be computed by whoever asked first, so an app on another server
+    // authenticated a certificate that the server's revocation policy would have refused.
+    const { x509 } = await clientCert('pavel');
+    const socket = { authorized: true, getPeerCertificate: () => ({ raw: x509.raw }) };
+    expect(() => peerVerdict(socket)).toThrow(/never judged/);
+    expect(() => peerVerdict({})).toThrow(/never judged/);
   });
 
   test.each([

@@ -1,0 +1,271 @@
+/**
+ * The CRL in force in a running server: which CRL applies, the policy the handshake applies with it, how a
+ * new CRL file gets into force, and the alarm for the moment it expires.
+ *
+ * The server checks revoked serials itself (a Set lookup per handshake) and OpenSSL never sees the CRL:
+ * handed the `crl` option, OpenSSL re-verifies the CRL's signature — hashing the whole CRL — on every
+ * handshake, twice (client chain, and the server's own chain under CRL_CHECK_ALL), which made handshakes
+ * with a large CRL several times slower (bench/README.md, "scale"). A new CRL still goes through
+ * `setSecureContext`, which gives new connections fresh session-ticket keys and an empty session cache, so a
+ * session from before a revocation cannot resume; and the open connections whose certificate it revokes are
+ * closed. While the CRL is out of date (past nextUpdate, or before thisUpdate) every certificate of its CA is
+ * refused with REVOCATION_UNAVAILABLE, as OpenSSL would (CRL_HAS_EXPIRED): fail closed.
+ *
+ * Getting a CRL into force is one sequence, whether a watch noticed a new file or a reload asked:
+ * {@link CrlInForce.stage} (read, signed by one of our CAs, not older than the one in force), then the
+ * caller applies a new secure context, then {@link CrlInForce.commit} (in force, time check, close the
+ * connections it revokes).
+ */
+import type { Certificate } from '../pki/certificate.js';
+import type { MtlsCaError } from '../pki/errors.js';
+import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
+import type { PeerPolicy } from './identity.js';
+import type { ServerLogger } from './log.js';
+import { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
+
+/**
+ * How often the CRL file is stat'ed, in addition to the directory watch; see file-watch.ts. At 500 ms it
+ * keeps the 2 s promise of `mtls-ca revoke` where the watch misses a change.
+ */
+export const CRL_POLL_MS = 500;
+
+/** fs.watch reports a rename as several events; one look after they settle is enough. */
+const WATCH_SETTLE_MS = 25;
+
+/** The most setTimeout can wait (2^31-1 ms, 24.8 days); an earlier wake-up re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface CrlInForceOptions {
+  /** The CRL file; undefined: revocation is never checked. */
+  file: string | undefined;
+  /** True when `file` was named explicitly: then it must exist at start (a missing one is a typo). */
+  required: boolean;
+  /** The CAs the server trusts at this moment (they change on reload). */
+  caCertificates: () => readonly Certificate[];
+  logger: ServerLogger;
+  /**
+   * Called when a watched CRL file passed its checks, before it is in force: applies a new secure context
+   * (fresh session cache and ticket keys). Throwing keeps the CRL in force.
+   */
+  renewContext: () => void;
+  /** Called with each CRL that comes into force: closes the open connections whose certificate it revokes. */
+  closeRevoked: (crl: LoadedCrl) => void;
+}
+
+/** A CRL read and checked, not yet in force (see {@link CrlInForce.stage}). */
+export interface StagedCrl {
+  /** The CRL to put in force; undefined when there is none for the CAs it was staged for. */
+  crl: LoadedCrl | undefined;
+  /** The file's version before it was read. */
+  version: string;
+}
+
+/** What the server says about its CRL in health checks and tests. */
+export interface CrlSummary {
+  file: string;
+  crlNumber: bigint;
+  nextUpdate: Date;
+  revoked: number;
+}
+
+function describe(c: LoadedCrl) {
+  return {
+    file: c.file,
+    crlNumber: c.crl.crlNumber.toString(),
+    revoked: c.crl.revoked.length,
+    nextUpdate: c.crl.nextUpdate.toISOString(),
+  };
+}
+
+export class CrlInForce {
+  #crl: LoadedCrl | undefined;
+  /** The version of the file last looked at: each version is looked at once. */
+  #seen: string;
+  #alarm: NodeJS.Timeout | undefined;
+  #watch: FileWatch | undefined;
+  #closed = false;
+  readonly #o: CrlInForceOptions;
+
+  /**
+   * Reads the CRL file, if there is one, without announcing anything yet (see {@link announce}).
+   * @throws MtlsCaError when the file is there but unusable, or is required and missing
+   */
+  constructor(options: CrlInForceOptions) {
+    this.#o = options;
+    const { file } = options;
+    this.#seen = file === undefined ? MISSING : fileVersion(file);
+    // A missing default CRL is a CA directory from before revocation existed; a missing explicit one, a typo.
+    if (file !== undefined && (this.#seen !== MISSING || options.required)) {
+      this.#crl = readCrlFile(file, options.caCertificates());
+    }
+  }
+
+  /**
+   * The server's verdict on a certificate OpenSSL verified: refused while the CRL of its issuer is out of
+   * date, or when that CRL lists it. Runs in every handshake: a comparison and a Set lookup.
+   */
+  readonly policy: PeerPolicy = (certificate) => {
+    const crl = this.#crl;
+    if (!crl || certificate.issuer !== crl.issuerName) return undefined;
+    const now = Date.now();
+    if (now >= crl.nextUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED' };
+    if (now < crl.thisUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_NOT_YET_VALID' };
+    if (crl.revokedSerials.has(certificate.serial)) return { reason: 'REVOKED', detail: 'CERT_REVOKED' };
+    return undefined;
+  };
+
+  /** The CRL in force, if any. */
+  get current(): LoadedCrl | undefined {
+    return this.#crl;
+  }
+
+  summary(): CrlSummary | undefined {
+    const c = this.#crl;
+    return (
+      c && {
+        file: c.file,
+        crlNumber: c.crl.crlNumber,
+        nextUpdate: c.crl.nextUpdate,
+        revoked: c.crl.revoked.length,
+      }
+    );
+  }
+
+  /** Logs the CRL the server starts with (or that it has none) and arms the expiry alarm. */
+  announce(): void {
+    const c = this.#crl;
+    if (c) {
+      this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describe(c));
+      this.#checkTime(c);
+    } else if (this.#o.file !== undefined) {
+      this.#o.logger.event('warn', 'crl-missing', 'no CRL: revocation is not checked until one appears', {
+        file: this.#o.file,
+        hint: 'write one with `mtls-ca crl`',
+      });
+    }
+  }
+
+  /**
+   * The CRL the file holds now, checked for `caCertificates`, not yet in force. A missing file keeps the CRL
+   * in force (deleting the CRL must not un-revoke anyone) if one of `caCertificates` signed it; after a CA
+   * change the old CA's CRL says nothing about the new CA's certificates, and there is none.
+   * @param caCertificates - the CAs the CRL is for (the new ones, on a reload)
+   * @param version - the file's version, when the caller has just taken it
+   * @throws MtlsCaError when the file is unusable or older than the CRL in force
+   */
+  stage(caCertificates: readonly Certificate[], version?: string): StagedCrl {
+    const file = this.#o.file;
+    const v = version ?? (file === undefined ? MISSING : fileVersion(file));
+    if (file === undefined || v === MISSING) {
+      const kept = this.#crl;
+      return {
+        crl: kept && caCertificates.some((ca) => kept.crl.isSignedBy(ca)) ? kept : undefined,
+        version: v,
+      };
+    }
+    const crl = readCrlFile(file, caCertificates);
+    assertNotOlder(crl, this.#crl);
+    return { crl, version: v };
+  }
+
+  /**
+   * Puts a staged CRL in force (the caller has applied the secure context that goes with it): logs a CRL
+   * that is out of date and arms the expiry alarm, and closes the open connections it revokes.
+   * @param message - the `crl-loaded` line to log, if any
+   */
+  commit(staged: StagedCrl, message?: string): void {
+    if (this.#crl && !staged.crl) {
+      this.#o.logger.event(
+        'warn',
+        'crl-missing',
+        'the CA changed and there is no CRL: revocation is not checked',
+        {
+          file: this.#o.file,
+        },
+      );
+    }
+    this.#crl = staged.crl;
+    this.#seen = staged.version;
+    const c = staged.crl;
+    if (!c) return;
+    if (message) this.#o.logger.event('info', 'crl-loaded', message, describe(c));
+    this.#checkTime(c);
+    this.#o.closeRevoked(c);
+  }
+
+  /** Watch event or poll tick: puts the CRL file in force if it changed and is good; else keeps the CRL in force. */
+  refresh(): void {
+    const file = this.#o.file;
+    if (file === undefined || this.#closed) return;
+    const version = fileVersion(file);
+    if (version === this.#seen) return;
+    this.#seen = version;
+    const logger = this.#o.logger;
+    const keeping = this.#crl ? `keeping CRL number ${this.#crl.crl.crlNumber}` : 'no CRL is in force';
+    if (version === MISSING) {
+      if (this.#crl) logger.event('warn', 'crl-missing', `CRL file removed; ${keeping}`, { file });
+      return;
+    }
+    let staged: StagedCrl;
+    try {
+      staged = this.stage(this.#o.caCertificates(), version);
+      if (this.#crl?.crl.der.equals(staged.crl!.crl.der)) return;
+      this.#o.renewContext();
+    } catch (e) {
+      logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
+        file,
+        code: (e as MtlsCaError).code,
+        hint: (e as MtlsCaError).hint,
+      });
+      return;
+    }
+    this.commit(staged, `CRL number ${staged.crl!.crl.crlNumber} applied`);
+  }
+
+  /** Starts watching the file (a directory watch and a poll); see {@link refresh}. */
+  watch(): void {
+    if (this.#o.file === undefined || this.#watch || this.#closed) return;
+    this.#watch = watchFiles([this.#o.file], () => this.refresh(), {
+      pollMs: CRL_POLL_MS,
+      settleMs: WATCH_SETTLE_MS,
+    });
+  }
+
+  /** Stops the watch and the alarm; the CRL stays in force for connections still being served. */
+  close(): void {
+    this.#closed = true;
+    this.#watch?.close();
+    clearTimeout(this.#alarm);
+  }
+
+  /**
+   * Logs a CRL with which every client of its CA is refused (its dates are checked on each handshake), and
+   * arms an alarm for the moment a valid one expires: nobody reloads anything when that happens.
+   */
+  #checkTime(c: LoadedCrl): void {
+    clearTimeout(this.#alarm);
+    const logger = this.#o.logger;
+    const problem = crlTimeProblem(c.crl);
+    if (problem === 'expired') {
+      logger.event(
+        'error',
+        'crl-expired',
+        `CRL expired at ${c.crl.nextUpdate.toISOString()}: every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
+        { ...describe(c), hint: 'run `mtls-ca crl` now, and daily from cron' },
+      );
+    } else if (problem === 'not-yet-valid') {
+      logger.event(
+        'error',
+        'crl-not-yet-valid',
+        `CRL is valid only from ${c.crl.thisUpdate.toISOString()}: every client certificate is refused (CRL_NOT_YET_VALID) until then`,
+        { ...describe(c), hint: "compare this server's clock with the CA machine's" },
+      );
+    } else if (!this.#closed) {
+      const wait = Math.min(c.crl.nextUpdate.getTime() - Date.now() + 1, MAX_TIMER_MS);
+      this.#alarm = setTimeout(() => {
+        if (this.#crl === c && !this.#closed) this.#checkTime(c);
+      }, wait);
+      this.#alarm.unref();
+    }
+  }
+}

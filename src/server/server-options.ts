@@ -1,0 +1,127 @@
+/**
+ * The options of createMtlsServer: files, address, client authentication mode, timeouts; their defaults,
+ * and their checks (a bad option fails before any file is read).
+ */
+import type { RequestListener } from 'node:http';
+import { MtlsCaError } from '../pki/errors.js';
+import { layout } from '../store/layout.js';
+import type { LogFormat, LogSink } from './log.js';
+import type { TlsFiles } from './tls-context.js';
+
+/** Tomcat's `server.ssl.client-auth`: `need` refuses the TLS connection, `want` lets the app answer 401. */
+export type ClientAuth = 'need' | 'want';
+
+export const CLIENT_AUTH_MODES: readonly ClientAuth[] = ['need', 'want'];
+
+export interface ServerTimeouts {
+  /** A TLS handshake must finish within this (a client that connects and sends nothing). Default 10 s. */
+  handshakeMs: number;
+  /** All request headers must arrive within this (slowloris). Default 10 s. */
+  headersMs: number;
+  /** The whole request must arrive within this; at least headersMs. Default 30 s. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s. */
+  keepAliveMs: number;
+  /** `close()` waits this long for requests in flight, then drops every connection. Default 10 s. */
+  shutdownMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
+  handshakeMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+  keepAliveMs: 5_000,
+  shutdownMs: 10_000,
+});
+
+export const DEFAULT_PORT = 8443;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export interface MtlsServerOptions {
+  /** The CA directory; supplies every file below that is not given explicitly. */
+  dir?: string;
+  /** Server certificate PEM; default `<dir>/server/server.crt`. */
+  certFile?: string;
+  /** Server private key, unencrypted PEM; default `<dir>/server/server.key`. */
+  keyFile?: string;
+  /** CA certificate(s) that client certificates must chain to; default `<dir>/ca/ca.crt`. */
+  caFile?: string;
+  /** users.json; default `<dir>/users.json`. */
+  usersFile?: string;
+  /**
+   * The CA's CRL (PEM or DER); default `<dir>/ca/crl.pem`, used when present. It must be signed by a CA in
+   * `caFile`. It is watched: a new CRL applies to new connections within 2 s, and open connections whose
+   * certificate it revokes are closed. A file given here explicitly must exist at start.
+   */
+  crlFile?: string;
+  /** Default true: apply a changed CRL file on its own. False: only {@link MtlsServer.reload} (SIGHUP) reads it. */
+  watchCrl?: boolean;
+  /** Address to bind; default `127.0.0.1` (the CLI passes its own). `0.0.0.0` or `::` for all interfaces. */
+  host?: string;
+  /** TCP port; default 8443 as in the tutorial; 0 picks a free port. */
+  port?: number;
+  /** Default `need`. */
+  clientAuth?: ClientAuth;
+  /** Default `text`. */
+  logFormat?: LogFormat;
+  /** Receives each log line; default stdout. */
+  log?: LogSink;
+  /** Overrides for {@link DEFAULT_TIMEOUTS}. */
+  timeouts?: Partial<ServerTimeouts>;
+  /** Replaces the customer API, e.g. to embed another app behind the same mTLS front. */
+  handler?: RequestListener;
+}
+
+/** The files the server reads: each given one, else its place in the CA directory. */
+export function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string; crlFile?: string } {
+  const l = o.dir === undefined ? undefined : layout(o.dir);
+  const certFile = o.certFile ?? l?.server().cert;
+  const keyFile = o.keyFile ?? l?.server().key;
+  const caFile = o.caFile ?? l?.caCert;
+  const usersFile = o.usersFile ?? l?.users;
+  const missing = Object.entries({ certFile, keyFile, caFile, usersFile })
+    .filter(([, v]) => v === undefined)
+    .map(([k]) => k);
+  if (missing.length > 0) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `start server: no CA directory and no ${missing.join(', ')} given`,
+      'pass the CA directory (dir) or every file explicitly',
+    );
+  }
+  const crlFile = o.crlFile ?? l?.crl;
+  return { certFile: certFile!, keyFile: keyFile!, caFile: caFile!, usersFile: usersFile!, crlFile };
+}
+
+/** The timeouts in force: the defaults with `overrides` applied, checked. */
+export function resolveTimeouts(overrides: Partial<ServerTimeouts> = {}): ServerTimeouts {
+  const t = { ...DEFAULT_TIMEOUTS, ...overrides };
+  for (const [name, v] of Object.entries(t)) {
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `use timeout ${name}=${v}: expected a whole number of ms above 0`,
+      );
+    }
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (t.headersMs > t.requestMs) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use timeouts headersMs=${t.headersMs}, requestMs=${t.requestMs}: headers cannot take longer than the request`,
+    );
+  }
+  return t;
+}
+
+/** The client authentication mode, checked (a library caller may pass any string). */
+export function resolveClientAuth(mode: string | undefined): ClientAuth {
+  const clientAuth = (mode ?? 'need') as ClientAuth;
+  if (!CLIENT_AUTH_MODES.includes(clientAuth)) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use client auth ${JSON.stringify(clientAuth)}: expected need or want`,
+    );
+  }
+  return clientAuth;
+}
