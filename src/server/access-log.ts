@@ -8,6 +8,7 @@
  * keep-alive requests (bench/README.md, keep-alive throughput).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { acceptedPeer, connectionOf } from './connection.js';
 import type { ServerLogger } from './log.js';
 
@@ -26,6 +27,11 @@ type LoggedResponse = ServerResponse & { [ARRIVAL]: Arrival };
 export interface AccessLog {
   /** Starts following a request: call it first thing in the request listener. */
   begin(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Logs the answer to a request Node's HTTP parser refused (400, 408, 413, 431): no request or response
+   * object exists for it, so its method, path and duration are unknown (`-`).
+   */
+  refused(socket: Socket, status: number): void;
 }
 
 /**
@@ -65,6 +71,17 @@ export function createAccessLog(logger: ServerLogger, afterResponse: () => void)
       if (connection) connection.latestResponse = res;
       // `on`, not `once`: 'close' comes once, and once() wraps the listener anew for every response.
       res.on('close', onResponseClose);
+    },
+
+    refused(socket, status) {
+      logger.access({
+        time: new Date(),
+        user: acceptedPeer(socket)?.user,
+        method: '-',
+        path: '-',
+        status,
+        ms: undefined,
+      });
     },
   };
 }

@@ -40,6 +40,8 @@ const UNAUTHORIZED_MESSAGES: Record<UnauthorizedReason, string> = {
   EXPIRED: 'the client certificate has expired',
   NOT_YET_VALID: 'the client certificate is not valid yet',
   REVOKED: 'the client certificate has been revoked',
+  WRONG_PURPOSE:
+    'the certificate is not a client certificate (it is for another purpose, or a CA certificate)',
   REVOCATION_UNAVAILABLE:
     'the server cannot check revocation right now (its CRL is out of date); try again later',
 };
@@ -90,9 +92,11 @@ function authenticator(users: UserDirectory, logger: ServerLogger): (req: Reques
       return false;
     }
     if (!peer.ok) {
+      // The same reason and detail as need mode logs: the client learns what to fix.
       sendError(req, res, 401, {
         error: 'unauthorized',
         reason: peer.reason,
+        detail: peer.detail,
         message: UNAUTHORIZED_MESSAGES[peer.reason],
       });
       return false;

@@ -3,6 +3,11 @@
  * it restarts a worker that dies (with exponential backoff, so a worker that crashes on start does not
  * fork-bomb the machine), turns SIGTERM/SIGINT into a graceful shutdown of every worker, and turns SIGHUP
  * into a reload in every worker (new certificate without dropping connections).
+ *
+ * The first worker starts alone, the others once it serves: a start that cannot succeed (a busy port, a
+ * broken certificate) then fails once, in one worker, and the primary reports it as the command's error —
+ * instead of N workers failing at once while the primary is already shutting the others down (a worker's
+ * report then met a closed channel and died with a stack trace).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { type ErrorCode, MtlsCaError } from '../pki/errors.js';
@@ -28,6 +33,15 @@ export interface ClusterOptions {
 }
 
 type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' };
+
+/**
+ * Sends over the IPC channel if it is still open. A process at the other end that is going away is
+ * normal here (a worker exiting, a primary shutting down): the callback keeps that from becoming an
+ * 'error' event, which nothing would handle.
+ */
+function sendIfConnected(target: { connected: boolean; send?: NodeJS.Process['send'] }, message: unknown) {
+  if (target.connected) target.send?.(message, undefined, undefined, () => {});
+}
 type FromWorker = { mtlsCa: 'ready' } | { mtlsCa: 'failed'; code?: string; message: string; hint?: string };
 
 function isFromWorker(m: unknown): m is FromWorker {
@@ -85,10 +99,11 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
     const shutdown = (why: string) => {
       if (shuttingDown) return;
       shuttingDown = true;
-      logger.event('info', 'cluster-stopping', `stopping ${n} worker(s): ${why}`);
+      const running = slots.filter((s) => s.worker).length;
+      logger.event('info', 'cluster-stopping', `stopping ${running} worker(s): ${why}`);
       for (const slot of slots) {
         clearTimeout(slot.timer);
-        slot.worker?.send({ mtlsCa: 'shutdown' } satisfies ToWorker);
+        if (slot.worker) sendIfConnected(slot.worker.process, { mtlsCa: 'shutdown' } satisfies ToWorker);
       }
       const kill = setTimeout(() => {
         for (const slot of slots) slot.worker?.process.kill('SIGKILL');
@@ -101,13 +116,19 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
       const worker = cluster.fork();
       slot.worker = worker;
       slot.startedAt = Date.now();
+      // Node's own messages to a worker that just died fail with EPIPE; its 'exit' is what counts.
+      worker.on('error', () => {});
       worker.on('message', (m: unknown) => {
         if (!isFromWorker(m)) return;
         if (m.mtlsCa === 'ready') {
+          const first = !slot.everReady;
           slot.everReady = true;
           logger.event('info', 'worker-started', `worker ${worker.process.pid} is serving`, {
             pid: worker.process.pid,
           });
+          if (first && slot === slots[0] && !shuttingDown) {
+            for (const other of slots.slice(1)) if (!other.worker) fork(other);
+          }
         } else if (m.mtlsCa === 'failed' && !slot.everReady && !startError) {
           // The first start failed: a bad certificate or a busy port will not heal by restarting.
           startError = new MtlsCaError((m.code as ErrorCode) ?? 'IO_FAILED', m.message, m.hint);
@@ -140,12 +161,14 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
     const onStop = (signal: NodeJS.Signals) => shutdown(signal);
     const onHup = () => {
       logger.event('info', 'cluster-reloading', 'SIGHUP: reloading every worker');
-      for (const slot of slots) slot.worker?.send({ mtlsCa: 'reload' } satisfies ToWorker);
+      for (const slot of slots) {
+        if (slot.worker) sendIfConnected(slot.worker.process, { mtlsCa: 'reload' } satisfies ToWorker);
+      }
     };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
     process.on('SIGHUP', onHup);
-    for (const slot of slots) fork(slot);
+    fork(slots[0]!);
   });
 }
 
@@ -186,17 +209,19 @@ function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogg
     process.on('message', onMessage);
     // The primary went away: nobody will restart us or tell us to stop, so stop now.
     cluster.worker?.once('disconnect', () => void stop());
+    // Node's own messages to a primary that went away fail with EPIPE; 'disconnect' has handled that.
+    cluster.worker?.on('error', () => {});
 
     startWorker().then(
       (c) => {
         control = c;
         if (stopping) void c.close();
-        else process.send?.({ mtlsCa: 'ready' } satisfies FromWorker);
+        else sendIfConnected(process, { mtlsCa: 'ready' } satisfies FromWorker);
       },
       (e: unknown) => {
         const err = e instanceof MtlsCaError ? e : undefined;
         logger.event('error', 'worker-failed', (e as Error)?.message ?? String(e), { pid: process.pid });
-        process.send?.({
+        sendIfConnected(process, {
           mtlsCa: 'failed',
           code: err?.code,
           message: (e as Error)?.message ?? String(e),

@@ -19,7 +19,7 @@
 import type { Certificate } from '../pki/certificate.js';
 import type { MtlsCaError } from '../pki/errors.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
-import type { PeerPolicy } from './identity.js';
+import { type PeerCertificate, type PeerPolicy, peerChainAbove, type TlsPeer } from './identity.js';
 import type { ServerLogger } from './log.js';
 import { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
 
@@ -77,6 +77,28 @@ function describe(c: LoadedCrl) {
   };
 }
 
+/** The certificates above the client's in its chain that the CRL's CA issued (the root itself excluded). */
+function chainIssuedBy(crl: LoadedCrl, socket: TlsPeer): PeerCertificate[] {
+  return peerChainAbove(socket).filter((c) => c.issuer === crl.issuerName && c.subject !== c.issuer);
+}
+
+/**
+ * True when `crl` lists the client's certificate, or a certificate above it in its chain that the CRL's CA
+ * issued. The common case — a certificate the CA issued itself, as `mtls-ca` makes them all — is a
+ * comparison and a Set lookup; only a certificate issued by someone else asks Node for the chain.
+ * @param crl - the CRL
+ * @param certificate - the client's certificate
+ * @param socket - its connection
+ */
+export function revokedBy(crl: LoadedCrl, certificate: PeerCertificate, socket: TlsPeer): boolean {
+  if (certificate.issuer === crl.issuerName) return crl.revokedSerials.has(certificate.serial);
+  return lists(crl, chainIssuedBy(crl, socket));
+}
+
+function lists(crl: LoadedCrl, certificates: readonly PeerCertificate[]): boolean {
+  return certificates.some((c) => crl.revokedSerials.has(c.serial));
+}
+
 export class CrlInForce {
   #crl: LoadedCrl | undefined;
   /** The version of the file last looked at: each version is looked at once. */
@@ -101,16 +123,22 @@ export class CrlInForce {
   }
 
   /**
-   * The server's verdict on a certificate OpenSSL verified: refused while the CRL of its issuer is out of
-   * date, or when that CRL lists it. Runs in every handshake: a comparison and a Set lookup.
+   * The server's verdict on a certificate OpenSSL verified, for every certificate of the CRL's CA in its
+   * chain: refused while the CRL is out of date, or when the CRL lists the certificate or a certificate
+   * above it that the CA issued (an intermediate CA it signed, revoked, takes its whole subtree with it).
+   * See {@link revokedBy} for what it costs.
    */
-  readonly policy: PeerPolicy = (certificate) => {
+  readonly policy: PeerPolicy = (certificate, socket) => {
     const crl = this.#crl;
-    if (!crl || certificate.issuer !== crl.issuerName) return undefined;
+    if (!crl) return undefined;
+    const above = certificate.issuer === crl.issuerName ? undefined : chainIssuedBy(crl, socket);
+    // A chain without a certificate of this CA says nothing about this CRL (no time check either).
+    if (above?.length === 0) return undefined;
     const now = Date.now();
     if (now >= crl.nextUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED' };
     if (now < crl.thisUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_NOT_YET_VALID' };
-    if (crl.revokedSerials.has(certificate.serial)) return { reason: 'REVOKED', detail: 'CERT_REVOKED' };
+    const revoked = above ? lists(crl, above) : crl.revokedSerials.has(certificate.serial);
+    if (revoked) return { reason: 'REVOKED', detail: 'CERT_REVOKED' };
     return undefined;
   };
 

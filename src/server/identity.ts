@@ -13,6 +13,8 @@ export type UnauthorizedReason =
   | 'EXPIRED'
   | 'NOT_YET_VALID'
   | 'REVOKED'
+  /** Not a certificate for client authentication: another purpose (a server's), or a CA certificate. */
+  | 'WRONG_PURPOSE'
   /** The server's CRL is out of date, so no certificate can be shown not to be revoked: fail closed. */
   | 'REVOCATION_UNAVAILABLE';
 
@@ -42,18 +44,25 @@ export type PeerCheck =
   | {
       ok: false;
       reason: UnauthorizedReason;
-      /** OpenSSL's verify code (`CERT_HAS_EXPIRED`, …), for the log only. */
+      /** OpenSSL's verify code (`CERT_HAS_EXPIRED`, …) or ours (`CA_CERTIFICATE`, `CERT_REVOKED`, …). */
       detail?: string;
       /** The presented (unverified) certificate, for the log only: anyone can write any name into one. */
       certificate?: PeerCertificate;
     };
+
+/** What `getPeerCertificate(true)` answers, as far as this module reads it. */
+export interface DetailedPeerCertificate {
+  raw?: Buffer;
+  /** The certificate that issued this one (itself for a root), as Node links the chain. */
+  issuerCertificate?: DetailedPeerCertificate;
+}
 
 /** The part of a `tls.TLSSocket` this module reads (a plain `net.Socket` has none of it). */
 export interface TlsPeer {
   authorized?: boolean;
   authorizationError?: Error | string | null;
   /** Node answers `{}` (no `raw`) when the client sent no certificate. */
-  getPeerCertificate?: (detailed?: boolean) => { raw?: Buffer } | null | undefined;
+  getPeerCertificate?: (detailed?: boolean) => DetailedPeerCertificate | null | undefined;
   getSession?: () => Buffer | undefined;
 }
 
@@ -96,9 +105,12 @@ export function peerCertificateDer(socket: TlsPeer): Buffer | undefined {
 /**
  * A server's own verdict on a certificate OpenSSL verified (revocation): the reason to refuse it and the
  * code to log, or undefined to accept it.
+ * @param certificate - the client's certificate
+ * @param socket - its connection, for a policy that must look further up the chain ({@link peerChainAbove})
  */
 export type PeerPolicy = (
   certificate: PeerCertificate,
+  socket: TlsPeer,
 ) => { reason: UnauthorizedReason; detail: string } | undefined;
 
 /**
@@ -121,6 +133,9 @@ export function reasonFor(
       return 'NOT_YET_VALID';
     case 'CERT_REVOKED':
       return 'REVOKED';
+    // The certificate's extendedKeyUsage or keyUsage does not allow client authentication (a server's).
+    case 'INVALID_PURPOSE':
+      return 'WRONG_PURPOSE';
     default:
       return 'UNTRUSTED';
   }
@@ -132,7 +147,10 @@ export function reasonFor(
  * @throws MtlsCaError PARSE_FAILED when our DER reader refuses it
  */
 export function describePeerCertificate(der: Buffer): PeerCertificate {
-  const cert = new Certificate(der, 'client certificate');
+  return fieldsOf(new Certificate(der, 'client certificate'));
+}
+
+function fieldsOf(cert: Certificate): PeerCertificate {
   const names = cert.subject.filter((a) => a.oid === OID.commonName);
   return {
     // Two CNs would make the user ambiguous; such a certificate names nobody.
@@ -146,20 +164,27 @@ export function describePeerCertificate(der: Buffer): PeerCertificate {
   };
 }
 
+/** A parsed certificate: the fields we show, and whether it is a CA's. */
+interface Described {
+  certificate: PeerCertificate;
+  isCa: boolean;
+}
+
 /**
  * Parsed client certificates by DER. The same few certificates reconnect all day, and parsing one (DER walk,
  * names, SHA-256 fingerprint) costs more than the rest of accepting a connection. Bounded; the oldest entry
  * goes first. `null`: our reader refused it.
  */
-const described = new Map<string, PeerCertificate | null>();
+const described = new Map<string, Described | null>();
 const DESCRIBED_MAX = 1024;
 
-function describeCached(der: Buffer): PeerCertificate | undefined {
+function describeCached(der: Buffer): Described | undefined {
   const key = der.toString('latin1');
   let entry = described.get(key);
   if (entry === undefined) {
     try {
-      entry = describePeerCertificate(der);
+      const cert = new Certificate(der, 'client certificate');
+      entry = { certificate: fieldsOf(cert), isCa: cert.isCa };
     } catch {
       // OpenSSL accepted what our stricter DER reader refuses; without fields we cannot name a user.
       entry = null;
@@ -171,19 +196,40 @@ function describeCached(der: Buffer): PeerCertificate | undefined {
 }
 
 /**
+ * The certificates above the client's own in its verified chain — intermediates, then the root from our
+ * trust store — as Node links them by issuer. Costly (Node builds an object per certificate), so only a
+ * policy that needs them asks: for a client certificate that our CA did not issue itself.
+ * @param socket - the client's TLS socket
+ */
+export function peerChainAbove(socket: TlsPeer): PeerCertificate[] {
+  const chain: PeerCertificate[] = [];
+  let node = socket.getPeerCertificate?.(true) ?? undefined;
+  // A root links to itself; the bound guards against a cycle Node would never build.
+  for (let i = 0; node?.issuerCertificate && node.issuerCertificate !== node && i < 16; i++) {
+    node = node.issuerCertificate;
+    const entry = node.raw ? describeCached(node.raw) : undefined;
+    if (entry) chain.push(entry.certificate);
+  }
+  return chain;
+}
+
+/**
  * The verdict on a connection's client certificate: OpenSSL's verification (which the server lets finish
- * without rejecting, see mtls-server.ts), then the server's policy for a certificate OpenSSL verified. It
- * keeps nothing: the server keeps the verdict of each connection (connection.ts).
+ * without rejecting, see mtls-server.ts), then our own rules for a certificate OpenSSL verified: no CA
+ * certificate is a client (OpenSSL lets a CA:TRUE certificate with the right key usage authenticate), and
+ * the server's policy. It keeps nothing: the server keeps the verdict of each connection (connection.ts).
  * @param socket - the TLS socket; anything that is not one has NO_CERTIFICATE
  * @param policy - may refuse a certificate OpenSSL verified (revocation)
  */
 export function examinePeer(socket: TlsPeer, policy?: PeerPolicy): PeerCheck {
   const certDer = peerCertificateDer(socket);
   if (!certDer) return { ok: false, reason: 'NO_CERTIFICATE' };
-  const certificate = describeCached(certDer);
-  if (!certificate) return { ok: false, reason: 'UNTRUSTED', detail: 'UNPARSABLE_CERTIFICATE' };
+  const entry = describeCached(certDer);
+  if (!entry) return { ok: false, reason: 'UNTRUSTED', detail: 'UNPARSABLE_CERTIFICATE' };
+  const { certificate } = entry;
   if (socket.authorized === true) {
-    const refusal = policy?.(certificate);
+    if (entry.isCa) return { ok: false, reason: 'WRONG_PURPOSE', detail: 'CA_CERTIFICATE', certificate };
+    const refusal = policy?.(certificate, socket);
     return refusal ? { ok: false, ...refusal, certificate } : { ok: true, certificate };
   }
   const e = socket.authorizationError;

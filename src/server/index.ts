@@ -40,7 +40,7 @@ export {
   type ServerTimeouts,
 } from './mtls-server.js';
 export { type ErrorBody, escapeHtml, renderErrorPage, sendError, sendJson } from './responses.js';
-export { assertNotOlder, crlTimeProblem, isRevoked, type LoadedCrl, readCrlFile } from './revocation.js';
+export { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
 export {
   loadTlsMaterial,
   MIN_TLS_VERSION,

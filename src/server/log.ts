@@ -27,8 +27,11 @@ export interface AccessEntry {
   /** The path without its query string (query strings can carry tokens). */
   path: string;
   status: number;
-  /** Milliseconds from the request's arrival to the end of the response. */
-  ms: number;
+  /**
+   * Milliseconds from the request's arrival to the end of the response; undefined for a request Node's HTTP
+   * parser refused before it had arrived whole (its start is unknown): `-` in text, null in JSON.
+   */
+  ms: number | undefined;
   /** True when the client went away before the response was complete. */
   aborted?: boolean;
 }
@@ -112,7 +115,7 @@ export function createLogger(
   return {
     format,
     access(e) {
-      const ms = roundMs(e.ms);
+      const ms = e.ms === undefined ? null : roundMs(e.ms);
       if (format === 'json') {
         sink(
           JSON.stringify({
@@ -130,8 +133,9 @@ export function createLogger(
       } else {
         const user = e.user === undefined ? '-' : textValue(e.user);
         const tail = e.aborted ? ' aborted' : '';
+        const took = ms === null ? '-' : `${ms}ms`;
         sink(
-          `${e.time.toISOString()} ${user} ${textValue(e.method)} ${textValue(e.path)} ${e.status} ${ms}ms${tail}`,
+          `${e.time.toISOString()} ${user} ${textValue(e.method)} ${textValue(e.path)} ${e.status} ${took}${tail}`,
           'access',
         );
       }

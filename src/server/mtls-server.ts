@@ -13,13 +13,14 @@
  * That listener must be *prepended*: https registers its own `secureConnection` listener in its constructor,
  * and once that has run, a TLS 1.3 client that sends its request in the same flight as its Finished message
  * gets the request parsed and dispatched to the app even though we destroy the socket (test
- * "a refused client's pipelined request never reaches the app"). What clients see is unchanged for a bad
- * certificate — TLS 1.3 clients finish their side of the handshake before the server checks the certificate,
- * so they get a reset either way (curl exit 56; under TLS 1.2, a handshake failure, exit 35). A client
- * without a certificate gets a reset instead of OpenSSL's "certificate required" alert.
+ * "a refused client's pipelined request never reaches the app"). A refused client sees the connection
+ * close after the handshake, not a TLS alert (README.md, "What a client sees"): OpenSSL sends its
+ * `certificate_required` alert to a client without a certificate only under `rejectUnauthorized: true`, and
+ * then Node destroys unverified clients before this listener runs, so nobody could log whose certificate it
+ * was; for a bad certificate Node sends no alert either way (it verifies in JavaScript, after the handshake).
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -27,10 +28,10 @@ import { MtlsCaError } from '../pki/errors.js';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { acceptedPeer, Connections, connectionOf, judgePeer } from './connection.js';
-import { CrlInForce, type CrlSummary, type StagedCrl } from './crl-in-force.js';
+import { CrlInForce, type CrlSummary, revokedBy, type StagedCrl } from './crl-in-force.js';
 import type { PeerCertificate, UnauthorizedReason } from './identity.js';
 import { createLogger, type ServerLogger } from './log.js';
-import { isRevoked, type LoadedCrl } from './revocation.js';
+import type { LoadedCrl } from './revocation.js';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -106,6 +107,13 @@ function warnAboutValidity(material: TlsMaterial, files: TlsFiles, logger: Serve
     );
   }
 }
+
+/** The status Node answers a request its HTTP parser refuses with, by error code; else 400. */
+const REFUSAL_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
 
 /** The error of a failed listen(), worded for the person who chose the address. */
 function listenError(e: NodeJS.ErrnoException, host: string, port: number): MtlsCaError {
@@ -234,7 +242,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   const closeRevokedConnections = (c: LoadedCrl) => {
     for (const socket of connections.clients) {
       const peer = acceptedPeer(socket);
-      if (socket.destroyed || !peer || !isRevoked(c, peer)) continue;
+      if (socket.destroyed || !peer || !revokedBy(c, peer, socket)) continue;
       logger.event(
         'warn',
         'revoked-connection-closed',
@@ -259,6 +267,24 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   server.once('close', () => {
     users.close();
     crl.close();
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const connection = connectionOf(socket);
+    // https re-emits a failed TLS handshake here; its own answer to one is destroying the socket.
+    if (!connection) {
+      socket.destroy(err);
+      return;
+    }
+    // Node's own answer to a request its parser refuses, plus the access line: a status line, unless a
+    // response on this connection has started (or one is queued behind another: its state is unknown).
+    const current = connection.latestResponse;
+    if (socket.writable && (!current || (current.socket === socket && !current.headersSent))) {
+      const status = REFUSAL_STATUS[err.code ?? ''] ?? 400;
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      accessLog.refused(socket, status);
+    }
+    socket.destroy(err);
   });
 
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {

@@ -9,6 +9,8 @@ export interface ErrorBody {
   error: 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'internal_error';
   message: string;
   reason?: string;
+  /** The verify code behind `reason` (`CERT_HAS_EXPIRED`, `INVALID_PURPOSE`, …), when there is one. */
+  detail?: string;
   user?: string;
 }
 
@@ -31,7 +33,9 @@ export function escapeHtml(s: string): string {
 export function renderErrorPage(status: number, body: ErrorBody): string {
   const title = TITLES[status] ?? `Error ${status}`;
   const who = body.user === undefined ? '' : `<p>User: <strong>${escapeHtml(body.user)}</strong></p>\n`;
-  const reason = body.reason === undefined ? '' : `<p>Reason: <code>${escapeHtml(body.reason)}</code></p>\n`;
+  const detail = body.detail === undefined ? '' : ` (<code>${escapeHtml(body.detail)}</code>)`;
+  const reason =
+    body.reason === undefined ? '' : `<p>Reason: <code>${escapeHtml(body.reason)}</code>${detail}</p>\n`;
   return (
     '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">' +
     `<title>${status} ${escapeHtml(title)}</title></head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n` +

@@ -103,8 +103,3 @@ export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet
   if (crl.thisUpdate.getTime() > now.getTime()) return 'not-yet-valid';
   return undefined;
 }
-
-/** True when `crl` lists the certificate with this serial and issuer (names as `formatName` writes them). */
-export function isRevoked(crl: LoadedCrl, certificate: { serial: string; issuer: string }): boolean {
-  return crl.revokedSerials.has(certificate.serial) && certificate.issuer === crl.issuerName;
-}

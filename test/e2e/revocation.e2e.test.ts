@@ -164,6 +164,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
       expect(JSON.parse(r.body)).toEqual({
         error: 'unauthorized',
         reason: 'REVOKED',
+        detail: 'CERT_REVOKED',
         message: 'the client certificate has been revoked',
       });
       const ok = await curl(`${want.url}/customer/1`, p12('alice'));

@@ -5,12 +5,16 @@
  * `need` and `want` mode; and a Java 17 JSSE client configured with trustStore.jks and client_<name>.p12.
  */
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { cliProcess } from '../helpers/cli.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
+  CA_PASSWORD,
   CUSTOMER_1,
   type CurlAnswer,
   clientP12,
@@ -177,6 +181,44 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
       });
       const r = await runPrinted(s.curlLine, root);
       expect(r, s.curlLine).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    });
+  });
+
+  describe('serve --workers 2 on a busy port', () => {
+    test('one error line with a hint, exit 1, no stack trace; one worker tried', async () => {
+      // Regression: both workers tried at once; one reported to a primary already shutting down and died
+      // with an uncaught ERR_IPC_CHANNEL_CLOSED (or the primary with EPIPE), and the worker set an exit code
+      // that bin/ then overwrote. A race: tried a few times.
+      const busy = net.createServer();
+      busy.listen(0, '127.0.0.1');
+      await once(busy, 'listening');
+      const port = (busy.address() as AddressInfo).port;
+      try {
+        for (let i = 0; i < 3; i++) {
+          const args = [
+            'serve',
+            '--dir',
+            D,
+            '--workers',
+            '2',
+            '--listen',
+            '127.0.0.1',
+            '--port',
+            String(port),
+          ];
+          const r = await cliProcess(args, { MTLS_CA_PASSWORD: CA_PASSWORD });
+          expect({ code: r.code, stderr: r.stderr }).toEqual({
+            code: 1,
+            stderr:
+              `error: listen on 127.0.0.1:${port}: address already in use (IO_FAILED)\n` +
+              'hint: stop the other server or pick another port\n',
+          });
+          expect(eventLines(r.stdout, 'worker-failed')).toHaveLength(1);
+          expect(eventLines(r.stdout, 'cluster-stopped')).toHaveLength(1);
+        }
+      } finally {
+        busy.close();
+      }
     });
   });
 

@@ -22,7 +22,7 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
 import { type Answer, type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { createCaDir, curl, newCa, type RunningServer, startServer } from './helpers.js';
+import { createCaDir, curl, newCa, opensslCertificate, type RunningServer, startServer } from './helpers.js';
 
 const PASSWORD = 'crl-test-ca-password';
 const ENV = { MTLS_CA_PASSWORD: PASSWORD };
@@ -199,6 +199,7 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
       expect(JSON.parse(r.body)).toEqual({
         error: 'unauthorized',
         reason: 'REVOKED',
+        detail: 'CERT_REVOKED',
         message: 'the client certificate has been revoked',
       });
       const ok = await curl(`${want.url}/customer/1`, { caFile, client: alice });
@@ -584,3 +585,58 @@ async function resume(
   await once(socket, 'close');
   return { authorized: data.startsWith('HTTP/1.1 200'), reused };
 }
+
+describeWithTools(['openssl'], 'revocation along the chain', () => {
+  const root = tempDir('mtls-ca-crl-chain-');
+
+  test('a chain through an intermediate our CA signed: revoking the intermediate refuses its leaf', async () => {
+    // Regression: only a certificate issued by the CA itself was looked up in the CRL.
+    const dir = await createCaDir(path.join(root, 'chain'), { pavel: { roles: ['user'] } });
+    const intermediate = opensslCertificate(
+      dir,
+      'intermediate',
+      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign',
+      { commonName: 'Intermediate CA' },
+    );
+    const leaf = opensslCertificate(
+      dir,
+      'pavel-sub',
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth',
+      { commonName: 'pavel', issuer: intermediate, chain: [intermediate.cert] },
+    );
+    const crlFile = path.join(dir.dir, 'ca', 'crl.pem');
+    const crl = (n: bigint, revoked: string[]) =>
+      createCrl({
+        ca: dir.ca,
+        crlNumber: n,
+        nextUpdate: new Date(Date.now() + DAY),
+        revoked: revoked.map((serialHex) => ({ serialHex, revokedAt: new Date() })),
+      }).toPem();
+    writeFileSync(crlFile, crl(1n, []));
+    const s = await start({ dir: dir.dir });
+    const open = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await get(s.port, dir.caFile, leaf, open);
+      expect(first.status).toBe(200);
+      const closed = once(first.socket!, 'close');
+      replaceFile(crlFile, crl(2n, [intermediate.certificate.serialHex]));
+      await within(
+        APPLY_BOUND_MS,
+        'the leaf under the revoked intermediate is refused',
+        async () => (await get(s.port, dir.caFile, leaf)).status === undefined,
+      );
+      expect(eventsNamed(s, 'tls-refused').at(-1)).toMatchObject({
+        reason: 'REVOKED',
+        detail: 'CERT_REVOKED',
+        subject: 'CN=pavel',
+        issuer: 'CN=Intermediate CA',
+      });
+      await closed;
+      expect(eventsNamed(s, 'revoked-connection-closed')).toMatchObject([
+        { subject: 'CN=pavel', serial: leaf.certificate.serialHex },
+      ]);
+    } finally {
+      open.destroy();
+    }
+  });
+});

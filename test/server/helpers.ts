@@ -3,9 +3,10 @@
  * (the server runs in the test's process, so a synchronous spawn would block the very server it calls).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Certificate } from '../../src/pki/certificate.js';
+import { Certificate } from '../../src/pki/certificate.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import {
   type CertificateAuthority,
@@ -15,6 +16,7 @@ import {
 } from '../../src/pki/profiles.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { layout } from '../../src/store/layout.js';
+import { runOk } from '../helpers/tools.js';
 
 export interface ClientFiles {
   cert: string;
@@ -91,6 +93,68 @@ export async function createCaDir(
   await issueServer();
   writeUsers(users);
   return { dir, ca, caFile: l.caCert, usersFile: l.users, issueClient, issueServer, writeUsers };
+}
+
+/**
+ * A certificate made the way an operator (or an attacker holding a CA key) would, with the real openssl:
+ * an EC P-256 key and `openssl x509 -req` with the given extensions, signed by `issuer` (default: the CA of
+ * `dir`, its key written out for openssl). For the certificates our own profiles refuse to make: a CA:TRUE
+ * leaf, an intermediate CA, a leaf under it.
+ * @param extensions - an openssl extensions section body, e.g. `basicConstraints=critical,CA:TRUE`
+ * @param opts.issuer - the issuing certificate and key files (default the directory's CA)
+ * @param opts.commonName - the subject CN (default `name`)
+ * @param opts.chain - certificate files appended after the new certificate in its `.crt` (what a client
+ *   presents)
+ */
+export function opensslCertificate(
+  dir: TestCaDir,
+  name: string,
+  extensions: string,
+  opts: { issuer?: { cert: string; key: string }; chain?: string[]; commonName?: string } = {},
+): ClientFiles {
+  const base = path.join(dir.dir, 'client', name);
+  let issuer = opts.issuer;
+  if (!issuer) {
+    const caKey = path.join(dir.dir, 'ca', 'ca-key-for-openssl.pem');
+    writeFileSync(caKey, exportPrivateKeyPem(dir.ca.privateKey), { mode: 0o600 });
+    issuer = { cert: dir.caFile, key: caKey };
+  }
+  const ext = `${base}.ext`;
+  writeFileSync(ext, `[v3]\n${extensions}\n`);
+  runOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${base}.key`]);
+  runOk('openssl', [
+    'req',
+    '-new',
+    '-key',
+    `${base}.key`,
+    '-subj',
+    `/CN=${opts.commonName ?? name}`,
+    '-out',
+    `${base}.csr`,
+  ]);
+  runOk('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    issuer.cert,
+    '-CAkey',
+    issuer.key,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+    '-extensions',
+    'v3',
+    '-out',
+    `${base}.pem`,
+  ]);
+  const pem = readFileSync(`${base}.pem`, 'utf8');
+  writeFileSync(`${base}.crt`, [pem, ...(opts.chain ?? []).map((f) => readFileSync(f, 'utf8'))].join(''));
+  return { cert: `${base}.crt`, key: `${base}.key`, certificate: Certificate.from(pem) };
 }
 
 export interface CurlResult {

@@ -28,7 +28,7 @@ describe('reasonFor: OpenSSL verify codes → our reasons', () => {
     ['UNABLE_TO_GET_ISSUER_CERT', 'UNTRUSTED'],
     ['DEPTH_ZERO_SELF_SIGNED_CERT', 'UNTRUSTED'],
     ['SELF_SIGNED_CERT_IN_CHAIN', 'UNTRUSTED'],
-    ['INVALID_PURPOSE', 'UNTRUSTED'],
+    ['INVALID_PURPOSE', 'WRONG_PURPOSE'],
     ['CERT_SIGNATURE_FAILURE', 'UNTRUSTED'],
     ['SOMETHING_NEW_IN_OPENSSL_4', 'UNTRUSTED'],
   ])('%s → %s', (code, reason) => {

@@ -19,6 +19,7 @@ import {
   curl,
   eventually,
   newCa,
+  opensslCertificate,
   type RunningServer,
   startServer,
   type TestCaDir,
@@ -71,13 +72,19 @@ async function rawTls(
   return { data, peer, error };
 }
 
-describeWithTools(['curl'], 'mTLS server (curl)', () => {
+describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
   const root = tempDir('mtls-ca-server-');
   let ca: TestCaDir;
   let pavel: ClientFiles;
   let stranger: ClientFiles;
   let expired: ClientFiles;
   let future: ClientFiles;
+  /** CN=pavel with CA:TRUE and EKU clientAuth, signed with the CA key: OpenSSL verifies it as a client. */
+  let caLeaf: ClientFiles;
+  const serverAsClient = () => ({
+    cert: path.join(ca.dir, 'server', 'server.crt'),
+    key: path.join(ca.dir, 'server', 'server.key'),
+  });
 
   beforeAll(async () => {
     ca = await createCaDir(path.join(root, 'ssl'), {
@@ -93,6 +100,12 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       file: 'expired',
     });
     future = await ca.issueClient('pavel', { now: new Date(Date.now() + 10 * DAY), file: 'future' });
+    caLeaf = opensslCertificate(
+      ca,
+      'ca-leaf',
+      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign\nextendedKeyUsage=clientAuth',
+      { commonName: 'pavel' },
+    );
   });
 
   describe('need (Tomcat clientAuth=need)', () => {
@@ -233,18 +246,34 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       expect(s.events().filter((e) => e.path === '/pipelined')).toEqual([]);
     });
 
-    test('a server certificate is not accepted as a client certificate', async () => {
-      const l = path.join(ca.dir, 'server');
-      const r = await curl(`${s.url}/whoami`, {
-        caFile: ca.caFile,
-        client: { cert: path.join(l, 'server.crt'), key: path.join(l, 'server.key') },
-      });
+    test('a server certificate is not accepted as a client certificate: WRONG_PURPOSE / INVALID_PURPOSE', async () => {
+      const before = s.lines.length;
+      const r = await curl(`${s.url}/whoami`, { caFile: ca.caFile, client: serverAsClient() });
       expect(r.exit).not.toBe(0);
-      expect(s.events().at(-1)).toMatchObject({
-        event: 'tls-refused',
-        reason: 'UNTRUSTED',
-        detail: 'INVALID_PURPOSE',
-      });
+      const refused = s
+        .events()
+        .slice(before)
+        .filter((e) => e.event === 'tls-refused');
+      expect(refused).toMatchObject([{ reason: 'WRONG_PURPOSE', detail: 'INVALID_PURPOSE' }]);
+    });
+
+    test('a CA:TRUE certificate made with the CA key is refused as a client: WRONG_PURPOSE / CA_CERTIFICATE', async () => {
+      // Regression: OpenSSL verifies such a certificate for client authentication, and it was let in.
+      const before = s.lines.length;
+      const r = await curl(`${s.url}/customer/1`, { caFile: ca.caFile, client: caLeaf });
+      expect([r.exit === 0, r.status]).toEqual([false, 0]);
+      const refused = s
+        .events()
+        .slice(before)
+        .filter((e) => e.event === 'tls-refused');
+      expect(refused).toMatchObject([
+        {
+          reason: 'WRONG_PURPOSE',
+          detail: 'CA_CERTIFICATE',
+          subject: 'CN=pavel',
+          serial: caLeaf.certificate.serialHex,
+        },
+      ]);
     });
 
     test('TLS 1.1 is refused', async () => {
@@ -258,36 +287,58 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       s = await start({ dir: ca.dir, clientAuth: 'want' });
     });
 
+    const WRONG_PURPOSE =
+      'the certificate is not a client certificate (it is for another purpose, or a CA certificate)';
     test.each([
       [
         'no certificate',
         undefined,
         'NO_CERTIFICATE',
+        undefined,
         'a client certificate is required and none was presented',
       ],
       [
         'another CA',
         'stranger',
         'UNTRUSTED',
+        'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
         'the client certificate was not issued by a CA this server trusts',
       ],
-      ['expired', 'expired', 'EXPIRED', 'the client certificate has expired'],
-      ['not yet valid', 'future', 'NOT_YET_VALID', 'the client certificate is not valid yet'],
-    ])('%s → 401 JSON with the reason', async (_name, which, reason, message) => {
-      const client = { stranger, expired, future }[which as 'stranger'] as ClientFiles | undefined;
-      const before = s.lines.length;
-      const r = await curl(`${s.url}/customer/1`, { caFile: ca.caFile, client });
-      expect(r).toMatchObject({ exit: 0, status: 401, contentType: 'application/json; charset=utf-8' });
-      expect(JSON.parse(r.body)).toEqual({ error: 'unauthorized', reason, message });
-      // An unverified certificate's name is attacker-chosen: it must not be logged as the user.
-      const access = () =>
-        s
-          .events()
-          .slice(before)
-          .filter((e) => e.type === 'access');
-      expect(await eventually(async () => access().length > 0)).toBe(true);
-      expect(access()).toMatchObject([{ user: null, status: 401 }]);
-    });
+      ['expired', 'expired', 'EXPIRED', 'CERT_HAS_EXPIRED', 'the client certificate has expired'],
+      [
+        'not yet valid',
+        'future',
+        'NOT_YET_VALID',
+        'CERT_NOT_YET_VALID',
+        'the client certificate is not valid yet',
+      ],
+      // Regression: want mode answered UNTRUSTED where need mode logged the real cause.
+      ['the server certificate', 'server', 'WRONG_PURPOSE', 'INVALID_PURPOSE', WRONG_PURPOSE],
+      ['a CA:TRUE certificate', 'caLeaf', 'WRONG_PURPOSE', 'CA_CERTIFICATE', WRONG_PURPOSE],
+    ])(
+      '%s → 401 JSON with the reason and detail need mode logs',
+      async (_name, which, reason, detail, message) => {
+        const clients = { stranger, expired, future, caLeaf, server: serverAsClient() };
+        const client = clients[which as keyof typeof clients] as ClientFiles | undefined;
+        const before = s.lines.length;
+        const r = await curl(`${s.url}/customer/1`, { caFile: ca.caFile, client });
+        expect(r).toMatchObject({ exit: 0, status: 401, contentType: 'application/json; charset=utf-8' });
+        expect(JSON.parse(r.body)).toEqual({
+          error: 'unauthorized',
+          reason,
+          ...(detail ? { detail } : {}),
+          message,
+        });
+        // An unverified certificate's name is attacker-chosen: it must not be logged as the user.
+        const access = () =>
+          s
+            .events()
+            .slice(before)
+            .filter((e) => e.type === 'access');
+        expect(await eventually(async () => access().length > 0)).toBe(true);
+        expect(access()).toMatchObject([{ user: null, status: 401 }]);
+      },
+    );
 
     test('a browser (Accept: text/html) gets an HTML page', async () => {
       const r = await curl(`${s.url}/customer/1`, {
@@ -299,7 +350,7 @@ describeWithTools(['curl'], 'mTLS server (curl)', () => {
       expect(r.contentType).toBe('text/html; charset=utf-8');
       expect(r.body).toContain('<h1>Client certificate required</h1>');
       expect(r.body).toContain('<p>the client certificate has expired</p>');
-      expect(r.body).toContain('<code>EXPIRED</code>');
+      expect(r.body).toContain('<p>Reason: <code>EXPIRED</code> (<code>CERT_HAS_EXPIRED</code>)</p>');
     });
 
     test('/health answers without a certificate, so a load balancer can probe', async () => {
@@ -561,6 +612,38 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
       }),
     );
     expect(r.data).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+  });
+
+  test('requests Node refuses before the app (400, 431, 408) leave an access line', async () => {
+    // Regression: Node's HTTP parser answered these itself and nothing reached the access log.
+    const s = await start({
+      dir: ca.dir,
+      timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 200, handshakeMs: 500 },
+    });
+    const send = (bytes: string) =>
+      withBound(rawTls(s.port, { caFile: ca.caFile, client: pavel, send: bytes }));
+    expect((await send('NOT HTTP AT ALL\r\n\r\n')).data).toBe(
+      'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+    );
+    const big = `GET /customer/1 HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+    expect((await send(big)).data).toBe(
+      'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+    );
+    expect((await send('GET /customer/1 HTTP/1.1\r\nHost: localhost\r\n')).data).toBe(
+      'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+    );
+    const access = s.events().filter((e) => e.type === 'access');
+    expect(access).toEqual(
+      [400, 431, 408].map((status) => ({
+        time: expect.any(String),
+        type: 'access',
+        user: 'pavel',
+        method: '-',
+        path: '-',
+        status,
+        ms: null,
+      })),
+    );
   });
 
   test('a TCP client that never starts the handshake is dropped and logged', async () => {
