@@ -632,9 +632,10 @@ describeWithTools(['openssl'], 'revocation along the chain', () => {
         issuer: 'CN=Intermediate CA',
       });
       await closed;
-      expect(eventsNamed(s, 'revoked-connection-closed')).toMatchObject([
-        { subject: 'CN=pavel', serial: leaf.certificate.serialHex },
-      ]);
+      // A probing connection may still have been open when the CRL came: then it is in the log too.
+      const closedLines = eventsNamed(s, 'revoked-connection-closed');
+      expect(closedLines.length).toBeGreaterThan(0);
+      expect(closedLines.every((e) => e.serial === leaf.certificate.serialHex)).toBe(true);
     } finally {
       open.destroy();
     }
