@@ -1,6 +1,7 @@
 /**
  * The HTTPS server of the customer API: TLS 1.2+, our CA as the only trust anchor for client certificates,
- * Tomcat's `clientAuth=need|want`, hot reload of certificate/key/CA, slowloris timeouts and graceful close.
+ * Tomcat's `clientAuth=need|want`, hot reload of certificate/key/CA (on its own when the certificate or key
+ * file is replaced), slowloris timeouts and graceful close.
  * Only this file opens a socket; the `serve` command calls {@link createMtlsServer} and `listen()`. The
  * concerns it composes live beside it: the CRL in force (crl-in-force.ts), the connections and the verdict
  * on each (connection.ts), the access log (access-log.ts), users.json (users.ts), the TLS files
@@ -29,6 +30,7 @@ import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { acceptedPeer, Connections, connectionOf, judgePeer } from './connection.js';
 import { CrlInForce, type CrlSummary, revokedBy, type StagedCrl } from './crl-in-force.js';
+import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
 import type { PeerCertificate, UnauthorizedReason } from './identity.js';
 import { createLogger, type ServerLogger } from './log.js';
 import type { LoadedCrl } from './revocation.js';
@@ -108,6 +110,13 @@ function warnAboutValidity(material: TlsMaterial, files: TlsFiles, logger: Serve
   }
 }
 
+/**
+ * How often the server certificate and key files are stat'ed besides the directory watch, and how long a
+ * burst of watch events (the store renames a key and then its certificate) settles before one look.
+ */
+const SERVER_FILES_POLL_MS = 1_000;
+const SERVER_FILES_SETTLE_MS = 50;
+
 /** The status Node answers a request its HTTP parser refuses with, by error code; else 400. */
 const REFUSAL_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -150,6 +159,10 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   const port = options.port ?? DEFAULT_PORT;
   const logger = createLogger({ format: options.logFormat, sink: options.log });
 
+  /** The versions of the certificate and key files a reload would read now. */
+  const serverFilesVersion = () => `${fileVersion(files.certFile)}|${fileVersion(files.keyFile)}`;
+  /** Those of the certificate and key in force (taken before they were read). */
+  let served = serverFilesVersion();
   let material: TlsMaterial;
   try {
     material = loadTlsMaterial(files);
@@ -263,10 +276,84 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     server.setSecureContext(secureContextOptions(m));
   };
 
+  interface PendingReload {
+    material: TlsMaterial;
+    crl: StagedCrl;
+    version: string;
+  }
+
+  /**
+   * Reads certificate, key, CA and CRL as they are now, checks them together and applies the new context to
+   * new connections; throws, changing nothing, if any of them is broken.
+   */
+  const prepareReload = (version: string): PendingReload => {
+    const next = loadTlsMaterial(files);
+    const staged = crl.stage(next.caCertificates);
+    applyContext(next);
+    return { material: next, crl: staged, version };
+  };
+
+  const finishReload = (p: PendingReload, trigger?: string) => {
+    material = p.material;
+    served = p.version;
+    warnAboutValidity(material, files, logger);
+    crl.commit(p.crl);
+    const c = crl.current;
+    logger.event(
+      'info',
+      'reloaded',
+      c ? 'certificate, key, CA and CRL reloaded' : 'certificate, key and CA reloaded',
+      {
+        trigger,
+        serial: material.certificate.serialHex,
+        notAfter: material.certificate.notAfter.toISOString(),
+        crlNumber: c?.crl.crlNumber.toString(),
+      },
+    );
+  };
+
+  const logReloadFailed = (e: unknown) => {
+    logger.event(
+      'error',
+      'reload-failed',
+      `${(e as Error).message}; keeping the current certificate, key, CA and CRL`,
+      { code: (e as MtlsCaError).code },
+    );
+  };
+
+  /** A version of the certificate and key files that failed to load, and the last one reported. */
+  let failing: string | undefined;
+  let reported: string | undefined;
+  /**
+   * Watch event or poll tick: reloads when the server certificate or key file was replaced (`mtls-ca renew
+   * server`), as SIGHUP would. A pair caught in the middle of its replacement (the certificate renamed over,
+   * the key not yet) fails to load for a moment, so a version is reported only when it still fails at the
+   * next look, and once; the server keeps what it has meanwhile.
+   */
+  const reloadChangedServerFiles = () => {
+    if (closing) return;
+    const version = serverFilesVersion();
+    if (version === served || version === reported) return;
+    let pending: PendingReload;
+    try {
+      pending = prepareReload(version);
+    } catch (e) {
+      if (failing === version) {
+        reported = version;
+        logReloadFailed(e);
+      }
+      failing = version;
+      return;
+    }
+    finishReload(pending, 'file-changed');
+  };
+  let serverFilesWatch: FileWatch | undefined;
+
   crl.announce();
   server.once('close', () => {
     users.close();
     crl.close();
+    serverFilesWatch?.close();
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -312,40 +399,27 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
           const result = { host, port: address.port, url: urlFor(host, address.port) };
           logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
           if (options.watchCrl !== false) crl.watch();
+          if (options.watchServerFiles !== false && !serverFilesWatch) {
+            serverFilesWatch = watchFiles([files.certFile, files.keyFile], reloadChangedServerFiles, {
+              pollMs: SERVER_FILES_POLL_MS,
+              settleMs: SERVER_FILES_SETTLE_MS,
+            });
+          }
           resolve(result);
         });
       });
     },
 
     async reload() {
-      let next: TlsMaterial;
-      let staged: StagedCrl;
+      const version = serverFilesVersion();
+      let pending: PendingReload;
       try {
-        next = loadTlsMaterial(files);
-        staged = crl.stage(next.caCertificates);
-        applyContext(next);
+        pending = prepareReload(version);
       } catch (e) {
-        logger.event(
-          'error',
-          'reload-failed',
-          `${(e as Error).message}; keeping the current certificate, key, CA and CRL`,
-        );
+        logReloadFailed(e);
         throw e;
       }
-      material = next;
-      warnAboutValidity(material, files, logger);
-      crl.commit(staged);
-      const c = crl.current;
-      logger.event(
-        'info',
-        'reloaded',
-        c ? 'certificate, key, CA and CRL reloaded' : 'certificate, key and CA reloaded',
-        {
-          serial: material.certificate.serialHex,
-          notAfter: material.certificate.notAfter.toISOString(),
-          crlNumber: c?.crl.crlNumber.toString(),
-        },
-      );
+      finishReload(pending);
     },
 
     crl() {
@@ -355,6 +429,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     close() {
       closing ??= new Promise<void>((resolve) => {
         crl.close();
+        serverFilesWatch?.close();
         // A request in flight gets its answer, then the connection closes (a pipelined one behind it too:
         // the connection ends after the latest response).
         for (const socket of connections.clients) {

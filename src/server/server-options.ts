@@ -56,6 +56,12 @@ export interface MtlsServerOptions {
   crlFile?: string;
   /** Default true: apply a changed CRL file on its own. False: only {@link MtlsServer.reload} (SIGHUP) reads it. */
   watchCrl?: boolean;
+  /**
+   * Default true: reload on its own when the server certificate or key file is replaced (as `mtls-ca renew
+   * server` does), keeping what it has if the new pair is unreadable or mismatched. False: only
+   * {@link MtlsServer.reload} (SIGHUP) reads them.
+   */
+  watchServerFiles?: boolean;
   /** Address to bind; default `127.0.0.1` (the CLI passes its own). `0.0.0.0` or `::` for all interfaces. */
   host?: string;
   /** TCP port; default 8443 as in the tutorial; 0 picks a free port. */

@@ -24,6 +24,7 @@ import {
   eventLines,
   exec,
   issueExpiredClient,
+  mtlsCa,
   readPass,
   removeUsers,
   runPrinted,
@@ -238,6 +239,102 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
       const r = await call(need, 'pavel');
       expect(r.exit).toBe(7); // curl: failed to connect
     });
+  });
+});
+
+describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is replaced', () => {
+  const root = tempDir('mtls-ca-e2e-renew-server-');
+  const D = path.join(root, 'D');
+  const servers = serverPool();
+  let server: ServeProcess;
+
+  /** The serial of the certificate a real TLS client (openssl s_client) is served, lowercase hex. */
+  const servedSerial = async () => {
+    const r = await exec(
+      'sh',
+      [
+        '-c',
+        `openssl s_client -connect 127.0.0.1:${server.port} -servername localhost -CAfile ca/ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial`,
+      ],
+      { cwd: D },
+    );
+    return r.stdout
+      .trim()
+      .replace(/^serial=/, '')
+      .toLowerCase();
+  };
+  /** The serial of the certificate in server/server.crt now. */
+  const serialOnDisk = () =>
+    new X509Certificate(readFileSync(path.join(D, 'server', 'server.crt'))).serialNumber.toLowerCase();
+  const waitForServed = async (serial: string, what: string) => {
+    let last = '';
+    for (let i = 0; i < 50 && last !== serial; i++) {
+      last = await servedSerial();
+      if (last !== serial) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(last, what).toBe(serial);
+  };
+
+  beforeAll(async () => {
+    await createCaWithCli(D, { pavel: ['--role', 'user'] });
+    server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
+      cwd: root,
+    });
+  });
+
+  test('renew server: new connections get the new certificate without a restart or SIGHUP', async () => {
+    // Regression: the server kept the old certificate until SIGHUP.
+    const before = serialOnDisk();
+    expect(await servedSerial()).toBe(before);
+    await mtlsCa(['renew', 'server', '--dir', D]);
+    const after = serialOnDisk();
+    expect(after).not.toBe(before);
+    await waitForServed(after, 'the renewed certificate is served');
+    expect(eventLines(server.stdout(), 'reloaded').at(-1)).toContain(' trigger=file-changed ');
+    const pavel = await curl(`${server.url}/customer/1`, [
+      '--cacert',
+      path.join(D, 'ca', 'ca.crt'),
+      '--cert-type',
+      'P12',
+      '--cert',
+      `${clientP12(D, 'pavel').file}:${clientP12(D, 'pavel').password}`,
+    ]);
+    expect([pavel.status, pavel.body]).toEqual([200, CUSTOMER_1]);
+  });
+
+  test('renew server --rekey: the new key and certificate are served together', async () => {
+    const before = serialOnDisk();
+    const failed = eventLines(server.stdout(), 'reload-failed').length;
+    await mtlsCa(['renew', 'server', '--rekey', '--dir', D]);
+    const after = serialOnDisk();
+    expect(after).not.toBe(before);
+    await waitForServed(after, 'the rekeyed certificate is served');
+    // The key and the certificate are renamed one after the other; the moment between is not an error.
+    expect(eventLines(server.stdout(), 'reload-failed')).toHaveLength(failed);
+  });
+
+  test('a key that does not match the certificate: the old pair stays in force, and the log says why', async () => {
+    const serving = await servedSerial();
+    const keyFile = path.join(D, 'server', 'server.key');
+    const good = readFileSync(keyFile);
+    const failedBefore = eventLines(server.stdout(), 'reload-failed').length;
+    // Another key, written whole and renamed over the old one, as a tool replacing the pair would.
+    const other = await exec('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout']);
+    writeFileSync(`${keyFile}.tmp`, other.stdout, { mode: 0o600 });
+    renameSync(`${keyFile}.tmp`, keyFile);
+    try {
+      await waitFor(
+        () => eventLines(server.stdout(), 'reload-failed').length > failedBefore,
+        'reload-failed in the log',
+      );
+      expect(eventLines(server.stdout(), 'reload-failed').at(-1)).toMatch(
+        /reload-failed: use server key .*server\.key: it does not belong to certificate .*; keeping the current certificate, key, CA and CRL code=INVALID_ARGUMENT$/,
+      );
+      expect(await servedSerial()).toBe(serving);
+    } finally {
+      writeFileSync(`${keyFile}.tmp`, good, { mode: 0o600 });
+      renameSync(`${keyFile}.tmp`, keyFile);
+    }
   });
 });
 

@@ -504,7 +504,8 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
     beforeAll(async () => {
       dir = await createCaDir(path.join(root, 'reload'), { pavel: { roles: ['user'] } });
       client = await dir.issueClient('pavel');
-      s = await start({ dir: dir.dir });
+      // Only reload() applies the files these tests replace (the watch is tested end to end with serve).
+      s = await start({ dir: dir.dir, watchServerFiles: false });
     });
 
     test('new connections see the new server certificate; options are not lost', async () => {

@@ -160,8 +160,9 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       .summary('serve the mTLS customer API (GET /customer/:id, /whoami, /health)')
       .description(
         'HTTPS with the server certificate from <dir>/server, TLS 1.2+, trusting only your CA. The user is the\n' +
-          'client certificate\'s CN and must be in users.json; GET /customer/:id needs role "user". SIGHUP reloads\n' +
-          'the certificate, key, CA and CRL; SIGINT/SIGTERM shut down gracefully.',
+          'client certificate\'s CN and must be in users.json; GET /customer/:id needs role "user". A replaced\n' +
+          'server certificate or key (renew server) is picked up on its own; SIGHUP reloads the certificate, key,\n' +
+          'CA and CRL; SIGINT/SIGTERM shut down gracefully.',
       ),
   )
     .addHelpText('after', REVOCATION_HELP)
