@@ -34,6 +34,8 @@ export interface ClusterOptions {
 
 type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' };
 
+type FromWorker = { mtlsCa: 'ready' } | { mtlsCa: 'failed'; code?: string; message: string; hint?: string };
+
 /**
  * Sends over the IPC channel if it is still open. A process at the other end that is going away is
  * normal here (a worker exiting, a primary shutting down): the callback keeps that from becoming an
@@ -42,7 +44,6 @@ type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' };
 function sendIfConnected(target: { connected: boolean; send?: NodeJS.Process['send'] }, message: unknown) {
   if (target.connected) target.send?.(message, undefined, undefined, () => {});
 }
-type FromWorker = { mtlsCa: 'ready' } | { mtlsCa: 'failed'; code?: string; message: string; hint?: string };
 
 function isFromWorker(m: unknown): m is FromWorker {
   return typeof m === 'object' && m !== null && typeof (m as { mtlsCa?: unknown }).mtlsCa === 'string';

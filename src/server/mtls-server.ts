@@ -110,6 +110,14 @@ function warnAboutValidity(material: TlsMaterial, files: TlsFiles, logger: Serve
   }
 }
 
+/** A reload whose files passed their checks and whose context is applied, not yet announced. */
+interface PendingReload {
+  material: TlsMaterial;
+  crl: StagedCrl;
+  /** The versions of the certificate and key files it read. */
+  version: string;
+}
+
 /**
  * How often the server certificate and key files are stat'ed besides the directory watch, and how long a
  * burst of watch events (the store renames a key and then its certificate) settles before one look.
@@ -275,12 +283,6 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   const applyContext = (m: TlsMaterial) => {
     server.setSecureContext(secureContextOptions(m));
   };
-
-  interface PendingReload {
-    material: TlsMaterial;
-    crl: StagedCrl;
-    version: string;
-  }
 
   /**
    * Reads certificate, key, CA and CRL as they are now, checks them together and applies the new context to
