@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl, createCrl } from '../../src/pki/crl.js';
 import { isMtlsCaError, type MtlsCaError } from '../../src/pki/errors.js';
+import type { CertificateAuthority } from '../../src/pki/profiles.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/log.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
@@ -50,6 +51,16 @@ async function mtlsCa(args: string[]): Promise<void> {
 /** GET /customer/1 on our test server at `port` (see getCustomer). */
 function get(port: number, caFile: string, client: Client, agent?: https.Agent): Promise<Answer> {
   return getCustomer(`https://127.0.0.1:${port}`, caFile, client, agent);
+}
+
+/** A CRL of `ca` with this number, valid for a day, revoking these serials (lowercase hex). */
+function crlPem(ca: CertificateAuthority, crlNumber: bigint, revoked: string[]): string {
+  return createCrl({
+    ca,
+    crlNumber,
+    nextUpdate: new Date(Date.now() + DAY),
+    revoked: revoked.map((serialHex) => ({ serialHex, revokedAt: new Date() })),
+  }).toPem();
 }
 
 /** Replaces a file by rename, as the CLI does. */
@@ -458,13 +469,7 @@ describe('start-up', () => {
     const dir = await createCaDir(path.join(root, 'reload'), { pavel: { roles: ['user'] } });
     const pavel = await dir.issueClient('pavel');
     const crlFile = path.join(dir.dir, 'ca', 'crl.pem');
-    const crl = (n: bigint, revoked: string[]) =>
-      createCrl({
-        ca: dir.ca,
-        crlNumber: n,
-        nextUpdate: new Date(Date.now() + DAY),
-        revoked: revoked.map((serialHex) => ({ serialHex, revokedAt: new Date() })),
-      }).toPem();
+    const crl = (n: bigint, revoked: string[]) => crlPem(dir.ca, n, revoked);
     writeFileSync(crlFile, crl(1n, []));
     // Not watched: only reload() can apply the new file here.
     const s = await start({ dir: dir.dir, watchCrl: false });
@@ -605,13 +610,7 @@ describeWithTools(['openssl'], 'revocation along the chain', () => {
       { commonName: 'pavel', issuer: intermediate, chain: [intermediate.cert] },
     );
     const crlFile = path.join(dir.dir, 'ca', 'crl.pem');
-    const crl = (n: bigint, revoked: string[]) =>
-      createCrl({
-        ca: dir.ca,
-        crlNumber: n,
-        nextUpdate: new Date(Date.now() + DAY),
-        revoked: revoked.map((serialHex) => ({ serialHex, revokedAt: new Date() })),
-      }).toPem();
+    const crl = (n: bigint, revoked: string[]) => crlPem(dir.ca, n, revoked);
     writeFileSync(crlFile, crl(1n, []));
     const s = await start({ dir: dir.dir });
     const open = new https.Agent({ keepAlive: true, maxSockets: 1 });
