@@ -92,6 +92,8 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   return store.lock(() => {
     refuseExisting();
     const tx = store.newTransaction();
+    // First: the logs the new CA starts are then empty ones, and the old CA's stay with it in the backup.
+    const backup = o.force && store.isInitialized() ? store.stageBackup(tx, now) : undefined;
     const files = new FileList(tx, (f) => store.display(f));
     const p = store.paths;
     const server = p.server();
@@ -172,14 +174,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       ],
       caKeys.privateKey,
     );
-    let backup: string | undefined;
-    if (o.force && store.isInitialized()) backup = store.backupContents(now);
-    try {
-      tx.commit();
-    } catch (e) {
-      if (backup) restoreBackup(store, backup);
-      throw e;
-    }
+    tx.commit();
     return {
       dir: store.display(store.root),
       ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
@@ -189,11 +184,4 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       ...(backup ? { backup: store.display(backup) } : {}),
     };
   });
-}
-
-function restoreBackup(store: CaStore, backup: string): void {
-  for (const entry of fs.readdirSync(backup)) {
-    fs.renameSync(`${backup}/${entry}`, `${store.root}/${entry}`);
-  }
-  fs.rmdirSync(backup);
 }

@@ -128,27 +128,21 @@ function select(records: InventoryRecords, o: ListOptions, now: Date): Certifica
 
 /**
  * The certificates `list` shows. Reads ca/inventory.idx when it is in step with the log, else (missing, stale,
- * malformed) the log itself — the same rows either way, only slower.
+ * malformed) the log itself — the same rows either way, only slower. Never from a commit half applied: see
+ * CaStore.readFinished.
  */
-export function listInventory(store: CaStore, o: ListOptions = {}): CertificateListing {
+export async function listInventory(store: CaStore, o: ListOptions = {}): Promise<CertificateListing> {
   store.assertInitialized();
   const now = o.now ?? new Date();
   // The index was checked line by line when opened: reading a record from it later cannot fail halfway.
-  const records = store.readInventoryIndex() ?? recordsOf(store.readInventory());
+  const records = await store.readFinished(
+    () => store.readInventoryIndex() ?? recordsOf(store.readInventory()),
+    (r) => r.close(),
+  );
   try {
     return select(records, o, now);
   } catch (e) {
     records.close();
     throw e;
-  }
-}
-
-/** {@link listInventory} as an array. */
-export function listCertificates(store: CaStore, o: ListOptions = {}): ListedCertificate[] {
-  const listing = listInventory(store, o);
-  try {
-    return Array.from({ length: listing.length }, (_, k) => listing.at(k));
-  } finally {
-    listing.close();
   }
 }

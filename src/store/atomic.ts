@@ -1,13 +1,28 @@
 /**
- * Crash-safe writes. Each file is written to a temp file in its own folder, fsynced, then renamed over the
- * target, so a reader sees the old or the new file, never half of one. A {@link Transaction} groups the
- * files of one command: on any failure every renamed file is put back and new files are removed, so a
- * failed command leaves the directory as it was.
+ * Crash-safe writes of the CA directory. A {@link Transaction} stages what one command changes — files written
+ * whole, logs appended, entries moved — and commits it all or nothing by the commit protocol of commit.ts:
+ * temp files beside their targets, fsynced; a durable commit record; then renames and appends. A reader sees
+ * each file old or new, never half of one; a failure leaves the directory as it was, and a crash leaves what
+ * the next command finishes or undoes.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MtlsCaError } from '../pki/errors.js';
+import {
+  applyCommit,
+  type CommitIntent,
+  type CommitRecord,
+  finishCommit,
+  INTENT_FILE,
+  JOURNAL_FILE,
+  recordPath,
+  removeIntent,
+  rollBackCommit,
+  tempPath,
+  writeCommitRecord,
+  writeIntent,
+} from './commit.js';
+import { ioFailure } from './io-error.js';
 
 export const MODE_SECRET = 0o600;
 export const MODE_PUBLIC = 0o644;
@@ -18,29 +33,6 @@ export const MODE_PUBLIC = 0o644;
  * for its fsync, and bounds the open descriptors of a 100,000-file batch.
  */
 const FLUSH_CONCURRENCY = 16;
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Some filesystems cannot fsync a directory; the rename is still atomic there.
-  }
-}
-
-function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-}
-
-function writeTemp(target: string, data: Buffer | string, mode: number): string {
-  const tmp = tempPathFor(target);
-  writeTempAt(tmp, data, mode);
-  return tmp;
-}
 
 function writeTempAt(tmp: string, data: Buffer | string, mode: number): void {
   // The mode is set at creation, so a secret is never readable by others, not even for a moment.
@@ -83,24 +75,13 @@ function writeTempAtAsync(tmp: string, data: Buffer | string, mode: number): Pro
   });
 }
 
-/** Writes one file atomically with the given mode. */
-export function writeFileAtomic(target: string, data: Buffer | string, mode: number = MODE_PUBLIC): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
-  const tmp = writeTemp(target, data, mode);
-  try {
-    fs.renameSync(tmp, target);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(path.dirname(target));
-}
-
 interface StagedWrite {
   kind: 'write';
   target: string;
   data: Buffer | string;
   mode: number;
+  /** The byte length of `data` (kept when `data` is released after its temp file is written). */
+  size: number;
   /** Its temp file, once a flush or the commit has started writing it (it may exist only partly). */
   tmp?: string;
   /** The temp file is complete and fsynced. */
@@ -112,53 +93,71 @@ interface StagedAppend {
   data: string;
 }
 
-/** IO_FAILED naming the file: the error's, else `target` (the one being written when it happened). */
-function ioError(e: unknown, target?: string): MtlsCaError {
-  if (e instanceof MtlsCaError) return e;
-  const err = e as NodeJS.ErrnoException;
-  return new MtlsCaError(
-    'IO_FAILED',
-    `write ${err.path ?? target ?? 'files'}: ${err.code ?? err.message}`,
-    undefined,
-    e,
-  );
+/** The folders from the outermost missing one down to `dir` (empty when `dir` exists). */
+export function missingLevels(dir: string): string[] {
+  const levels: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) {
+    levels.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  return levels;
 }
 
 /**
- * A set of writes that all happen or none do. Stage with {@link write} and {@link append}, then
- * {@link commit} (or {@link commitAsync}). A long batch may {@link flush} as it goes, so that temp files are
- * written and fsynced while the rest is still being computed; if it then fails before committing, it must
+ * A set of changes that all happen or none do. Stage with {@link write}, {@link append} and {@link move},
+ * then {@link commit} (or {@link commitAsync}). A long batch may {@link flush} as it goes, so that temp files
+ * are written and fsynced while the rest is still being computed; if it then fails before committing, it must
  * call {@link abort} to remove them.
  */
 export class Transaction {
+  readonly #root: string;
+  /** Part of every temp file's name, so recovery can tell this transaction's temp files apart. */
+  readonly #id = randomBytes(6).toString('hex');
+  #tempCount = 0;
   #staged: (StagedWrite | StagedAppend)[] = [];
+  #moves: { from: string; to: string }[] = [];
+  /** Folders the intent names. */
+  #intentDirs = new Set<string>();
   /** Folders this transaction created, outermost first; removed on rollback when empty again. */
   #createdDirs: string[] = [];
   #flushing = new Set<Promise<void>>();
   #slots = FLUSH_CONCURRENCY;
   #waiting: (() => void)[] = [];
-  #backups: string[] = [];
   #finished = false;
   /** Staged entries before this index have been claimed by a flush. */
   #unflushed = 0;
-  #tempId: string | undefined;
-  #tempCount = 0;
-  /** Folders known to exist (checked or created). */
-  #knownDirs = new Set<string>();
   /** Names in a folder, listed once per commit. */
   #listings = new Map<string, Set<string>>();
+
+  /** @param root - the CA directory, which must exist: the commit's intent and record are kept in it */
+  constructor(root: string) {
+    this.#root = path.resolve(root);
+  }
 
   /** Stages a whole-file write (created or replaced). */
   write(target: string, data: Buffer | string, mode: number = MODE_PUBLIC): this {
     this.#assertOpen();
-    this.#staged.push({ kind: 'write', target, data, mode });
+    this.#staged.push({ kind: 'write', target, data, mode, size: Buffer.byteLength(data) });
     return this;
   }
 
-  /** Stages an append (for the append-only inventory and audit log); rolled back by truncation. */
+  /**
+   * Stages an append (for the append-only inventory and audit log), applied after every write; rolled back
+   * by truncation. Appends to one file join in order; after a write to the same file, they follow its data.
+   */
   append(target: string, data: string): this {
     this.#assertOpen();
     this.#staged.push({ kind: 'append', target, data });
+    return this;
+  }
+
+  /**
+   * Stages a rename of a file or folder, applied before every write; missing folders of `to` are created
+   * private (0700: what is moved may hold keys). No write may target a path inside a moved folder.
+   */
+  move(from: string, to: string): this {
+    this.#assertOpen();
+    this.#moves.push({ from, to });
     return this;
   }
 
@@ -179,31 +178,27 @@ export class Transaction {
       if (s.kind === 'write' && s.tmp === undefined) todo.push(s);
     }
     const run = (async () => {
-      try {
-        for (const s of todo) {
-          this.#ensureDir(path.dirname(s.target));
-          // Claimed before the first await, so a concurrent flush or the commit never writes it twice.
-          s.tmp = this.#tempPath(s.target);
-        }
-        // allSettled: this flush is over only when none of its files is still being written, so that an
-        // abort() after a failure removes every temp file and none appears after it.
-        const results = await Promise.allSettled(
-          todo.map(async (s) => {
-            await this.#acquire();
-            try {
-              await writeTempAtAsync(s.tmp!, s.data, s.mode);
-              s.written = true;
-              s.data = ''; // on disk now: a 100,000-client batch must not keep every file in memory
-            } finally {
-              this.#release();
-            }
-          }),
-        );
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
-      } catch (e) {
-        throw ioError(e);
-      }
+      this.#prepare(todo.map((s) => path.dirname(s.target)));
+      // Claimed before the first await, so a concurrent flush or the commit never writes it twice.
+      for (const s of todo) s.tmp = this.#tempPath(s.target);
+      // allSettled: this flush is over only when none of its files is still being written, so that an
+      // abort() after a failure removes every temp file and none appears after it.
+      const results = await Promise.allSettled(
+        todo.map(async (s) => {
+          await this.#acquire();
+          try {
+            await writeTempAtAsync(s.tmp!, s.data, s.mode);
+            s.written = true;
+            s.data = ''; // on disk now: a 100,000-client batch must not keep every file in memory
+          } catch (e) {
+            throw ioFailure('write', s.target, e);
+          } finally {
+            this.#release();
+          }
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     })();
     this.#flushing.add(run);
     void run.then(
@@ -218,40 +213,45 @@ export class Transaction {
    * On failure the directory is restored (temp files removed) and IO_FAILED is thrown.
    */
   async commitAsync(): Promise<void> {
+    this.#assertOpen();
     try {
       await this.#settleFlushes(true);
       await this.flush();
     } catch (e) {
       await this.abort();
-      throw ioError(e);
+      throw ioFailure('write', this.#root, e);
     }
-    this.#commitWritten();
+    this.#commitPrepared();
   }
 
   /**
-   * Writes everything: all temp files first (so a full disk fails before anything changed), then renames,
-   * then appends. Any failure restores the previous state and rethrows as IO_FAILED. Use
-   * {@link commitAsync} while a {@link flush} may still be running.
+   * Commits: all temp files first (so a full disk fails before anything changed), then the commit record,
+   * then moves, renames and appends (commit.ts). Any failure restores the previous state and throws
+   * IO_FAILED. Use {@link commitAsync} while a {@link flush} may still be running.
    */
   commit(): void {
     this.#assertOpen();
     if (this.#flushing.size > 0)
       throw new Error('Transaction.commit() while flush() runs: use commitAsync()');
     try {
-      for (const s of this.#staged) {
-        if (s.kind !== 'write' || s.written) continue;
+      const todo = this.#staged.filter((s): s is StagedWrite => s.kind === 'write' && !s.written);
+      this.#prepare(todo.map((s) => path.dirname(s.target)));
+      for (const s of todo) {
         if (s.tmp !== undefined) fs.rmSync(s.tmp, { force: true }); // left by a failed flush
-        this.#ensureDir(path.dirname(s.target));
         s.tmp = this.#tempPath(s.target);
-        writeTempAt(s.tmp, s.data, s.mode);
+        try {
+          writeTempAt(s.tmp, s.data, s.mode);
+        } catch (e) {
+          throw ioFailure('write', s.target, e);
+        }
         s.written = true;
         s.data = '';
       }
     } catch (e) {
-      this.#rollback([]);
-      throw ioError(e);
+      this.#discard();
+      throw ioFailure('write', this.#root, e);
     }
-    this.#commitWritten();
+    this.#commitPrepared();
   }
 
   /**
@@ -261,96 +261,141 @@ export class Transaction {
   async abort(): Promise<void> {
     if (this.#finished) return;
     await this.#settleFlushes(false);
-    this.#rollback([]);
+    this.#discard();
   }
 
-  /** Renames the (complete) temp files over their targets, appends, fsyncs the folders; all or nothing. */
-  #commitWritten(): void {
-    const undo: (() => void)[] = [];
-    const dirs = new Set<string>(this.#createdDirs.map((d) => path.dirname(d)));
-    let current: string | undefined;
+  /** Steps 3 to 5 of the protocol, once every temp file is written; rolls back on failure. */
+  #commitPrepared(): void {
+    if (this.#staged.length === 0 && this.#moves.length === 0) {
+      this.#discard();
+      return;
+    }
+    let record: CommitRecord;
     try {
-      for (const s of this.#staged) {
-        current = s.target;
-        dirs.add(path.dirname(s.target));
-        if (s.kind !== 'write') continue;
-        const { tmp, target } = s as Required<StagedWrite>;
-        if (this.#exists(target)) {
-          const backup = this.#backup(target);
-          undo.push(() => fs.renameSync(backup, target));
-          fs.renameSync(tmp, target);
-        } else {
-          fs.renameSync(tmp, target);
-          undo.push(() => fs.rmSync(target, { force: true }));
-          this.#listings.get(path.dirname(target))!.add(path.basename(target));
-        }
-        s.tmp = undefined;
-      }
-      for (const s of this.#staged) {
-        if (s.kind !== 'append') continue;
-        current = s.target;
-        const before = fs.existsSync(s.target) ? fs.statSync(s.target).size : -1;
-        const fd = fs.openSync(s.target, 'a', MODE_PUBLIC);
-        undo.push(() =>
-          before < 0 ? fs.rmSync(s.target, { force: true }) : fs.truncateSync(s.target, before),
-        );
-        try {
-          fs.writeSync(fd, s.data);
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-      }
-      current = undefined;
-      for (const d of dirs) fsyncDir(d);
+      record = this.#record();
+      writeCommitRecord(this.#root, record);
     } catch (e) {
-      this.#rollback(undo);
-      throw ioError(e, current);
+      this.#discard();
+      throw ioFailure('write', path.join(this.#root, JOURNAL_FILE), e);
     }
     this.#finished = true;
-    for (const b of this.#backups) fs.rmSync(b, { force: true });
-    this.#backups = [];
+    try {
+      applyCommit(this.#root, record, false);
+    } catch (e) {
+      try {
+        rollBackCommit(this.#root, record);
+        finishCommit(this.#root, record, false);
+      } catch {
+        // The record (renamed .mtls-ca.undo) stays; the next command finishes the rollback.
+      }
+      throw e;
+    }
+    try {
+      finishCommit(this.#root, record, false);
+    } catch {
+      // Committed; the next command removes what is left (applying the record again changes nothing).
+    }
+  }
+
+  /** The commit record: paths as recorded, each replaced file's backup name, each log's length before. */
+  #record(): CommitRecord {
+    const rel = (file: string) => recordPath(this.#root, file);
+    // Whether a file exists at each point of the commit, as moves and writes come and go.
+    const after = new Map<string, boolean>();
+    const present = (file: string) => after.get(file) ?? this.#exists(file);
+    const moves = this.#moves.map((m) => {
+      after.set(m.from, false).set(m.to, true);
+      return { from: rel(m.from), to: rel(m.to) };
+    });
+    const sizes = new Map<string, number>();
+    const writes: CommitRecord['writes'] = [];
+    const appends = new Map<string, CommitRecord['appends'][number]>();
+    for (const s of this.#staged) {
+      if (s.kind === 'write') {
+        if (this.#moves.some((m) => s.target.startsWith(`${m.from}${path.sep}`)))
+          throw new Error(`Transaction: ${s.target} is inside a folder the transaction moves`);
+        writes.push({
+          target: rel(s.target),
+          tmp: rel(s.tmp!),
+          ...(present(s.target) ? { backup: rel(this.#tempPath(s.target)) } : {}),
+        });
+        after.set(s.target, true);
+        sizes.set(s.target, s.size);
+        continue;
+      }
+      const joined = appends.get(s.target);
+      if (joined) {
+        joined.data += s.data;
+        continue;
+      }
+      const written = sizes.get(s.target);
+      const existed = written === undefined && present(s.target);
+      appends.set(s.target, {
+        target: rel(s.target),
+        offset: written ?? (existed ? fs.statSync(s.target).size : 0),
+        data: s.data,
+        created: written === undefined && !existed,
+      });
+    }
+    const created = [...this.#createdDirs];
+    for (const m of this.#moves)
+      for (const d of missingLevels(path.dirname(m.to))) if (!created.includes(d)) created.push(d);
+    return {
+      tx: this.#id,
+      dirs: [...new Set([this.#root, ...this.#intentDirs])].map(rel),
+      created: created.map(rel),
+      moves,
+      writes,
+      appends: [...appends.values()],
+    };
   }
 
   /**
-   * Keeps the current `target` beside it until the transaction has succeeded: a hard link (the old file
-   * itself, no copy to write), or a fsynced copy where the filesystem has no hard links.
+   * Step 1 for the folders of the temp files about to be written: the intent names them (rewritten when a
+   * batch reaches a folder it did not name yet) before any missing one is created and any temp file appears.
    */
-  #backup(target: string): string {
-    let backup = this.#tempPath(target);
+  #prepare(dirs: string[]): void {
+    const fresh = [...new Set(dirs)].filter((d) => !this.#intentDirs.has(d));
+    if (fresh.length === 0) return;
+    const creating: string[] = [];
+    for (const d of fresh)
+      for (const level of missingLevels(d)) if (!creating.includes(level)) creating.push(level);
+    for (const d of [this.#root, ...fresh]) this.#intentDirs.add(d);
+    const rel = (file: string) => recordPath(this.#root, file);
+    const intent: CommitIntent = {
+      tx: this.#id,
+      dirs: [...this.#intentDirs].map(rel),
+      created: [...this.#createdDirs, ...creating].map(rel),
+    };
     try {
-      fs.linkSync(target, backup);
-    } catch {
-      backup = writeTemp(target, fs.readFileSync(target), fs.statSync(target).mode & 0o777);
+      writeIntent(this.#root, intent);
+    } catch (e) {
+      throw ioFailure('write', path.join(this.#root, INTENT_FILE), e);
     }
-    this.#backups.push(backup);
-    return backup;
+    for (const d of creating) {
+      try {
+        fs.mkdirSync(d, { mode: 0o755 });
+      } catch (e) {
+        throw ioFailure('create', d, e);
+      }
+      this.#createdDirs.push(d);
+    }
   }
 
-  /** Undoes renames and appends (newest first), removes temp files and created folders. Best effort. */
-  #rollback(undo: (() => void)[]): void {
-    for (const u of undo.reverse()) {
-      try {
-        u();
-      } catch {
-        // best effort: keep undoing the rest
-      }
-    }
-    const remove = (file: string) => {
-      try {
-        fs.rmSync(file, { force: true });
-      } catch {
-        // its folder is gone or not a folder: nothing to remove
-      }
-    };
+  /** Removes the temp files, the folders created and the intent of a transaction that did not commit. */
+  #discard(): void {
     for (const s of this.#staged) {
       if (s.kind !== 'write') continue;
-      if (s.tmp !== undefined) remove(s.tmp);
+      if (s.tmp !== undefined) {
+        try {
+          fs.rmSync(s.tmp, { force: true });
+        } catch {
+          // its folder is gone or not a folder: nothing to remove
+        }
+      }
       s.tmp = undefined;
       s.written = false;
     }
-    for (const b of this.#backups) remove(b);
-    this.#backups = [];
     for (const d of [...this.#createdDirs].reverse()) {
       try {
         fs.rmdirSync(d); // only when empty: never takes anything it did not create
@@ -359,19 +404,20 @@ export class Transaction {
       }
     }
     this.#createdDirs = [];
+    try {
+      if (this.#intentDirs.size > 0) removeIntent(this.#root);
+    } catch {
+      // the next command removes it
+    }
     this.#finished = true;
   }
 
   /**
-   * `.<name>.<random>-<n>.tmp` beside `target`: one random part per transaction (not 6 random bytes per
-   * file: a batch names thousands) and a counter. Created with O_EXCL, so a clash fails instead of sharing.
+   * `.<name>.<id>-<n>.tmp` beside `target`: one random id per transaction (not random bytes per file: a batch
+   * names thousands) and a counter. Created with O_EXCL, so a clash fails instead of sharing.
    */
   #tempPath(target: string): string {
-    this.#tempId ??= randomBytes(6).toString('hex');
-    return path.join(
-      path.dirname(target),
-      `.${path.basename(target)}.${this.#tempId}-${this.#tempCount++}.tmp`,
-    );
+    return tempPath(target, this.#id, this.#tempCount++);
   }
 
   /**
@@ -390,18 +436,6 @@ export class Transaction {
       this.#listings.set(dir, names);
     }
     return names.has(path.basename(target));
-  }
-
-  #ensureDir(dir: string): void {
-    if (this.#knownDirs.has(dir)) return;
-    this.#knownDirs.add(dir);
-    if (fs.existsSync(dir)) return;
-    const first = fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    if (first === undefined) return;
-    // every level from the first one created down to `dir`
-    const levels: string[] = [];
-    for (let d = dir; d.length >= first.length; d = path.dirname(d)) levels.unshift(d);
-    this.#createdDirs.push(...levels);
   }
 
   async #settleFlushes(throwFirst: boolean): Promise<void> {

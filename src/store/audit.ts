@@ -2,15 +2,24 @@
  * The audit log `ca/audit.log`: one JSON line per CA operation, each carrying the SHA-256 of the line before
  * it (`prev`) and a signature by the CA key over the line (`sig`). Editing, inserting or deleting a line breaks
  * the chain at that point, and an edited last line (which no later hash covers) fails its signature; only
- * someone holding the CA key could forge lines. It is appended in the same transaction as the operation's
- * files: an operation that failed left no line.
+ * someone holding the CA key could forge lines. It is appended in the same commit as the operation's files:
+ * an operation that failed left no line.
+ *
+ * What no line can show is that lines were cut off the end. The log's head is therefore kept outside it, in
+ * `ca/audit.head`: `{"lines":N,"last":"<SHA-256 of line N>","sig":"…"}`, signed by the CA key and replaced in
+ * the same commit as each append, and `verify` checks the log against it. The count only grows: a writer
+ * extends the count of a valid head even when the log has fewer lines, so a removal stays visible after later
+ * operations. Deleting the head as well is seen by `verify` until the next operation, which, finding no head,
+ * starts one from the lines present (as it does once for a CA from before heads existed).
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Certificate } from '../pki/certificate.js';
 import * as der from '../pki/der.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
+import { ioFailure } from './io-error.js';
 
 export type AuditOperation = 'init' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl';
 
@@ -32,6 +41,15 @@ export function lineHash(line: string): string {
   return createHash('sha256').update(line, 'utf8').digest('hex');
 }
 
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioFailure('read', file, e);
+  }
+}
+
 /** The last line of a file, read from its end (the log can grow large). */
 function lastLine(file: string): string | undefined {
   let fd: number;
@@ -39,7 +57,7 @@ function lastLine(file: string): string | undefined {
     fd = fs.openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+    throw ioFailure('read', file, e);
   }
   try {
     const size = fs.fstatSync(fd).size;
@@ -58,89 +76,173 @@ function lastLine(file: string): string | undefined {
   }
 }
 
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return text.length > 0 && !text.endsWith('\n') ? n + 1 : n;
+}
+
 const SIG_SUFFIX = /,"sig":"([A-Za-z0-9_-]+)"}$/;
 
+/** `body` (a JSON object) with the CA's signature over it as its last member. */
+function signed(body: string, caKey: KeyObject): string {
+  const sig = sign(caKey, Buffer.from(body, 'utf8')).toString('base64url');
+  return `${body.slice(0, -1)},"sig":"${sig}"}`;
+}
+
+/** Whether a signed line's signature is the CA's; the OID of the CA's signature algorithm is `algorithm`. */
+function signatureHolds(line: string, publicKey: KeyObject, algorithm: string): boolean {
+  const sig = SIG_SUFFIX.exec(line);
+  if (!sig) return false;
+  const body = `${line.slice(0, sig.index)}}`;
+  return verify(publicKey, algorithm, Buffer.from(body, 'utf8'), Buffer.from(sig[1]!, 'base64url'));
+}
+
+function algorithmOf(publicKey: KeyObject): string {
+  return der.readOid(der.decode(signatureAlgorithmFor(publicKey)).children[0]!);
+}
+
+export interface AuditHead {
+  lines: number;
+  last: string;
+}
+
+/** The head record of `headFile` if its signature is the CA's; undefined when missing, unreadable or forged. */
+function readHead(headFile: string, publicKey: KeyObject): AuditHead | 'missing' | 'invalid' {
+  const text = readText(headFile)?.trimEnd();
+  if (text === undefined) return 'missing';
+  try {
+    const head = JSON.parse(text) as AuditHead;
+    if (!Number.isSafeInteger(head.lines) || typeof head.last !== 'string') return 'invalid';
+    return signatureHolds(text, publicKey, algorithmOf(publicKey)) ? head : 'invalid';
+  } catch {
+    return 'invalid';
+  }
+}
+
+/** Where the next lines go: the hash they chain to, and the count of lines before them. */
+export interface AuditTail {
+  prev: string;
+  lines: number;
+}
+
 /**
- * The text to append for `records`, chained to the file's current last line and signed by the CA key.
+ * The tail a writer extends: the hash of the log's last line, and the count of the valid head — or, when there
+ * is none, of the log itself (a one-off full read).
+ * @param caKey - the CA private key (its public half checks the head)
+ */
+export function auditTail(logFile: string, headFile: string, caKey: KeyObject): AuditTail {
+  const last = lastLine(logFile);
+  const head = readHead(headFile, createPublicKey(caKey));
+  const lines = typeof head === 'object' ? head.lines : lineCount(readText(logFile) ?? '');
+  return { prev: last === undefined ? GENESIS : lineHash(last), lines };
+}
+
+/**
+ * The lines to append for `records` after `tail`, and the new head; both signed by the CA key.
  * @param caKey - the CA private key (every audited operation has it loaded)
  */
-export function auditLines(file: string, records: AuditRecord[], caKey: KeyObject): string {
-  const last = lastLine(file);
-  let prev = last === undefined ? GENESIS : lineHash(last);
+export function encodeAudit(
+  tail: AuditTail,
+  records: AuditRecord[],
+  caKey: KeyObject,
+): { lines: string; head: string; tail: AuditTail } {
+  let prev = tail.prev;
   let out = '';
   for (const r of records) {
-    const body = JSON.stringify({ ...r, prev });
-    const sig = sign(caKey, Buffer.from(body, 'utf8')).toString('base64url');
-    const line = `${body.slice(0, -1)},"sig":"${sig}"}`;
+    const line = signed(JSON.stringify({ ...r, prev }), caKey);
     out += `${line}\n`;
     prev = lineHash(line);
   }
-  return out;
+  const next = { prev, lines: tail.lines + records.length };
+  const head = signed(JSON.stringify({ lines: next.lines, last: next.prev }), caKey);
+  return { lines: out, head: `${head}\n`, tail: next };
 }
 
 export interface AuditVerification {
   ok: boolean;
   lines: number;
-  /** 1-based number of the first line whose chain is broken. */
+  /** 1-based number of the first line that is wrong (or missing). */
   firstBadLine?: number;
-  /** What is wrong with that line, worded to follow "line N": `is not valid JSON`, `does not start the chain`. */
+  /**
+   * What is wrong, worded to follow "line N" (`is not valid JSON`, `does not start the chain`), or said of
+   * the log when there is no line to name (`has no head …`).
+   */
   reason?: string;
+  /** The head is missing: lines removed from the end cannot be told. */
+  headMissing?: boolean;
 }
 
 /**
- * Checks the chain and every line's signature.
- * @param ca - the CA certificate whose key signed the lines
+ * Checks the chain, every line's signature, and the log's end against its head.
+ * @param file - ca/audit.log
+ * @param headFile - ca/audit.head
+ * @param ca - the CA certificate whose key signed the lines and the head
  */
-export function verifyAuditLog(file: string, ca: Certificate): AuditVerification {
-  const algorithm = der.readOid(der.decode(signatureAlgorithmFor(ca.publicKey)).children[0]!);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new MtlsCaError(
-        'NOT_FOUND',
-        `read ${file}: no audit log`,
-        'it is written by every CA operation since init',
-      );
-    }
-    throw e;
+export function verifyAuditLog(file: string, headFile: string, ca: Certificate): AuditVerification {
+  const algorithm = algorithmOf(ca.publicKey);
+  const text = readText(file);
+  if (text === undefined) {
+    throw new MtlsCaError(
+      'NOT_FOUND',
+      `read ${file}: no audit log`,
+      'it is written by every CA operation since init',
+    );
   }
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
+  const bad = (i: number, reason: string) => ({
+    ok: false,
+    lines: lines.length,
+    firstBadLine: i + 1,
+    reason,
+  });
   let prev = GENESIS;
   for (const [i, line] of lines.entries()) {
     let record: { prev?: unknown };
     try {
       record = JSON.parse(line) as { prev?: unknown };
     } catch {
-      return { ok: false, lines: lines.length, firstBadLine: i + 1, reason: 'is not valid JSON' };
+      return bad(i, 'is not valid JSON');
     }
-    const sig = SIG_SUFFIX.exec(line);
-    const body = sig ? `${line.slice(0, sig.index)}}` : '';
-    if (
-      !sig ||
-      !verify(ca.publicKey, algorithm, Buffer.from(body, 'utf8'), Buffer.from(sig[1]!, 'base64url'))
-    ) {
-      return {
-        ok: false,
-        lines: lines.length,
-        firstBadLine: i + 1,
-        reason: 'carries no valid CA signature (edited)',
-      };
-    }
+    if (!signatureHolds(line, ca.publicKey, algorithm))
+      return bad(i, 'carries no valid CA signature (edited)');
     if (record.prev !== prev) {
-      return {
-        ok: false,
-        lines: lines.length,
-        firstBadLine: i + 1,
-        reason:
-          i === 0
-            ? 'does not start the chain'
-            : 'does not match the hash of the line before (edited, inserted or removed)',
-      };
+      return bad(
+        i,
+        i === 0
+          ? 'does not start the chain'
+          : 'does not match the hash of the line before (edited, inserted or removed)',
+      );
     }
     prev = lineHash(line);
+  }
+  const name = path.basename(headFile);
+  const head = readHead(headFile, ca.publicKey);
+  if (head === 'missing') {
+    return {
+      ok: false,
+      lines: lines.length,
+      reason: `has no head (${name}): lines removed from its end could not be told`,
+      headMissing: true,
+    };
+  }
+  if (head === 'invalid') {
+    return {
+      ok: false,
+      lines: lines.length,
+      reason: `has a head (${name}) that carries no valid CA signature (edited)`,
+    };
+  }
+  if (head.lines > lines.length) {
+    return bad(
+      lines.length,
+      `is missing: ${name} counts ${head.lines} lines, the log ends after ${lines.length} (lines removed from its end)`,
+    );
+  }
+  if (head.lines < lines.length) return bad(head.lines, `is not counted by ${name} (added after it)`);
+  if (head.last !== prev) {
+    return bad(lines.length - 1, `is not the last line ${name} records (the log was replaced)`);
   }
   return { ok: true, lines: lines.length };
 }

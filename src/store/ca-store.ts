@@ -1,6 +1,8 @@
 /**
- * The CA directory: the only code that reads or writes it. Commands hand it finished artifacts inside a
- * {@link Transaction}; it holds the lock, keeps modes right and refuses to lose a CA key.
+ * The CA directory: the only code that writes it. Commands hand it finished artifacts inside a
+ * {@link Transaction}; it holds the lock, keeps modes right and refuses to lose a CA key. Every command that
+ * takes the lock first finishes a commit a crash interrupted (commit.ts), and the readers here do the same
+ * before they trust the files (see {@link CaStore.readFinished}).
  */
 
 import type { KeyObject } from 'node:crypto';
@@ -11,7 +13,16 @@ import { MtlsCaError } from '../pki/errors.js';
 import { isEncryptedPrivateKey, parsePrivateKey } from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, Transaction } from './atomic.js';
-import { type AuditRecord, auditLines } from './audit.js';
+import {
+  type AuditRecord,
+  type AuditTail,
+  type AuditVerification,
+  auditTail,
+  encodeAudit,
+  GENESIS,
+  verifyAuditLog,
+} from './audit.js';
+import { commitPending, recoverCommit } from './commit.js';
 import {
   encodeInventoryAppend,
   encodeInventoryIndex,
@@ -22,11 +33,22 @@ import {
   readInventory,
   readInventoryIndex,
 } from './inventory.js';
+import { describeErrno, ioFailure } from './io-error.js';
 import { type Layout, layout } from './layout.js';
-import { withLock } from './lock.js';
+import { holdsLock, withLock, withLockIfFree } from './lock.js';
 
 export interface UsersFile {
   users: Record<string, { roles: string[] }>;
+}
+
+/** What a transaction has staged into the logs so far. */
+interface StagedLogs {
+  /** inventory.jsonl's byte length after the staged inventory lines. */
+  inventoryBytes?: number;
+  /** The audit log's tail after the staged audit lines. */
+  audit?: AuditTail;
+  /** The transaction moves the current CA away first (`init --force`): its logs start empty. */
+  fresh?: boolean;
 }
 
 export class CaStore {
@@ -49,10 +71,12 @@ export class CaStore {
   }
 
   isInitialized(): boolean {
+    this.#settle();
     return fs.existsSync(this.paths.caCert) || fs.existsSync(this.paths.caKey);
   }
 
   assertInitialized(): void {
+    this.#settle();
     if (!fs.existsSync(this.paths.caCert) || !fs.existsSync(this.paths.caKey)) {
       const missing = fs.existsSync(this.paths.caCert) ? this.paths.caKey : this.paths.caCert;
       throw new MtlsCaError(
@@ -65,12 +89,12 @@ export class CaStore {
 
   readCaCertificate(): Certificate {
     this.assertInitialized();
-    return Certificate.from(fs.readFileSync(this.paths.caCert), this.display(this.paths.caCert));
+    return Certificate.from(this.#read(this.paths.caCert), this.display(this.paths.caCert));
   }
 
   isCaKeyEncrypted(): boolean {
     this.assertInitialized();
-    return isEncryptedPrivateKey(fs.readFileSync(this.paths.caKey, 'latin1'));
+    return isEncryptedPrivateKey(this.#read(this.paths.caKey).toString('latin1'));
   }
 
   /**
@@ -79,9 +103,10 @@ export class CaStore {
    */
   loadCa(password: string | undefined): CertificateAuthority {
     const certificate = this.readCaCertificate();
-    const keyData = fs.readFileSync(this.paths.caKey);
+    const keyData = this.#read(this.paths.caKey);
     try {
       const privateKey = parsePrivateKey(keyData, password, this.display(this.paths.caKey));
+      this.#loadedCa = certificate.der;
       return { certificate, privateKey };
     } catch (e) {
       if (e instanceof MtlsCaError && (e.code === 'BAD_PASSWORD' || e.code === 'PASSWORD_REQUIRED')) {
@@ -96,29 +121,47 @@ export class CaStore {
   }
 
   readInventory(): InventoryEntry[] {
-    return readInventory(this.paths.inventory);
+    this.#settle();
+    try {
+      return readInventory(this.paths.inventory);
+    } catch (e) {
+      throw ioFailure('read', this.display(this.paths.inventory), e);
+    }
   }
 
   /**
    * The folded inventory from ca/inventory.idx when it is in step with the log, else undefined (read the log
-   * with {@link readInventory}). Never writes, so `list` stays a pure reader.
+   * with {@link readInventory}). Writes nothing (unless a killed command's commit must be finished first).
    */
   readInventoryIndex(): InventoryRecords | undefined {
+    this.#settle();
     return readInventoryIndex(this.paths.inventoryIndex, this.paths.inventory);
   }
 
-  /** inventory.jsonl's byte length after what each open transaction has staged so far. */
-  #stagedInventoryBytes = new WeakMap<Transaction, number>();
+  #stagedLogs = new WeakMap<Transaction, StagedLogs>();
+
+  #logs(tx: Transaction): StagedLogs {
+    let logs = this.#stagedLogs.get(tx);
+    if (!logs) {
+      logs = {};
+      this.#stagedLogs.set(tx, logs);
+    }
+    return logs;
+  }
 
   /**
    * Stages inventory lines in a transaction (appended after the files, rolled back with them), and the same
    * events in ca/inventory.idx, appended just after. Called under the lock. An index that is missing or out
-   * of step (an older CA, a crash between the two appends, a hand edit) is first rewritten from the folded
+   * of step (an older CA, a hand edit of the log) is first rewritten from the folded
    * log — a one-off full read; a log that cannot be parsed gets an index that says "use the log".
    */
   appendInventory(tx: Transaction, events: InventoryEvent[]): void {
-    let before = this.#stagedInventoryBytes.get(tx);
-    if (before === undefined) {
+    const logs = this.#logs(tx);
+    let before = logs.inventoryBytes;
+    if (before === undefined && logs.fresh) {
+      before = 0;
+      tx.write(this.paths.inventoryIndex, encodeInventoryIndex([], 0), MODE_PUBLIC);
+    } else if (before === undefined) {
       const state = inventoryIndexState(this.paths.inventoryIndex, this.paths.inventory);
       before = state.inventoryBytes;
       if (!state.inStep) {
@@ -135,21 +178,41 @@ export class CaStore {
     // The log first: a crash between the two appends leaves the index behind, which readers detect.
     tx.append(this.paths.inventory, batch.jsonl);
     tx.append(this.paths.inventoryIndex, batch.index);
-    this.#stagedInventoryBytes.set(tx, batch.inventoryBytes);
+    logs.inventoryBytes = batch.inventoryBytes;
   }
 
-  /** Stages signed, hash-chained audit lines in a transaction. */
+  /**
+   * Stages signed, hash-chained audit lines in a transaction, and the log's new head (ca/audit.head, see
+   * audit.ts) in the same commit.
+   * @param caKey - the CA private key, which signs the lines and the head
+   */
   appendAudit(tx: Transaction, records: AuditRecord[], caKey: KeyObject): void {
-    tx.append(this.paths.auditLog, auditLines(this.paths.auditLog, records, caKey));
+    const logs = this.#logs(tx);
+    const tail =
+      logs.audit ??
+      (logs.fresh
+        ? { prev: GENESIS, lines: 0 }
+        : auditTail(this.paths.auditLog, this.paths.auditHead, caKey));
+    const { lines, head, tail: next } = encodeAudit(tail, records, caKey);
+    tx.append(this.paths.auditLog, lines);
+    tx.write(this.paths.auditHead, head, MODE_PUBLIC);
+    logs.audit = next;
+  }
+
+  /** Verifies the audit log and its head (audit.ts) on a finished state of the directory. */
+  verifyAudit(): Promise<AuditVerification> {
+    const ca = this.readCaCertificate();
+    return this.readFinished(() => verifyAuditLog(this.paths.auditLog, this.paths.auditHead, ca));
   }
 
   readUsers(): UsersFile {
+    this.#settle();
     let text: string;
     try {
       text = fs.readFileSync(this.paths.users, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { users: {} };
-      throw e;
+      throw ioFailure('read', this.display(this.paths.users), e);
     }
     try {
       const parsed = JSON.parse(text) as UsersFile;
@@ -183,27 +246,139 @@ export class CaStore {
     return result;
   }
 
-  /** Runs `fn` holding the directory lock. */
+  /**
+   * Runs `fn` holding the directory lock, after finishing a commit that a killed command left (commit.ts).
+   */
   lock<T>(fn: () => Promise<T> | T): Promise<T> {
-    return withLock(this.paths.lock, fn);
+    return withLock(this.paths.lock, () => {
+      this.#recover();
+      this.#assertSameCa();
+      return fn();
+    });
+  }
+
+  /** The CA certificate {@link loadCa} returned, which commands sign with after taking the lock. */
+  #loadedCa: Buffer | undefined;
+
+  /**
+   * Refuses to go on when the CA this store loaded before the lock is no longer the directory's: replaced
+   * meanwhile by another process, or by the recovery of an interrupted replacement. Certificates signed by
+   * it would land in the new CA's inventory.
+   */
+  #assertSameCa(): void {
+    if (!this.#loadedCa) return;
+    let current: Buffer | undefined;
+    try {
+      current = Certificate.from(fs.readFileSync(this.paths.caCert)).der;
+    } catch {
+      current = undefined;
+    }
+    if (current?.equals(this.#loadedCa)) return;
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use the CA of ${this.display(this.root)}: it was replaced while this command ran`,
+      'run the command again',
+    );
   }
 
   /**
-   * Moves everything in the CA directory (except earlier backups) to `backups/<timestamp>/`, so `init --force`
-   * never destroys a CA key. Returns the backup folder.
+   * Runs `read` on a finished state of the directory, for readers that need files to agree with each other
+   * (`list`, `audit verify`). Without the lock when no commit record is there before and after the read;
+   * otherwise `read` runs again holding the lock, which waits for a live command to finish its commit or
+   * finishes a dead one's. A commit that fails and is rolled back wholly within one read (a full disk, a
+   * live writer) can go unseen; its lines are then shown as if read a moment before it was undone.
+   * @param discard - releases what a read that is thrown away returned (an open index)
    */
-  backupContents(now: Date = new Date()): string {
+  async readFinished<T>(read: () => T, discard?: (value: T) => void): Promise<T> {
+    if (holdsLock(this.paths.lock)) return read();
+    if (!commitPending(this.root)) {
+      let value: T;
+      try {
+        value = read();
+      } catch (e) {
+        if (!commitPending(this.root)) throw e; // not a commit half seen: a real error
+        return this.lock(read).catch((f) => this.#cannotFinish(f));
+      }
+      if (!commitPending(this.root)) return value;
+      discard?.(value);
+    }
+    return this.lock(read).catch((e) => this.#cannotFinish(e));
+  }
+
+  /**
+   * Before a read: if a commit record is there and the lock is free (its owner was killed), takes the lock and
+   * finishes the commit. Held by a live command, the commit is finishing right now: the read goes ahead, and
+   * a writer checks again what it read once it holds the lock itself.
+   */
+  #settle(): void {
+    if (holdsLock(this.paths.lock) || !commitPending(this.root)) return;
+    try {
+      withLockIfFree(this.paths.lock, () => this.#recover());
+    } catch (e) {
+      this.#cannotFinish(e);
+    }
+  }
+
+  /** A pending commit this process cannot lock the directory to finish (read-only, not this user's). */
+  #cannotFinish(e: unknown): never {
+    if (!(e instanceof MtlsCaError) || e.code !== 'IO_FAILED' || !e.message.startsWith('lock ')) throw e;
+    throw new MtlsCaError(
+      'IO_FAILED',
+      `finish the commit a killed command left in ${this.display(this.root)}: ${describeErrno(e.cause)}`,
+      `its files disagree until then: make ${this.display(this.root)} writable and run the command again`,
+      e.cause,
+    );
+  }
+
+  #recover(): void {
+    try {
+      recoverCommit(this.root);
+    } catch (e) {
+      throw ioFailure('finish the interrupted commit in', this.display(this.root), e);
+    }
+  }
+
+  /** A file of the CA directory; IO_FAILED (not an internal error) when it cannot be read. */
+  #read(file: string): Buffer {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      throw ioFailure('read', this.display(file), e);
+    }
+  }
+
+  /**
+   * Stages moving the current CA to `backups/<time>/`, so that `init --force` never destroys a CA key: every
+   * entry of the directory except earlier backups and the lock and commit files, and the entries of ca/ and
+   * server/ one by one (the new CA is written into those folders, where its temp files are). Call it first in
+   * the transaction: the inventory and audit log it then appends to start empty. Returns the backup folder.
+   */
+  stageBackup(tx: Transaction, now: Date = new Date()): string {
+    if (this.#stagedLogs.has(tx)) throw new Error('stageBackup() after the logs were staged');
     const stamp = now.toISOString().replace(/[:.]/g, '-');
     const dest = path.join(this.root, 'backups', stamp);
-    fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
-    for (const entry of fs.readdirSync(this.root)) {
-      if (entry === 'backups' || entry === '.gitkeep' || entry === path.basename(this.paths.lock)) continue;
-      fs.renameSync(path.join(this.root, entry), path.join(dest, entry));
+    const refilled = new Set([path.basename(this.paths.caDir), path.basename(this.paths.serverDir)]);
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(this.root);
+    } catch (e) {
+      throw ioFailure('read', this.display(this.root), e);
     }
+    for (const entry of entries) {
+      if (entry === 'backups' || entry === '.gitkeep' || entry.startsWith('.mtls-ca.')) continue;
+      const from = path.join(this.root, entry);
+      if (refilled.has(entry) && fs.statSync(from).isDirectory()) {
+        for (const inner of fs.readdirSync(from))
+          tx.move(path.join(from, inner), path.join(dest, entry, inner));
+      } else {
+        tx.move(from, path.join(dest, entry));
+      }
+    }
+    this.#stagedLogs.set(tx, { fresh: true });
     return dest;
   }
 
   newTransaction(): Transaction {
-    return new Transaction();
+    return new Transaction(this.root);
   }
 }

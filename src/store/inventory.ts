@@ -1,12 +1,13 @@
 /**
  * The inventory of everything the CA issued: `ca/inventory.jsonl`, append-only JSON lines. An `issue` line
  * records a certificate; later `revoke` / `supersede` lines change its status. Appending (never rewriting)
- * keeps issuance O(1) however large the inventory grows, and a crash can at worst lose the last line,
- * never corrupt earlier ones.
+ * keeps issuance O(1) however large the inventory grows; a crash mid-append is finished or undone by the next
+ * command (commit.ts).
  *
  * Beside it, `ca/inventory.idx` holds what `list` shows, one short ASCII line per event, appended in the same
- * transaction: reading 100,000 certificates from it takes a fraction of parsing 47 MB of JSON (issue 6,
- * item 7b). The JSON log stays the source of truth; the index is used only while it is provably in step:
+ * transaction: reading 100,000 certificates from it takes a fraction of parsing 47 MB of JSON (the scale
+ * benchmark, bench/README.md). The JSON log stays the source of truth; the index is used only while it is
+ * provably in step:
  *
  * ```
  * # mtls-ca inventory index v1 ...        header (exactly {@link INDEX_HEADER})
@@ -21,8 +22,8 @@
  * unit) so a tab or newline in a subject cannot break a line and the file decodes as Latin-1. The index is in
  * step when its last line is `=` with the current byte length of inventory.jsonl and it was modified no earlier
  * than the log (a hand edit of the log that keeps its length still shows as a newer log). Otherwise — missing,
- * stale after a crash between the two appends, written by an older version, or unreadable — readers use the
- * log, and the next write transaction rebuilds the index from the folded log.
+ * written by an older version, edited, or unreadable — readers use the log, and the next write transaction
+ * rebuilds the index from the folded log.
  */
 import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';

@@ -23,6 +23,8 @@ export interface Layout {
   lock: string;
   crl: string;
   auditLog: string;
+  /** The audit log's signed head: its line count and last line's hash, kept outside it (see audit.ts). */
+  auditHead: string;
   serverDir: string;
   clientDir: string;
   users: string;
@@ -51,6 +53,7 @@ export function layout(root: string): Layout {
     lock: path.join(root, '.mtls-ca.lock'),
     crl: path.join(caDir, 'crl.pem'),
     auditLog: path.join(caDir, 'audit.log'),
+    auditHead: path.join(caDir, 'audit.head'),
     serverDir,
     clientDir,
     users: path.join(root, 'users.json'),

@@ -312,6 +312,12 @@ describe('errors: one line, a code, a hint, exit 1, nothing changed', () => {
     expect(fs.readFileSync(path.join(backup, 'ca/ca.key'))).toEqual(oldKey);
     expect(fs.readFileSync(path.join(dir, 'ca/ca.key'))).not.toEqual(oldKey);
   });
+
+  test('after init --force, audit verify passes: the new log starts its own chain, not the old one', async () => {
+    const r = await cli(['audit', 'verify', '--dir', dir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toEqual({ ok: true, lines: 3 }); // init, issue (server), crl
+  });
 });
 
 describe('generated passwords and an unencrypted demo CA', () => {

@@ -189,6 +189,36 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
     expect(gap.stderr.split('\n')[0]).toContain('line 3 does not match the hash of the line before');
     fs.writeFileSync(p('ca/audit.log'), original);
   });
+
+  test('audit verify finds the last lines removed, and still does after later operations', async () => {
+    const original = fs.readFileSync(p('ca/audit.log'));
+    const head = fs.readFileSync(p('ca/audit.head'));
+    const lines = original.toString().trimEnd().split('\n');
+    const n = lines.length;
+    fs.writeFileSync(p('ca/audit.log'), `${lines.slice(0, -2).join('\n')}\n`);
+    const cut = await cli(['audit', 'verify', '--dir', dir]);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toBe(
+      `error: verify ${p('ca/audit.log')}: line ${n - 1} is missing: audit.head counts ${n} lines, the log ends after ${n - 2} (lines removed from its end) (TAMPERED)\n` +
+        'hint: restore the log from a backup and find out who changed it\n',
+    );
+    expect((await cli(['crl', '--dir', dir], env)).code).toBe(0); // one more line, chained to what is left
+    const later = await cli(['audit', 'verify', '--dir', dir]);
+    expect(later.stderr.split('\n')[0]).toContain(
+      `line ${n} is missing: audit.head counts ${n + 1} lines, the log ends after ${n - 1}`,
+    );
+
+    fs.rmSync(p('ca/audit.head'));
+    const headless = await cli(['audit', 'verify', '--dir', dir]);
+    expect(headless.code).toBe(1);
+    expect(headless.stderr).toBe(
+      `error: verify ${p('ca/audit.log')}: has no head (audit.head): lines removed from its end could not be told (TAMPERED)\n` +
+        'hint: a CA made before audit heads existed gets one with its next operation; otherwise restore ca/audit.log and ca/audit.head from a backup\n',
+    );
+    fs.writeFileSync(p('ca/audit.log'), original);
+    fs.writeFileSync(p('ca/audit.head'), head);
+    expect((await cli(['audit', 'verify', '--dir', dir])).code).toBe(0);
+  });
 });
 
 describe('concurrent revoke and issue-client', () => {

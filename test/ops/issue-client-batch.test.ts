@@ -106,7 +106,11 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
   test('every client is real: openssl opens the .p12s, verifies the certificates; inventory, audit, users', async () => {
     const dir = await freshCa();
     const store = new CaStore(dir);
-    const auditBefore = verifyAuditLog(store.paths.auditLog, store.readCaCertificate()).lines;
+    const auditBefore = verifyAuditLog(
+      store.paths.auditLog,
+      store.paths.auditHead,
+      store.readCaCertificate(),
+    ).lines;
     const wanted = requests(COUNT);
     const results = await issueClients(store, wanted, settings(workerEntry));
 
@@ -169,7 +173,7 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
     expect(clients[3]!.fingerprint).toBe(Certificate.from(fs.readFileSync(certs[3]!)).fingerprint256);
 
     // the audit log is still an intact signed chain, with one more line per client
-    const audit = verifyAuditLog(store.paths.auditLog, store.readCaCertificate());
+    const audit = verifyAuditLog(store.paths.auditLog, store.paths.auditHead, store.readCaCertificate());
     expect(audit.ok).toBe(true);
     expect(audit.lines).toBe(auditBefore + COUNT);
 
@@ -201,7 +205,7 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
     const e = await rejection(() => issueClients(new CaStore(dir), requests(COUNT), settings(workerEntry)));
     expect(e).toBeInstanceOf(MtlsCaError);
     expect((e as MtlsCaError).code).toBe('IO_FAILED');
-    expect(e.message).toBe(`write ${path.join(dir, 'client/client_user29.p12')}: EISDIR`);
+    expect(e.message).toBe(`write ${path.join(dir, 'client/client_user29.p12')}: is a folder`);
     expect(snapshot(dir)).toEqual(before);
   });
 

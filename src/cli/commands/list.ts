@@ -50,7 +50,11 @@ export function registerList(program: Command, ctx: CommandContext): void {
       const { listInventory, parseDuration } = await import('../../ops/list.js');
       const expiringDays =
         flags.expiring === undefined ? undefined : parseDuration(flags.expiring, '--expiring');
-      const listing = listInventory(store, { status: flags.status, profile: flags.profile, expiringDays });
+      const listing = await listInventory(store, {
+        status: flags.status,
+        profile: flags.profile,
+        expiringDays,
+      });
       try {
         await out.resultInPieces(
           () => jsonPieces(listing),
