@@ -1,0 +1,281 @@
+/**
+ * A command killed at any point leaves what the next command repairs (src/store/commit.ts): the real binary,
+ * run under strace, gets SIGKILL at one system call (write, pwrite64, fsync, rename, link, unlink) while it
+ * holds the lock; then what every next command does first (take the lock, recover) runs, and the directory
+ * must be either exactly as before (rolled back) or in the shape an uninterrupted run leaves (rolled
+ * forward), sound by every rule of caProblems — no certificate on disk unknown to the inventory, inventory,
+ * CRL and audit log in agreement, the audit log whole against its head, no temp file or private key left —
+ * and a next issue-client and list must succeed.
+ *
+ * What is covered, and why it is enough: each command is traced once without injection, and every call it
+ * makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp files,
+ * which the main thread's temp writes already cover; before the lock nothing is changed). The points are
+ * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, inventory,
+ * audit log, folder fsyncs, clean-up — and the first and last point of every run of one step are all
+ * killed at (every boundary between steps, from both sides), plus an even spread of the points in between,
+ * up to {@link POINTS_PER_COMMAND}. Within one step the state differs only by how many of the same kind of
+ * call were made, and the recovery code is the same for all commands; the per-command runs check that each
+ * command stages its files so that the protocol applies. The test asserts that every step of every command
+ * was hit and that each command was seen both rolled back and rolled forward.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, expect, test } from 'vitest';
+import { CaStore } from '../../src/store/ca-store.js';
+import { caProblems } from '../helpers/ca-invariants.js';
+import { cli } from '../helpers/cli.js';
+import { injectionAt, runInjected, straceWorks, type TraceEvent, traceCommand } from '../helpers/strace.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
+import { snapshot } from './snapshot.js';
+
+const env = { MTLS_CA_PASSWORD: 'pw-ca-crash', MTLS_CA_STORE_PASSWORD: 'pw-store' };
+/** Kill points per command: the step boundaries (9 to 11) and a spread of the rest; see the file comment. */
+const POINTS_PER_COMMAND = 12;
+/** strace'd processes at once: one per core of the CI machine. */
+const PARALLEL = 2;
+
+const COMMANDS: { name: string; args: string[] }[] = [
+  { name: 'issue-client', args: ['issue-client', 'bob', '--role', 'user'] },
+  { name: 'issue-client --from', args: ['issue-client', '--from', 'BATCH'] },
+  { name: 'revoke', args: ['revoke', 'alice', '--reason', 'keyCompromise'] },
+  { name: 'renew --revoke-old', args: ['renew', 'pavel', '--revoke-old'] },
+  { name: 'crl', args: ['crl'] },
+  { name: 'init --force', args: ['init', '--force'] },
+];
+
+/** A transaction's temp files and backups: `.<name>.<12 hex>-<n>.tmp`. */
+const TEMP = /\/\.[^/]+\.[0-9a-f]{12}-\d+\.tmp$/;
+
+/**
+ * The protocol step a call belongs to (see src/store/commit.ts). A folder fsync closes the step before it:
+ * the commit record's rename, the clean-up's removal of the record, or the renames and appends.
+ */
+function stepOf(e: TraceEvent, previous: string | undefined): string {
+  const [first = ''] = e.paths;
+  const name = path.basename(first);
+  if (name.startsWith('.mtls-ca.txn')) return e.syscall === 'unlink' ? 'clean-up' : 'intent';
+  if (name.startsWith('.mtls-ca.journal')) return e.syscall === 'unlink' ? 'clean-up' : 'commit record';
+  if (name === '.mtls-ca.lock') return 'unlock';
+  if (e.syscall === 'rename') return TEMP.test(first) ? 'files' : 'moves';
+  if (e.syscall === 'link') return 'files'; // a replaced file's backup, just before its rename
+  if (e.syscall === 'unlink') return 'clean-up';
+  if (/inventory\.(jsonl|idx)$/.test(first)) return 'inventory';
+  if (first.endsWith('audit.log')) return 'audit log';
+  if (TEMP.test(first)) return 'temp files';
+  if (fs.existsSync(first) && fs.statSync(first).isDirectory())
+    return previous === 'commit record' || previous === 'clean-up' ? previous : 'folder fsyncs';
+  return `other: ${e.syscall} ${first}`;
+}
+
+interface KillPoint {
+  step: string;
+  injection: NonNullable<ReturnType<typeof injectionAt>>;
+  /** For the failure message: the call, as the trace saw it. */
+  call: string;
+}
+
+/** The kill points of one traced run (see the file comment). */
+function killPoints(events: TraceEvent[], dir: string): KillPoint[] {
+  const lock = path.join(dir, '.mtls-ca.lock');
+  const locked = events.findIndex((e) => e.syscall === 'write' && e.paths[0] === lock);
+  const unlocked = events.findIndex((e) => e.syscall === 'unlink' && e.paths[0] === lock);
+  expect(locked, 'the trace shows the lock taken').toBeGreaterThan(0);
+  const main = events[locked]!.tid;
+  const candidates: KillPoint[] = [];
+  for (let i = locked + 1; i <= unlocked; i++) {
+    const e = events[i]!;
+    if (e.tid !== main) continue;
+    const step = stepOf(e, candidates.at(-1)?.step);
+    const injection = injectionAt(events, i, 'kill');
+    if (!injection) continue;
+    candidates.push({
+      step,
+      injection,
+      call: `${e.syscall}(${e.paths.map((p) => path.relative(dir, p)).join(', ')})`,
+    });
+  }
+  // Killed at its first call, a step has not begun and every step before it is complete: the boundary.
+  const chosen = new Set<number>([candidates.length - 1]);
+  candidates.forEach((c, k) => {
+    if (k === 0 || candidates[k - 1]!.step !== c.step) chosen.add(k);
+  });
+  const rest = candidates.map((_, k) => k).filter((k) => !chosen.has(k));
+  const spread = Math.max(0, POINTS_PER_COMMAND - chosen.size);
+  for (let j = 0; j < Math.min(spread, rest.length); j++)
+    chosen.add(rest[Math.floor(((j + 0.5) * rest.length) / Math.min(spread, rest.length))]!);
+  return [...chosen].sort((a, b) => a - b).map((k) => candidates[k]!);
+}
+
+/** File names and modes, without contents, with the backup folder's time stamp left out. */
+function shape(snap: Record<string, string>): string[] {
+  return Object.entries(snap)
+    .map(([f, v]) => `${f.replace(/^backups\/[^/]+/, 'backups/*')} ${v.split(' ')[0]}`)
+    .sort();
+}
+
+/** Runs `fn` over `items`, `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+describeWithTools(['strace'], 'a command killed at any system call: the next command repairs it', () => {
+  const root = tempDir();
+  const template = path.join(root, 'template');
+  let skip: string | undefined;
+  let n = 0;
+
+  /** A fresh copy of the template CA. */
+  function copy(): string {
+    const dir = path.join(root, `ca-${n++}`);
+    fs.cpSync(template, dir, { recursive: true });
+    return dir;
+  }
+  const argsFor = (args: string[], dir: string) => [
+    ...args.map((a) => (a === 'BATCH' ? path.join(root, 'batch.txt') : a)),
+    '--dir',
+    dir,
+  ];
+
+  beforeAll(async () => {
+    skip = await straceWorks();
+    if (skip && process.env.CI === 'true') throw new Error(skip);
+    for (const args of [
+      ['init'],
+      ['issue-client', 'pavel', '--role', 'user'],
+      ['issue-client', 'alice', '--role', 'user'],
+      ['issue-client', 'mallory'],
+      ['revoke', 'mallory'],
+    ]) {
+      const r = await cli([...args, '--dir', template], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    fs.writeFileSync(path.join(root, 'batch.txt'), 'carol user\ndave user admin\nerin\n');
+    expect(caProblems(template)).toEqual([]);
+  });
+
+  for (const command of COMMANDS) {
+    test(`${command.name}: every protocol step killed, then recovered`, async (ctx) => {
+      if (skip) {
+        console.warn(`[skip] ${skip}`);
+        ctx.skip();
+      }
+      const dry = copy();
+      const traced = await traceCommand(argsFor(command.args, dry), env);
+      expect(traced.result.code, traced.result.stderr).toBe(0);
+      const finished = shape(snapshot(dry));
+      const points = killPoints(traced.events, dry);
+      console.log(command.name, points.length, points.map((p) => p.step).join(' / '));
+      const steps = new Set(points.map((p) => p.step));
+      const expected = ['intent', 'temp files', 'commit record', 'files', 'audit log', 'folder fsyncs'];
+      expected.push('clean-up', 'unlock', ...(command.name === 'crl' ? [] : ['inventory']));
+      if (command.name === 'init --force') expected.push('moves');
+      for (const step of expected)
+        expect(steps, `${command.name} has a kill point in ${step}`).toContain(step);
+      expect(
+        [...steps].filter((s) => s.startsWith('other')),
+        'every call is classed',
+      ).toEqual([]);
+
+      const outcomes = { back: 0, forward: 0 };
+      const failures: string[] = [];
+      await pool(points, PARALLEL, async (point) => {
+        const dir = copy();
+        const before = snapshot(dir);
+        const injection = { ...point.injection, path: point.injection.path?.replace(dry, dir) };
+        const where = `killed at ${point.step}: ${point.call} (${injection.syscall} #${injection.when})`;
+        const run = await runInjected(argsFor(command.args, dir), env, injection);
+        if (run.signal !== 'SIGKILL') {
+          failures.push(`${where}: not killed (exit ${run.code}) ${run.stderr}`);
+          return;
+        }
+        await new CaStore(dir).lock(() => {}); // what every next command does first
+        const after = snapshot(dir);
+        if (JSON.stringify(after) === JSON.stringify(before)) outcomes.back++;
+        else if (JSON.stringify(shape(after)) === JSON.stringify(finished)) outcomes.forward++;
+        else failures.push(`${where}: neither as before nor finished: ${shape(after).join(', ')}`);
+        for (const problem of caProblems(dir)) failures.push(`${where}: ${problem}`);
+        const next = await cli(['issue-client', 'after', '--dir', dir], env);
+        const list = await cli(['list', '--json', '--dir', dir], env);
+        if (next.code !== 0 || list.code !== 0)
+          failures.push(`${where}: the next commands failed: ${next.stderr}${list.stderr}`);
+        for (const problem of caProblems(dir)) failures.push(`${where}, after the next command: ${problem}`);
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
+      expect(failures).toEqual([]);
+      expect(outcomes.back, 'some kills rolled back').toBeGreaterThan(0);
+      expect(outcomes.forward, 'some kills rolled forward').toBeGreaterThan(0);
+    });
+  }
+});
+
+describeWithTools(['strace'], 'after a kill, readers and the next command see the finished commit', () => {
+  const root = tempDir();
+  let template: string;
+  let n = 0;
+  const copy = () => {
+    const dir = path.join(root, `ca-${n++}`);
+    fs.cpSync(template, dir, { recursive: true });
+    return dir;
+  };
+  beforeAll(async () => {
+    template = path.join(root, 'template');
+    for (const args of [['init'], ['issue-client', 'alice', '--role', 'user']]) {
+      const r = await cli([...args, '--dir', template], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
+  test('list, killed revoke: alice is revoked as the CRL says (the commit is finished first), not valid', async () => {
+    const dir = copy();
+    const killed = await runInjected(['revoke', 'alice', '--dir', dir], env, {
+      syscall: 'pwrite64',
+      when: 1,
+      path: path.join(dir, 'ca/inventory.jsonl'),
+      action: 'kill',
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.existsSync(path.join(dir, '.mtls-ca.journal'))).toBe(true); // past the commit point
+    const list = await cli(['list', '--json', '--profile', 'client', '--dir', dir]);
+    expect(list.json<{ certificates: { name: string; status: string }[] }>().certificates).toMatchObject([
+      { name: 'alice', status: 'revoked' },
+    ]);
+    expect(caProblems(dir)).toEqual([]);
+  });
+
+  test('audit verify, killed crl: the log and its head agree (the commit is finished first)', async () => {
+    const dir = copy();
+    const killed = await runInjected(['crl', '--dir', dir], env, {
+      syscall: 'pwrite64',
+      when: 1,
+      path: path.join(dir, 'ca/audit.log'),
+      action: 'kill',
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const audit = await cli(['audit', 'verify', '--json', '--dir', dir]);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(caProblems(dir)).toEqual([]);
+  });
+
+  test('issue-client, killed init --force halfway through moving the old CA: issued by the new CA', async () => {
+    const dir = copy();
+    // renames: the intent, the commit record, then the moves
+    const killed = await runInjected(['init', '--force', '--dir', dir], env, {
+      syscall: 'rename',
+      when: 4,
+      action: 'kill',
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const r = await cli(['issue-client', 'bob', '--dir', dir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(dir, 'backups'))).toHaveLength(1);
+    expect(caProblems(dir)).toEqual([]);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * strace for the crash-safety tests: trace which system calls the real binary makes, and run it again with a
+ * fault injected at one of them — SIGKILL (a crash at exactly that point) or an errno (a full disk).
+ *
+ * How strace 6 counts: `-e inject=SYSCALL:…:when=N` fires at the N-th call of SYSCALL *per thread*, so in a
+ * process with libuv's pool threads it fires at whichever thread first makes its N-th call; with `-P PATH` it
+ * counts only calls on that path (fd-based calls included, through `-y`). `-P` does not match `rename` here,
+ * so renames are counted without it.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, baseEnv } from './cli.js';
+
+/** The system calls the tests kill or fail at. */
+export const INJECTED_SYSCALLS = ['write', 'pwrite64', 'fsync', 'rename', 'link', 'unlink'] as const;
+export type InjectedSyscall = (typeof INJECTED_SYSCALLS)[number];
+
+export interface TraceEvent {
+  /** Position in the trace (all threads, in the order strace saw the calls start). */
+  seq: number;
+  tid: number;
+  syscall: InjectedSyscall;
+  /** The file of an fd-based call, or the path arguments of rename, link, unlink. */
+  paths: string[];
+}
+
+/** Where to inject, and what: SIGKILL, or the system call failing with an errno. */
+export interface Injection {
+  syscall: InjectedSyscall;
+  when: number;
+  /** Count only calls on this path (`-P`); absolute. */
+  path?: string;
+  action: 'kill' | { errno: string };
+}
+
+export interface ProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+}
+
+/** `"…"` string literals of strace output, unescaped enough for our (plain ASCII) paths. */
+function quoted(args: string): string[] {
+  return [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
+}
+
+/** Parses `strace -f -y` output into the calls of {@link INJECTED_SYSCALLS}, in order. */
+export function parseTrace(text: string): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) +(\w+)\((.*)$/.exec(line);
+    if (!m || !(INJECTED_SYSCALLS as readonly string[]).includes(m[2]!)) continue;
+    const syscall = m[2] as InjectedSyscall;
+    const args = m[3]!;
+    let paths: string[];
+    if (syscall === 'rename' || syscall === 'link') paths = quoted(args).slice(0, 2);
+    else if (syscall === 'unlink') paths = quoted(args).slice(0, 1);
+    else paths = [/^\d+<([^>]*)>/.exec(args)?.[1] ?? ''];
+    events.push({ seq: events.length, tid: Number(m[1]), syscall, paths });
+  }
+  return events;
+}
+
+/** Runs `node bin/mtls-ca.js …args` under `strace -f`, returning its result and the calls it made. */
+export async function traceCommand(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ result: ProcessResult; events: TraceEvent[] }> {
+  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-ca-strace-')), 'trace');
+  try {
+    const result = await runProcess(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-o',
+        log,
+        '-e',
+        `trace=${INJECTED_SYSCALLS.join(',')}`,
+        process.execPath,
+        BIN,
+        ...args,
+      ],
+      baseEnv(env),
+    );
+    return { result, events: parseTrace(fs.readFileSync(log, 'utf8')) };
+  } finally {
+    fs.rmSync(path.dirname(log), { recursive: true, force: true });
+  }
+}
+
+/** Runs `node bin/mtls-ca.js …args` under strace with `injection`. */
+export function runInjected(
+  args: string[],
+  env: Record<string, string>,
+  injection: Injection,
+): Promise<ProcessResult> {
+  const action = injection.action === 'kill' ? 'signal=KILL' : `error=${injection.action.errno}`;
+  return runProcess(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-o',
+      '/dev/null',
+      ...(injection.path ? ['-P', injection.path] : []),
+      '-e',
+      `inject=${injection.syscall}:${action}:when=${injection.when}`,
+      process.execPath,
+      BIN,
+      ...args,
+    ],
+    baseEnv(env),
+  );
+}
+
+/**
+ * Paths that are not the same in the next run: temp files carry a random transaction id, backup folders the
+ * time of `init --force`.
+ */
+const RUN_SPECIFIC = /\.[0-9a-f]{12}-\d+\.tmp$|\/backups\/\d{4}-\d\d-\d\dT[\d-]+Z(\/|$)/;
+
+/**
+ * An injection that fires at `events[i]` in a run that makes the same calls: counted on the event's path
+ * when it has one that is the same from run to run (fd-based calls, link, unlink), else by its number among
+ * its thread's calls — undefined when, in this trace, another thread would reach that number first.
+ */
+export function injectionAt(
+  events: TraceEvent[],
+  i: number,
+  action: Injection['action'],
+): Injection | undefined {
+  const e = events[i]!;
+  const stable =
+    e.syscall !== 'rename' ? e.paths.find((p) => p.startsWith('/') && !RUN_SPECIFIC.test(p)) : undefined;
+  if (stable) {
+    const when = events
+      .slice(0, i + 1)
+      .filter((x) => x.syscall === e.syscall && x.paths.includes(stable)).length;
+    return { syscall: e.syscall, when, path: stable, action };
+  }
+  const count = new Map<number, number>();
+  let when = 0;
+  for (const x of events.slice(0, i + 1)) {
+    if (x.syscall !== e.syscall) continue;
+    const n = (count.get(x.tid) ?? 0) + 1;
+    count.set(x.tid, n);
+    if (x === e) when = n;
+  }
+  // another thread's call with the same number, before this one, would take the injection
+  for (const [tid, n] of count) if (tid !== e.tid && n >= when) return undefined;
+  return { syscall: e.syscall, when, action };
+}
+
+/** Whether strace can inject here (root or ptrace allowed); the reason when it cannot. */
+export async function straceWorks(): Promise<string | undefined> {
+  const r = await runProcess(
+    'strace',
+    ['-f', '-qq', '-o', '/dev/null', process.execPath, '-e', '0'],
+    process.env,
+  );
+  return r.code === 0 ? undefined : `strace cannot trace here: ${r.stderr.trim()}`;
+}
