@@ -107,7 +107,7 @@ export interface AuditHead {
   last: string;
 }
 
-/** The head record of `headFile` if its signature is the CA's; undefined when missing, unreadable or forged. */
+/** The head record of `headFile` if its signature is the CA's; `missing`, or `invalid` when garbled or forged. */
 function readHead(headFile: string, publicKey: KeyObject): AuditHead | 'missing' | 'invalid' {
   const text = readText(headFile)?.trimEnd();
   if (text === undefined) return 'missing';

@@ -24,7 +24,14 @@ import { beforeAll, expect, test } from 'vitest';
 import { CaStore } from '../../src/store/ca-store.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { cli } from '../helpers/cli.js';
-import { injectionAt, runInjected, straceWorks, type TraceEvent, traceCommand } from '../helpers/strace.js';
+import {
+  injectionAt,
+  killAtFirst,
+  runInjected,
+  straceWorks,
+  type TraceEvent,
+  traceCommand,
+} from '../helpers/strace.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -235,12 +242,12 @@ describeWithTools(['strace'], 'after a kill, readers and the next command see th
 
   test('list, killed revoke: alice is revoked as the CRL says (the commit is finished first), not valid', async () => {
     const dir = copy();
-    const killed = await runInjected(['revoke', 'alice', '--dir', dir], env, {
-      syscall: 'pwrite64',
-      when: 1,
-      path: path.join(dir, 'ca/inventory.jsonl'),
-      action: 'kill',
-    });
+    const killed = await killAtFirst(
+      ['revoke', 'alice', '--dir', dir],
+      env,
+      'pwrite64',
+      `${dir}/ca/inventory.jsonl`,
+    );
     expect(killed.signal).toBe('SIGKILL');
     expect(fs.existsSync(path.join(dir, '.mtls-ca.journal'))).toBe(true); // past the commit point
     const list = await cli(['list', '--json', '--profile', 'client', '--dir', dir]);
@@ -252,12 +259,7 @@ describeWithTools(['strace'], 'after a kill, readers and the next command see th
 
   test('audit verify, killed crl: the log and its head agree (the commit is finished first)', async () => {
     const dir = copy();
-    const killed = await runInjected(['crl', '--dir', dir], env, {
-      syscall: 'pwrite64',
-      when: 1,
-      path: path.join(dir, 'ca/audit.log'),
-      action: 'kill',
-    });
+    const killed = await killAtFirst(['crl', '--dir', dir], env, 'pwrite64', `${dir}/ca/audit.log`);
     expect(killed.signal).toBe('SIGKILL');
     const audit = await cli(['audit', 'verify', '--json', '--dir', dir]);
     expect(audit.code, audit.stderr).toBe(0);

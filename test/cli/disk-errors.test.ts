@@ -13,7 +13,7 @@ import { toPem } from '../../src/pki/pem.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { BIN, baseEnv, cli } from '../helpers/cli.js';
 import { describeAsRoot, fillUntil, useMounts } from '../helpers/mounts.js';
-import { runInjected } from '../helpers/strace.js';
+import { killAtFirst, runInjected } from '../helpers/strace.js';
 import { describeWithTools, haveTool, inCi, run, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -143,12 +143,12 @@ describeAsRoot('a read-only CA directory (read-only bind mount)', () => {
     async () => {
       const source = path.join(root, 'ro-pending-source');
       fs.cpSync(template, source, { recursive: true });
-      const killed = await runInjected(['revoke', 'alice', '--dir', source], env, {
-        syscall: 'pwrite64',
-        when: 1,
-        path: path.join(source, 'ca/inventory.jsonl'),
-        action: 'kill',
-      });
+      const killed = await killAtFirst(
+        ['revoke', 'alice', '--dir', source],
+        env,
+        'pwrite64',
+        `${source}/ca/inventory.jsonl`,
+      );
       expect(killed.signal).toBe('SIGKILL');
       const pending = mounts.readOnlyBind(source, path.join(root, 'ro-pending'));
       const r = await cli(['list', '--dir', pending]);

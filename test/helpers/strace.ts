@@ -132,6 +132,16 @@ export function runInjected(
   );
 }
 
+/** Runs the binary with `args` and kills it (SIGKILL) at its first `syscall` on `file`. */
+export function killAtFirst(
+  args: string[],
+  env: Record<string, string>,
+  syscall: InjectedSyscall,
+  file: string,
+): Promise<ProcessResult> {
+  return runInjected(args, env, { syscall, when: 1, path: file, action: 'kill' });
+}
+
 /**
  * Paths that are not the same in the next run: temp files carry a random transaction id, backup folders the
  * time of `init --force`.
