@@ -1,7 +1,7 @@
 /**
  * A command killed at any point leaves what the next command repairs (src/store/commit.ts): the real binary,
- * run under strace, gets SIGKILL at one system call (write, pwrite64, fsync, rename, link, unlink) while it
- * holds the lock; then what every next command does first (take the lock, recover) runs, and the directory
+ * run under strace, gets SIGKILL at one system call (write, pwrite64, fsync, fchmod, rename, link, unlink)
+ * while it holds the lock; then what every next command does first (take the lock, recover) runs, and the directory
  * must be either exactly as before (rolled back) or in the shape an uninterrupted run leaves (rolled
  * forward), sound by every rule of caProblems — no certificate on disk unknown to the inventory, inventory,
  * CRL and audit log in agreement, the audit log whole against its head, no temp file or private key left —
@@ -179,7 +179,6 @@ describeWithTools(['strace'], 'a command killed at any system call: the next com
       expect(traced.result.code, traced.result.stderr).toBe(0);
       const finished = shape(snapshot(dry));
       const points = killPoints(traced.events, dry);
-      console.log(command.name, points.length, points.map((p) => p.step).join(' / '));
       const steps = new Set(points.map((p) => p.step));
       const expected = ['intent', 'temp files', 'commit record', 'files', 'audit log', 'folder fsyncs'];
       expected.push('clean-up', 'unlock', ...(command.name === 'crl' ? [] : ['inventory']));

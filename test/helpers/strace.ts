@@ -13,8 +13,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, baseEnv } from './cli.js';
 
-/** The system calls the tests kill or fail at. */
-export const INJECTED_SYSCALLS = ['write', 'pwrite64', 'fsync', 'rename', 'link', 'unlink'] as const;
+/**
+ * The system calls the tests kill or fail at. `fchmod` follows the write of each temp file; unlike `write` it
+ * is never made by libuv's pool threads (whose eventfd writes make a temp file's write impossible to single
+ * out by count), so it gives exact kill points among the temp files.
+ */
+export const INJECTED_SYSCALLS = [
+  'write',
+  'pwrite64',
+  'fsync',
+  'fchmod',
+  'rename',
+  'link',
+  'unlink',
+] as const;
 export type InjectedSyscall = (typeof INJECTED_SYSCALLS)[number];
 
 export interface TraceEvent {
