@@ -2,11 +2,11 @@
  * One rule for every command line that is wrong: exit 2, and with --json one JSON document on stdout whatever
  * found the mistake (commander's parser or our own checks). Ctrl-C at a prompt exits 130.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { BIN, cli } from '../helpers/cli.js';
+import { cli } from '../helpers/cli.js';
+import { runOnPty } from '../helpers/pty.js';
 import { tempDir } from '../helpers/tools.js';
 
 describe('usage errors exit 2, and --json gets its JSON document', () => {
@@ -47,46 +47,15 @@ describe('usage errors exit 2, and --json gets its JSON document', () => {
   });
 });
 
-/**
- * The real binary on a real pseudo-terminal (python3's pty module): inquirer reads keys in raw mode, so Ctrl-C
- * arrives as the byte 0x03, exactly as from a person's keyboard.
- */
-const PTY_DRIVER = String.raw`
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b''
-def read_for(seconds, until=None):
-    global out
-    end = time.time() + seconds
-    while time.time() < end and not (until and until in out):
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                out += os.read(fd, 65536)
-            except OSError:
-                return
-read_for(20, b'CA name')
-os.write(fd, b'half an answer')
-read_for(1, b'answer')
-os.write(fd, b'\x03')
-read_for(20)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-
 describe('Ctrl-C at a prompt', () => {
   test('exits 130, erases the abandoned question, says so in one line, writes nothing', () => {
     const dir = path.join(tempDir(), 'ssl');
-    const r = spawnSync('python3', ['-c', PTY_DRIVER, process.execPath, BIN, 'init', '--dir', dir], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', NO_COLOR: '1' },
-      timeout: 60_000,
-    });
+    const r = runOnPty(
+      ['init', '--dir', dir],
+      [{ waitFor: 'CA name' }, { send: 'half an answer' }, { waitFor: 'answer' }, { send: '\x03' }],
+    );
     expect(r.status).toBe(130);
-    const screen = r.stdout;
+    const { screen } = r;
     expect(screen).toContain('CA name');
     // after the question: cursor up one line and clear it, then the one line of what happened
     expect(screen).toMatch(/\x1b\[1A\x1b\[2Kerror: cancelled at the prompt\r\n$/);
