@@ -56,6 +56,21 @@ export function collect(value: string, previous: string[] = []): string[] {
 export const keyTypeOption = () =>
   new Option('--key-type <type>', 'key algorithm').choices(KEY_TYPES).default(DEFAULT_KEY_TYPE);
 
+/** --key-type for a certificate under an existing CA: without it, the CA's key type. */
+export const leafKeyTypeOption = () =>
+  new Option('--key-type <type>', "key algorithm (default: the CA's key type)").choices(KEY_TYPES);
+
+/**
+ * Why an Ed25519 key is a poor choice where browsers are involved, for a warning: Chromium offers no Ed25519
+ * signature algorithm in TLS (an Ed25519 server certificate fails with ERR_SSL_VERSION_OR_CIPHER_MISMATCH, seen
+ * with Chromium 156) and NSS 3.87 — Firefox's, and Chromium's key store on Linux — cannot import an Ed25519 key
+ * from a .p12 (SEC_ERROR_PKCS12_UNABLE_TO_IMPORT_KEY, for OpenSSL's .p12 as for ours).
+ * @param subject - the start of the sentence, up to the key: `client alice gets an Ed25519 key`
+ */
+export function ed25519Warning(subject: string): string {
+  return `${subject}, which browsers cannot use: Chromium offers no Ed25519 in TLS, and NSS (Firefox; Chromium on Linux) cannot import one; OpenSSL-based clients such as curl can use one — for browsers use --key-type ecdsa-p256`;
+}
+
 export const p12ProfileOption = () =>
   new Option(
     '--p12-profile <profile>',

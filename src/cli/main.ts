@@ -4,11 +4,12 @@
  * 130 cancelled at a prompt (Ctrl-C; 128 + SIGINT, as shells report an interrupted command).
  */
 import { CommanderError } from 'commander';
-import { MtlsCaError } from '../pki/errors.js';
+import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import { ExitError } from './context.js';
 import { type Io, processIo } from './io.js';
 import { Output } from './output.js';
 import { buildProgram } from './program.js';
+import { table } from './render.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -36,9 +37,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       return EXIT_USAGE;
     }
     if (e instanceof MtlsCaError) {
-      out.error(e.message, e.code, e.hint);
+      const matches = e instanceof AmbiguousError ? e.matches : undefined;
+      out.error(e.message, e.code, e.hint, matches ? table(matches) : []);
       if (json)
-        out.printJson({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+        out.printJson({
+          error: {
+            code: e.code,
+            message: e.message,
+            ...(e.hint ? { hint: e.hint } : {}),
+            ...(matches ? { matches } : {}),
+          },
+        });
       if (io.env.MTLS_CA_DEBUG === '1' && e.cause)
         io.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
       return e.code === 'USAGE' ? EXIT_USAGE : EXIT_ERROR;

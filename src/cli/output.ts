@@ -103,8 +103,12 @@ export class Output {
     this.io.stderr.write(`${text}\n`);
   }
 
-  error(message: string, code?: string, hint?: string): void {
+  /**
+   * The error line, then `details` (indented lines, e.g. the choices of an ambiguous name), then the hint.
+   */
+  error(message: string, code?: string, hint?: string, details: string[] = []): void {
     this.io.stderr.write(`${this.err.red('error:')} ${message}${code ? ` (${code})` : ''}\n`);
+    for (const line of details) this.io.stderr.write(`  ${line}\n`);
     if (hint) this.io.stderr.write(`${this.err.dim('hint:')} ${hint}\n`);
   }
 

@@ -4,8 +4,15 @@
  */
 
 import { InputError } from '../files/user-file.js';
+import {
+  assertCaPasswordLength,
+  GOOD_CA_PASSWORD_LENGTH,
+  MIN_CA_PASSWORD_LENGTH,
+  passwordLength,
+} from '../ops/ca-password.js';
 import type { StorePasswordChoice } from '../ops/common.js';
 import { MtlsCaError } from '../pki/errors.js';
+import type { CaStore } from '../store/ca-store.js';
 import { INPUT, readInput } from './input.js';
 import { type Io, isInteractive } from './io.js';
 import { askPassword } from './prompts.js';
@@ -39,39 +46,84 @@ export async function readPasswordFile(io: Io, file: string, flag: string): Prom
   return password;
 }
 
+/** A password given in a file or the environment, and where it came from (for messages). */
+interface GivenPassword {
+  password: string;
+  /** `--ca-password-file ca.pass`, `MTLS_CA_PASSWORD`, … */
+  source: string;
+}
+
 async function fromFileOrEnv(
   io: Io,
   file: string | undefined,
   flag: string,
   env: string,
-): Promise<string | undefined> {
-  if (file !== undefined) return readPasswordFile(io, file, flag);
+): Promise<GivenPassword | undefined> {
+  if (file !== undefined)
+    return { password: await readPasswordFile(io, file, flag), source: `${flag} ${file}` };
   const value = io.env[env];
-  if (value !== undefined && value !== '') return value;
+  if (value !== undefined && value !== '') return { password: value, source: env };
   return undefined;
 }
 
-/** The CA key password for a command that uses an existing CA (only asked when the key is encrypted). */
+/** How often a CA key password typed at the prompt may be wrong before the command gives up. */
+export const CA_PASSWORD_TRIES = 3;
+
+/**
+ * The CA key password for a command that uses an existing CA (only asked when the key is encrypted), checked
+ * against the key at once, so that a wrong one stops the command before any other question. A wrong password
+ * from a file or the environment is an error straight away; one typed at the prompt is asked again, up to
+ * {@link CA_PASSWORD_TRIES} times.
+ * @param store - the CA directory whose key the password opens
+ */
 export async function caPasswordForUse(
   io: Io,
   opts: { caPasswordFile?: string },
-  encrypted: boolean,
+  store: CaStore,
 ): Promise<string | undefined> {
-  if (!encrypted) return undefined;
+  if (!store.isCaKeyEncrypted()) return undefined;
   const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
-  if (given !== undefined) return given;
-  if (isInteractive(io)) return askPassword(io, 'CA key password');
-  throw new MtlsCaError(
-    'PASSWORD_REQUIRED',
-    'read the CA key: it is encrypted and no password was given',
-    `pass --ca-password-file F or set ${ENV_CA_PASSWORD}`,
-  );
+  if (given !== undefined) {
+    store.loadCa(given.password);
+    return given.password;
+  }
+  if (!isInteractive(io)) {
+    throw new MtlsCaError(
+      'PASSWORD_REQUIRED',
+      'read the CA key: it is encrypted and no password was given',
+      `pass --ca-password-file F or set ${ENV_CA_PASSWORD}`,
+    );
+  }
+  for (let tries = 1; ; tries++) {
+    const typed = await askPassword(io, 'CA key password');
+    try {
+      store.loadCa(typed);
+      return typed;
+    } catch (e) {
+      if (!(e instanceof MtlsCaError && e.code === 'BAD_PASSWORD')) throw e;
+      if (tries === CA_PASSWORD_TRIES) {
+        throw new MtlsCaError(
+          'BAD_PASSWORD',
+          `${e.message}, ${tries} times`,
+          `run the command again, or pass the password with --ca-password-file F or ${ENV_CA_PASSWORD}`,
+        );
+      }
+      const left = CA_PASSWORD_TRIES - tries;
+      io.stderr.write(`Wrong password; try again (${left} ${left === 1 ? 'try' : 'tries'} left).\n`);
+    }
+  }
 }
 
-/** The password for a new CA key; null means unencrypted (only with --no-ca-password). */
+/**
+ * The password for a new CA key; null means unencrypted (only with --no-ca-password). One shorter than
+ * {@link MIN_CA_PASSWORD_LENGTH} is refused (at the prompt: asked again); one shorter than
+ * {@link GOOD_CA_PASSWORD_LENGTH} draws a warning when a person is at the terminal.
+ * @param warn - shows a warning to the person at the terminal
+ */
 export async function caPasswordForCreate(
   io: Io,
   opts: { caPasswordFile?: string; caPassword?: boolean },
+  warn: (text: string) => void,
 ): Promise<string | null> {
   if (opts.caPassword === false) {
     if (opts.caPasswordFile !== undefined) {
@@ -79,14 +131,33 @@ export async function caPasswordForCreate(
     }
     return null;
   }
+  const interactive = isInteractive(io);
+  let password: string;
   const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
-  if (given !== undefined) return given;
-  if (isInteractive(io)) return askPassword(io, 'Password for the new CA key', { confirm: true });
-  throw new MtlsCaError(
-    'PASSWORD_REQUIRED',
-    'create the CA key: no password given, and the CA key is always encrypted unless you opt out',
-    `pass --ca-password-file F, set ${ENV_CA_PASSWORD}, or --no-ca-password for an unencrypted demo CA`,
-  );
+  if (given !== undefined) {
+    assertCaPasswordLength(given.password, given.source);
+    password = given.password;
+  } else if (interactive) {
+    password = await askPassword(io, 'Password for the new CA key', {
+      confirm: true,
+      check: (typed) =>
+        passwordLength(typed) < MIN_CA_PASSWORD_LENGTH
+          ? `It needs at least ${MIN_CA_PASSWORD_LENGTH} characters`
+          : undefined,
+    });
+  } else {
+    throw new MtlsCaError(
+      'PASSWORD_REQUIRED',
+      'create the CA key: no password given, and the CA key is always encrypted unless you opt out',
+      `pass --ca-password-file F, set ${ENV_CA_PASSWORD}, or --no-ca-password for an unencrypted demo CA`,
+    );
+  }
+  if (interactive && passwordLength(password) < GOOD_CA_PASSWORD_LENGTH) {
+    warn(
+      `the CA key password has fewer than ${GOOD_CA_PASSWORD_LENGTH} characters; whoever copies ca.key can try passwords offline — a few words make a stronger one`,
+    );
+  }
+  return password;
 }
 
 /** The store password from --password-file or MTLS_CA_STORE_PASSWORD only: never a prompt (renew reuses .pass). */
@@ -95,7 +166,7 @@ export async function givenStorePassword(
   opts: { passwordFile?: string },
 ): Promise<StorePasswordChoice> {
   const given = await fromFileOrEnv(io, opts.passwordFile, '--password-file', ENV_STORE_PASSWORD);
-  return given === undefined ? {} : { given };
+  return given === undefined ? {} : { given: given.password };
 }
 
 /**

@@ -15,11 +15,17 @@ export function askText(io: Io, message: string, defaultValue?: string): Promise
   return ask<string>(io, { type: 'input', message, default: defaultValue });
 }
 
-/** Asks for a password; with `confirm`, twice until both match. `allowEmpty` returns '' (meaning "generate"). */
+/**
+ * Asks for a password.
+ * @param opts.confirm - ask twice, until both entries match
+ * @param opts.allowEmpty - accept an empty answer and return '' (meaning "generate one")
+ * @param opts.check - a reason to refuse an entry, or undefined to accept it; a refused entry is asked for
+ *   again (before any confirmation), after the reason is shown
+ */
 export async function askPassword(
   io: Io,
   message: string,
-  opts: { confirm?: boolean; allowEmpty?: boolean } = {},
+  opts: { confirm?: boolean; allowEmpty?: boolean; check?: (value: string) => string | undefined } = {},
 ): Promise<string> {
   for (;;) {
     const first = await ask<string>(io, {
@@ -28,6 +34,11 @@ export async function askPassword(
       mask: '*',
       validate: (v: string) => opts.allowEmpty || v.length > 0 || 'The password cannot be empty',
     });
+    const refused = first === '' ? undefined : opts.check?.(first);
+    if (refused) {
+      io.stderr.write(`${refused}; try again.\n`);
+      continue;
+    }
     if (!opts.confirm || first === '') return first;
     const second = await ask<string>(io, { type: 'password', message: 'Repeat it', mask: '*' });
     if (first === second) return first;

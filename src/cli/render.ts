@@ -16,3 +16,15 @@ export function fileLines(out: Output, files: WrittenFile[]): string[] {
 export function names(c: CertificateSummary): string {
   return [...c.dns, ...c.ip, ...c.email, ...c.uri].join(', ');
 }
+
+/** Rows of equal fields as a table: a header of the field names, then the values, in padded columns. */
+export function table(rows: Record<string, string>[]): string[] {
+  const columns = Object.keys(rows[0] ?? {});
+  const width = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...rows.map((r) => line(columns.map((c) => r[c] ?? '')))];
+}

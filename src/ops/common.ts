@@ -5,10 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
 import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
-import { keyTypeOf } from '../pki/keys.js';
+import { DEFAULT_KEY_TYPE, isKeyType, type KeyType, keyTypeName, keyTypeOf } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_SECRET, type Transaction } from '../store/atomic.js';
 import type { AuditOperation, AuditRecord } from '../store/audit.js';
+import type { CaStore } from '../store/ca-store.js';
 import type { CertificateProfile, IssueEvent } from '../store/inventory.js';
 
 export interface CertificateSummary {
@@ -160,4 +161,14 @@ export function checkNames(lead: string, hint: string, checks: () => void): void
   } catch (e) {
     throw e instanceof InvalidNameError ? e.restate(lead, hint) : e;
   }
+}
+
+/**
+ * The key type of a new certificate when none is asked for: the CA's, so that a CA made with `--key-type
+ * rsa-4096` (say, for a policy that wants RSA) issues RSA-4096 certificates too; {@link DEFAULT_KEY_TYPE} for a
+ * CA key of a type mtls-ca does not generate.
+ */
+export function defaultLeafKeyType(store: CaStore): KeyType {
+  const name = keyTypeName(store.readCaCertificate().publicKey);
+  return isKeyType(name) ? name : DEFAULT_KEY_TYPE;
 }

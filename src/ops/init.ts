@@ -9,6 +9,7 @@ import { createPkcs12, createTrustStorePkcs12, type Pkcs12Profile } from '../pki
 import { createRootCa, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
+import { assertCaPasswordLength } from './ca-password.js';
 import {
   assertDays,
   auditRecord,
@@ -61,8 +62,8 @@ export function refuseExistingCa(store: CaStore, force: boolean): void {
   }
 }
 
-export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
-  const now = o.now ?? new Date();
+/** The CA name, trimmed, and the server's subjectAltNames, after checking both (and the days). */
+function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays'>) {
   assertDays(o.caDays, '--ca-days');
   assertDays(o.serverDays, '--server-days');
   if (!o.caName.trim()) {
@@ -74,12 +75,31 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   }
   assertCommonName(o.caName.trim(), 'CA name');
   const hosts = [...new Set([...LOCAL_HOSTS, ...o.hosts])];
-  const altNames = hostsToAltNames(hosts);
+  return { caName: o.caName.trim(), altNames: hostsToAltNames(hosts) };
+}
+
+/**
+ * The checks {@link initCa} makes before it generates keys, without the lock: no CA yet (unless `force`), and
+ * a valid CA name, hosts and days. What a command runs before it asks for passwords; initCa repeats them
+ * (the CA's absence under the lock).
+ */
+export function checkInit(
+  store: CaStore,
+  o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays' | 'force'>,
+): void {
+  refuseExistingCa(store, o.force);
+  checkOptions(o);
+}
+
+export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
+  const now = o.now ?? new Date();
+  const { caName, altNames } = checkOptions(o);
+  if (o.caPassword !== null) assertCaPasswordLength(o.caPassword);
   const refuseExisting = () => refuseExistingCa(store, o.force);
   refuseExisting();
 
   const [caKeys, serverKeys] = await Promise.all([generateKeyPair(o.keyType), generateKeyPair(o.keyType)]);
-  const caCert = createRootCa({ subject: { commonName: o.caName.trim() }, ...caKeys, days: o.caDays, now });
+  const caCert = createRootCa({ subject: { commonName: caName }, ...caKeys, days: o.caDays, now });
   const ca = { certificate: caCert, privateKey: caKeys.privateKey };
   const serverCert = issueServerCertificate({
     ca,

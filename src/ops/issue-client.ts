@@ -278,6 +278,36 @@ function workerPlan(count: number, o: ParallelOptions = {}): { entry: URL; worke
 }
 
 /**
+ * The names' rules (see names-in-use.ts): no look-alike of a name the inventory holds, and no name with a
+ * valid certificate unless `force`. Returns the valid certificates `force` replaces, by name.
+ */
+function claimNames(
+  store: CaStore,
+  requests: ClientRequest[],
+  o: { now: Date; force: boolean },
+): ReturnType<typeof claimClientNames> {
+  const names = requests.map((r) => r.name);
+  const action = (name: string) => `issue client ${name}`;
+  refuseLookalikes(store, 'client', names, action);
+  return claimClientNames(store, names, { now: o.now, force: o.force, action });
+}
+
+/**
+ * The checks {@link issueClients} makes before it builds anything, without the lock and without the CA key:
+ * every request valid, and the names free (or `force`). What a command runs before it asks for passwords;
+ * issueClients repeats them under the lock.
+ */
+export function checkClientRequests(
+  store: CaStore,
+  requests: ClientRequest[],
+  o: { force: boolean; now?: Date },
+): void {
+  for (const r of requests) validateClientRequest(r);
+  store.assertInitialized();
+  claimNames(store, requests, { now: o.now ?? new Date(), force: o.force });
+}
+
+/**
  * Issues certificates for every request, all or nothing: under the directory lock, refuses the batch if a
  * name still has a valid certificate (unless `force`), builds every client (on worker threads for a big
  * batch, see {@link ParallelOptions}), writes and fsyncs the files as they come, and commits them with one
@@ -295,13 +325,7 @@ export async function issueClients(
   const build: ClientBuildSettings = { keyType: s.keyType, days: s.days, p12Profile: s.p12Profile, now };
 
   return store.lock(async () => {
-    const names = requests.map((r) => r.name);
-    refuseLookalikes(store, 'client', names, (name) => `issue client ${name}`);
-    const existing = claimClientNames(store, names, {
-      now,
-      force: s.force,
-      action: (name) => `issue client ${name}`,
-    });
+    const existing = claimNames(store, requests, { now, force: s.force });
 
     const passwords = requests.map(() => s.store.given ?? generatePassword());
     /** The jobs, once their key pairs are made (a batch's workers start meanwhile). */

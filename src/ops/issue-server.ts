@@ -41,8 +41,8 @@ export interface IssueServerResult {
   passwordFile?: string;
 }
 
-export async function issueServer(store: CaStore, o: IssueServerOptions): Promise<IssueServerResult> {
-  const now = o.now ?? new Date();
+/** The request's file name and subjectAltNames, after checking both (and the days). */
+function serverRequest(o: Pick<IssueServerOptions, 'hosts' | 'name' | 'days'>) {
   if (o.hosts.length === 0) {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
@@ -61,19 +61,44 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
   }
   assertSafeName(name, 'server name');
   assertDays(o.days, '--days');
+  return { name, altNames };
+}
+
+/** No look-alike of a server name in the inventory, and no existing server/<name>.crt unless `force`. */
+function refuseTakenName(store: CaStore, name: string, force: boolean): void {
+  refuseLookalikes(store, 'server', [name], (n) => `issue server ${n}`);
+  const cert = store.paths.server(name).cert;
+  if (!force && fs.existsSync(cert)) {
+    throw new MtlsCaError(
+      'ALREADY_EXISTS',
+      `issue server ${name}: ${store.display(cert)} exists`,
+      'pass --name to choose another name, or --force to replace it',
+    );
+  }
+}
+
+/**
+ * The checks {@link issueServer} makes before it generates a key, without the lock and without the CA key:
+ * what a command runs before it asks for passwords. issueServer repeats them under the lock.
+ */
+export function checkServerRequest(
+  store: CaStore,
+  o: Pick<IssueServerOptions, 'hosts' | 'name' | 'days' | 'force'>,
+): void {
+  const { name } = serverRequest(o);
+  store.assertInitialized();
+  refuseTakenName(store, name, o.force);
+}
+
+export async function issueServer(store: CaStore, o: IssueServerOptions): Promise<IssueServerResult> {
+  const now = o.now ?? new Date();
+  const { name, altNames } = serverRequest(o);
   const ca = store.loadCa(o.caPassword);
   const keys = await generateKeyPair(o.keyType);
   const cert = issueServerCertificate({ ca, publicKey: keys.publicKey, altNames, days: o.days, now });
   return store.lock(() => {
-    refuseLookalikes(store, 'server', [name], (n) => `issue server ${n}`);
+    refuseTakenName(store, name, o.force);
     const paths = store.paths.server(name);
-    if (!o.force && fs.existsSync(paths.cert)) {
-      throw new MtlsCaError(
-        'ALREADY_EXISTS',
-        `issue server ${name}: ${store.display(paths.cert)} exists`,
-        'pass --name to choose another name, or --force to replace it',
-      );
-    }
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
     files.write(paths.cert, cert.toPem(), MODE_PUBLIC, 'server certificate');

@@ -2,9 +2,10 @@
  * `renew`: a new certificate for the same subject, SANs and roles — same key unless `--rekey` — with a new
  * .p12, and the old certificate marked superseded (or revoked, with `--revoke-old`).
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { Certificate } from '../pki/certificate.js';
+import { encodeCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
 import {
@@ -16,11 +17,12 @@ import {
   parsePrivateKey,
 } from '../pki/keys.js';
 import { assertCommonName } from '../pki/names.js';
+import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
-import { statusOf } from '../store/inventory.js';
+import { type InventoryEntry, statusOf } from '../store/inventory.js';
 import {
   assertDays,
   auditRecord,
@@ -52,16 +54,34 @@ export interface RenewResult {
   name: string;
   profile: 'client' | 'server';
   certificate: CertificateSummary;
-  old: { serial: string; status: 'superseded' | 'revoked' };
+  old: {
+    serial: string;
+    status: 'superseded' | 'revoked';
+    notAfter: string;
+    /**
+     * True while the old certificate is superseded but neither revoked nor expired: servers that trust the CA
+     * still accept it until notAfter (superseded is the inventory's word, not the CRL's).
+     */
+    stillAuthenticates: boolean;
+  };
   rekeyed: boolean;
   files: WrittenFile[];
   passwordFile?: string;
   crl?: CrlSummary;
 }
 
-export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResult> {
-  const now = o.now ?? new Date();
-  const ca = store.loadCa(o.caPassword);
+/** What a renewal starts from: the current certificate, its files and names, checked. */
+interface RenewalPlan {
+  current: InventoryEntry;
+  profile: 'client' | 'server';
+  paths: { cert: string; key: string; p12: string; csr: string | undefined };
+  old: Certificate;
+  days: number;
+  /** The key to keep (without --rekey). */
+  keptKey: KeyObject | undefined;
+}
+
+function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 'rekey'>): RenewalPlan {
   const entries = store.readInventory();
   const current = entries
     .filter((e) => e.name === o.name && e.profile !== 'ca' && !e.revokedAt && !e.supersededAt)
@@ -95,21 +115,17 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
   }
   const days = o.days ?? (profile === 'client' ? 365 : 397);
   assertDays(days, '--days');
-  const san = old.subjectAltNames;
   // A certificate made before these rules (or by another tool) may hold a name we no longer sign.
   checkNames(
     `renew ${o.name}: ${store.display(paths.cert)} holds`,
     'issue a new certificate with valid names instead, and revoke this one',
     () => {
       if (old.commonName !== undefined) assertCommonName(old.commonName);
-      assertAltNames(san, profile === 'server');
+      assertAltNames(old.subjectAltNames, profile === 'server');
     },
   );
-
-  let privateKey: ReturnType<typeof parsePrivateKey>;
-  if (o.rekey) {
-    privateKey = (await generateKeyPair(o.keyType ?? keyTypeOf(old.publicKey))).privateKey;
-  } else {
+  let keptKey: KeyObject | undefined;
+  if (!o.rekey) {
     if (!fs.existsSync(paths.key)) {
       throw new MtlsCaError(
         'NOT_FOUND',
@@ -117,8 +133,8 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
         'pass --rekey for a new key',
       );
     }
-    privateKey = parsePrivateKey(fs.readFileSync(paths.key), undefined, store.display(paths.key));
-    if (!isKeyPair(privateKey, old.publicKey)) {
+    keptKey = parsePrivateKey(fs.readFileSync(paths.key), undefined, store.display(paths.key));
+    if (!isKeyPair(keptKey, old.publicKey)) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
         `renew ${o.name}: ${store.display(paths.key)} does not match the certificate`,
@@ -126,6 +142,25 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
       );
     }
   }
+  return { current, profile, paths, old, days, keptKey };
+}
+
+/**
+ * The checks {@link renew} makes before it signs, without the lock and without the CA key: a current
+ * certificate of that name, its files, its names. What a command runs before it asks for the CA password;
+ * renew repeats them (and checks under the lock that the certificate is still current).
+ */
+export function checkRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 'rekey'>): void {
+  store.assertInitialized();
+  planRenewal(store, o);
+}
+
+export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResult> {
+  const now = o.now ?? new Date();
+  const { current, profile, paths, old, days, keptKey } = planRenewal(store, o);
+  const ca = store.loadCa(o.caPassword);
+  const san = old.subjectAltNames;
+  const privateKey = keptKey ?? (await generateKeyPair(o.keyType ?? keyTypeOf(old.publicKey))).privateKey;
   const publicKey = createPublicKey(privateKey);
   const cert =
     profile === 'client'
@@ -146,6 +181,19 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
           days,
           now,
         });
+  // A new key gets a new request beside it: <name>.csr is the key's request, and one for the old key would
+  // tell whoever reads it (or sends it to another CA) the wrong public key.
+  const csrPem =
+    o.rekey && paths.csr
+      ? toPem(
+          'CERTIFICATE REQUEST',
+          encodeCsr({
+            privateKey,
+            subject: { commonName: old.commonName ?? o.name },
+            altNames: { email: san.email, uri: san.uri },
+          }),
+        )
+      : undefined;
 
   return store.lock(() => {
     const locked = store.readInventory();
@@ -159,6 +207,7 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
     if (o.rekey) files.write(paths.key, exportPrivateKeyPem(privateKey), MODE_SECRET, `${profile} key (new)`);
+    if (csrPem && paths.csr) files.write(paths.csr, csrPem, MODE_PUBLIC, 'certificate request (new key)');
     files.write(paths.cert, cert.toPem(), MODE_PUBLIC, `${profile} certificate`);
     // Reuse a generated password, so whatever reads the .p12 keeps working after the renewal.
     const passFile = `${paths.p12}.pass`;
@@ -180,7 +229,15 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
       MODE_SECRET,
       profile === 'client' ? 'key + certificate + CA for browsers and Java' : 'server key store',
     );
-    const event = issueEvent(cert, o.name, profile, current.files, now);
+    // The old record's files, and any this renewal adds (a key and request for a client signed from a CSR).
+    const written = [o.rekey ? paths.key : undefined, csrPem ? paths.csr : undefined, paths.cert, paths.p12];
+    const event = issueEvent(
+      cert,
+      o.name,
+      profile,
+      [...new Set([...current.files, ...written.flatMap((f) => (f ? [store.relative(f)] : []))])],
+      now,
+    );
     const nowIso = now.toISOString();
     let crl: CrlSummary | undefined;
     const audit = [auditRecord('renew', cert, now, { profile, replaces: current.serial, rekey: o.rekey })];
@@ -216,7 +273,12 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
       name: o.name,
       profile,
       certificate: summarize(cert),
-      old: { serial: current.serial, status: o.revokeOld ? 'revoked' : 'superseded' },
+      old: {
+        serial: current.serial,
+        status: o.revokeOld ? 'revoked' : 'superseded',
+        notAfter: old.notAfter.toISOString(),
+        stillAuthenticates: !o.revokeOld && old.validityAt(now) === 'valid',
+      },
       rekeyed: o.rekey,
       files: files.files,
       ...(passwordFile ? { passwordFile: store.display(passwordFile) } : {}),

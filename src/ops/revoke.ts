@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { Crl, createCrl, REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
-import { MtlsCaError } from '../pki/errors.js';
+import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, type Transaction } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
@@ -95,13 +95,17 @@ export function normalizeSerial(text: string): string | undefined {
 }
 
 /**
- * Which certificates `revoke <target>` means: the one with that serial, or every certificate of that name
- * that is not revoked and not expired (superseded ones included: they still work until revoked).
+ * Which certificates `revoke <target>` means: the one with that serial, or the certificates of that name that
+ * are not revoked and not expired (superseded ones included: they still work until revoked). A name with more
+ * than one of those is ambiguous unless `all` says to revoke them all.
+ * @param all - revoke every certificate the name matches
+ * @throws AmbiguousError listing the name's certificates when there are several and not `all`
  */
 export function findRevocationTargets(
   entries: InventoryEntry[],
   target: string,
   now: Date,
+  all = false,
 ): InventoryEntry[] {
   const serial = normalizeSerial(target);
   const bySerial = serial ? entries.filter((e) => e.serial === serial) : [];
@@ -135,11 +139,39 @@ export function findRevocationTargets(
       'see `mtls-ca list --status expired`',
     );
   }
+  if (open.length > 1 && !all) {
+    throw new AmbiguousError(
+      `revoke ${target}: ${open.length} certificates have that name and are not revoked`,
+      `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${open.length} with \`mtls-ca revoke ${target} --all\``,
+      open.map((m) => ({
+        serial: m.serial,
+        profile: m.profile,
+        status: statusOf(m, now),
+        notAfter: m.notAfter,
+      })),
+    );
+  }
   return open;
 }
 
+/**
+ * What `revoke` would revoke, read without the lock and without the CA key: the checks a command makes before
+ * it asks for the CA password, so that a name nobody has fails first. {@link revoke} repeats them under the
+ * lock.
+ */
+export function checkRevocation(
+  store: CaStore,
+  o: Pick<RevokeOptions, 'target' | 'all' | 'now'>,
+): InventoryEntry[] {
+  store.assertInitialized();
+  return findRevocationTargets(store.readInventory(), o.target, o.now ?? new Date(), o.all);
+}
+
 export interface RevokeOptions {
+  /** A name or a serial. */
   target: string;
+  /** Revoke every certificate of the name that is in use; without it, a name with several is refused. */
+  all?: boolean;
   reason: RevocationReason;
   caPassword: string | undefined;
   now?: Date;
@@ -163,7 +195,7 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
   const ca = store.loadCa(o.caPassword);
   return store.lock(() => {
     const entries = store.readInventory();
-    const targets = findRevocationTargets(entries, o.target, now);
+    const targets = findRevocationTargets(entries, o.target, now, o.all);
     const events: RevokeEvent[] = targets.map((t) => ({
       op: 'revoke',
       serial: t.serial,

@@ -1,6 +1,7 @@
 /** `sign-csr`: signs a CSR made elsewhere (e.g. `openssl req -new`) under the client or server profile. */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Certificate } from '../pki/certificate.js';
 import { type Csr, parseCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
@@ -47,11 +48,72 @@ export interface SignCsrResult {
   superseded?: string;
 }
 
-export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCsrResult> {
-  const now = o.now ?? new Date();
+/** The request, parsed and checked (signature, names, days): what signCsr signs. */
+interface CheckedRequest {
+  csr: Csr;
+  name: string;
+  cn: string | undefined;
+}
+
+function checkRequest(o: Pick<SignCsrOptions, 'csr' | 'file' | 'profile' | 'days'>): CheckedRequest {
   assertDays(o.days, '--days');
   const csr = parseCsr(o.csr, o.file);
-  const { name, cn } = checkRequestedNames(csr, o.profile, o.file);
+  return { csr, ...checkRequestedNames(csr, o.profile, o.file) };
+}
+
+/**
+ * The same rules as issue-client and issue-server: no look-alike of an existing name; for a client, a still
+ * valid certificate of the same name is replaced only with `force`, and then marked superseded (the old one is
+ * returned); an existing file other than a client's own certificate is replaced only with `force`.
+ */
+function claimName(
+  store: CaStore,
+  o: Pick<SignCsrOptions, 'file' | 'profile' | 'out' | 'force'>,
+  name: string,
+  now: Date,
+): { out: string; old: Certificate | undefined } {
+  refuseLookalikes(store, o.profile, [name], () => `sign ${o.file}`);
+  const old =
+    o.profile === 'client'
+      ? claimClientNames(store, [name], {
+          now,
+          force: o.force,
+          action: () => `sign ${o.file} for client ${name}`,
+        }).get(name)
+      : undefined;
+  const defaultOut =
+    o.profile === 'client' ? store.paths.client(name).cert : store.paths.server(safeServerName(name)).cert;
+  const out = o.out ?? defaultOut;
+  // A client's own certificate file is governed by the rule above (a revoked one may be replaced); any other
+  // existing file only with --force.
+  const replaceable = o.profile === 'client' && out === defaultOut;
+  if (!replaceable && fs.existsSync(out) && !o.force) {
+    throw new MtlsCaError(
+      'ALREADY_EXISTS',
+      `write ${store.display(out)}: the file exists`,
+      'pass --out FILE, or --force to replace it',
+    );
+  }
+  return { out, old };
+}
+
+/**
+ * The checks {@link signCsr} makes before it signs, without the lock and without the CA key: the request's
+ * signature and names, and the name free (or `force`). What a command runs before it asks for the CA
+ * password; signCsr repeats them under the lock.
+ */
+export function checkCsrSigning(
+  store: CaStore,
+  o: Pick<SignCsrOptions, 'csr' | 'file' | 'profile' | 'days' | 'out' | 'force' | 'now'>,
+): void {
+  const { name } = checkRequest(o);
+  store.assertInitialized();
+  claimName(store, o, name, o.now ?? new Date());
+}
+
+export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCsrResult> {
+  const now = o.now ?? new Date();
+  const { csr, name, cn } = checkRequest(o);
   const san = csr.altNames;
   const ca = store.loadCa(o.caPassword);
   const ignored = [
@@ -80,30 +142,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
           now,
         });
   return store.lock(() => {
-    // The same rules as issue-client and issue-server: no look-alike of an existing name; for a client, a
-    // still valid certificate of the same name is replaced only with --force, and then marked superseded.
-    refuseLookalikes(store, o.profile, [name], () => `sign ${o.file}`);
-    const old =
-      o.profile === 'client'
-        ? claimClientNames(store, [name], {
-            now,
-            force: o.force,
-            action: () => `sign ${o.file} for client ${name}`,
-          }).get(name)
-        : undefined;
-    const defaultOut =
-      o.profile === 'client' ? store.paths.client(name).cert : store.paths.server(safeServerName(name)).cert;
-    const out = o.out ?? defaultOut;
-    // A client's own certificate file is governed by the rule above (a revoked one may be replaced); any other
-    // existing file only with --force.
-    const replaceable = o.profile === 'client' && out === defaultOut;
-    if (!replaceable && fs.existsSync(out) && !o.force) {
-      throw new MtlsCaError(
-        'ALREADY_EXISTS',
-        `write ${store.display(out)}: the file exists`,
-        'pass --out FILE, or --force to replace it',
-      );
-    }
+    const { out, old } = claimName(store, o, name, now);
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
     files.write(path.resolve(out), cert.toPem(), MODE_PUBLIC, `${o.profile} certificate`);

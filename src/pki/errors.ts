@@ -17,9 +17,13 @@ export type ErrorCode =
   | 'BAD_SIGNATURE'
   | 'BAD_PASSWORD'
   | 'PASSWORD_REQUIRED'
+  /** A new password is too short to protect what it encrypts. */
+  | 'WEAK_PASSWORD'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'ALREADY_REVOKED'
+  /** What the user named matches several records; the error lists them to choose from. */
+  | 'AMBIGUOUS'
   | 'LOCKED'
   | 'UNSUPPORTED'
   | 'IO_FAILED'
@@ -94,6 +98,26 @@ export class InvalidNameError extends MtlsCaError {
    */
   restate(lead: string, hint = this.hint): MtlsCaError {
     return new MtlsCaError(this.code, `${lead} ${this.kind} ${this.quoted}: ${this.reason}`, hint, this);
+  }
+}
+
+/**
+ * What the user named matches several records (`revoke alice` while two of alice's certificates are in use):
+ * the error carries them, so the user can choose one. The CLI shows them as a table between the error line and
+ * the hint, and `--json` as the error's `matches`.
+ */
+export class AmbiguousError extends MtlsCaError {
+  /**
+   * @param message - `<action> <value>: <cause>`
+   * @param hint - how to choose
+   * @param matches - the records, each the same few fields as short strings (they become the table's columns)
+   */
+  constructor(
+    message: string,
+    hint: string,
+    readonly matches: Record<string, string>[],
+  ) {
+    super('AMBIGUOUS', message, hint);
   }
 }
 

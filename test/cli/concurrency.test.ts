@@ -5,7 +5,7 @@ import { beforeAll, expect, test } from 'vitest';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tools.js';
 
-const env = { MTLS_CA_PASSWORD: 'pw-ca', MTLS_CA_STORE_PASSWORD: 'pw-store' };
+const env = { MTLS_CA_PASSWORD: 'pw-ca-password', MTLS_CA_STORE_PASSWORD: 'pw-store' };
 const root = tempDir();
 const dir = path.join(root, 'ssl');
 

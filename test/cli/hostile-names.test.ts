@@ -423,7 +423,8 @@ describeWithTools(['openssl'], 'sign-csr follows the duplicate-name rule of issu
   });
 
   test('after a revocation, alice may be signed again without --force (as issue-client allows)', async () => {
-    expect((await cli(['revoke', 'alice', '--dir', dir], env)).code).toBe(0);
+    // both: the one --force superseded still authenticates until it is revoked
+    expect((await cli(['revoke', 'alice', '--all', '--dir', dir], env)).code).toBe(0);
     const r = await cli(['sign-csr', path.join(root, 'alice.csr'), '--dir', dir, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json<{ superseded?: string }>().superseded).toBeUndefined();

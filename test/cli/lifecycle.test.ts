@@ -6,7 +6,7 @@ import { cli, cliProcess } from '../helpers/cli.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
-const env = { MTLS_CA_PASSWORD: 'ca-pw', MTLS_CA_STORE_PASSWORD: 'store-pw' };
+const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
 
 describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
   const root = tempDir();

@@ -10,7 +10,7 @@ import { type InventoryEntry, inventoryIndexState, readInventory } from '../../s
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tools.js';
 
-const env = { MTLS_CA_PASSWORD: 'ca-pw', MTLS_CA_STORE_PASSWORD: 'store-pw' };
+const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
 const DAY_MS = 86_400_000;
 
 // ---------------------------------------------------------------------------------------------------------

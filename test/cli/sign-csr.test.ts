@@ -6,7 +6,7 @@ import { cli } from '../helpers/cli.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
-const env = { MTLS_CA_PASSWORD: 'ca-pw', MTLS_CA_STORE_PASSWORD: 'store-pw' };
+const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
 
 describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
   const root = tempDir();
@@ -168,7 +168,7 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
     const { parsePrivateKey } = await import('../../src/pki/keys.js');
     const { createRootCa } = await import('../../src/pki/profiles.js');
     const { createPublicKey } = await import('node:crypto');
-    const key = parsePrivateKey(fs.readFileSync(path.join(old, 'ca/ca.key')), 'ca-pw', 'ca.key');
+    const key = parsePrivateKey(fs.readFileSync(path.join(old, 'ca/ca.key')), 'ca-password', 'ca.key');
     const expired = createRootCa({
       subject: { commonName: 'Expired CA' },
       privateKey: key,

@@ -22,8 +22,10 @@ export interface PtySession {
 
 /** Exit status of the driver when a wait timed out; the screen so far is on its stdout. */
 const WAIT_TIMED_OUT = 99;
+/** Exit status of the driver when the program did not exit after the last step (it was killed). */
+const DID_NOT_EXIT = 98;
 
-const DRIVER = String.raw`
+const DRIVER = `
 import json, os, pty, select, sys, time
 script = json.loads(sys.argv[1])
 steps, seconds = script['steps'], script['seconds']
@@ -32,8 +34,9 @@ if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 out = b''
 seen = 0
+closed = False
 def read_until(text, seconds):
-    global out
+    global out, closed
     end = time.time() + seconds
     while time.time() < end:
         if text is not None and out.find(text, seen) >= 0:
@@ -45,6 +48,7 @@ def read_until(text, seconds):
             except OSError:
                 chunk = b''
             if not chunk:
+                closed = True
                 break
             out += chunk
     return text is not None and out.find(text, seen) >= 0
@@ -55,24 +59,32 @@ for step in steps:
     text = step['waitFor'].encode()
     if not read_until(text, seconds):
         sys.stdout.buffer.write(out)
-        sys.stderr.write('timed out waiting for %r\n' % step['waitFor'])
+        why = 'the program ended before' if closed else 'timed out waiting for'
+        sys.stderr.write('%s %r' % (why, step['waitFor']))
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         sys.exit(${WAIT_TIMED_OUT})
     seen = out.find(text, seen) + len(text)
-read_until(None, 4 * seconds)
+read_until(None, seconds)
+if not closed:
+    sys.stdout.buffer.write(out)
+    sys.stderr.write('the program did not exit after the last step (a question nobody answered?)')
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    sys.exit(${DID_NOT_EXIT})
 _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(out)
 sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 `;
 
 /**
- * Runs `mtls-ca <args>` on a pseudo-terminal through `steps`, then until it exits.
+ * Runs `mtls-ca <args>` on a pseudo-terminal through `steps`, then until it exits; one that is still running
+ * then (waiting at a question the steps did not answer) is killed and fails the call.
  * @param args - the command line after `mtls-ca`
  * @param steps - waits and keystrokes, in order; a wait that never matches fails with the screen so far
  * @param env - environment beyond PATH, HOME, TERM=xterm and NO_COLOR=1
- * @param waitSeconds - how long one wait may take before the session is abandoned (a generous bound for a
- *   loaded machine, not a measurement)
+ * @param waitSeconds - how long one wait, and the wait for the exit after the last step, may take before the
+ *   session is abandoned (a generous bound for a loaded machine, not a measurement)
  */
 export function runOnPty(
   args: string[],
@@ -84,9 +96,10 @@ export function runOnPty(
   const r = spawnSync('python3', ['-c', DRIVER, script, process.execPath, BIN, ...args], {
     encoding: 'utf8',
     env: baseEnv({ TERM: 'xterm', ...env }),
-    timeout: (steps.length + 4) * waitSeconds * 1000,
+    timeout: (steps.length + 2) * waitSeconds * 1000,
   });
   if (r.error) throw r.error;
-  if (r.status === WAIT_TIMED_OUT) throw new Error(`${r.stderr.trim()}; the screen:\n${r.stdout}`);
+  if (r.status === WAIT_TIMED_OUT || r.status === DID_NOT_EXIT)
+    throw new Error(`${r.stderr}; the screen:\n${r.stdout}`);
   return { status: r.status ?? -1, screen: r.stdout };
 }

@@ -22,13 +22,13 @@ for (const profile of ['compat', 'modern'] as const) {
       beforeAll(async () => {
         // no store password given: generated ones land in .pass files, as on a fresh demo machine
         const init = await cli(['init', '--dir', dir, '--p12-profile', profile, '--key-type', 'rsa-2048'], {
-          MTLS_CA_PASSWORD: 'ca-pass',
+          MTLS_CA_PASSWORD: 'ca-password',
         });
         expect(init.code, init.stderr).toBe(0);
         const client = await cli(
           ['issue-client', 'pavel', '--role', 'user', '--dir', dir, '--p12-profile', profile],
           {
-            MTLS_CA_PASSWORD: 'ca-pass',
+            MTLS_CA_PASSWORD: 'ca-password',
           },
         );
         expect(client.code, client.stderr).toBe(0);
@@ -58,7 +58,7 @@ for (const profile of ['compat', 'modern'] as const) {
       });
 
       test('openssl reads the encrypted CA key with the password and the CSR verifies', () => {
-        fs.writeFileSync(path.join(root, 'ca.pass'), 'ca-pass\n');
+        fs.writeFileSync(path.join(root, 'ca.pass'), 'ca-password\n');
         runOk('openssl', [
           'pkey',
           '-in',

@@ -6,6 +6,7 @@ import {
   type CommandContext,
   caPasswordFileOption,
   collect,
+  ed25519Warning,
   helpAfter,
   keyTypeOption,
   p12ProfileOption,
@@ -73,7 +74,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .action(async (flags: InitFlags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { initCa, refuseExistingCa } = await import('../../ops/init.js');
+      const { checkInit, initCa, refuseExistingCa } = await import('../../ops/init.js');
       refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
       let caName = flags.caName;
       let hosts = flags.host ?? [];
@@ -89,7 +90,14 @@ export function registerInit(program: Command, ctx: CommandContext): void {
         );
         hosts = extra.split(/[\s,]+/).filter(Boolean);
       }
-      const caPassword = await caPasswordForCreate(ctx.io, flags);
+      // before the passwords; repeated by initCa
+      checkInit(store, { ...flags, caName, hosts, force: Boolean(flags.force) });
+      if (flags.keyType === 'ed25519') {
+        out.warn(
+          ed25519Warning('the CA, its server certificate and (by default) every client get Ed25519 keys'),
+        );
+      }
+      const caPassword = await caPasswordForCreate(ctx.io, flags, (text) => out.warn(text));
       const storeChoice = await storePasswordChoice(ctx.io, flags);
       if (caPassword === null)
         out.warn(

@@ -6,8 +6,9 @@ import {
   type CommandContext,
   caPasswordFileOption,
   collect,
+  ed25519Warning,
   helpAfter,
-  keyTypeOption,
+  leafKeyTypeOption,
   p12ProfileOption,
   parseDays,
   passwordFileOption,
@@ -22,7 +23,7 @@ interface Flags {
   role?: string[];
   email?: string[];
   days: number;
-  keyType: KeyType;
+  keyType?: KeyType;
   p12Profile: Pkcs12Profile;
   force?: boolean;
   caPasswordFile?: string;
@@ -46,7 +47,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
     .option('--role <role>', 'a role for users.json (repeatable)', collect)
     .option('--email <address>', 'an email subjectAltName (repeatable)', collect)
     .option('--days <days>', 'validity in days', parseDays('--days'), 365)
-    .addOption(keyTypeOption())
+    .addOption(leafKeyTypeOption())
     .addOption(p12ProfileOption())
     .option('--force', 'replace a still valid certificate for this name (the old one is marked superseded)')
     .addOption(caPasswordFileOption())
@@ -66,6 +67,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const ops = await import('../../ops/issue-client.js');
+      const { defaultLeafKeyType } = await import('../../ops/common.js');
       if ((name === undefined) === (flags.from === undefined)) {
         throw new MtlsCaError(
           'USAGE',
@@ -83,14 +85,22 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
               inputName(flags.from),
             )
           : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
-      for (const r of requests) ops.validateClientRequest(r);
-      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const force = Boolean(flags.force);
+      ops.checkClientRequests(store, requests, { force }); // before any password; repeated under the lock
+      const keyType = flags.keyType ?? defaultLeafKeyType(store);
+      if (keyType === 'ed25519') {
+        const who =
+          requests.length === 1 ? `client ${requests[0]!.name}` : `each of the ${requests.length} clients`;
+        const why = flags.keyType ? '' : " (the CA's key type)";
+        out.warn(ed25519Warning(`${who} gets an Ed25519 key${why}`));
+      }
+      const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const storeChoice = await storePasswordChoice(ctx.io, flags);
       const settings = {
         days: flags.days,
-        keyType: flags.keyType,
+        keyType,
         p12Profile: flags.p12Profile,
-        force: Boolean(flags.force),
+        force,
         caPassword,
         store: storeChoice,
       };
@@ -99,7 +109,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
           ops.issueClients(store, requests, settings),
         );
         out.result({ clients: rs }, () => [
-          `Issued ${rs.length} client certificates (${flags.keyType}), valid until ${day(rs[0]!.certificate.notAfter)}:`,
+          `Issued ${rs.length} client certificates (${keyType}), valid until ${day(rs[0]!.certificate.notAfter)}:`,
           ...rs.map(
             (r) =>
               `  ${r.name.padEnd(20)} ${r.certificate.serial}  ${r.roles.join(',') || '(no roles)'}  ${r.p12}`,
@@ -107,7 +117,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         ]);
         return;
       }
-      const r = await out.spin(`Generating an ${flags.keyType} key for ${name}…`, () =>
+      const r = await out.spin(`Generating an ${keyType} key for ${name}…`, () =>
         ops.issueClient(store, { ...requests[0]!, ...settings }),
       );
       if (r.roles.length === 0) {

@@ -4,8 +4,9 @@ import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
   caPasswordFileOption,
+  ed25519Warning,
   helpAfter,
-  keyTypeOption,
+  leafKeyTypeOption,
   p12ProfileOption,
   parseDays,
   passwordFileOption,
@@ -17,7 +18,7 @@ import { day, fileLines, names } from '../render.js';
 interface Flags {
   name?: string;
   days: number;
-  keyType: KeyType;
+  keyType?: KeyType;
   p12Profile: Pkcs12Profile;
   force?: boolean;
   caPasswordFile?: string;
@@ -32,7 +33,7 @@ export function registerIssueServer(program: Command, ctx: CommandContext): void
     .argument('<host...>', 'DNS names and IP addresses for the subjectAltName')
     .option('--name <name>', 'file base name in server/ (default: the first host)')
     .option('--days <days>', 'validity in days (397: the most browsers accept)', parseDays('--days'), 397)
-    .addOption(keyTypeOption())
+    .addOption(leafKeyTypeOption())
     .addOption(p12ProfileOption())
     .option('--force', 'replace existing files of that name')
     .addOption(caPasswordFileOption())
@@ -48,17 +49,26 @@ export function registerIssueServer(program: Command, ctx: CommandContext): void
     .action(async (hosts: string[], flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { issueServer } = await import('../../ops/issue-server.js');
-      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const { checkServerRequest, issueServer } = await import('../../ops/issue-server.js');
+      const { defaultLeafKeyType } = await import('../../ops/common.js');
+      const force = Boolean(flags.force);
+      // before any password; repeated under the lock
+      checkServerRequest(store, { hosts, name: flags.name, days: flags.days, force });
+      const keyType = flags.keyType ?? defaultLeafKeyType(store);
+      if (keyType === 'ed25519') {
+        const why = flags.keyType ? '' : " (the CA's key type)";
+        out.warn(ed25519Warning(`server ${flags.name ?? hosts[0]} gets an Ed25519 key${why}`));
+      }
+      const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const storeChoice = await storePasswordChoice(ctx.io, flags);
-      const r = await out.spin(`Generating an ${flags.keyType} key…`, () =>
+      const r = await out.spin(`Generating an ${keyType} key…`, () =>
         issueServer(store, {
           hosts,
           name: flags.name,
           days: flags.days,
-          keyType: flags.keyType,
+          keyType,
           p12Profile: flags.p12Profile,
-          force: Boolean(flags.force),
+          force,
           caPassword,
           store: storeChoice,
         }),

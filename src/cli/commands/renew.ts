@@ -27,9 +27,10 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
     .command('renew')
     .summary('renew a client or server certificate (same subject, SANs and roles)')
     .description(
-      'Issues a new certificate for <name> with the same subject and SANs — with the same key unless --rekey —\n' +
-        'and a new .p12 (reusing a generated .pass password). The old certificate is marked superseded; with\n' +
-        '--revoke-old it is also revoked and a new CRL is written.',
+      'Issues a new certificate for <name> with the same subject and SANs — with the same key unless --rekey,\n' +
+        'which also writes a new <name>.csr — and a new .p12 (reusing a generated .pass password). The old\n' +
+        'certificate is marked superseded, but it still authenticates until it expires: with --revoke-old it is\n' +
+        'also revoked and a new CRL is written.',
     )
     .argument('<name>', 'a client or server name from `mtls-ca list`')
     .option('--days <days>', 'validity in days (default: 365 client, 397 server)', parseDays('--days'))
@@ -50,8 +51,10 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
     .action(async (name: string, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { renew } = await import('../../ops/renew.js');
-      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const { checkRenewal, renew } = await import('../../ops/renew.js');
+      // before the password; repeated by renew
+      checkRenewal(store, { name, days: flags.days, rekey: Boolean(flags.rekey) });
+      const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const r = await renew(store, {
         name,
         days: flags.days,
@@ -64,7 +67,9 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
       });
       out.result(r, () => [
         `Renewed ${r.profile} certificate "${name}"${r.rekeyed ? ' with a new key' : ''}: serial ${r.certificate.serial}, valid until ${day(r.certificate.notAfter)}.`,
-        `The old certificate ${r.old.serial} is ${r.old.status}.`,
+        r.old.stillAuthenticates
+          ? `The old certificate ${r.old.serial} is superseded but still authenticates until ${day(r.old.notAfter)}: revoke it with \`mtls-ca revoke ${r.old.serial}\` (renew --revoke-old does both at once).`
+          : `The old certificate ${r.old.serial} is ${r.old.status}.`,
         ...(r.crl ? [`Wrote ${r.crl.file} (CRL number ${r.crl.crlNumber}).`] : []),
         '',
         ...fileLines(out, r.files),

@@ -11,23 +11,35 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
     .command('revoke')
     .summary('revoke a certificate and publish a new CRL')
     .description(
-      'Marks the certificate with that serial — or every unexpired certificate of that name — revoked in the\n' +
-        'inventory and writes a new ca/crl.pem (CRL number + 1). A running `mtls-ca serve` applies it within 2 s.',
+      'Marks the certificate with that serial, or of that name, revoked in the inventory and writes a new\n' +
+        'ca/crl.pem (CRL number + 1). A running `mtls-ca serve` applies it within 2 s. A name with more than one\n' +
+        'certificate in use (after `renew` or `--force`) lists them: choose one by its serial, or pass --all.',
     )
     .argument('<name|serial>', 'a client or server name, or a serial in hex (colons allowed)')
     .addOption(new Option('--reason <reason>', 'revocation reason').choices(REASONS).default('unspecified'))
+    .option('--all', 'revoke every certificate of that name that is not revoked yet')
     .addOption(caPasswordFileOption())
     .addHelpText(
       'after',
-      helpAfter(['mtls-ca revoke pavel --reason keyCompromise', 'mtls-ca revoke 5f:3a:…:e1']),
+      helpAfter([
+        'mtls-ca revoke pavel --reason keyCompromise',
+        'mtls-ca revoke 5f:3a:…:e1',
+        'mtls-ca revoke alice --all      # the renewed one and the one it superseded',
+      ]),
     )
     .action(
-      async (target: string, flags: { reason: RevocationReason; caPasswordFile?: string }, cmd: Command) => {
+      async (
+        target: string,
+        flags: { reason: RevocationReason; all?: boolean; caPasswordFile?: string },
+        cmd: Command,
+      ) => {
         const out = await ctx.output(cmd);
         const store = await ctx.store(cmd);
-        const { revoke } = await import('../../ops/revoke.js');
-        const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
-        const r = await revoke(store, { target, reason: flags.reason, caPassword });
+        const { checkRevocation, revoke } = await import('../../ops/revoke.js');
+        const all = Boolean(flags.all);
+        checkRevocation(store, { target, all }); // before the password; repeated under the lock
+        const caPassword = await caPasswordForUse(ctx.io, flags, store);
+        const r = await revoke(store, { target, all, reason: flags.reason, caPassword });
         out.result(r, () => [
           ...r.revoked.map(
             (c) => `Revoked ${c.profile} certificate "${c.name}" (serial ${c.serial}), reason ${r.reason}.`,
@@ -55,7 +67,7 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const { resignCrl } = await import('../../ops/revoke.js');
-      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
+      const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const r = await resignCrl(store, { days: flags.days, caPassword });
       out.result(r, () => [
         `Wrote ${r.file} (CRL number ${r.crlNumber}, ${r.revoked} revoked, next update ${day(r.nextUpdate)}).`,

@@ -51,20 +51,20 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { signCsr } = await import('../../ops/sign-csr.js');
+      const { checkCsrSigning, signCsr } = await import('../../ops/sign-csr.js');
       store.assertInitialized();
-      const csr = await readInput(ctx.io, file, INPUT.certificateRequest);
-      const caPassword = await caPasswordForUse(ctx.io, flags, store.isCaKeyEncrypted());
-      const r = await signCsr(store, {
-        csr,
+      const request = {
+        csr: await readInput(ctx.io, file, INPUT.certificateRequest),
         file: inputName(file),
         profile: flags.profile,
         days: flags.days ?? (flags.profile === 'server' ? 397 : 365),
         out: flags.out,
         roles: flags.role ?? [],
         force: Boolean(flags.force),
-        caPassword,
-      });
+      };
+      checkCsrSigning(store, request); // before the password; repeated under the lock
+      const caPassword = await caPasswordForUse(ctx.io, flags, store);
+      const r = await signCsr(store, { ...request, caPassword });
       if (r.ignored.length) out.warn(`left out of the ${r.profile} certificate: ${r.ignored.join(', ')}`);
       out.result(r, () => [
         `Signed a ${r.profile} certificate for "${r.name}"${names(r.certificate) ? ` (${names(r.certificate)})` : ''}, valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
