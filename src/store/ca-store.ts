@@ -120,6 +120,21 @@ export class CaStore {
     }
   }
 
+  /**
+   * A cheap identity of the inventory's content — inode, length and modification time of inventory.jsonl — so
+   * that a check made from the inventory before the lock need not be repeated under it while this is unchanged:
+   * every change appends to the log (or replaces it).
+   */
+  inventoryVersion(): string {
+    try {
+      const st = fs.statSync(this.paths.inventory, { bigint: true });
+      return `${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+      throw e;
+    }
+  }
+
   readInventory(): InventoryEntry[] {
     this.#settle();
     try {

@@ -6,6 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { checkClientRequests, issueClients } from '../../src/ops/issue-client.js';
+import { checkRevocation, revoke } from '../../src/ops/revoke.js';
+import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
 import { runOnPty } from '../helpers/pty.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
@@ -207,6 +210,47 @@ describe('cheap checks come before any password', () => {
     expect(session.status).toBe(1);
     expect(session.screen).toContain(`error: read ${dir}/ca/ca.key: wrong password (BAD_PASSWORD)`);
     expect(session.screen).not.toContain('Password for the key store');
+    expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+describe('what was checked before the password is checked again under the lock when the CA changed since', () => {
+  const dir = path.join(tempDir(), 'ssl');
+  const store = new CaStore(dir);
+  const settings = {
+    days: 30,
+    keyType: 'ecdsa-p256',
+    p12Profile: 'compat',
+    force: false,
+    caPassword: CA_PASSWORD,
+    store: {},
+  } as const;
+
+  beforeAll(async () => {
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    expect((await cli(['issue-client', 'rita', '--dir', dir], env)).code).toBe(0);
+  });
+
+  test('issue-client: a look-alike issued meanwhile is refused', async () => {
+    const request = { name: 'Quinn', roles: [], email: [] };
+    const namesCheckedAt = checkClientRequests(store, [request], { force: false });
+    expect((await cli(['issue-client', 'quinn', '--dir', dir], env)).code).toBe(0);
+    const before = snapshot(dir);
+    await expect(issueClients(store, [request], { ...settings, namesCheckedAt })).rejects.toMatchObject({
+      code: 'ALREADY_EXISTS',
+      message:
+        'issue client Quinn: the name "quinn" exists, and "Quinn" reads the same (it differs only in case or Unicode form)',
+    });
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  test('revoke: a name renewed meanwhile has become ambiguous', async () => {
+    expect(checkRevocation(store, { target: 'rita' })).toHaveLength(1);
+    expect((await cli(['renew', 'rita', '--dir', dir], env)).code).toBe(0);
+    const before = snapshot(dir);
+    await expect(
+      revoke(store, { target: 'rita', reason: 'unspecified', caPassword: CA_PASSWORD }),
+    ).rejects.toMatchObject({ code: 'AMBIGUOUS' });
     expect(snapshot(dir)).toEqual(before);
   });
 });

@@ -86,7 +86,8 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
             )
           : [{ name: name!, roles: flags.role ?? [], email: flags.email ?? [] }];
       const force = Boolean(flags.force);
-      ops.checkClientRequests(store, requests, { force }); // before any password; repeated under the lock
+      // before any password; repeated under the lock (the look-alike scan only if the inventory changed)
+      const namesCheckedAt = ops.checkClientRequests(store, requests, { force });
       const keyType = flags.keyType ?? defaultLeafKeyType(store);
       if (keyType === 'ed25519') {
         const who =
@@ -103,6 +104,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         force,
         caPassword,
         store: storeChoice,
+        namesCheckedAt,
       };
       if (flags.from !== undefined) {
         const rs = await out.spin(`Issuing ${requests.length} client certificates…`, () =>
