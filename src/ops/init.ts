@@ -1,5 +1,6 @@
 /** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
 import fs from 'node:fs';
+import { DEFAULT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
 import { createJks } from '../pki/jks.js';
@@ -182,8 +183,9 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       ),
     ]);
 
-    // An empty CRL from the start, so servers (serve, nginx ssl_crl) can point at it before any revocation.
-    const crl = stageCrl(store, tx, ca, [], now);
+    // An empty CRL from the start, so servers (serve, nginx ssl_crl) can point at it before any revocation;
+    // a new CA starts with the default lifetime, whatever the CRL it replaces said.
+    const crl = stageCrl(store, tx, ca, [], now, DEFAULT_CRL_DAYS);
     files.files.push({ path: crl.summary.file, mode: '0644', what: 'certificate revocation list' });
     store.appendAudit(
       tx,

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { Crl, createCrl, REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
+import { crlLifetimeDays, crlRenewalTime, DEFAULT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, type Transaction } from '../store/atomic.js';
@@ -11,8 +12,6 @@ import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, type RevokeEvent, statusOf } from '../store/inventory.js';
 
-/** How long a CRL is valid unless `crl --days` says otherwise; re-sign it from cron before then. */
-export const DEFAULT_CRL_DAYS = 7;
 const DAY_MS = 86_400_000;
 
 /** The reasons `revoke --reason` offers (the ones that apply to end-entity certificates of a private CA). */
@@ -32,19 +31,26 @@ export interface CrlSummary {
   revoked: number;
 }
 
-function currentCrlNumber(store: CaStore): bigint {
-  if (!fs.existsSync(store.paths.crl)) return 0n;
+/** The CA's current CRL file: missing, unreadable (not a CRL at all), or parsed (its signature unchecked). */
+function readCurrentCrl(store: CaStore): Crl | 'missing' | 'unreadable' {
+  let data: Buffer;
   try {
-    return Crl.from(fs.readFileSync(store.paths.crl), store.display(store.paths.crl)).crlNumber;
+    data = fs.readFileSync(store.paths.crl);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
+  }
+  try {
+    return Crl.from(data, store.display(store.paths.crl));
   } catch {
-    // An unreadable CRL is replaced; the number restarts above anything the inventory could have produced.
-    return BigInt(Date.now());
+    return 'unreadable';
   }
 }
 
 /**
- * Stages a fresh CRL listing every revoked certificate in `entries` (plus `extra`), numbered one above the
- * current CRL. Expired certificates stay listed: harmless, and it keeps `openssl verify -crl_check` strict.
+ * Stages a fresh CRL listing every revoked certificate in `entries`, numbered one above the current CRL.
+ * Expired certificates stay listed: harmless, and it keeps `openssl verify -crl_check` strict.
+ * @param days - its lifetime; default the CA's CRL lifetime, that of the current CRL (crl-lifetime.ts), or
+ *   {@link DEFAULT_CRL_DAYS} when there is none that can be read
  */
 export function stageCrl(
   store: CaStore,
@@ -52,8 +58,13 @@ export function stageCrl(
   ca: CertificateAuthority,
   entries: InventoryEntry[],
   now: Date,
-  days = DEFAULT_CRL_DAYS,
+  days?: number,
 ): { crl: Crl; audit: AuditRecord; summary: CrlSummary } {
+  const current = readCurrentCrl(store);
+  const lifetime = days ?? (current instanceof Crl ? crlLifetimeDays(current) : DEFAULT_CRL_DAYS);
+  // An unreadable CRL is replaced; its number restarts above anything the inventory could have produced.
+  const crlNumber =
+    current === 'missing' ? 0n : current === 'unreadable' ? BigInt(now.getTime()) : current.crlNumber;
   const revoked = entries
     .filter((e) => e.revokedAt)
     .map((e) => ({
@@ -63,9 +74,9 @@ export function stageCrl(
     }));
   const crl = createCrl({
     ca,
-    crlNumber: currentCrlNumber(store) + 1n,
+    crlNumber: crlNumber + 1n,
     thisUpdate: now,
-    nextUpdate: new Date(now.getTime() + days * DAY_MS),
+    nextUpdate: new Date(now.getTime() + lifetime * DAY_MS),
     revoked,
   });
   tx.write(store.paths.crl, crl.toPem(), MODE_PUBLIC);
@@ -241,17 +252,81 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
   });
 }
 
+/**
+ * Re-signs the CRL: every revoked certificate, the next CRL number, a fresh nextUpdate.
+ * @param o.days - its lifetime; default the CA's CRL lifetime (see {@link stageCrl})
+ * @param o.caPassword - the CA key password; ignored for an unencrypted key
+ * @param o.now - its thisUpdate; default now
+ */
 export async function resignCrl(
   store: CaStore,
-  o: { days: number; caPassword: string | undefined; now?: Date },
+  o: { days?: number; caPassword: string | undefined; now?: Date },
 ): Promise<CrlSummary> {
   const now = o.now ?? new Date();
   const ca = store.loadCa(o.caPassword);
+  return store.lock(() => resignLocked(store, ca, now, o.days));
+}
+
+function resignLocked(
+  store: CaStore,
+  ca: CertificateAuthority,
+  now: Date,
+  days?: number,
+  detail?: Record<string, string>,
+): CrlSummary {
+  const tx = store.newTransaction();
+  const { audit, summary } = stageCrl(store, tx, ca, store.readInventory(), now, days);
+  store.appendAudit(tx, [{ ...audit, detail: { ...audit.detail, ...detail } }], ca.privateKey);
+  tx.commit();
+  return summary;
+}
+
+/**
+ * Why the CA's CRL should be re-signed now, or undefined while it is good: there is none, it cannot be read
+ * or was not signed by this CA (servers refuse it), it is out of date (servers refuse every client), or half
+ * its lifetime has passed ({@link crlRenewalTime}).
+ */
+export type CrlRenewalReason = 'missing' | 'unreadable' | 'expired' | 'not-yet-valid' | 'half-life';
+
+/**
+ * Why the CA's CRL is due for re-signing at `now`, or undefined when it is not.
+ * @param store - the CA directory
+ * @param now - the time to judge at
+ */
+export function crlRenewalReason(store: CaStore, now: Date): CrlRenewalReason | undefined {
+  const crl = readCurrentCrl(store);
+  if (typeof crl === 'string') return crl;
+  if (!crl.isSignedBy(store.readCaCertificate())) return 'unreadable';
+  if (now >= crl.nextUpdate) return 'expired';
+  if (now < crl.thisUpdate) return 'not-yet-valid';
+  if (now >= crlRenewalTime(crl)) return 'half-life';
+  return undefined;
+}
+
+export interface CrlRenewal {
+  reason: CrlRenewalReason;
+  crl: CrlSummary;
+}
+
+/**
+ * Re-signs the CRL when {@link crlRenewalReason} says it is due — what `mtls-ca crl` does, with the CA's CRL
+ * lifetime and an audit line saying why — and does nothing otherwise. The reason is judged again under the
+ * directory lock, so of several processes due at once (two servers on one directory, a server and cron
+ * running `mtls-ca crl`) one re-signs and the others find a fresh CRL. A CRL that is not due costs no key load.
+ * @param o.caPassword - the CA key password; ignored for an unencrypted key
+ * @param o.now - the time to judge at and the new CRL's thisUpdate; default now
+ * @returns the renewal, or undefined when the CRL was not due
+ */
+export async function renewCrlIfDue(
+  store: CaStore,
+  o: { caPassword: string | undefined; now?: Date },
+): Promise<CrlRenewal | undefined> {
+  const now = o.now ?? new Date();
+  if (!crlRenewalReason(store, now)) return undefined;
+  const ca = store.loadCa(o.caPassword);
   return store.lock(() => {
-    const tx = store.newTransaction();
-    const { audit, summary } = stageCrl(store, tx, ca, store.readInventory(), now, o.days);
-    store.appendAudit(tx, [audit], ca.privateKey);
-    tx.commit();
-    return summary;
+    const reason = crlRenewalReason(store, now);
+    if (!reason) return undefined;
+    return { reason, crl: resignLocked(store, ca, now, undefined, { renewal: reason }) };
   });
 }

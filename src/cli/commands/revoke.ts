@@ -12,8 +12,9 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
     .summary('revoke a certificate and publish a new CRL')
     .description(
       'Marks the certificate with that serial, or of that name, revoked in the inventory and writes a new\n' +
-        'ca/crl.pem (CRL number + 1). A running `mtls-ca serve` applies it within 2 s. A name with more than one\n' +
-        'certificate in use (after `renew` or `--force`) lists them: choose one by its serial, or pass --all.',
+        "ca/crl.pem (CRL number + 1, valid for the CA's CRL lifetime: see crl). A running `mtls-ca serve`\n" +
+        'applies it within 2 s. A name with more than one certificate in use (after `renew` or `--force`)\n' +
+        'lists them: choose one by its serial, or pass --all.',
     )
     .argument('<name|serial>', 'a client or server name, or a serial in hex (colons allowed)')
     .addOption(new Option('--reason <reason>', 'revocation reason').choices(REASONS).default('unspecified'))
@@ -54,16 +55,26 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
     .summary('re-sign the CRL with a fresh next-update date (run it from cron)')
     .description(
       'Signs a new ca/crl.pem listing every revoked certificate, with CRL number + 1 and a next update\n' +
-        '--days ahead. Once the CRL in force is past its next update, `mtls-ca serve` refuses every client\n' +
-        '(it can no longer tell who is revoked), so run this daily from cron.',
+        "--days ahead. --days sets the CA's CRL lifetime: later CRLs (crl, revoke, renew --revoke-old,\n" +
+        'serve --crl-auto-renew) keep the lifetime of the CRL they replace. Once the CRL in force is past its\n' +
+        'next update, `mtls-ca serve` refuses every client (it can no longer tell who is revoked), so run this\n' +
+        'daily from cron, or serve with --crl-auto-renew.',
     )
-    .option('--days <days>', "days until the CRL's nextUpdate", parseDays('--days'), 7)
+    .option(
+      '--days <days>',
+      "days until the CRL's nextUpdate (default: the lifetime of the current CRL; 7 for a new CA)",
+      parseDays('--days'),
+    )
     .addOption(caPasswordFileOption())
     .addHelpText(
       'after',
-      helpAfter(['mtls-ca crl', '0 3 * * *  MTLS_CA_PASSWORD=… mtls-ca crl --dir /etc/mtls   # crontab']),
+      helpAfter([
+        'mtls-ca crl',
+        'mtls-ca crl --days 30   # this CRL and the ones after it: 30 days',
+        '0 3 * * *  MTLS_CA_PASSWORD=… mtls-ca crl --dir /etc/mtls   # crontab',
+      ]),
     )
-    .action(async (flags: { days: number; caPasswordFile?: string }, cmd: Command) => {
+    .action(async (flags: { days?: number; caPasswordFile?: string }, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const { resignCrl } = await import('../../ops/revoke.js');

@@ -1,0 +1,41 @@
+/**
+ * A CRL's lifetime and when to replace it. The CA keeps no setting for how long its CRLs live: the CRL it
+ * published last says so itself (nextUpdate − thisUpdate), and the next CRL it signs keeps that lifetime
+ * unless told otherwise. A CRL is the file every consumer already reads, is replaced atomically with the
+ * inventory it reflects, and cannot disagree with itself, which a separate settings file could.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** The CRL lifetime of a CA that has published none yet, in days; re-signing well before then is cron's job. */
+export const DEFAULT_CRL_DAYS = 7;
+
+/** The longest lifetime mtls-ca signs (100 years, the bound of every `--days`). */
+export const MAX_CRL_DAYS = 36_500;
+
+/** The two dates of a CRL that say how long it lives. */
+export interface CrlDates {
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/**
+ * The lifetime of `crl` in whole days (at least 1, at most {@link MAX_CRL_DAYS}): what `--days` was when it
+ * was signed. A CRL signed elsewhere with a lifetime in hours rounds to the nearest day.
+ * @param crl - the CRL's thisUpdate and nextUpdate
+ */
+export function crlLifetimeDays(crl: CrlDates): number {
+  const days = Math.round((crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / DAY_MS);
+  return Math.min(MAX_CRL_DAYS, Math.max(1, days));
+}
+
+/**
+ * When `crl` is due to be replaced: half its lifetime after thisUpdate. A renewal that fails then (a full
+ * disk, a CA directory being restored) leaves as much time to notice and fix it as had passed, and a CRL
+ * renewed at that point never comes near its nextUpdate, after which every client is refused.
+ * @param crl - the CRL's thisUpdate and nextUpdate
+ */
+export function crlRenewalTime(crl: CrlDates): Date {
+  const from = crl.thisUpdate.getTime();
+  return new Date(from + (crl.nextUpdate.getTime() - from) / 2);
+}
