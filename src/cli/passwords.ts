@@ -188,3 +188,31 @@ export async function storePasswordChoice(
   }
   return {};
 }
+
+/**
+ * The CA key password for a command that runs unattended and must never prompt (a server under systemd,
+ * where a prompt would wait for ever): from the file flag or MTLS_CA_PASSWORD only, checked against the key
+ * at once, so that a wrong one stops the command before it starts rather than days later.
+ * @param store - the CA directory whose key the password opens
+ * @param action - what needs the key, for the error (`serve --crl-auto-renew`)
+ * @returns undefined for an unencrypted key
+ * @throws MtlsCaError PASSWORD_REQUIRED when the key is encrypted and no password was given, BAD_PASSWORD
+ */
+export async function caPasswordUnattended(
+  io: Io,
+  opts: { caPasswordFile?: string },
+  store: CaStore,
+  action: string,
+): Promise<string | undefined> {
+  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  if (!store.isCaKeyEncrypted()) return undefined;
+  if (given === undefined) {
+    throw new MtlsCaError(
+      'PASSWORD_REQUIRED',
+      `read ${store.display(store.paths.caKey)}: the CA key is encrypted and ${action} was given no password`,
+      `set ${ENV_CA_PASSWORD} or pass --ca-password-file F (${action} never prompts)`,
+    );
+  }
+  store.loadCa(given.password);
+  return given.password;
+}

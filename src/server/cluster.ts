@@ -2,7 +2,9 @@
  * `serve --workers N`: N processes sharing one port through `node:cluster`. The primary only supervises:
  * it restarts a worker that dies (with exponential backoff, so a worker that crashes on start does not
  * fork-bomb the machine), turns SIGTERM/SIGINT into a graceful shutdown of every worker, and turns SIGHUP
- * into a reload in every worker (new certificate without dropping connections).
+ * into a reload in every worker (new certificate without dropping connections). It is also the one process
+ * that renews the CRL (`serve --crl-auto-renew`): a worker whose CRL is due asks it, so that the processes
+ * facing the network need no CA key, and N workers due at the same moment make one renewal.
  *
  * The first worker starts alone, the others once it serves: a start that cannot succeed (a busy port, a
  * broken certificate) then fails once, in one worker, and the primary reports it as the command's error —
@@ -19,6 +21,15 @@ export interface WorkerControl {
   close(): Promise<void>;
 }
 
+/** What a worker may ask of the primary. */
+export interface PrimaryServices {
+  /**
+   * Runs {@link ClusterOptions.renewCrl} in the primary; resolves once it has run (or at once when the
+   * primary is gone). The worker's CRL watch picks up whatever it wrote.
+   */
+  renewCrl(): Promise<void>;
+}
+
 export interface ClusterOptions {
   /** Receives the primary's and workers' supervision events; default text lines on stdout. */
   logger?: ServerLogger;
@@ -30,11 +41,22 @@ export interface ClusterOptions {
   stableAfterMs?: number;
   /** How long the primary waits for workers to exit on shutdown before killing them. Default 15 000 ms. */
   shutdownTimeoutMs?: number;
+  /**
+   * Publishes a fresh CRL; runs in the primary when a worker asks ({@link PrimaryServices.renewCrl}). A
+   * request that arrives while it runs waits for that run. It must not reject (it logs its own outcome).
+   * Default: none, requests are answered at once.
+   */
+  renewCrl?: () => Promise<void>;
+  /** Environment variables of each worker on top of the primary's; an undefined value removes one. */
+  workerEnv?: Record<string, string | undefined>;
 }
 
-type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' };
+type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' } | { mtlsCa: 'crl-renewed'; id: number };
 
-type FromWorker = { mtlsCa: 'ready' } | { mtlsCa: 'failed'; code?: string; message: string; hint?: string };
+type FromWorker =
+  | { mtlsCa: 'ready' }
+  | { mtlsCa: 'failed'; code?: string; message: string; hint?: string }
+  | { mtlsCa: 'renew-crl'; id: number };
 
 /**
  * Sends over the IPC channel if it is still open. A process at the other end that is going away is
@@ -59,7 +81,7 @@ function isFromWorker(m: unknown): m is FromWorker {
  */
 export function runClustered(
   n: number,
-  startWorker: () => Promise<WorkerControl>,
+  startWorker: (primary: PrimaryServices) => Promise<WorkerControl>,
   options: ClusterOptions = {},
 ): Promise<void> {
   if (!Number.isInteger(n) || n < 1) {
@@ -85,6 +107,17 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
   const slots: Slot[] = Array.from({ length: n }, () => ({ startedAt: 0, crashes: 0, everReady: false }));
   let shuttingDown = false;
   let startError: MtlsCaError | undefined;
+  let renewing: Promise<void> | undefined;
+  const renewCrl = () => {
+    renewing ??= (options.renewCrl?.() ?? Promise.resolve())
+      .catch(() => {
+        // renewCrl logs its own failures; the workers ask again later.
+      })
+      .finally(() => {
+        renewing = undefined;
+      });
+    return renewing;
+  };
 
   return new Promise<void>((resolve, reject) => {
     const finishIfDone = () => {
@@ -114,7 +147,7 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
     };
 
     const fork = (slot: Slot) => {
-      const worker = cluster.fork();
+      const worker = cluster.fork(options.workerEnv);
       slot.worker = worker;
       slot.startedAt = Date.now();
       // Node's own messages to a worker that just died fail with EPIPE; its 'exit' is what counts.
@@ -130,6 +163,11 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
           if (first && slot === slots[0] && !shuttingDown) {
             for (const other of slots.slice(1)) if (!other.worker) fork(other);
           }
+        } else if (m.mtlsCa === 'renew-crl') {
+          const { id } = m;
+          void renewCrl().then(() => {
+            sendIfConnected(worker.process, { mtlsCa: 'crl-renewed', id } satisfies ToWorker);
+          });
         } else if (m.mtlsCa === 'failed' && !slot.everReady && !startError) {
           // The first start failed: a bad certificate or a busy port will not heal by restarting.
           startError = new MtlsCaError((m.code as ErrorCode) ?? 'IO_FAILED', m.message, m.hint);
@@ -173,10 +211,29 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
   });
 }
 
-function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogger): Promise<void> {
+function runWorker(
+  startWorker: (primary: PrimaryServices) => Promise<WorkerControl>,
+  logger: ServerLogger,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     let control: WorkerControl | undefined;
     let stopping = false;
+    /** Renewal requests the primary has not answered yet, by id. */
+    const asked = new Map<number, () => void>();
+    let lastId = 0;
+    const answerAll = () => {
+      for (const done of asked.values()) done();
+      asked.clear();
+    };
+    const primary: PrimaryServices = {
+      renewCrl: () =>
+        new Promise<void>((done) => {
+          if (stopping || !process.connected) return done();
+          const id = ++lastId;
+          asked.set(id, done);
+          sendIfConnected(process, { mtlsCa: 'renew-crl', id } satisfies FromWorker);
+        }),
+    };
 
     const stop = async () => {
       if (stopping) return;
@@ -188,6 +245,7 @@ function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogg
         process.off('SIGINT', stop);
         process.off('SIGHUP', reload);
         process.off('message', onMessage);
+        answerAll();
         // Leaves the cluster so the primary's IPC channel does not keep this process alive.
         if (cluster.worker?.isConnected()) cluster.worker.disconnect();
         resolve();
@@ -201,6 +259,10 @@ function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogg
     const onMessage = (m: ToWorker) => {
       if (m?.mtlsCa === 'reload') reload();
       else if (m?.mtlsCa === 'shutdown') void stop();
+      else if (m?.mtlsCa === 'crl-renewed') {
+        asked.get(m.id)?.();
+        asked.delete(m.id);
+      }
     };
     // A terminal's Ctrl-C and a hang-up reach the whole process group, workers included: handle them here
     // too, or the default action would kill the worker mid-request.
@@ -213,7 +275,7 @@ function runWorker(startWorker: () => Promise<WorkerControl>, logger: ServerLogg
     // Node's own messages to a primary that went away fail with EPIPE; 'disconnect' has handled that.
     cluster.worker?.on('error', () => {});
 
-    startWorker().then(
+    startWorker(primary).then(
       (c) => {
         control = c;
         if (stopping) void c.close();

@@ -15,9 +15,16 @@
  * {@link CrlInForce.stage} (read, signed by one of our CAs, not older than the one in force), then the
  * caller applies a new secure context, then {@link CrlInForce.commit} (in force, time check, close the
  * connections it revokes).
+ *
+ * Time: the CRL in force has a schedule on the injected {@link Clock}. From {@link crlWarningTime} on, the
+ * server warns (crl-expiring) and repeats it every hour; at nextUpdate it says crl-expired, also hourly.
+ * With a `renew` hook it asks for a fresh CRL once half the CRL's lifetime has passed (crlRenewalTime),
+ * and again every hour until one comes into force; the warnings then only appear when renewing fails.
  */
 import type { Certificate } from '../pki/certificate.js';
+import { type CrlDates, crlRenewalTime } from '../pki/crl-lifetime.js';
 import type { MtlsCaError } from '../pki/errors.js';
+import type { Clock } from './clock.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
 import { type PeerCertificate, type PeerPolicy, peerChainAbove, type TlsPeer } from './identity.js';
 import type { ServerLogger } from './log.js';
@@ -32,8 +39,32 @@ export const CRL_POLL_MS = 500;
 /** fs.watch reports a rename as several events; one look after they settle is enough. */
 const WATCH_SETTLE_MS = 25;
 
-/** The most setTimeout can wait (2^31-1 ms, 24.8 days); an earlier wake-up re-arms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+const HOUR_MS = 3_600_000;
+
+/** How long before its nextUpdate the server starts warning that a CRL will expire. */
+export const CRL_WARNING_MS = 48 * HOUR_MS;
+
+/** How often a warning about the CRL in force is repeated, and a failed renewal tried again. */
+export const CRL_REMINDER_MS = HOUR_MS;
+
+/**
+ * When the server starts warning that `crl` will expire: {@link CRL_WARNING_MS} before its nextUpdate, or,
+ * for a CRL that lives 4 days or less, once half its lifetime has passed — earlier, a short-lived CRL
+ * renewed on time by cron would be warned about all its life, and a warning that never stops says nothing.
+ * @param crl - the CRL's thisUpdate and nextUpdate
+ */
+export function crlWarningTime(crl: CrlDates): number {
+  return Math.max(crl.nextUpdate.getTime() - CRL_WARNING_MS, crlRenewalTime(crl).getTime());
+}
+
+/** Where a CRL stands at a moment: good for a while yet, close to its nextUpdate, or out of date. */
+type TimeState = 'fresh' | 'expiring' | 'expired' | 'not-yet-valid';
+
+function timeState(c: LoadedCrl, now: number): TimeState {
+  const problem = crlTimeProblem(c.crl, new Date(now));
+  if (problem) return problem;
+  return now >= crlWarningTime(c.crl) ? 'expiring' : 'fresh';
+}
 
 export interface CrlInForceOptions {
   /** The CRL file; undefined: revocation is never checked. */
@@ -50,6 +81,13 @@ export interface CrlInForceOptions {
   renewContext: () => void;
   /** Called with each CRL that comes into force: closes the open connections whose certificate it revokes. */
   closeRevoked: (crl: LoadedCrl) => void;
+  /** The time of the date checks and the schedule (clock.ts). */
+  clock: Clock;
+  /**
+   * Publishes a fresh CRL file (`renewCrl` in server-options.ts); undefined: nobody renews, the
+   * server only warns. It must not reject; whatever it wrote is read as soon as it resolves.
+   */
+  renew?: () => Promise<void>;
 }
 
 /** A CRL read and checked, not yet in force (see {@link CrlInForce.stage}). */
@@ -103,7 +141,14 @@ export class CrlInForce {
   #crl: LoadedCrl | undefined;
   /** The version of the file last looked at: each version is looked at once. */
   #seen: string;
-  #alarm: NodeJS.Timeout | undefined;
+  /** Cancels the pending alarm of the schedule, if any. */
+  #cancelAlarm: (() => void) | undefined;
+  /** A renewal was asked for and has not finished. */
+  #renewing = false;
+  /** No renewal is asked for before this (one an hour while the CRL stays due). */
+  #retryAt = 0;
+  /** The last time warning logged about the CRL in force, so that it is repeated hourly and not more. */
+  #reported: { crl: LoadedCrl; state: TimeState; at: number } | undefined;
   #watch: FileWatch | undefined;
   #closed = false;
   readonly #o: CrlInForceOptions;
@@ -134,7 +179,7 @@ export class CrlInForce {
     const above = certificate.issuer === crl.issuerName ? undefined : chainIssuedBy(crl, socket);
     // A chain without a certificate of this CA says nothing about this CRL (no time check either).
     if (above?.length === 0) return undefined;
-    const now = Date.now();
+    const now = this.#o.clock.now();
     if (now >= crl.nextUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED' };
     if (now < crl.thisUpdateMs) return { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_NOT_YET_VALID' };
     const revoked = above ? lists(crl, above) : crl.revokedSerials.has(certificate.serial);
@@ -164,7 +209,7 @@ export class CrlInForce {
     const c = this.#crl;
     if (c) {
       this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describe(c));
-      this.#checkTime(c);
+      this.#onTime(c, true);
     } else if (this.#o.file !== undefined) {
       this.#o.logger.event('warn', 'crl-missing', 'no CRL: revocation is not checked until one appears', {
         file: this.#o.file,
@@ -217,7 +262,7 @@ export class CrlInForce {
     const c = staged.crl;
     if (!c) return;
     if (message) this.#o.logger.event('info', 'crl-loaded', message, describe(c));
-    this.#checkTime(c);
+    this.#onTime(c, true);
     this.#o.closeRevoked(c);
   }
 
@@ -263,37 +308,84 @@ export class CrlInForce {
   close(): void {
     this.#closed = true;
     this.#watch?.close();
-    clearTimeout(this.#alarm);
+    this.#cancelAlarm?.();
   }
 
   /**
-   * Logs a CRL with which every client of its CA is refused (its dates are checked on each handshake), and
-   * arms an alarm for the moment a valid one expires: nobody reloads anything when that happens.
+   * The schedule of the CRL in force, run when it comes into force (`announced`: its state is logged now,
+   * whatever was logged before) and at each alarm: ask for a renewal when one is due, log where the CRL
+   * stands (at most hourly), and arm the alarm for the next moment anything changes. Nobody reloads
+   * anything when a CRL expires, so the alarm is what notices.
    */
-  #checkTime(c: LoadedCrl): void {
-    clearTimeout(this.#alarm);
+  #onTime(c: LoadedCrl, announced: boolean): void {
+    this.#cancelAlarm?.();
+    this.#cancelAlarm = undefined;
+    if (this.#closed || this.#crl !== c) return;
+    if (announced) this.#reported = undefined;
+    const now = this.#o.clock.now();
+    const renew = this.#o.renew;
+    const due = now >= crlRenewalTime(c.crl).getTime() || now < c.thisUpdateMs;
+    if (renew && due && !this.#renewing && now >= this.#retryAt) {
+      this.#renewing = true;
+      this.#retryAt = now + CRL_REMINDER_MS;
+      void renew()
+        .catch(() => {
+          // The hook logs its own failures; a rejection must not stop the schedule.
+        })
+        .finally(() => {
+          this.#renewing = false;
+          if (this.#closed) return;
+          // The new CRL, if one was written, comes into force now (commit runs its own schedule).
+          this.refresh();
+          if (this.#crl === c) this.#onTime(c, false);
+        });
+      return;
+    }
+    this.#report(c, now);
+    const next = [c.thisUpdateMs, crlWarningTime(c.crl), c.nextUpdateMs];
+    if (renew) next.push(Math.max(crlRenewalTime(c.crl).getTime(), this.#retryAt));
+    if (this.#reported) next.push(this.#reported.at + CRL_REMINDER_MS);
+    const at = Math.min(...next.filter((t) => t > now));
+    if (Number.isFinite(at))
+      this.#cancelAlarm = this.#o.clock.setTimer(() => this.#onTime(c, false), at - now);
+  }
+
+  /**
+   * Logs a CRL that is about to expire or with which every client of its CA is refused: when it comes into
+   * force, when its state changes, and every {@link CRL_REMINDER_MS} while it stays so.
+   */
+  #report(c: LoadedCrl, now: number): void {
+    const state = timeState(c, now);
+    const last = this.#reported;
+    if (state === 'fresh') {
+      this.#reported = undefined;
+      return;
+    }
+    if (last?.crl === c && last.state === state && now < last.at + CRL_REMINDER_MS) return;
+    this.#reported = { crl: c, state, at: now };
     const logger = this.#o.logger;
-    const problem = crlTimeProblem(c.crl);
-    if (problem === 'expired') {
+    if (state === 'expiring') {
+      const hours = Math.floor((c.nextUpdateMs - now) / HOUR_MS);
+      logger.event(
+        'warn',
+        'crl-expiring',
+        `CRL expires at ${c.crl.nextUpdate.toISOString()}, in ${hours} h: from then on every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
+        { ...describe(c), hoursLeft: hours },
+      );
+    } else if (state === 'expired') {
       logger.event(
         'error',
         'crl-expired',
         `CRL expired at ${c.crl.nextUpdate.toISOString()}: every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
         { ...describe(c), hint: 'run `mtls-ca crl` now, and daily from cron' },
       );
-    } else if (problem === 'not-yet-valid') {
+    } else {
       logger.event(
         'error',
         'crl-not-yet-valid',
         `CRL is valid only from ${c.crl.thisUpdate.toISOString()}: every client certificate is refused (CRL_NOT_YET_VALID) until then`,
         { ...describe(c), hint: "compare this server's clock with the CA machine's" },
       );
-    } else if (!this.#closed) {
-      const wait = Math.min(c.crl.nextUpdate.getTime() - Date.now() + 1, MAX_TIMER_MS);
-      this.#alarm = setTimeout(() => {
-        if (this.#crl === c && !this.#closed) this.#checkTime(c);
-      }, wait);
-      this.#alarm.unref();
     }
   }
 }

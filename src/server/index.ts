@@ -3,9 +3,16 @@
  * `judgePeer` is not here: only the server judges its connections (connection.ts).
  */
 export { type AppOptions, createApp, identityOf, parseCustomerId, requireRole } from './app.js';
+export { type Clock, systemClock } from './clock.js';
 export { type ClusterOptions, runClustered, type WorkerControl } from './cluster.js';
 export { peerVerdict } from './connection.js';
-export { CRL_POLL_MS, type CrlSummary } from './crl-in-force.js';
+export {
+  CRL_POLL_MS,
+  CRL_REMINDER_MS,
+  CRL_WARNING_MS,
+  type CrlSummary,
+  crlWarningTime,
+} from './crl-in-force.js';
 export {
   describePeerCertificate,
   type Identity,

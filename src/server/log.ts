@@ -105,13 +105,21 @@ function roundMs(ms: number): number {
  * @param options.format - default `text`
  * @param options.sink - where lines go; default stdout
  * @param options.now - the clock for event lines (tests); access lines carry their own time
+ * @param options.hints - a `hint` field for event lines by event name, for lines that carry none: what to do
+ *   next, in the words of the program that runs the server (the CLI names its own commands and flags)
  */
 export function createLogger(
-  options: { format?: LogFormat; sink?: LogSink; now?: () => Date } = {},
+  options: {
+    format?: LogFormat;
+    sink?: LogSink;
+    now?: () => Date;
+    hints?: Readonly<Record<string, string>>;
+  } = {},
 ): ServerLogger {
   const format = options.format ?? 'text';
   const sink = options.sink ?? stdoutSink;
   const now = options.now ?? (() => new Date());
+  const hints = options.hints ?? {};
   return {
     format,
     access(e) {
@@ -141,7 +149,8 @@ export function createLogger(
       }
     },
     event(level, event, message, fields = {}) {
-      const defined = Object.entries(fields).filter(([, v]) => v !== undefined) as [
+      const hint = fields.hint ?? (Object.hasOwn(hints, event) ? hints[event] : undefined);
+      const defined = Object.entries({ ...fields, hint }).filter(([, v]) => v !== undefined) as [
         string,
         string | number | boolean,
       ][];

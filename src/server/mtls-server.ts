@@ -28,6 +28,7 @@ import type { TLSSocket } from 'node:tls';
 import { MtlsCaError } from '../pki/errors.js';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
+import { systemClock } from './clock.js';
 import { acceptedPeer, Connections, connectionOf, judgePeer } from './connection.js';
 import { CrlInForce, type CrlSummary, revokedBy, type StagedCrl } from './crl-in-force.js';
 import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
@@ -165,7 +166,13 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   const clientAuth = resolveClientAuth(options.clientAuth);
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
-  const logger = createLogger({ format: options.logFormat, sink: options.log });
+  const clock = options.clock ?? systemClock;
+  const logger = createLogger({
+    format: options.logFormat,
+    sink: options.log,
+    now: () => new Date(clock.now()),
+    hints: options.eventHints,
+  });
 
   /** The versions of the certificate and key files a reload would read now. */
   const serverFilesVersion = () => `${fileVersion(files.certFile)}|${fileVersion(files.keyFile)}`;
@@ -196,6 +203,8 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     // A new context for a new CRL too: it drops the session cache and ticket keys (crl-in-force.ts).
     renewContext: () => applyContext(material),
     closeRevoked: (c) => closeRevokedConnections(c),
+    clock,
+    renew: options.renewCrl,
   });
   const users = openUserDirectory(files.usersFile, { logger });
   const handler = options.handler ?? createApp({ users, logger });

@@ -5,6 +5,7 @@
 import type { RequestListener } from 'node:http';
 import { MtlsCaError } from '../pki/errors.js';
 import { layout } from '../store/layout.js';
+import type { Clock } from './clock.js';
 import type { LogFormat, LogSink } from './log.js';
 import type { TlsFiles } from './tls-context.js';
 
@@ -72,6 +73,20 @@ export interface MtlsServerOptions {
   logFormat?: LogFormat;
   /** Receives each log line; default stdout. */
   log?: LogSink;
+  /**
+   * A `hint` for event lines that carry none, by event name (`crl-expiring`): what to do next, in the words
+   * of the program running the server — the CLI names its commands; a library user has other ones.
+   */
+  eventHints?: Readonly<Record<string, string>>;
+  /**
+   * Publishes a fresh CRL file. The server calls it once half the lifetime of the CRL in force has passed
+   * (or the CRL is out of date), and again every hour while no newer CRL comes into force; the file it
+   * writes is read and checked like any other. It must not reject: it logs its own outcome. Default none:
+   * the server only warns, from 48 h before the CRL's nextUpdate (crl-expiring).
+   */
+  renewCrl?: () => Promise<void>;
+  /** The time of the CRL's date checks, the warnings and the renewal schedule; default the system clock. */
+  clock?: Clock;
   /** Overrides for {@link DEFAULT_TIMEOUTS}. */
   timeouts?: Partial<ServerTimeouts>;
   /** Replaces the customer API, e.g. to embed another app behind the same mTLS front. */

@@ -10,7 +10,10 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
       .summary('set up a demo CA and client "pavel" (once), then serve the API — what `npm start` runs')
       .description(
         'If the CA directory has no CA, creates one with an UNENCRYPTED key (a demo) and generated store\n' +
-          'passwords; if client "pavel" has no certificate, issues one with role "user"; then serves.',
+          'passwords; if client "pavel" has no certificate, issues one with role "user"; then serves. With\n' +
+          'an unencrypted CA key it keeps its CRL fresh itself, as serve --crl-auto-renew: at start it\n' +
+          're-signs a CRL that is missing, unreadable, expired or half through its lifetime, and while it\n' +
+          'serves, each CRL once half its lifetime has passed, so `npm start` works on any later day.',
       ),
   )
     .addHelpText('after', helpAfter(['npm start', 'mtls-ca demo --dir /tmp/demo-ssl --port 9443']))
@@ -49,6 +52,9 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
         });
         out.line(`Issued client "pavel" (role user): ${r.p12}, password in ${r.passwordFile}.`);
       }
-      await runServe(store, flags, out);
+      // The demo key needs no password, so nothing stands in the way of renewing: a demo directory made
+      // last week must not refuse pavel because its CRL expired meanwhile.
+      const crlAutoRenew = flags.crlAutoRenew || !store.isCaKeyEncrypted();
+      await runServe(store, { ...flags, crlAutoRenew }, out, ctx.io);
     });
 }

@@ -1,9 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MtlsCaError } from '../../pki/errors.js';
+import type { PrimaryServices } from '../../server/cluster.js';
 import type { CaStore } from '../../store/ca-store.js';
-import { type CommandContext, helpAfter } from '../context.js';
+import { type CommandContext, caPasswordFileOption, helpAfter } from '../context.js';
+import { crlEventHints, prepareCrlRenewal } from '../crl-renewal.js';
+import type { Io } from '../io.js';
 import type { Output } from '../output.js';
+import { ENV_CA_PASSWORD } from '../passwords.js';
 
 export interface ServeFlags {
   port: number;
@@ -12,6 +17,8 @@ export interface ServeFlags {
   users?: string;
   workers: number;
   logFormat: 'text' | 'json';
+  crlAutoRenew?: boolean;
+  caPasswordFile?: string;
 }
 
 function parsePort(value: string): number {
@@ -56,12 +63,30 @@ export function curlHint(store: CaStore, url: string): string {
   return `curl --cacert ${shellWord(store.display(store.paths.caCert))} --cert-type P12 --cert "${p12}:${password}" ${url}/customer/1`;
 }
 
-/** Starts the server(s) and resolves when they have shut down (SIGINT/SIGTERM). */
-export async function runServe(store: CaStore, flags: ServeFlags, out: Output): Promise<void> {
+/**
+ * Starts the server(s) and resolves when they have shut down (SIGINT/SIGTERM). With `crlAutoRenew` the CA
+ * password is read and checked first, a CRL that is due already is re-signed before the server reads it,
+ * and the server re-signs it whenever it falls due; with workers, the primary does that for all of them.
+ */
+export async function runServe(store: CaStore, flags: ServeFlags, out: Output, io: Io): Promise<void> {
   store.assertInitialized();
+  if (flags.caPasswordFile !== undefined && !flags.crlAutoRenew) {
+    throw new MtlsCaError(
+      'USAGE',
+      'use --ca-password-file with --crl-auto-renew: serve reads the CA key only to renew the CRL',
+      'add --crl-auto-renew, or leave --ca-password-file out',
+    );
+  }
   const { createMtlsServer, runClustered, createLogger } = await import('../../server/index.js');
-  const logger = createLogger({ format: flags.logFormat });
-  const start = async () => {
+  const cluster = flags.workers > 1 ? (await import('node:cluster')).default : undefined;
+  const eventHints = crlEventHints(Boolean(flags.crlAutoRenew));
+  const logger = createLogger({ format: flags.logFormat, hints: eventHints });
+  // A worker asks the primary instead (cluster.ts): it reads no password and holds no CA key.
+  const renewCrl =
+    flags.crlAutoRenew && !cluster?.isWorker ? await prepareCrlRenewal(io, store, flags, logger) : undefined;
+  // A CRL that is missing, unreadable or out of date would keep the server from starting or refuse everyone.
+  await renewCrl?.();
+  const start = async (primary?: PrimaryServices) => {
     const server = createMtlsServer({
       dir: store.root,
       usersFile: flags.users ? path.resolve(flags.users) : undefined,
@@ -69,6 +94,8 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output): 
       port: flags.port,
       clientAuth: flags.clientAuth,
       logFormat: flags.logFormat,
+      eventHints,
+      renewCrl: flags.crlAutoRenew ? (primary?.renewCrl ?? renewCrl) : undefined,
     });
     const address = await server.listen();
     return { server, address };
@@ -85,16 +112,16 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output): 
     );
   };
 
-  if (flags.workers > 1) {
-    const cluster = (await import('node:cluster')).default;
+  if (cluster) {
     await runClustered(
       flags.workers,
-      async () => {
-        const { server, address } = await start();
+      async (primary) => {
+        const { server, address } = await start(primary);
         if (cluster.worker?.id === 1) banner(address.url);
         return server;
       },
-      { logger },
+      // The workers face the network and never use the CA key: they do not get its password.
+      { logger, renewCrl, workerEnv: { [ENV_CA_PASSWORD]: undefined } },
     );
     return;
   }
@@ -130,7 +157,12 @@ Revocation:
   An EXPIRED CRL (past its next update) cannot prove anything unrevoked, so
   EVERY client of its CA is refused (reason REVOCATION_UNAVAILABLE, detail
   CRL_HAS_EXPIRED; want mode: 401) until a fresh one appears; the log says
-  crl-expired at level error. Run \`mtls-ca crl\` daily from cron.`;
+  crl-expired at level error, and crl-expiring (warn) every hour from 48 h
+  before. To avoid the lock-out, either run \`mtls-ca crl\` daily from cron,
+  or serve with --crl-auto-renew: the server then re-signs the CRL itself
+  (log: crl-renewed) once half its lifetime has passed, with the CA password
+  from MTLS_CA_PASSWORD or --ca-password-file (checked at start; never a
+  prompt). With --workers, the primary process alone renews.`;
 
 export function serveOptions(cmd: Command): Command {
   return cmd
@@ -150,7 +182,12 @@ export function serveOptions(cmd: Command): Command {
       new Option('--log-format <format>', 'access and event log lines')
         .choices(['text', 'json'])
         .default('text'),
-    );
+    )
+    .option(
+      '--crl-auto-renew',
+      're-sign ca/crl.pem when half its lifetime has passed (and at start when it is out of date); the CA password comes from MTLS_CA_PASSWORD or --ca-password-file, never a prompt',
+    )
+    .addOption(caPasswordFileOption());
 }
 
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -172,9 +209,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         'mtls-ca serve',
         'mtls-ca serve --port 9443 --listen 127.0.0.1 \\\n      --client-auth want --log-format json',
         'mtls-ca serve --workers 2',
+        'MTLS_CA_PASSWORD=… mtls-ca serve --crl-auto-renew   # no cron job needed',
       ]),
     )
     .action(async (flags: ServeFlags, cmd: Command) => {
-      await runServe(await ctx.store(cmd), flags, await ctx.output(cmd));
+      await runServe(await ctx.store(cmd), flags, await ctx.output(cmd), ctx.io);
     });
 }

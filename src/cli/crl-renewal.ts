@@ -1,0 +1,74 @@
+/**
+ * `serve --crl-auto-renew` (and `demo`, whose CA key is unencrypted): the CA password, read once when the
+ * server starts and checked then, and the renewal the server calls when its CRL is due — the same code as
+ * `mtls-ca crl` (ops/revoke.ts: under the directory lock, with an audit line, keeping the CA's CRL
+ * lifetime) — with what happened logged as a server event.
+ */
+import type { CrlRenewalReason } from '../ops/revoke.js';
+import { MtlsCaError } from '../pki/errors.js';
+import type { ServerLogger } from '../server/log.js';
+import type { CaStore } from '../store/ca-store.js';
+import type { Io } from './io.js';
+import { caPasswordUnattended } from './passwords.js';
+
+/** Why the CRL was re-signed, to follow "the one before". */
+const REASON_TEXT: Readonly<Record<CrlRenewalReason, string>> = {
+  missing: 'was missing',
+  unreadable: 'could not be read or was not signed by this CA',
+  expired: 'had expired',
+  'not-yet-valid': 'was dated in the future',
+  'half-life': 'was half through its lifetime',
+};
+
+/** The hint of the server's warnings about its CRL, in the CLI's words. */
+export function crlEventHints(autoRenew: boolean): Record<string, string> {
+  return {
+    'crl-expiring': autoRenew
+      ? 'renewing it failed (see crl-renew-failed): fix that, or run `mtls-ca crl`'
+      : 'run `mtls-ca crl` now and daily from cron, or serve with --crl-auto-renew',
+  };
+}
+
+/**
+ * Reads the CA password without prompting and checks it by loading the CA key, then returns the function
+ * that re-signs the CRL when it is due (`renewCrlIfDue`; else it does nothing) and logs the outcome:
+ * `crl-renewed` (info) or `crl-renew-failed` (error). It never rejects.
+ * @param flags - the command's `--ca-password-file`
+ * @param logger - where the outcome goes
+ * @param now - the time to judge and sign at; default the system clock
+ * @throws MtlsCaError PASSWORD_REQUIRED (an encrypted key and no password), BAD_PASSWORD
+ */
+export async function prepareCrlRenewal(
+  io: Io,
+  store: CaStore,
+  flags: { caPasswordFile?: string },
+  logger: ServerLogger,
+  now: () => Date = () => new Date(),
+): Promise<() => Promise<void>> {
+  const caPassword = await caPasswordUnattended(io, flags, store, 'serve --crl-auto-renew');
+  const { renewCrlIfDue } = await import('../ops/revoke.js');
+  return async () => {
+    try {
+      const r = await renewCrlIfDue(store, { caPassword, now: now() });
+      if (!r) return;
+      logger.event(
+        'info',
+        'crl-renewed',
+        `CRL number ${r.crl.crlNumber} published: the one before ${REASON_TEXT[r.reason]}`,
+        {
+          file: r.crl.file,
+          crlNumber: r.crl.crlNumber,
+          revoked: r.crl.revoked,
+          nextUpdate: r.crl.nextUpdate,
+          reason: r.reason,
+        },
+      );
+    } catch (e) {
+      const err = e instanceof MtlsCaError ? e : undefined;
+      logger.event('error', 'crl-renew-failed', `renew the CRL: ${(e as Error)?.message ?? String(e)}`, {
+        code: err?.code ?? 'INTERNAL',
+        hint: err?.hint,
+      });
+    }
+  };
+}
