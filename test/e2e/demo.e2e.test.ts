@@ -1,13 +1,15 @@
 /**
  * `npm start` end to end: the real binary's `demo` command — exactly the `start` script, plus a temp
  * directory and a free port — creates the demo CA and client "pavel" once, tells the user how to call it,
- * answers the printed curl command, and on the next start reuses what it made.
+ * answers the printed curl command, and on the next start reuses what it made; a demo directory made days
+ * ago (under faketime) still serves pavel, because the demo re-signs a CRL that has expired meanwhile.
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { CUSTOMER_1, runPrinted, serverPool } from './helpers.js';
+import { Crl } from '../../src/pki/crl.js';
+import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { CUSTOMER_1, eventLines, mtlsCa, runPrinted, serverPool } from './helpers.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -27,6 +29,9 @@ describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
     pavelP12: readFileSync(path.join(ssl, 'client', 'client_pavel.p12')),
     inventory: readFileSync(path.join(ssl, 'ca', 'inventory.jsonl'), 'utf8'),
     users: readFileSync(path.join(ssl, 'users.json'), 'utf8'),
+    // A CRL far from its renewal is left alone: the demo re-signs only what is due.
+    crl: readFileSync(path.join(ssl, 'ca', 'crl.pem')),
+    audit: readFileSync(path.join(ssl, 'ca', 'audit.log'), 'utf8'),
   });
   let first: ReturnType<typeof files>;
 
@@ -73,6 +78,47 @@ describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
 
     const r = await runPrinted(s.curlLine, root);
     expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    expect(await s.stop()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describeWithTools(['curl', 'faketime', 'openssl'], 'npm start on a demo directory made 8 days ago', () => {
+  const root = tempDir('mtls-ca-e2e-old-demo-');
+  const ssl = path.join(root, 'ssl');
+  const crlFile = path.join(ssl, 'ca', 'crl.pem');
+  const servers = serverPool();
+  const demo = ['demo', '--dir', ssl, '--listen', '127.0.0.1', '--port', '0'];
+
+  test('the expired CRL is re-signed at start and pavel is served (he was refused with curl 56)', async () => {
+    const then = await servers.start(demo, { cwd: root, env: {}, faketime: '-8d' });
+    expect(then.stdout()).toContain('Created a demo CA in ssl');
+    await then.stop();
+    const old = Crl.from(readFileSync(crlFile), crlFile);
+    expect(old.nextUpdate.getTime()).toBeLessThan(Date.now());
+
+    const s = await servers.start(demo, { cwd: root, env: {} });
+    const renewed = Crl.from(readFileSync(crlFile), crlFile);
+    expect(eventLines(s.stdout(), 'crl-renewed')).toEqual([
+      expect.stringContaining(
+        ` info crl-renewed: CRL number 2 published: the one before had expired file=ssl/ca/crl.pem crlNumber=2 revoked=0 nextUpdate=${renewed.nextUpdate.toISOString()} reason=expired`,
+      ),
+    ]);
+    expect(eventLines(s.stdout(), 'crl-expired')).toEqual([]);
+    expect(Math.abs(renewed.thisUpdate.getTime() - Date.now())).toBeLessThan(60_000);
+    expect(renewed.nextUpdate.getTime() - renewed.thisUpdate.getTime()).toBe(7 * 86_400_000);
+
+    const r = await runPrinted(s.curlLine, root);
+    expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    const verified = runOk('openssl', [
+      'crl',
+      '-in',
+      crlFile,
+      '-CAfile',
+      path.join(ssl, 'ca', 'ca.crt'),
+      '-noout',
+    ]);
+    expect(verified.stderr).toContain('verify OK');
+    expect(await mtlsCa(['audit', 'verify', '--dir', ssl])).toMatch(/intact/);
     expect(await s.stop()).toEqual({ code: 0, signal: null });
   });
 });

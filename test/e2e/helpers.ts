@@ -159,6 +159,11 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** How long to wait for the banner; default 30 s. */
   timeoutMs?: number;
+  /**
+   * Runs it under `faketime -f SPEC` (libfaketime; `+4d`: four days from now, for it and its workers) —
+   * the clock of a server that has been running, or started, days later.
+   */
+  faketime?: string;
 }
 
 /**
@@ -174,7 +179,10 @@ export function serverPool(): {
   });
 
   async function start(args: string[], opts: StartOptions): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [command, commandArgs] = opts.faketime
+      ? ['faketime', ['-f', opts.faketime, process.execPath, BIN, ...args]]
+      : [process.execPath, [BIN, ...args]];
+    const child = spawn(command, commandArgs, {
       cwd: opts.cwd,
       env: baseEnv(opts.env ?? { MTLS_CA_PASSWORD: CA_PASSWORD }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -189,7 +197,9 @@ export function serverPool(): {
       err += d;
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
+      // faketime dies of the SIGTERM at once while node, its child, shuts down: node is gone when its
+      // output closes.
+      child.on(opts.faketime ? 'close' : 'exit', (code, signal) => resolve({ code, signal }));
     });
     let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
     const stop = () => {
