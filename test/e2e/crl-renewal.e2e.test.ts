@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { Crl, createCrl } from '../../src/pki/crl.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
-import { cliProcess } from '../helpers/cli.js';
+import { cli, cliProcess } from '../helpers/cli.js';
 import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
 import {
   CA_PASSWORD,
@@ -178,4 +178,17 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
       await s.stop();
     });
   });
+});
+
+test('serve --help says how to avoid the lock-out; crl --help that --days is remembered', async () => {
+  const serveHelp = (await cli(['serve', '--help'])).stdout;
+  const revocation = serveHelp.slice(serveHelp.indexOf('Revocation:'), serveHelp.indexOf('Examples:'));
+  expect(revocation.replace(/\s+/g, ' ')).toContain(
+    'To avoid the lock-out, either run `mtls-ca crl` daily from cron, or serve with --crl-auto-renew: the server then re-signs the CRL itself (log: crl-renewed) once half its lifetime has passed',
+  );
+  expect(serveHelp).toContain('MTLS_CA_PASSWORD=… mtls-ca serve --crl-auto-renew');
+  const crlHelp = (await cli(['crl', '--help'])).stdout.replace(/\s+/g, ' ');
+  expect(crlHelp).toContain(
+    "--days sets the CA's CRL lifetime: later CRLs (crl, revoke, renew --revoke-old, serve --crl-auto-renew) keep the lifetime of the CRL they replace.",
+  );
 });

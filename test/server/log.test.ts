@@ -51,6 +51,25 @@ describe('event log', () => {
     ]);
   });
 
+  test('hints: the program running the server words the next step of an event; a line’s own hint wins', () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      sink: (l) => lines.push(l),
+      now: () => time,
+      hints: { 'crl-expiring': 'run `renew-it`' },
+    });
+    logger.event('warn', 'crl-expiring', 'soon', { hoursLeft: 3 });
+    logger.event('warn', 'crl-expiring', 'soon', { hint: 'its own' });
+    logger.event('info', 'reloaded', 'done');
+    logger.event('info', 'toString', 'not a hint from the prototype');
+    expect(lines).toEqual([
+      '2026-03-01T12:00:00.000Z warn crl-expiring: soon hoursLeft=3 hint="run `renew-it`"',
+      '2026-03-01T12:00:00.000Z warn crl-expiring: soon hint="its own"',
+      '2026-03-01T12:00:00.000Z info reloaded: done',
+      '2026-03-01T12:00:00.000Z info toString: not a hint from the prototype',
+    ]);
+  });
+
   test('json', () => {
     const { logger, lines } = capture('json');
     logger.event('info', 'reloaded', 'certificate, key and CA reloaded', { serial: '0a1b' });
