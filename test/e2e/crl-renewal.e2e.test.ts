@@ -165,9 +165,12 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
       const crlLines = auditCrlLines().length;
       writeFileSync(crlFile, aged.toPem());
       const renewedNumber = (aged.crlNumber + 1n).toString();
+      // Three processes write these lines: the workers may see the new file before the primary has said so.
       await waitFor(
-        () => named('crl-loaded').filter((e) => e.crlNumber === renewedNumber).length === 2,
-        'both workers apply the renewed CRL',
+        () =>
+          named('crl-loaded').filter((e) => e.crlNumber === renewedNumber).length === 2 &&
+          named('crl-renewed').length > 0,
+        'the primary renews and both workers apply the renewed CRL',
       );
       expect(named('crl-renewed')).toEqual([
         expect.objectContaining({ crlNumber: renewedNumber, reason: 'half-life' }),
