@@ -8,11 +8,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { Crl, createCrl } from '../../src/pki/crl.js';
+import { createCrl } from '../../src/pki/crl.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
+import { opensslVerifyCaCrl, readAuditRecords, readCaCrl } from '../helpers/ca-files.js';
 import { cli, cliProcess } from '../helpers/cli.js';
-import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   CA_PASSWORD,
   CUSTOMER_1,
@@ -41,13 +42,8 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
     '0',
     ...args,
   ];
-  const readCrl = () => Crl.from(readFileSync(crlFile), crlFile);
-  const auditCrlLines = () =>
-    readFileSync(path.join(ssl, 'ca', 'audit.log'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { op: string; detail: Record<string, unknown> })
-      .filter((l) => l.op === 'crl');
+  const readCrl = () => readCaCrl(ssl);
+  const auditCrlLines = () => readAuditRecords(ssl).filter((r) => r.op === 'crl');
 
   beforeAll(async () => {
     await createCaWithCli(ssl, { pavel: ['--role', 'user'] });
@@ -118,15 +114,7 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
       ]);
       expect(s.stdout()).toContain(`crl-loaded: CRL number ${crl.crlNumber} loaded`);
 
-      const verified = runOk('openssl', [
-        'crl',
-        '-in',
-        crlFile,
-        '-CAfile',
-        path.join(ssl, 'ca', 'ca.crt'),
-        '-noout',
-      ]);
-      expect(verified.stderr).toContain('verify OK');
+      opensslVerifyCaCrl(ssl);
       expect(auditCrlLines().slice(crlLines)).toEqual([
         expect.objectContaining({
           detail: { crlNumber: crl.crlNumber.toString(), revoked: 0, renewal: 'half-life' },

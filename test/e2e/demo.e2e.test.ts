@@ -7,8 +7,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { Crl } from '../../src/pki/crl.js';
-import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { opensslVerifyCaCrl, readCaCrl } from '../helpers/ca-files.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { CUSTOMER_1, eventLines, mtlsCa, runPrinted, serverPool } from './helpers.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
@@ -85,7 +85,6 @@ describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
 describeWithTools(['curl', 'faketime', 'openssl'], 'npm start on a demo directory made 8 days ago', () => {
   const root = tempDir('mtls-ca-e2e-old-demo-');
   const ssl = path.join(root, 'ssl');
-  const crlFile = path.join(ssl, 'ca', 'crl.pem');
   const servers = serverPool();
   const demo = ['demo', '--dir', ssl, '--listen', '127.0.0.1', '--port', '0'];
 
@@ -93,11 +92,11 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'npm start on a demo director
     const then = await servers.start(demo, { cwd: root, env: {}, faketime: '-8d' });
     expect(then.stdout()).toContain('Created a demo CA in ssl');
     await then.stop();
-    const old = Crl.from(readFileSync(crlFile), crlFile);
+    const old = readCaCrl(ssl);
     expect(old.nextUpdate.getTime()).toBeLessThan(Date.now());
 
     const s = await servers.start(demo, { cwd: root, env: {} });
-    const renewed = Crl.from(readFileSync(crlFile), crlFile);
+    const renewed = readCaCrl(ssl);
     expect(eventLines(s.stdout(), 'crl-renewed')).toEqual([
       expect.stringContaining(
         ` info crl-renewed: CRL number 2 published: the one before had expired file=ssl/ca/crl.pem crlNumber=2 revoked=0 nextUpdate=${renewed.nextUpdate.toISOString()} reason=expired`,
@@ -109,15 +108,7 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'npm start on a demo director
 
     const r = await runPrinted(s.curlLine, root);
     expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
-    const verified = runOk('openssl', [
-      'crl',
-      '-in',
-      crlFile,
-      '-CAfile',
-      path.join(ssl, 'ca', 'ca.crt'),
-      '-noout',
-    ]);
-    expect(verified.stderr).toContain('verify OK');
+    opensslVerifyCaCrl(ssl);
     expect(await mtlsCa(['audit', 'verify', '--dir', ssl])).toMatch(/intact/);
     expect(await s.stop()).toEqual({ code: 0, signal: null });
   });

@@ -9,12 +9,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { crlRenewalReason, renewCrlIfDue } from '../../src/ops/revoke.js';
-import { Crl } from '../../src/pki/crl.js';
+import type { Crl } from '../../src/pki/crl.js';
 import { crlRenewalTime } from '../../src/pki/crl-lifetime.js';
 import { verifyAuditLog } from '../../src/store/audit.js';
 import { CaStore } from '../../src/store/ca-store.js';
+import {
+  readAuditRecords as auditLines,
+  opensslVerifyCaCrl,
+  readCaCrl as readCrl,
+} from '../helpers/ca-files.js';
 import { cli } from '../helpers/cli.js';
-import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'crl-renewal-ca-password';
 const env = { MTLS_CA_PASSWORD: PASSWORD };
@@ -25,21 +30,8 @@ async function mtlsCa(args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
 }
 
-function readCrl(dir: string): Crl {
-  const file = path.join(dir, 'ca', 'crl.pem');
-  return Crl.from(fs.readFileSync(file), file);
-}
-
 function lifetimeDays(crl: Crl): number {
   return (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / DAY;
-}
-
-function auditLines(dir: string): { op: string; detail?: Record<string, unknown> }[] {
-  const text = fs.readFileSync(path.join(dir, 'ca', 'audit.log'), 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
 }
 
 describeWithTools(['openssl'], 'the CA’s CRL lifetime and its renewal', () => {
@@ -59,18 +51,7 @@ describeWithTools(['openssl'], 'the CA’s CRL lifetime and its renewal', () => 
     expect([readCrl(dir).crlNumber, lifetimeDays(readCrl(dir))]).toEqual([4n, 30]);
     await mtlsCa(['crl', '--dir', dir]);
     expect([readCrl(dir).crlNumber, lifetimeDays(readCrl(dir))]).toEqual([5n, 30]);
-    const verified = runOk('openssl', [
-      'crl',
-      '-in',
-      path.join(dir, 'ca', 'crl.pem'),
-      '-CAfile',
-      path.join(dir, 'ca', 'ca.crt'),
-      '-noout',
-      '-lastupdate',
-      '-nextupdate',
-    ]);
-    expect(verified.stderr).toContain('verify OK');
-    const [last, next] = verified.stdout
+    const [last, next] = opensslVerifyCaCrl(dir, ['-lastupdate', '-nextupdate'])
       .trim()
       .split('\n')
       .map((l) => Date.parse(`${l.split('=')[1]}`));

@@ -5,20 +5,21 @@
  * its users out. The CA directories are made by the real CLI (`main()` in this process); TLS, CRLs, files
  * and the directory lock are real, only the server's sense of time is moved.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { crlEventHints, prepareCrlRenewal } from '../../src/cli/crl-renewal.js';
-import { Crl, createCrl } from '../../src/pki/crl.js';
+import { type Crl, createCrl } from '../../src/pki/crl.js';
 import { crlRenewalTime } from '../../src/pki/crl-lifetime.js';
 import { createLogger } from '../../src/server/log.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { CaStore } from '../../src/store/ca-store.js';
+import { opensslVerifyCaCrl, readAuditRecords, readCaCrl as readCrl } from '../helpers/ca-files.js';
 import { cli } from '../helpers/cli.js';
 import { type ManualClock, manualClock } from '../helpers/clock.js';
 import { getCustomer, within } from '../helpers/https.js';
-import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'crl-schedule-ca-password';
 const ENV = { MTLS_CA_PASSWORD: PASSWORD };
@@ -87,11 +88,6 @@ async function start(
       lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === event),
     asPavel: () => getCustomer(url, caFile, pavel),
   };
-}
-
-function readCrl(dir: string): Crl {
-  const file = path.join(dir, 'ca', 'crl.pem');
-  return Crl.from(readFileSync(file), file);
 }
 
 /** Writes the CA's CRL with these dates (no CLI option back-dates a CRL), numbered after the current one. */
@@ -224,23 +220,14 @@ describeWithTools(['openssl'], 'the CRL in force over days', () => {
       expect(s.events('crl-expiring')).toEqual([]);
       expect(s.events('crl-expired')).toEqual([]);
 
-      const verified = runOk('openssl', [
-        'crl',
-        '-in',
-        path.join(dir, 'ca', 'crl.pem'),
-        '-CAfile',
-        path.join(dir, 'ca', 'ca.crt'),
-        '-noout',
-      ]);
-      expect(verified.stderr).toContain('verify OK');
+      opensslVerifyCaCrl(dir);
       const audit = await cli(['audit', 'verify', '--dir', dir, '--json'], ENV);
       expect(audit.json()).toMatchObject({ ok: true });
-      const lines = readFileSync(path.join(dir, 'ca', 'audit.log'), 'utf8')
-        .trim()
-        .split('\n');
-      expect(lines.slice(-4).map((l) => JSON.parse(l).detail)).toEqual(
-        ['2', '3', '4', '5'].map((crlNumber) => ({ crlNumber, revoked: 0, renewal: 'half-life' })),
-      );
+      expect(
+        readAuditRecords(dir)
+          .slice(-4)
+          .map((r) => r.detail),
+      ).toEqual(['2', '3', '4', '5'].map((crlNumber) => ({ crlNumber, revoked: 0, renewal: 'half-life' })));
     });
 
     test('a renewal that fails is logged with its cause and tried again an hour later', async () => {

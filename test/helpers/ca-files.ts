@@ -1,0 +1,33 @@
+/** A CA directory's CRL and audit log as the tests read them: parsed, and the CRL verified by openssl. */
+import { readFileSync } from 'node:fs';
+import { Crl } from '../../src/pki/crl.js';
+import type { AuditRecord } from '../../src/store/audit.js';
+import { layout } from '../../src/store/layout.js';
+import { runOk } from './tools.js';
+
+/** `<dir>/ca/crl.pem`, parsed (its signature unchecked). */
+export function readCaCrl(dir: string): Crl {
+  const file = layout(dir).crl;
+  return Crl.from(readFileSync(file), file);
+}
+
+/**
+ * `openssl crl -verify` of `<dir>/ca/crl.pem` against `<dir>/ca/ca.crt`; throws unless openssl says
+ * `verify OK`.
+ * @param print - openssl's print options (`-lastupdate`, `-nextupdate`)
+ * @returns what openssl printed on stdout
+ */
+export function opensslVerifyCaCrl(dir: string, print: string[] = []): string {
+  const l = layout(dir);
+  const r = runOk('openssl', ['crl', '-in', l.crl, '-CAfile', l.caCert, '-noout', ...print]);
+  if (!r.stderr.includes('verify OK')) throw new Error(`openssl crl: no "verify OK"\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** The records of `<dir>/ca/audit.log`, oldest first (their `prev` and `sig` included). */
+export function readAuditRecords(dir: string): (AuditRecord & { prev: string; sig: string })[] {
+  return readFileSync(layout(dir).auditLog, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
