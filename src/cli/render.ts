@@ -1,5 +1,6 @@
 /** Text renderings shared by commands. */
-import type { CertificateSummary, WrittenFile } from '../ops/common.js';
+import type { WrittenFile } from '../ops/common.js';
+import type { CertificateSummary } from '../ops/records.js';
 import type { Output } from './output.js';
 
 export function day(iso: string): string {

@@ -3,49 +3,10 @@
  * print, prompt or exit — they return plain result objects the CLI renders (as text or --json).
  */
 import { randomBytes } from 'node:crypto';
-import type { Certificate } from '../pki/certificate.js';
 import { InvalidNameError, MtlsCaError } from '../pki/errors.js';
-import { DEFAULT_KEY_TYPE, isKeyType, type KeyType, keyTypeName, keyTypeOf } from '../pki/keys.js';
-import type { Pkcs12Profile } from '../pki/pkcs12.js';
+import { DEFAULT_KEY_TYPE, isKeyType, type KeyType, keyTypeName } from '../pki/keys.js';
 import { MODE_SECRET, type Transaction } from '../store/atomic.js';
-import type { AuditOperation, AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
-import type { CertificateProfile, IssueEvent } from '../store/inventory.js';
-
-export interface CertificateSummary {
-  subject: string;
-  issuer: string;
-  serial: string;
-  keyType: string;
-  notBefore: string;
-  notAfter: string;
-  fingerprint: string;
-  dns: string[];
-  ip: string[];
-  email: string[];
-  uri: string[];
-}
-
-/**
- * @param keyType - the certificate's key type when the caller knows it (finding it decodes the key: ~0.1 ms);
- *   without it, a key type mtls-ca cannot sign with is `UNSUPPORTED`
- */
-export function summarize(cert: Certificate, keyType?: string): CertificateSummary {
-  const san = cert.subjectAltNames;
-  return {
-    subject: cert.subjectName,
-    issuer: cert.issuerName,
-    serial: cert.serialHex,
-    keyType: keyType ?? keyTypeOf(cert.publicKey),
-    notBefore: cert.notBefore.toISOString(),
-    notAfter: cert.notAfter.toISOString(),
-    fingerprint: cert.fingerprint256,
-    dns: san.dns ?? [],
-    ip: san.ip ?? [],
-    email: san.email ?? [],
-    uri: san.uri ?? [],
-  };
-}
 
 export interface WrittenFile {
   path: string;
@@ -93,34 +54,6 @@ export function storePasswordFor(
   return { password, passwordFile };
 }
 
-/**
- * The inventory line of an issued certificate.
- * @param summary - `summarize(cert)`, when the caller has it already (making it loads the public key: ~0.1 ms)
- */
-export function issueEvent(
-  cert: Certificate,
-  name: string,
-  profile: CertificateProfile,
-  files: string[],
-  now: Date,
-  summary?: CertificateSummary,
-): IssueEvent {
-  const s = summary ?? summarize(cert);
-  return {
-    op: 'issue',
-    serial: s.serial,
-    name,
-    profile,
-    subject: s.subject,
-    keyType: s.keyType,
-    notBefore: s.notBefore,
-    notAfter: s.notAfter,
-    fingerprint: s.fingerprint,
-    issuedAt: now.toISOString(),
-    files,
-  };
-}
-
 export function assertDays(days: number, flag: string): void {
   if (!Number.isInteger(days) || days < 1 || days > 36_500) {
     throw new MtlsCaError(
@@ -128,26 +61,6 @@ export function assertDays(days: number, flag: string): void {
       `use ${flag} ${days}: expected a whole number of days from 1 to 36500`,
     );
   }
-}
-
-export type { Pkcs12Profile };
-
-/** The audit line of an operation on one certificate. */
-export function auditRecord(
-  op: AuditOperation,
-  cert: Certificate,
-  now: Date,
-  detail?: Record<string, string | number | boolean>,
-): AuditRecord {
-  return {
-    time: now.toISOString(),
-    op,
-    subject: cert.subjectName,
-    serial: cert.serialHex,
-    fingerprint: cert.fingerprint256,
-    result: 'ok',
-    ...(detail ? { detail } : {}),
-  };
 }
 
 /**

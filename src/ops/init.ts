@@ -13,15 +13,12 @@ import type { CaStore } from '../store/ca-store.js';
 import { assertCaPasswordLength } from './ca-password.js';
 import {
   assertDays,
-  auditRecord,
-  type CertificateSummary,
   FileList,
-  issueEvent,
   type StorePasswordChoice,
   storePasswordFor,
-  summarize,
   type WrittenFile,
 } from './common.js';
+import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 import { stageCrl } from './revoke.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */

@@ -1,5 +1,5 @@
 /**
- * The worker thread of a big `issue-client --from` batch (see issue-client.ts): builds the chunks of clients
+ * The worker thread of a big `issue-client --from` batch (see issue-client.ts and client-build.ts): builds the chunks of clients
  * it is sent — CSR, certificate, PKCS#12, for key pairs the main thread made — with the CA it received as
  * workerData, and sends back the finished files. It writes nothing: the main thread owns the CA directory.
  */
@@ -10,7 +10,7 @@ import {
   type ClientJob,
   type ClientWorkerData,
   caOfWorkerData,
-} from './issue-client.js';
+} from './client-build.js';
 import { serveJobs } from './worker-pool.js';
 
 const data = workerData as ClientWorkerData;

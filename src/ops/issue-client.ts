@@ -2,44 +2,36 @@
  * `issue-client`: the tutorial's client steps in one — key, CSR, certificate signed by the CA, and a
  * browser-importable `client_<name>.p12` with the full chain — plus the user's roles in users.json.
  * `issue-client --from FILE` does the same for many users with one lock, one inventory append and one
- * users.json write. A big batch is built on worker threads, one per core (issue-client-worker.ts), while this
- * thread writes and fsyncs the finished files; a small one in this thread, where starting workers would cost
- * more than they save.
+ * users.json write: the batch transaction. The requests are checked in client-request.ts; each client is built
+ * by client-build.ts — for a big batch on worker threads, one per core (issue-client-worker.ts), while this
+ * thread writes and fsyncs the finished files; for a small one in this thread, where starting workers would
+ * cost more than they save.
  */
-import type { KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Certificate } from '../pki/certificate.js';
-import { encodeCsr } from '../pki/csr.js';
-import { MtlsCaError } from '../pki/errors.js';
-import { assertAltNames } from '../pki/general-names.js';
-import { exportPrivateKeyDer, generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
-import { assertSafeName, nameKey } from '../pki/names.js';
-import { toPem } from '../pki/pem.js';
-import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
-import { type CertificateAuthority, issueClientCertificate } from '../pki/profiles.js';
+import { generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
+import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
-import type { InventoryEvent, IssueEvent } from '../store/inventory.js';
+import type { InventoryEvent } from '../store/inventory.js';
+import {
+  type BuiltClient,
+  buildClients,
+  type ClientBuildSettings,
+  type ClientJob,
+  type ClientWorkerData,
+} from './client-build.js';
+import { type ClientRequest, validateClientRequest } from './client-request.js';
 import {
   assertDays,
-  auditRecord,
-  type CertificateSummary,
   FileList,
   generatePassword,
-  issueEvent,
   type StorePasswordChoice,
-  summarize,
   type WrittenFile,
 } from './common.js';
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
+import type { CertificateSummary } from './records.js';
 import { runInWorkers } from './worker-pool.js';
-
-export interface ClientRequest {
-  name: string;
-  roles: string[];
-  email: string[];
-}
 
 export interface IssueClientSettings {
   days: number;
@@ -99,102 +91,6 @@ export interface IssueClientResult {
   superseded?: string;
 }
 
-const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-export function validateClientRequest(o: ClientRequest): void {
-  assertSafeName(o.name, 'client name');
-  for (const r of o.roles) {
-    if (!ROLE.test(r)) {
-      throw new MtlsCaError(
-        'INVALID_ARGUMENT',
-        `use role ${JSON.stringify(r)}: roles are 1-64 of A-Z a-z 0-9 _ . : -`,
-      );
-    }
-  }
-  assertAltNames({ email: o.email });
-}
-
-/**
- * Reads a batch file: one user per line, `name [role …]` (roles separated by spaces or commas); blank lines
- * and `#` comments are skipped. Every line is checked before anything is generated.
- */
-export function parseClientList(text: string, file: string): ClientRequest[] {
-  const out: ClientRequest[] = [];
-  /** Name key → the line that listed it, so that `Pavel` after `pavel` is a duplicate too. */
-  const seen = new Map<string, { name: string; line: number }>();
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) continue;
-    const [name, ...rest] = line.split(/[\s,]+/);
-    const request = { name: name!, roles: rest.filter(Boolean), email: [] };
-    try {
-      validateClientRequest(request);
-    } catch (e) {
-      if (e instanceof MtlsCaError)
-        throw new MtlsCaError(e.code, `read ${file} line ${i + 1}: ${e.message}`, e.hint);
-      throw e;
-    }
-    const earlier = seen.get(nameKey(request.name));
-    if (earlier) {
-      throw new MtlsCaError(
-        'INVALID_ARGUMENT',
-        earlier.name === request.name
-          ? `read ${file} line ${i + 1}: "${request.name}" is listed twice`
-          : `read ${file} line ${i + 1}: "${request.name}" reads the same as "${earlier.name}" on line ${earlier.line}`,
-        'list each user once, in one spelling',
-      );
-    }
-    seen.set(nameKey(request.name), { name: request.name, line: i + 1 });
-    out.push(request);
-  }
-  if (out.length === 0) throw new MtlsCaError('INVALID_ARGUMENT', `read ${file}: no client names in it`);
-  return out;
-}
-
-/** What building a client needs besides the CA: the same for the whole batch, and cloneable to a worker. */
-export interface ClientBuildSettings {
-  keyType: KeyType;
-  days: number;
-  p12Profile: Pkcs12Profile;
-  now: Date;
-}
-
-/** The CA and settings a worker thread receives (workerData). */
-export interface ClientWorkerData extends ClientBuildSettings {
-  caCertificate: Uint8Array;
-  caKey: KeyObject;
-}
-
-/** One client to build. Key and password travel by postMessage, never argv or the environment. */
-export interface ClientJob {
-  name: string;
-  email: string[];
-  /**
-   * Its key pair, generated by the main thread (on libuv's pool) also for a worker. Node 20 deadlocks a
-   * thread that reads a fresh key (asymmetricKeyDetails, export: they hold the key's mutex while they
-   * allocate) if its garbage collector then destroys the key's generation job, whose destructor locks the
-   * same mutex (~KeyPairGenConfig): here a 1,000-client batch hung in 3 runs of 35. Made in one thread
-   * and used in another, that is a short wait. Workers also never have a pool job in flight when they are
-   * terminated (its completion would be a fatal error).
-   */
-  keys: KeyPair;
-  /** The .p12 password (given or generated). */
-  password: string;
-  /** The files written for it, relative to the CA directory, for the inventory. */
-  files: string[];
-}
-
-/** A built client: file contents and the records that describe it, all plain cloneable data. */
-export interface BuiltClient {
-  keyPem: string;
-  csrPem: string;
-  certPem: string;
-  p12: Uint8Array;
-  certificate: CertificateSummary;
-  event: IssueEvent;
-  audit: AuditRecord;
-}
-
 /** Generates key pairs with at most `limit` in flight (libuv's pool has 4 threads by default). */
 async function generateKeys(type: KeyType, count: number, limit = 16): Promise<KeyPair[]> {
   const out: KeyPair[] = new Array(count);
@@ -207,61 +103,6 @@ async function generateKeys(type: KeyType, count: number, limit = 16): Promise<K
   };
   await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
   return out;
-}
-
-function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: ClientJob): BuiltClient {
-  const { keys } = job;
-  // The tutorial's request, signed by the key, is written as <name>.csr. It is not parsed back: the
-  // certificate takes the same public key, name and email from here (as it did from the parsed request),
-  // and parsing and verifying our own signature again cost ≈ 0.25 ms a client (OpenSSL 3 decoding the key).
-  const csrDer = encodeCsr({
-    privateKey: keys.privateKey,
-    subject: { commonName: job.name },
-    altNames: { email: job.email },
-  });
-  const cert = issueClientCertificate({
-    ca,
-    publicKey: keys.publicKey,
-    commonName: job.name,
-    email: job.email,
-    days: s.days,
-    now: s.now,
-  });
-  const keyDer = exportPrivateKeyDer(keys.privateKey); // once, for key file and PKCS#12
-  const p12 = createPkcs12({
-    privateKey: keys.privateKey,
-    privateKeyDer: keyDer,
-    certificate: cert,
-    chain: [ca.certificate],
-    friendlyName: job.name,
-    password: job.password,
-    profile: s.p12Profile,
-  });
-  const summary = summarize(cert, s.keyType);
-  return {
-    keyPem: toPem('PRIVATE KEY', keyDer),
-    csrPem: toPem('CERTIFICATE REQUEST', csrDer),
-    certPem: cert.toPem(),
-    p12,
-    certificate: summary,
-    event: issueEvent(cert, job.name, 'client', job.files, s.now, summary),
-    audit: auditRecord('issue', cert, s.now, { profile: 'client' }),
-  };
-}
-
-/** Builds clients — CSR, certificate, PKCS#12, records — in this thread or a worker. */
-export function buildClients(
-  ca: CertificateAuthority,
-  s: ClientBuildSettings,
-  jobs: ClientJob[],
-): BuiltClient[] {
-  return jobs.map((job) => buildClient(ca, s, job));
-}
-
-/** The CA of a worker's workerData. */
-export function caOfWorkerData(d: ClientWorkerData): CertificateAuthority {
-  const der = Buffer.from(d.caCertificate.buffer, d.caCertificate.byteOffset, d.caCertificate.byteLength);
-  return { certificate: Certificate.from(der, 'CA certificate'), privateKey: d.caKey };
 }
 
 /**

@@ -10,16 +10,13 @@ import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import {
   assertDays,
-  auditRecord,
-  type CertificateSummary,
   FileList,
-  issueEvent,
   type StorePasswordChoice,
   storePasswordFor,
-  summarize,
   type WrittenFile,
 } from './common.js';
 import { refuseLookalikes } from './names-in-use.js';
+import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 export interface IssueServerOptions {
   hosts: string[];

@@ -25,16 +25,13 @@ import type { CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, statusOf } from '../store/inventory.js';
 import {
   assertDays,
-  auditRecord,
-  type CertificateSummary,
   checkNames,
   FileList,
-  issueEvent,
   type StorePasswordChoice,
   storePasswordFor,
-  summarize,
   type WrittenFile,
 } from './common.js';
+import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 import { type CrlSummary, stageCrl } from './revoke.js';
 
 export interface RenewOptions {

@@ -9,17 +9,9 @@ import { assertCommonName, assertSafeName } from '../pki/names.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
-import {
-  assertDays,
-  auditRecord,
-  type CertificateSummary,
-  checkNames,
-  FileList,
-  issueEvent,
-  summarize,
-  type WrittenFile,
-} from './common.js';
+import { assertDays, checkNames, FileList, type WrittenFile } from './common.js';
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
+import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 export interface SignCsrOptions {
   /** The request, PEM or DER. */

@@ -14,12 +14,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { beforeAll, expect, test } from 'vitest';
-import {
-  type ClientRequest,
-  type IssueClientSettings,
-  issueClients,
-  WORKER_THRESHOLD,
-} from '../../src/ops/issue-client.js';
+import type { ClientRequest } from '../../src/ops/client-request.js';
+import { type IssueClientSettings, issueClients, WORKER_THRESHOLD } from '../../src/ops/issue-client.js';
 import { Certificate } from '../../src/pki/certificate.js';
 import { MtlsCaError } from '../../src/pki/errors.js';
 import { verifyAuditLog } from '../../src/store/audit.js';

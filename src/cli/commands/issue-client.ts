@@ -66,8 +66,11 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
     .action(async (name: string | undefined, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const ops = await import('../../ops/issue-client.js');
-      const { defaultLeafKeyType } = await import('../../ops/common.js');
+      const [ops, request, { defaultLeafKeyType }] = await Promise.all([
+        import('../../ops/issue-client.js'),
+        import('../../ops/client-request.js'),
+        import('../../ops/common.js'),
+      ]);
       if ((name === undefined) === (flags.from === undefined)) {
         throw new MtlsCaError(
           'USAGE',
@@ -80,7 +83,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       }
       const requests =
         flags.from !== undefined
-          ? ops.parseClientList(
+          ? request.parseClientList(
               (await readInput(ctx.io, flags.from, INPUT.clientList, '--from')).toString('utf8'),
               inputName(flags.from),
             )
