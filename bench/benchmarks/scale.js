@@ -13,7 +13,7 @@ import { Certificate } from '../../dist/pki/certificate.js';
 import { createCrl } from '../../dist/pki/crl.js';
 import { parsePrivateKey } from '../../dist/pki/keys.js';
 import { readCrlFile } from '../../dist/server/revocation.js';
-import { encodeInventoryAppend, inventoryIndexState } from '../../dist/store/inventory.js';
+import { encodeInventoryAppend, inventoryIndexState } from '../../dist/store/inventory-index.js';
 import { layout } from '../../dist/store/layout.js';
 import { startMtls } from '../lib/servers.js';
 import {

@@ -13,7 +13,8 @@ import { quote } from '../pki/characters.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { nameKey } from '../pki/names.js';
 import type { CaStore } from '../store/ca-store.js';
-import { type CertificateProfile, findInventoryNames, type SupersedeEvent } from '../store/inventory.js';
+import type { CertificateProfile, SupersedeEvent } from '../store/inventory.js';
+import { findInventoryNames } from '../store/inventory-index-reader.js';
 
 /**
  * Refuses the first of `names` that reads like a name the inventory holds for `profile` (`ALREADY_EXISTS`,

@@ -24,15 +24,13 @@ import {
 } from './audit.js';
 import { commitPending, recoverCommit } from './commit.js';
 import {
-  encodeInventoryAppend,
-  encodeInventoryIndex,
   type InventoryEntry,
   type InventoryEvent,
   type InventoryRecords,
-  inventoryIndexState,
   readInventory,
-  readInventoryIndex,
 } from './inventory.js';
+import { encodeInventoryAppend, encodeInventoryIndex, inventoryIndexState } from './inventory-index.js';
+import { readInventoryIndex } from './inventory-index-reader.js';
 import { describeErrno, ioFailure } from './io-error.js';
 import { type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { CaStore } from '../../src/store/ca-store.js';
-import { type InventoryEntry, inventoryIndexState, readInventory } from '../../src/store/inventory.js';
+import { type InventoryEntry, readInventory } from '../../src/store/inventory.js';
+import { inventoryIndexState } from '../../src/store/inventory-index.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tools.js';
 

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl } from '../../src/pki/crl.js';
 import { verifyAuditLog } from '../../src/store/audit.js';
-import { type InventoryEvent, readInventory, readInventoryIndex } from '../../src/store/inventory.js';
+import { type InventoryEvent, readInventory } from '../../src/store/inventory.js';
+import { readInventoryIndex } from '../../src/store/inventory-index-reader.js';
 import { layout } from '../../src/store/layout.js';
 
 /** Every file under `dir`, relative to it, `backups/` left out (a backup is checked as a CA of its own). */

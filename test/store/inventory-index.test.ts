@@ -4,18 +4,19 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { CaStore } from '../../src/store/ca-store.js';
 import {
-  encodeInventoryAppend,
-  encodeInventoryIndex,
-  findInventoryNames,
-  INDEX_HEADER,
   type InventoryEvent,
   type InventoryRecords,
   type IssueEvent,
-  inventoryIndexState,
   keysOf,
   readInventory,
-  readInventoryIndex,
 } from '../../src/store/inventory.js';
+import {
+  encodeInventoryAppend,
+  encodeInventoryIndex,
+  INDEX_HEADER,
+  inventoryIndexState,
+} from '../../src/store/inventory-index.js';
+import { findInventoryNames, readInventoryIndex } from '../../src/store/inventory-index-reader.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
