@@ -9,7 +9,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import { parseJks } from '../pki/jks.js';
 import { isEncryptedPrivateKey, keyTypeName, parsePrivateKey, subjectPublicKeyInfo } from '../pki/keys.js';
 import { isPem, pemBlocks } from '../pki/pem.js';
-import { parsePkcs12 } from '../pki/pkcs12.js';
+import { parsePkcs12 } from '../pki/pkcs12-read.js';
 import { type CertificateSummary, summarize } from './records.js';
 
 const DAY_MS = 86_400_000;

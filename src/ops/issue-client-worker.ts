@@ -1,7 +1,8 @@
 /**
- * The worker thread of a big `issue-client --from` batch (see issue-client.ts and client-build.ts): builds the chunks of clients
- * it is sent — CSR, certificate, PKCS#12, for key pairs the main thread made — with the CA it received as
- * workerData, and sends back the finished files. It writes nothing: the main thread owns the CA directory.
+ * The worker thread of a big `issue-client --from` batch (issue-client.ts): builds the chunks of clients it is
+ * sent — CSR, certificate, PKCS#12 (client-build.ts), for key pairs the main thread made — with the CA it
+ * received as workerData, and sends back the finished files. It writes nothing and never loads the store: the
+ * main thread owns the CA directory.
  */
 import { workerData } from 'node:worker_threads';
 import {

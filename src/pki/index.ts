@@ -44,11 +44,10 @@ export {
   createTrustStorePkcs12,
   DEFAULT_PKCS12_PROFILE,
   PKCS12_PROFILES,
-  type Pkcs12Contents,
   type Pkcs12Options,
   type Pkcs12Profile,
-  parsePkcs12,
 } from './pkcs12.js';
+export { type Pkcs12Contents, parsePkcs12 } from './pkcs12-read.js';
 export {
   type CertificateAuthority,
   createRootCa,

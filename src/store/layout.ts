@@ -15,7 +15,7 @@ export interface Layout {
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
   /**
-   * A compact, derived copy of what `list` needs from the inventory (see inventory.ts), appended in the same
+   * A compact, derived copy of what `list` needs from the inventory (see inventory-index.ts), appended in the same
    * transaction; ignored when out of step with the inventory and rebuilt by the next write.
    */
   inventoryIndex: string;

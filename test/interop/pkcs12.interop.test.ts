@@ -9,7 +9,8 @@ import { beforeAll, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
 import { exportPrivateKeyPem, KEY_TYPES, type KeyType, subjectPublicKeyInfo } from '../../src/pki/keys.js';
 import { pemBlocks } from '../../src/pki/pem.js';
-import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile, parsePkcs12 } from '../../src/pki/pkcs12.js';
+import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile } from '../../src/pki/pkcs12.js';
+import { parsePkcs12 } from '../../src/pki/pkcs12-read.js';
 import { type Identity, makeIdentity } from '../helpers/pki.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 

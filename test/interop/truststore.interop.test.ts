@@ -8,7 +8,8 @@ import { beforeAll, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
 import { createJks, parseJks } from '../../src/pki/jks.js';
 import { generateKeyPair, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
-import { createTrustStorePkcs12, PKCS12_PROFILES, parsePkcs12 } from '../../src/pki/pkcs12.js';
+import { createTrustStorePkcs12, PKCS12_PROFILES } from '../../src/pki/pkcs12.js';
+import { parsePkcs12 } from '../../src/pki/pkcs12-read.js';
 import { createRootCa } from '../../src/pki/profiles.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 

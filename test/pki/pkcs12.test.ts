@@ -8,12 +8,11 @@ import { OID } from '../../src/pki/oids.js';
 import {
   createPkcs12,
   createTrustStorePkcs12,
-  derivePkcs12Key,
   PKCS12_PROFILES,
   type Pkcs12Profile,
-  parsePkcs12,
-  pkcs12PasswordBytes,
 } from '../../src/pki/pkcs12.js';
+import { derivePkcs12Key, pkcs12PasswordBytes } from '../../src/pki/pkcs12-kdf.js';
+import { parsePkcs12 } from '../../src/pki/pkcs12-read.js';
 import { type Identity, makeIdentity } from '../helpers/pki.js';
 
 const PASSWORD = 'correct horse';
