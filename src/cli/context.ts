@@ -7,7 +7,7 @@ import { DEFAULT_DIR } from '../store/layout.js';
 import type { Io } from './io.js';
 import { Output } from './output.js';
 
-export const ENV_DIR = 'MTLS_CA_DIR';
+const ENV_DIR = 'MTLS_CA_DIR';
 
 /** A typed exit code other than 0/1/2/70 (e.g. 3 from `list --expiring`). */
 export class ExitError extends Error {

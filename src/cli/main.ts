@@ -11,11 +11,11 @@ import { Output } from './output.js';
 import { buildProgram } from './program.js';
 import { table } from './render.js';
 
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_INTERNAL = 70;
-export const EXIT_CANCELLED = 130;
+const EXIT_OK = 0;
+const EXIT_ERROR = 1;
+const EXIT_USAGE = 2;
+const EXIT_INTERNAL = 70;
+const EXIT_CANCELLED = 130;
 
 /**
  * Runs the CLI.

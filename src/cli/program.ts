@@ -15,7 +15,7 @@ import { registerSignCsr } from './commands/sign-csr.js';
 import { CommandContext, EXIT_CODES } from './context.js';
 import type { Io } from './io.js';
 
-export function version(): string {
+function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };

@@ -22,7 +22,7 @@ import { auditRecord, type CertificateSummary, issueEvent, summarize } from './r
 import { stageCrl } from './revoke.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
-export const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];
+const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];
 
 export interface InitOptions {
   caName: string;

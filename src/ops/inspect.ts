@@ -6,7 +6,7 @@ import { Certificate, fingerprint } from '../pki/certificate.js';
 import { Crl } from '../pki/crl.js';
 import { parseCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
-import { parseJks } from '../pki/jks.js';
+import { isJks, parseJks } from '../pki/jks.js';
 import { isEncryptedPrivateKey, keyTypeName, parsePrivateKey, subjectPublicKeyInfo } from '../pki/keys.js';
 import { isPem, pemBlocks } from '../pki/pem.js';
 import { parsePkcs12 } from '../pki/pkcs12-read.js';
@@ -77,7 +77,7 @@ const PROTECTED: Record<ProtectedKind, string> = {
  */
 export type PasswordHook = (file: string, kind: ProtectedKind) => Promise<string | undefined>;
 
-export function certificateDetails(cert: Certificate, now: Date = new Date()): CertificateDetails {
+function certificateDetails(cert: Certificate, now: Date = new Date()): CertificateDetails {
   return {
     // keyTypeName, not keyTypeOf: a certificate with a key mtls-ca does not make is shown, not refused.
     ...summarize(cert, keyTypeName(cert.publicKey)),
@@ -89,8 +89,6 @@ export function certificateDetails(cert: Certificate, now: Date = new Date()): C
     daysLeft: Math.floor((cert.notAfter.getTime() - now.getTime()) / DAY_MS),
   };
 }
-
-const JKS_MAGIC = 0xfeedfeed;
 
 async function needPassword(hook: PasswordHook, file: string, kind: ProtectedKind): Promise<string> {
   const password = await hook(file, kind);
@@ -145,7 +143,7 @@ export async function inspectData(
       `read ${file}: PEM block "${label ?? '?'}" is not a certificate, CSR, key or CRL`,
     );
   }
-  if (data.length >= 4 && data.readUInt32BE(0) === JKS_MAGIC) {
+  if (isJks(data)) {
     const entries = parseJks(data, await needPassword(password, file, 'jks'), file);
     return {
       type: 'jks',

@@ -280,11 +280,6 @@ export function shallowChildren(buf: Buffer, what = 'input'): { tag: number; raw
   return out;
 }
 
-/** Decodes the content of a primitive OCTET STRING / BIT STRING that itself holds DER. */
-export function decodeContent(node: Node, what = 'input'): Node {
-  return decode(node.tag === Tag.BIT_STRING ? node.content.subarray(1) : octetsOf(node), what);
-}
-
 /** Returns the node, checking that it is present and has the expected tag. */
 export function expectTag(node: Node | undefined, tag: number, what = 'input'): Node {
   if (!node || node.tag !== tag) throw parseError(what);

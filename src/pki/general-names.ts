@@ -32,7 +32,7 @@ import { isZonedIpv6, parseIp, type SubjectAltNames } from './extensions.js';
  */
 export const URI_SCHEMES = ['https', 'spiffe', 'urn'] as const;
 
-export const MAX_DNS_NAME_LENGTH = 253;
+const MAX_DNS_NAME_LENGTH = 253;
 
 interface Refusal {
   rule: NameRule;

@@ -17,13 +17,18 @@ import { Certificate } from './certificate.js';
 import { MtlsCaError } from './errors.js';
 import { checkAliases } from './pkcs12.js';
 
-export const JKS_MAGIC = 0xfeedfeed;
+const JKS_MAGIC = 0xfeedfeed;
 const JCEKS_MAGIC = 0xcececece;
 const TAG_PRIVATE_KEY = 1;
 const TAG_TRUSTED_CERT = 2;
 /** The constant the JDK mixes into the integrity digest (JavaKeyStore.getPreKeyedHash). */
 const DIGEST_WHITENER = Buffer.from('Mighty Aphrodite', 'utf8');
 const DIGEST_LENGTH = 20;
+
+/** Whether `data` starts as a JKS store does (its magic number), so that it is worth reading as one. */
+export function isJks(data: Uint8Array): boolean {
+  return data.length >= 4 && Buffer.from(data.buffer, data.byteOffset, 4).readUInt32BE(0) === JKS_MAGIC;
+}
 
 export interface JksEntry {
   alias: string;

@@ -73,7 +73,7 @@ export function commonNameOf(attrs: NameAttribute[]): string | undefined {
   return attrs.findLast((a) => a.oid === OID.commonName)?.value;
 }
 
-export const MAX_NAME_LENGTH = 64;
+const MAX_NAME_LENGTH = 64;
 
 const NAME_HINT = 'use letters, digits, ".", "_", "-" or "@", not starting with "." or "-"';
 

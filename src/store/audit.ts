@@ -37,7 +37,7 @@ export interface AuditRecord {
 /** `prev` of the first line: there is nothing before it. */
 export const GENESIS = '0'.repeat(64);
 
-export function lineHash(line: string): string {
+function lineHash(line: string): string {
   return createHash('sha256').update(line, 'utf8').digest('hex');
 }
 
@@ -102,7 +102,7 @@ function algorithmOf(publicKey: KeyObject): string {
   return der.readOid(der.decode(signatureAlgorithmFor(publicKey)).children[0]!);
 }
 
-export interface AuditHead {
+interface AuditHead {
   lines: number;
   last: string;
 }

@@ -70,7 +70,7 @@ const MODE_LOG = 0o644;
 
 export const INTENT_FILE = '.mtls-ca.txn';
 export const JOURNAL_FILE = '.mtls-ca.journal';
-export const UNDO_FILE = '.mtls-ca.undo';
+const UNDO_FILE = '.mtls-ca.undo';
 /** Where the intent and the commit record are written before being renamed into place. */
 const INTENT_TEMP = `${INTENT_FILE}.tmp`;
 const JOURNAL_TEMP = `${JOURNAL_FILE}.tmp`;
@@ -109,7 +109,7 @@ export function tempPath(target: string, tx: string, n: number): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${tx}-${n}.tmp`);
 }
 
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');
     try {

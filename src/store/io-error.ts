@@ -39,7 +39,7 @@ export function describeErrno(e: unknown): string {
 }
 
 /** What a user can do about a cause, for the folder `dir`; undefined when the cause says it all. */
-export function ioHint(e: unknown, dir: string): string | undefined {
+function ioHint(e: unknown, dir: string): string | undefined {
   switch (errnoName(e)) {
     case 'ENOSPC':
     case 'EDQUOT':

@@ -126,7 +126,7 @@ function certLines(out: Output, c: CertificateDetails, indent = ''): string[] {
   ];
 }
 
-export function renderInspect(out: Output, r: InspectResult): string[] {
+function renderInspect(out: Output, r: InspectResult): string[] {
   switch (r.type) {
     case 'certificate':
       return r.certificates.flatMap((c, i) => [

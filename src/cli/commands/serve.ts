@@ -46,7 +46,7 @@ function inDoubleQuotes(s: string): string {
 }
 
 /** A curl command for the first client with a .p12 (pavel preferred), ready to paste into a POSIX shell. */
-export function curlHint(store: CaStore, url: string): string {
+function curlHint(store: CaStore, url: string): string {
   const names = fs.existsSync(store.paths.clientDir)
     ? fs
         .readdirSync(store.paths.clientDir)
