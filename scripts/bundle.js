@@ -2,7 +2,7 @@
 /**
  * Bundles the CLI into dist/bundle/ (run by `npm run build`, after tsc). Why: a Node process spends a large
  * part of a short command resolving, reading and compiling modules — the ~40 files of dist/ plus
- * commander's 6 took ≈ 100 ms of `mtls-ca init`'s 300 in a CPU profile (bench/README.md, items 1–3). The
+ * commander's 6 were a third of `mtls-ca init` in a CPU profile (docs/performance.md, start-up). The
  * bundle keeps every dynamic import() a separate chunk, so a command still loads only what it uses, and
  * bundles commander (used by every command, hence a devDependency) while the runtime dependencies stay in
  * node_modules, loaded lazily.

@@ -1,8 +1,8 @@
 /**
- * Building one client of `issue-client` — its CSR, certificate and PKCS#12, and the records that describe it —
- * from a key pair and a password made by the caller: in the main thread for a small batch, and in the worker
- * threads of a big one (issue-client-worker.ts). Everything in and out is plain, cloneable data; nothing here
- * touches the CA directory or loads the store, which only the main thread writes.
+ * Building one client of `issue-client` — its CSR, certificate and PKCS#12, and the records that describe it
+ * — from a key pair and a password made by the caller: in the main thread for a small batch, and in the
+ * worker threads of a big one (issue-client-worker.ts). Everything in and out is plain, cloneable data;
+ * nothing here touches the CA directory or loads the store, which only the main thread writes.
  */
 import type { KeyObject } from 'node:crypto';
 import { Certificate } from '../pki/certificate.js';
@@ -63,7 +63,7 @@ function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: Clie
   const { keys } = job;
   // The tutorial's request, signed by the key, is written as <name>.csr. It is not parsed back: the
   // certificate takes the same public key, name and email from here (as it did from the parsed request),
-  // and parsing and verifying our own signature again cost ≈ 0.25 ms a client (OpenSSL 3 decoding the key).
+  // and parsing and verifying our own signature again would cost OpenSSL 3 another decoding of the key.
   const csrDer = encodeCsr({
     privateKey: keys.privateKey,
     subject: { commonName: job.name },

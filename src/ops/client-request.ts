@@ -1,6 +1,6 @@
 /**
- * What `issue-client` is asked for: one client from the command line, or many from a `--from` file (one user per
- * line). Every request is checked here, before a key is generated or the CA key is read.
+ * What `issue-client` is asked for: one client from the command line, or many from a `--from` file (one user
+ * per line). Every request is checked here, before a key is generated or the CA key is read.
  */
 import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';

@@ -1,6 +1,6 @@
 /**
- * The worker thread of a big `issue-client --from` batch (issue-client.ts): builds the chunks of clients it is
- * sent — CSR, certificate, PKCS#12 (client-build.ts), for key pairs the main thread made — with the CA it
+ * The worker thread of a big `issue-client --from` batch (issue-client.ts): builds the chunks of clients it
+ * is sent — CSR, certificate, PKCS#12 (client-build.ts), for key pairs the main thread made — with the CA it
  * received as workerData, and sends back the finished files. It writes nothing and never loads the store: the
  * main thread owns the CA directory.
  */

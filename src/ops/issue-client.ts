@@ -2,10 +2,10 @@
  * `issue-client`: the tutorial's client steps in one — key, CSR, certificate signed by the CA, and a
  * browser-importable `client_<name>.p12` with the full chain — plus the user's roles in users.json.
  * `issue-client --from FILE` does the same for many users with one lock, one inventory append and one
- * users.json write: the batch transaction. The requests are checked in client-request.ts; each client is built
- * by client-build.ts — for a big batch on worker threads, one per core (issue-client-worker.ts), while this
- * thread writes and fsyncs the finished files; for a small one in this thread, where starting workers would
- * cost more than they save.
+ * users.json write: the batch transaction. The requests are checked in client-request.ts; each client is
+ * built by client-build.ts — for a big batch on worker threads, one per core (issue-client-worker.ts), while
+ * this thread writes and fsyncs the finished files; for a small one in this thread, where starting workers
+ * would cost more than they save.
  */
 import { availableParallelism } from 'node:os';
 import { generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
@@ -68,11 +68,10 @@ export interface ParallelOptions {
 }
 
 /**
- * From this many clients on, a batch goes to worker threads. Workers cost ≈ 150 ms before their first
- * client (start, module loading, each compiling the code again) and, on 2 cores, gain less than one would
- * think: building in this thread already overlaps with the fsyncs on libuv's pool. Measured on 2 vCPUs
- * (ecdsa-p256): 96 clients 0.5 s here vs 0.63 s with workers, 250 clients 1.16 vs 1.10 s, 1,000 clients
- * 4.35 vs 3.45 s.
+ * From this many clients on, a batch goes to worker threads. Workers cost time before their first client
+ * (start, module loading, each compiling the code again) and, on 2 cores, gain less than one would think:
+ * building in this thread already overlaps with the fsyncs on libuv's pool. The break-even measured on
+ * 2 vCPUs is in docs/performance.md ("Worker threads for a big batch").
  */
 export const WORKER_THRESHOLD = 200;
 
@@ -116,7 +115,7 @@ const DEFAULT_WORKER_ENTRY = import.meta.url.endsWith('.ts')
 
 /** The worker module and thread count for a batch of `count`, or undefined to build it in this thread. */
 function workerPlan(count: number, o: ParallelOptions = {}): { entry: URL; workers: number } | undefined {
-  // Each worker first spends ≈ 150 ms starting and compiling, and holds its own heap: one per core, but
+  // Each worker first spends a while starting and compiling, and holds its own heap: one per core, but
   // not more than one per 100 clients (a 64-core machine need not start 64 for 1,000 clients).
   const workers = o.workers ?? Math.min(availableParallelism(), Math.max(1, Math.floor(count / 100)));
   const entry = o.entry ?? DEFAULT_WORKER_ENTRY;

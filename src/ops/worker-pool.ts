@@ -29,8 +29,8 @@ export interface WorkerPoolOptions<J, R> {
   /** Number of worker threads, at least 1. */
   workers: number;
   /**
-   * The jobs, or a promise of them: the workers start (≈ 50-100 ms to load their modules) while it is
-   * still being made.
+   * The jobs, or a promise of them: the workers start, loading their modules, while it is still being
+   * made.
    */
   jobs: J[] | Promise<J[]>;
   /** Jobs per message; small enough to balance the load, large enough that messages cost nothing. */

@@ -49,8 +49,8 @@ export function createCsr(o: {
 }
 
 /**
- * The DER of the request {@link createCsr} makes, without parsing it back and verifying it (≈ 0.25 ms:
- * OpenSSL 3 decodes the key again) — for a caller that made the key itself and only writes the request.
+ * The DER of the request {@link createCsr} makes, without parsing it back and verifying it (OpenSSL 3 would
+ * decode the key again; docs/performance.md) — for a caller that made the key itself and only writes it.
  */
 export function encodeCsr(o: {
   privateKey: KeyObject;

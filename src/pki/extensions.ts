@@ -120,7 +120,7 @@ function parseIpv6(text: string): Buffer | undefined {
 
 /**
  * 4 or 16 bytes for an IPv4 or IPv6 address in text, else undefined. Our own parser, not node:net's isIP:
- * its IPv6 regular expression costs 15-60 ms to compile on first use, a fifth of `mtls-ca init`.
+ * compiling its IPv6 regular expression on first use was a fifth of `mtls-ca init` (docs/performance.md).
  */
 export function parseIp(text: string): Buffer | undefined {
   return text.includes(':') ? parseIpv6(text) : parseIpv4(text);

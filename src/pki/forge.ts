@@ -1,8 +1,8 @@
 /**
- * The one adapter to node-forge (STYLE.md: each third-party library behind one file). We use forge only for
- * what Node's native crypto cannot do: RC2, which OpenSSL 3 moved to its legacy provider, so that Node
- * (built without it) throws "unsupported" for it. RC2-40 is what `openssl pkcs12 -export -legacy`, OpenSSL
- * 1.x and older Windows use to encrypt the certificates of a PKCS#12 file.
+ * The one adapter to node-forge (each third-party library sits behind one file: ARCHITECTURE.md). We use
+ * forge only for what Node's native crypto cannot do: RC2, which OpenSSL 3 moved to its legacy provider, so
+ * that Node (built without it) throws "unsupported" for it. RC2-40 is what `openssl pkcs12 -export -legacy`,
+ * OpenSSL 1.x and older Windows use to encrypt the certificates of a PKCS#12 file.
  *
  * Everything else of PKCS#12 is native: forge's toPkcs12Asn1 handles only RSA keys and SHA-1 MACs, and its
  * pure-JS KDF and ciphers are slower than Node's.
@@ -14,9 +14,9 @@ type ForgeModule = typeof Forge;
 let forgeModule: ForgeModule | undefined;
 
 /**
- * node-forge is loaded on first use: only reading a legacy RC2 PKCS#12 needs it, and loading it costs
- * 40-70 ms of every init / issue-client otherwise (bench/README.md). forge is CommonJS, so require is the
- * synchronous equivalent of its default import.
+ * node-forge is loaded on first use: only reading a legacy RC2 PKCS#12 needs it, and loading it would be a
+ * large share of every init and issue-client otherwise (docs/performance.md, start-up). forge is CommonJS, so
+ * require is the synchronous equivalent of its default import.
  */
 function forge(): ForgeModule {
   forgeModule ??= createRequire(import.meta.url)('node-forge') as ForgeModule;

@@ -1,8 +1,9 @@
 /**
  * Repeated hashing of a digest, H(H(…H(x))), for the PKCS#12 KDF (RFC 7292 B.2 step 6), which hashes its own
  * output 2,047 or 9,999 more times per derived key. Each round is exactly one compression of a single padded
- * block, so compressing in JavaScript beats a call into OpenSSL per round (crypto.hash: ~1.5 µs of call
- * overhead for ~0.1 µs of work). The results are checked against crypto.hash in the tests.
+ * block, so compressing in JavaScript beats a call into OpenSSL per round, whose call overhead is many times
+ * the work. The results are checked against crypto.hash in the tests; the gain, what guards it and how to
+ * undo it: docs/performance.md, "The unrolled SHA-1 of the PKCS#12 KDF".
  */
 
 /**
@@ -12,13 +13,13 @@
  * The 80 steps of FIPS 180-4 6.1.2 are written out, with the message schedule in 16 local variables (a ring:
  * W[t] replaces W[t-16]) and the working variables renamed from step to step instead of shifted (a..e →
  * T,a,b,c,d becomes a change of names, as in OpenSSL's BODY_00_15 macros), so V8 keeps all of it in
- * registers: 0.09 µs per block here against 0.25-0.45 µs for the textbook loop over an Int32Array(80). One
- * call per block, rather than the rounds loop in the same function, lets V8 optimise it after its first call
- * with complete type feedback (a loop optimised on-stack mid-call kept deoptimising at its exit).
+ * registers, several times faster than the textbook loop over an Int32Array(80). One call per block, rather
+ * than the rounds loop in the same function, lets V8 optimise it after its first call with complete type
+ * feedback (a loop optimised on-stack mid-call kept deoptimising at its exit).
  */
 function sha1Block(state: Int32Array): void {
   // FIPS 180-4 constants are written in place, not as module constants: a bundler may turn those into
-  // mutable `var`s, which V8 then reads from memory in every step (measured 8x slower under esbuild).
+  // mutable `var`s, which V8 then reads from memory in every step (test/architecture.test.ts checks it).
   // One block: the 20-byte message, the 0x80 terminator, zeros, and the bit length 160
   let w0 = state[0]!;
   let w1 = state[1]!;

@@ -155,8 +155,8 @@ function isWellFormedCiphertext(data: Buffer | string): boolean {
 
 /**
  * SPKIs already exported. A KeyObject never changes, and issuing one certificate asks for the same key's
- * SPKI up to four times (CSR, certificate, key identifier, PKCS#12 check): each export goes through
- * OpenSSL 3's encoder framework, ≈ 0.1 ms.
+ * SPKI up to four times (CSR, certificate, key identifier, PKCS#12 check), and each export goes through
+ * OpenSSL 3's slow encoder framework (docs/performance.md).
  */
 const spkiCache = new WeakMap<KeyObject, Buffer>();
 

@@ -1,9 +1,9 @@
 /**
- * The PKCS#12 key derivation function (RFC 7292 appendix B), which turns the password of a `.p12` into its MAC
- * key and, for the legacy PBE algorithms (3DES, RC2), the cipher key and IV. Written natively over
- * crypto.createHash rather than taken from forge.pkcs12.generateKey: several times faster than forge's pure-JS
- * hashes, and it needs SHA-256 for the MACs OpenSSL 3 and Java write. Its inner loop, thousands of hashes of
- * one digest, runs on the unrolled SHA-1 and SHA-256 of hash-iterate.ts (docs/performance.md).
+ * The PKCS#12 key derivation function (RFC 7292 appendix B), which turns the password of a `.p12` into its
+ * MAC key and, for the legacy PBE algorithms (3DES, RC2), the cipher key and IV. Written natively over
+ * crypto.createHash rather than taken from forge.pkcs12.generateKey: several times faster than forge's
+ * pure-JS hashes, and it needs SHA-256 for the MACs OpenSSL 3 and Java write. Its inner loop, thousands of
+ * hashes of one digest, runs on the unrolled SHA-1 and SHA-256 of hash-iterate.ts (docs/performance.md).
  */
 import crypto from 'node:crypto';
 import { iterateSha1, iterateSha256 } from './hash-iterate.js';

@@ -1,7 +1,7 @@
 /**
  * Reading PKCS#12 files (RFC 7292): ours in both profiles (pkcs12.ts), `openssl pkcs12 -export` with and
- * without `-legacy`, keytool's and Windows'. Every algorithm they use is decrypted natively, except the legacy
- * RC2 cipher, which OpenSSL 3 keeps in a provider Node does not load: it goes through forge.ts.
+ * without `-legacy`, keytool's and Windows'. Every algorithm they use is decrypted natively, except the
+ * legacy RC2 cipher, which OpenSSL 3 keeps in a provider Node does not load: it goes through forge.ts.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { Certificate } from './certificate.js';

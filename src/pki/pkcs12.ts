@@ -10,7 +10,8 @@
  *   defaults of OpenSSL 3 (`openssl pkcs12 -export`) and Java 17+ (JDK-8153005).
  * Neither uses RC2-40 (the old certificate cipher), so OpenSSL 3 reads both without `-legacy`.
  *
- * This module writes them; pkcs12-read.ts reads them (ours and other tools'), pkcs12-kdf.ts derives their keys.
+ * This module writes them; pkcs12-read.ts reads them (ours and other tools'); pkcs12-kdf.ts derives their
+ * keys.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import type { Certificate } from './certificate.js';
@@ -202,7 +203,7 @@ export function createPkcs12(
     certificate: Certificate;
     chain?: Certificate[];
     friendlyName?: string;
-    /** The key's PKCS#8 DER when the caller has exported it already (saves an export, ≈ 0.06 ms). */
+    /** The key's PKCS#8 DER when the caller has exported it already (saves an OpenSSL export). */
     privateKeyDer?: Buffer;
   },
 ): Buffer {

@@ -5,7 +5,7 @@
  *
  * Per request it keeps one small object in a symbol-keyed slot on the response, and every response shares
  * one `close` listener: a Set of in-flight responses and a `once` wrapper per response measurably slowed
- * keep-alive requests (bench/README.md, keep-alive throughput).
+ * keep-alive requests (docs/performance.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';

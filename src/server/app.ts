@@ -60,7 +60,7 @@ function setCommonHeaders(res: Response): void {
 /**
  * Wraps a route that needs no certificate (/health): it only sets the headers of every answer.
  * Each wrapper is part of its route's own router layer: a separate `app.use` middleware would be one more
- * layer for every request to pass, and layers are most of Express's cost per request (bench/README.md).
+ * layer for every request to pass, and layers are most of Express's cost per request (docs/performance.md).
  */
 function open(handler: RequestHandler): RequestHandler {
   return (req, res, next) => {

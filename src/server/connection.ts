@@ -5,7 +5,7 @@
  * The state sits in a symbol-keyed slot on the TLS socket, an object that exists anyway, rather than in a
  * WeakMap or a Map keyed by socket: every WeakMap entry is an ephemeron the garbage collector processes, and
  * a per-request Set of responses with a `once` listener each measurably slowed keep-alive requests
- * (bench/README.md, keep-alive throughput). One slot, one object of one shape, written only here.
+ * (docs/performance.md). One slot, one object of one shape, written only here.
  *
  * The verdict on a connection's client certificate is given once, by the server, in the handshake
  * ({@link judgePeer}, with the revocation policy); everything later reads it ({@link peerVerdict}), which

@@ -5,7 +5,7 @@
  * The server checks revoked serials itself (a Set lookup per handshake) and OpenSSL never sees the CRL:
  * handed the `crl` option, OpenSSL re-verifies the CRL's signature — hashing the whole CRL — on every
  * handshake, twice (client chain, and the server's own chain under CRL_CHECK_ALL), which made handshakes
- * with a large CRL several times slower (bench/README.md, "scale"). A new CRL still goes through
+ * with a large CRL several times slower (docs/performance.md). A new CRL still goes through
  * `setSecureContext`, which gives new connections fresh session-ticket keys and an empty session cache, so a
  * session from before a revocation cannot resume; and the open connections whose certificate it revokes are
  * closed. While the CRL is out of date (past nextUpdate, or before thisUpdate) every certificate of its CA is

@@ -75,7 +75,7 @@ const SESSION_PEER_TAG = 0xa3;
  * Node's ways to get it build much more: getPeerCertificate() an object with three fingerprints and the
  * decoded public key, getPeerX509Certificate() an X509Certificate whose key OpenSSL 3.0 decodes again; both
  * cost more per handshake than cutting the certificate out of the serialized session (profiled with perf;
- * bench/README.md, full handshakes). The session holds the same certificate (it is where OpenSSL's
+ * docs/performance.md). The session holds the same certificate (it is where OpenSSL's
  * SSL_get_peer_certificate reads it from) as encoded bytes. The session also holds
  * the session secret, so the buffer is zeroed once the certificate is copied out. Anything unexpected in it
  * falls back to getPeerCertificate().

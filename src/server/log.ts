@@ -53,7 +53,7 @@ let exitHooked = false;
 
 /**
  * How long a line may wait to be written with the next ones: a write per request was a measurable share of
- * a keep-alive request (bench/README.md, keep-alive throughput).
+ * a keep-alive request (docs/performance.md).
  */
 const FLUSH_MS = 50;
 

@@ -48,7 +48,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /**
  * Sends `body` as JSON, as Express's `res.json` would for this app (no ETag, so no freshness check) but
  * without its per-call work: content-type parsing and formatting, charset lookup, the send() checks — a
- * measurable share of a keep-alive request (bench/README.md, keep-alive throughput). To undo, call
+ * measurable share of a keep-alive request (docs/performance.md). To undo, call
  * `res.status(status).json(body)`.
  */
 export function sendJson(res: Response, body: unknown, status = 200): void {

@@ -3,7 +3,7 @@
  * restart: the file is re-read when its identity, size or times change (file-watch.ts). A lookup stats it
  * when a watch on its directory saw something happen to it, and at least once a second regardless (a watch
  * can miss a change: another inode after a directory swap, network file systems) — not on every request: a
- * stat is a noticeable share of serving a request (bench/README.md, keep-alive throughput). A file caught
+ * stat is a noticeable share of serving a request (docs/performance.md). A file caught
  * half-written by an editor must not take the server down, so a version that fails to parse is reported
  * once and the last good version stays in force.
  *

@@ -48,9 +48,9 @@ function writeTempAt(tmp: string, data: Buffer | string, mode: number): void {
 
 /**
  * {@link writeTempAt} with the fsync on libuv's thread pool, so that many files wait for the disk at the
- * same time. Creating and writing a small file is tens of µs in the kernel and cheaper done right here than
- * as three more pool round trips with their callbacks (measured on a 1,000-client batch: ≈ 0.1 ms of this
- * thread per file, which competed with the workers for the cores); only the fsync waits for the device.
+ * same time. Creating and writing a small file is cheaper done right here than as three more pool round
+ * trips with their callbacks, whose cost in this thread competed with the workers for the cores (measured on
+ * a 1,000-client batch, docs/performance.md); only the fsync waits for the device.
  */
 function writeTempAtAsync(tmp: string, data: Buffer | string, mode: number): Promise<void> {
   // The mode is set at creation, so a secret is never readable by others, not even for a moment.

@@ -1,8 +1,8 @@
 /**
- * Reads ca/inventory.idx (its format: inventory-index.ts) without holding it in memory: {@link readInventoryIndex}
- * for `list`, which decodes each record when it is shown, and {@link findInventoryNames} for the look-alike check
- * of a new name, which reads only the name fields. Both check first that the index is in step with the log, and
- * answer undefined (use the log) for anything unexpected in it.
+ * Reads ca/inventory.idx (its format: inventory-index.ts) without holding it in memory: {@link
+ * readInventoryIndex} for `list`, which decodes each record when it is shown, and {@link findInventoryNames}
+ * for the look-alike check of a new name, which reads only the name fields. Both check first that the index
+ * is in step with the log, and answer undefined (use the log) for anything unexpected in it.
  */
 import fs from 'node:fs';
 import {
@@ -21,9 +21,9 @@ class InventoryIndexError extends Error {}
 
 /**
  * The index is read through a window of this many bytes, decoded to a short-lived string: keeping 23 MB of
- * index in memory would cost more than reading it twice, since first-touching fresh memory is slow (≈ 5 ms
- * per MB in our VMs) while a 64 KB string is young-generation garbage the next window reuses. Larger windows
- * (over V8's 128 KB regular-object limit) are much slower for the same reason.
+ * index in memory would cost more than reading it twice, since first-touching fresh memory is slow, while a
+ * 64 KB string is young-generation garbage the next window reuses. Larger windows (over V8's 128 KB
+ * regular-object limit) are much slower for the same reason (docs/performance.md, "The list index").
  */
 const WINDOW = 1 << 16;
 /** Extra bytes read past a window, so a line that starts in it ends in it. */
@@ -222,8 +222,8 @@ export function readInventoryIndex(indexFile: string, inventoryFile: string): In
 
 /**
  * The names of the certificates of `profile` for which `wanted(name)` holds, each as often as it was issued:
- * from inventory.idx when it is in step — one pass over its name fields, no record decoded, ≈ 40 ms for
- * 100,000 certificates — else from the log. What a command about to issue a new name compares it with.
+ * from inventory.idx when it is in step — one pass over its name fields, no record decoded — else from the
+ * log. What a command about to issue a new name compares it with.
  * @param wanted - called once per certificate of the profile; keep it cheap
  */
 export function findInventoryNames(

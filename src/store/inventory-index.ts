@@ -1,8 +1,8 @@
 /**
- * `ca/inventory.idx`: what `list` shows of inventory.jsonl, one short ASCII line per event, appended in the same
- * transaction as the log: reading 100,000 certificates from it takes a fraction of parsing 47 MB of JSON
- * (docs/performance.md, "the list index"). The JSON log stays the source of truth; the index is used only
- * while it is provably in step:
+ * `ca/inventory.idx`: what `list` shows of inventory.jsonl, one short ASCII line per event, appended in the
+ * same transaction as the log: reading 100,000 certificates from it takes a fraction of parsing 47 MB of
+ * JSON (docs/performance.md, "The list index"). The JSON log stays the source of truth; the index is used
+ * only while it is provably in step:
  *
  * ```
  * # mtls-ca inventory index v1 ...        header (exactly {@link INDEX_HEADER})

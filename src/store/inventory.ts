@@ -122,7 +122,8 @@ export function readInventory(file: string): InventoryEntry[] {
       );
     }
     if (e.op === 'issue') {
-      // The parsed record itself (its `op` included), not a copy: 100,000 spreads cost ~200 ms.
+      // The parsed record itself (its `op` included), not a copy: at 100,000 lines the copies would be a
+      // noticeable part of `list` (docs/performance.md, "The list index").
       bySerial.set(e.serial, e as unknown as InventoryEntry);
     } else {
       const entry = bySerial.get(e.serial);

@@ -15,8 +15,8 @@ export interface Layout {
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
   /**
-   * A compact, derived copy of what `list` needs from the inventory (see inventory-index.ts), appended in the same
-   * transaction; ignored when out of step with the inventory and rebuilt by the next write.
+   * A compact, derived copy of what `list` needs from the inventory (see inventory-index.ts), appended in the
+   * same transaction; ignored when out of step with the inventory and rebuilt by the next write.
    */
   inventoryIndex: string;
   /** Held while a command changes the directory. */
