@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench` (builds first) or `node bench/run.js [name…]`: runs the benchmarks of issue 6 and writes
+ * `npm run bench` (builds first) or `node bench/run.js [name…]`: runs the benchmarks of bench/README.md and writes
  * bench/results/latest.json (raw numbers; a partial run replaces only the benchmarks it ran) and the results
  * section of bench/README.md. Every server and load generator it starts is bound to 127.0.0.1, runs in its
  * own process group and is killed at the end, also on failure or Ctrl-C; temp directories are removed.

@@ -154,7 +154,8 @@ const TASKSET = '/usr/bin/taskset';
  * Single-process servers and their load generator each get a core of their own (`taskset`, util-linux), so
  * that they do not take turns on both cores at the scheduler's whim: unpinned, the same server's CPU per
  * request varied by ±25 % from run to run on this VM; pinned, by a few %. Multi-process servers (`--workers
- * 2`, nginx with 2 workers) and their load generator stay unpinned: they share both cores, as the issue asks.
+ * 2`, nginx with 2 workers) and their load generator stay unpinned: they share both cores, as
+ * the targets of bench/README.md are set.
  */
 export const SERVER_CPU = '1';
 export const CLIENT_CPU = '0';

@@ -1,8 +1,8 @@
 /**
- * Issue 4's browser step end to end: the real Chromium (through playwright-core) opens the real
- * `mtls-ca serve` process with the `client_<name>.p12` files `issue-client` wrote — both `.p12` profiles —
- * their generated passwords, and reads the page a user would see. Playwright presents the certificate
- * through its own TLS proxy, so the origin must match the URL exactly.
+ * The README's browser step end to end: the real Chromium (through playwright-core) opens the real `mtls-ca
+ * serve` process with the `client_<name>.p12` files `issue-client` wrote — both `.p12` profiles — their
+ * generated passwords, and reads the page a user would see. Playwright presents the certificate through its
+ * own TLS proxy, so the origin must match the URL exactly.
  */
 import dns from 'node:dns/promises';
 import { existsSync, readFileSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Issue 5 end to end: the real `mtls-ca serve` process (one process, and `--workers 2`), the real `mtls-ca
+ * Revocation end to end: the real `mtls-ca serve` process (one process, and `--workers 2`), the real `mtls-ca
  * revoke` / `renew` processes, and real clients — Node's HTTPS client on fresh and keep-alive connections,
  * curl and `openssl s_client`. Revocation takes effect in the running server without a restart.
  */
@@ -24,7 +24,7 @@ import {
   waitFor,
 } from './helpers.js';
 
-/** The issue's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
+/** README.md's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
 const APPLY_BOUND_MS = 2_000;
 
 /** `openssl s_client` sending one request; resolves with what the server answered (empty when refused). */

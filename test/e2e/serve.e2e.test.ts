@@ -1,5 +1,5 @@
 /**
- * Issue 4 end to end: the files `mtls-ca init` and `issue-client` wrote, served by the real `mtls-ca serve`
+ * `serve` end to end: the files `mtls-ca init` and `issue-client` wrote, served by the real `mtls-ca serve`
  * process, called by the real curl — the banner's own command line, the `.p12` bundles with their generated
  * `.pass` files, a certificate from another CA, an expired one, a user without a role and an unknown user, in
  * `need` and `want` mode; and a Java 17 JSSE client configured with trustStore.jks and client_<name>.p12.

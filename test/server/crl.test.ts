@@ -1,8 +1,8 @@
 /**
- * Issue 5, the server half: revocation enforced live. The CA directory is made by the real CLI (`main()` in
- * this process: init, issue-client, revoke, renew, crl); the server is `createMtlsServer` on 127.0.0.1:0;
- * clients are Node's TLS/HTTPS client and the real curl. Nothing about TLS, CRLs or crypto is mocked: the
- * server refuses a revoked certificate in its handshake listener (by serial, from the CRL it verified once).
+ * Revocation enforced live by the server. The CA directory is made by the real CLI (`main()` in this process:
+ * init, issue-client, revoke, renew, crl); the server is `createMtlsServer` on 127.0.0.1:0; clients are
+ * Node's TLS/HTTPS client and the real curl. Nothing about TLS, CRLs or crypto is mocked: the server refuses
+ * a revoked certificate in its handshake listener (by serial, from the CRL it verified once).
  */
 import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ import { createCaDir, curl, newCa, opensslCertificate, type RunningServer, start
 const PASSWORD = 'crl-test-ca-password';
 const ENV = { MTLS_CA_PASSWORD: PASSWORD };
 const DAY = 86_400_000;
-/** The issue's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
+/** README.md's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
 const APPLY_BOUND_MS = 2_000;
 
 type Running = RunningServer;
