@@ -170,6 +170,28 @@ describe('pki is pure: bytes and objects in and out', () => {
   });
 });
 
+describe('the layers below the CLI speak no CLI: a library user has no commands or flags', () => {
+  const COMMANDS = 'init|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo';
+  const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
+
+  test.each(['pki', 'store', 'files', 'ops'] as Layer[])(
+    '%s: no `mtls-ca <command>` or `--flag` in a string',
+    (layer) => {
+      const wrong = offendingNodes(
+        inLayer(layer),
+        (n) =>
+          (ts.isStringLiteral(n) ||
+            ts.isNoSubstitutionTemplateLiteral(n) ||
+            ts.isTemplateHead(n) ||
+            ts.isTemplateMiddle(n) ||
+            ts.isTemplateTail(n)) &&
+          CLI_WORDS.test(n.text),
+      );
+      expect(wrong).toEqual([]);
+    },
+  );
+});
+
 describe('each third-party library behind one adapter', () => {
   const adapters: Record<string, (rel: string) => boolean> = {
     'node-forge': (rel) => rel === 'src/pki/forge.ts',

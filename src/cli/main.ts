@@ -6,6 +6,7 @@
 import { CommanderError } from 'commander';
 import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import { ExitError } from './context.js';
+import { hintFor } from './hints.js';
 import { type Io, processIo } from './io.js';
 import { Output } from './output.js';
 import { buildProgram } from './program.js';
@@ -38,13 +39,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     }
     if (e instanceof MtlsCaError) {
       const matches = e instanceof AmbiguousError ? e.matches : undefined;
-      out.error(e.message, e.code, e.hint, matches ? table(matches) : []);
+      const hint = hintFor(e);
+      out.error(e.message, e.code, hint, matches ? table(matches) : []);
       if (json)
         out.printJson({
           error: {
             code: e.code,
             message: e.message,
-            ...(e.hint ? { hint: e.hint } : {}),
+            ...(hint ? { hint } : {}),
             ...(matches ? { matches } : {}),
           },
         });

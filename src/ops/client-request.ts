@@ -48,7 +48,10 @@ export function parseClientList(text: string, file: string): ClientRequest[] {
       validateClientRequest(request);
     } catch (e) {
       if (e instanceof MtlsCaError)
-        throw new MtlsCaError(e.code, `read ${file} line ${i + 1}: ${e.message}`, e.hint);
+        throw new MtlsCaError(e.code, `read ${file} line ${i + 1}: ${e.message}`, {
+          hint: e.hint,
+          detail: e.detail,
+        });
       throw e;
     }
     const earlier = seen.get(nameKey(request.name));

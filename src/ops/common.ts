@@ -54,11 +54,17 @@ export function storePasswordFor(
   return { password, passwordFile };
 }
 
-export function assertDays(days: number, flag: string): void {
+/**
+ * Refuses a validity that is not a whole number of days from 1 to 36500. (The CLI checks its flags itself,
+ * before anything runs: this is for callers of the operations.)
+ * @param days - the value given
+ * @param option - the option it was given as: `days`, `caDays`
+ */
+export function assertDays(days: number, option: string): void {
   if (!Number.isInteger(days) || days < 1 || days > 36_500) {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
-      `use ${flag} ${days}: expected a whole number of days from 1 to 36500`,
+      `use ${option} ${days}: expected a whole number of days from 1 to 36500`,
     );
   }
 }

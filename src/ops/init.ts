@@ -55,22 +55,16 @@ export function refuseExistingCa(store: CaStore, force: boolean): void {
     throw new MtlsCaError(
       'CA_EXISTS',
       `create CA in ${store.display(store.root)}: a CA already exists (${store.display(store.paths.caCert)})`,
-      'keep using it, or pass --force to move it to a backup folder and start over',
+      { detail: { kind: 'ca-exists' } },
     );
   }
 }
 
 /** The CA name, trimmed, and the server's subjectAltNames, after checking both (and the days). */
 function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays'>) {
-  assertDays(o.caDays, '--ca-days');
-  assertDays(o.serverDays, '--server-days');
-  if (!o.caName.trim()) {
-    throw new MtlsCaError(
-      'INVALID_ARGUMENT',
-      'use --ca-name "": the CA name is empty',
-      'pass --ca-name "My CA"',
-    );
-  }
+  assertDays(o.caDays, 'caDays');
+  assertDays(o.serverDays, 'serverDays');
+  if (!o.caName.trim()) throw new MtlsCaError('INVALID_ARGUMENT', 'use caName "": the CA name is empty');
   assertCommonName(o.caName.trim(), 'CA name');
   const hosts = [...new Set([...LOCAL_HOSTS, ...o.hosts])];
   return { caName: o.caName.trim(), altNames: hostsToAltNames(hosts) };

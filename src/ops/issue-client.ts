@@ -171,7 +171,7 @@ export async function issueClients(
 ): Promise<IssueClientResult[]> {
   const now = s.now ?? new Date();
   for (const r of requests) validateClientRequest(r);
-  assertDays(s.days, '--days');
+  assertDays(s.days, 'days');
   const ca = store.loadCa(s.caPassword);
   const build: ClientBuildSettings = { keyType: s.keyType, days: s.days, p12Profile: s.p12Profile, now };
 

@@ -41,23 +41,17 @@ export interface IssueServerResult {
 /** The request's file name and subjectAltNames, after checking both (and the days). */
 function serverRequest(o: Pick<IssueServerOptions, 'hosts' | 'name' | 'days'>) {
   if (o.hosts.length === 0) {
-    throw new MtlsCaError(
-      'INVALID_ARGUMENT',
-      'issue server: no host given',
-      'pass one or more hosts: mtls-ca issue-server api.example.com 10.0.0.5',
-    );
+    throw new MtlsCaError('INVALID_ARGUMENT', 'issue server: no host given', { detail: { kind: 'no-host' } });
   }
   const altNames = hostsToAltNames(o.hosts);
   const name = o.name ?? o.hosts[0]!;
   if (o.name === undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    throw new MtlsCaError(
-      'INVALID_NAME',
-      `use ${name} as file name: not a safe file name`,
-      'pass --name NAME',
-    );
+    throw new MtlsCaError('INVALID_NAME', `use ${name} as file name: not a safe file name`, {
+      detail: { kind: 'name-needed' },
+    });
   }
   assertSafeName(name, 'server name');
-  assertDays(o.days, '--days');
+  assertDays(o.days, 'days');
   return { name, altNames };
 }
 
@@ -66,11 +60,9 @@ function refuseTakenName(store: CaStore, name: string, force: boolean): void {
   refuseLookalikes(store, 'server', [name], (n) => `issue server ${n}`);
   const cert = store.paths.server(name).cert;
   if (!force && fs.existsSync(cert)) {
-    throw new MtlsCaError(
-      'ALREADY_EXISTS',
-      `issue server ${name}: ${store.display(cert)} exists`,
-      'pass --name to choose another name, or --force to replace it',
-    );
+    throw new MtlsCaError('ALREADY_EXISTS', `issue server ${name}: ${store.display(cert)} exists`, {
+      detail: { kind: 'file-exists', choose: 'name' },
+    });
   }
 }
 

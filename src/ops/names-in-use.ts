@@ -37,7 +37,7 @@ export function refuseLookalikes(
   throw new MtlsCaError(
     'ALREADY_EXISTS',
     `${action(name)}: the name ${quote(existing)} exists, and ${quote(name)} reads the same (it differs only in case or Unicode form)`,
-    `use ${quote(existing)} (and --force to replace its certificate), or choose another name`,
+    { detail: { kind: 'lookalike-name', existing } },
   );
 }
 
@@ -80,7 +80,7 @@ export function claimClientNames(
     throw new MtlsCaError(
       'ALREADY_EXISTS',
       `${o.action(name)}: a valid certificate exists until ${cert.notAfter.toISOString().slice(0, 10)} (${store.display(store.paths.client(name).cert)})${more}`,
-      'pass --force to replace it (the old one is marked superseded)',
+      { detail: { kind: 'name-has-valid-certificate', name } },
     );
   }
   return valid;

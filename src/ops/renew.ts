@@ -38,7 +38,7 @@ export interface RenewOptions {
   name: string;
   days?: number;
   rekey: boolean;
-  /** Key type for --rekey; default: the old key's type. */
+  /** Key type of the new key with `rekey`; default: the old key's type. */
   keyType?: KeyType;
   revokeOld: boolean;
   p12Profile: Pkcs12Profile;
@@ -74,7 +74,7 @@ interface RenewalPlan {
   paths: { cert: string; key: string; p12: string; csr: string | undefined };
   old: Certificate;
   days: number;
-  /** The key to keep (without --rekey). */
+  /** The key to keep (without `rekey`). */
   keptKey: KeyObject | undefined;
 }
 
@@ -88,7 +88,7 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
     throw new MtlsCaError(
       'NOT_FOUND',
       `renew ${o.name}: ${any ? 'it has no current certificate (all revoked or superseded)' : 'no certificate with that name'}`,
-      any ? `issue a new one with \`mtls-ca issue-client ${o.name} --force\`` : 'see `mtls-ca list`',
+      { detail: { kind: 'no-current-certificate', name: o.name, issued: any !== undefined } },
     );
   }
   const profile = current.profile as 'client' | 'server';
@@ -111,7 +111,7 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
     );
   }
   const days = o.days ?? (profile === 'client' ? 365 : 397);
-  assertDays(days, '--days');
+  assertDays(days, 'days');
   // A certificate made before these rules (or by another tool) may hold a name we no longer sign.
   checkNames(
     `renew ${o.name}: ${store.display(paths.cert)} holds`,
@@ -124,18 +124,16 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
   let keptKey: KeyObject | undefined;
   if (!o.rekey) {
     if (!fs.existsSync(paths.key)) {
-      throw new MtlsCaError(
-        'NOT_FOUND',
-        `renew ${o.name}: the key ${store.display(paths.key)} is missing`,
-        'pass --rekey for a new key',
-      );
+      throw new MtlsCaError('NOT_FOUND', `renew ${o.name}: the key ${store.display(paths.key)} is missing`, {
+        detail: { kind: 'key-unusable' },
+      });
     }
     keptKey = parsePrivateKey(fs.readFileSync(paths.key), undefined, store.display(paths.key));
     if (!isKeyPair(keptKey, old.publicKey)) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
         `renew ${o.name}: ${store.display(paths.key)} does not match the certificate`,
-        'pass --rekey',
+        { detail: { kind: 'key-unusable' } },
       );
     }
   }

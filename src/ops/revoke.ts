@@ -14,7 +14,7 @@ import { type InventoryEntry, type RevokeEvent, statusOf } from '../store/invent
 
 const DAY_MS = 86_400_000;
 
-/** The reasons `revoke --reason` offers (the ones that apply to end-entity certificates of a private CA). */
+/** The revocation reasons offered (the ones that apply to end-entity certificates of a private CA). */
 export const REVOKE_REASONS = [
   'unspecified',
   'keyCompromise',
@@ -122,18 +122,14 @@ export function findRevocationTargets(
   const bySerial = serial ? entries.filter((e) => e.serial === serial) : [];
   const matches = bySerial.length ? bySerial : entries.filter((e) => e.name === target && e.profile !== 'ca');
   if (matches.length === 0) {
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `revoke ${target}: no certificate with that name or serial`,
-      'see `mtls-ca list`',
-    );
+    throw new MtlsCaError('NOT_FOUND', `revoke ${target}: no certificate with that name or serial`, {
+      detail: { kind: 'unknown-certificate' },
+    });
   }
   if (matches.some((m) => m.profile === 'ca')) {
-    throw new MtlsCaError(
-      'INVALID_ARGUMENT',
-      `revoke ${target}: that is the CA certificate`,
-      'to replace the CA, run `mtls-ca init --force`',
-    );
+    throw new MtlsCaError('INVALID_ARGUMENT', `revoke ${target}: that is the CA certificate`, {
+      detail: { kind: 'ca-certificate' },
+    });
   }
   const open = matches.filter((m) => !m.revokedAt && (bySerial.length > 0 || statusOf(m, now) !== 'expired'));
   if (open.length === 0) {
@@ -144,16 +140,14 @@ export function findRevocationTargets(
         `revoke ${target}: already revoked on ${revoked.revokedAt!.slice(0, 10)} (serial ${revoked.serial})`,
       );
     }
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `revoke ${target}: its certificates have all expired`,
-      'see `mtls-ca list --status expired`',
-    );
+    throw new MtlsCaError('NOT_FOUND', `revoke ${target}: its certificates have all expired`, {
+      detail: { kind: 'all-expired' },
+    });
   }
   if (open.length > 1 && !all) {
     throw new AmbiguousError(
       `revoke ${target}: ${open.length} certificates have that name and are not revoked`,
-      `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${open.length} with \`mtls-ca revoke ${target} --all\``,
+      { kind: 'several-certificates', name: target, count: open.length },
       open.map((m) => ({
         serial: m.serial,
         profile: m.profile,
@@ -199,7 +193,7 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
   if (!(REVOCATION_REASONS as readonly string[]).includes(o.reason)) {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
-      `use --reason ${o.reason}: unknown reason`,
+      `use reason ${o.reason}: unknown reason`,
       `one of ${REVOKE_REASONS.join(', ')}`,
     );
   }

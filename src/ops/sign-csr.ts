@@ -48,7 +48,7 @@ interface CheckedRequest {
 }
 
 function checkRequest(o: Pick<SignCsrOptions, 'csr' | 'file' | 'profile' | 'days'>): CheckedRequest {
-  assertDays(o.days, '--days');
+  assertDays(o.days, 'days');
   const csr = parseCsr(o.csr, o.file);
   return { csr, ...checkRequestedNames(csr, o.profile, o.file) };
 }
@@ -80,11 +80,9 @@ function claimName(
   // existing file only with --force.
   const replaceable = o.profile === 'client' && out === defaultOut;
   if (!replaceable && fs.existsSync(out) && !o.force) {
-    throw new MtlsCaError(
-      'ALREADY_EXISTS',
-      `write ${store.display(out)}: the file exists`,
-      'pass --out FILE, or --force to replace it',
-    );
+    throw new MtlsCaError('ALREADY_EXISTS', `write ${store.display(out)}: the file exists`, {
+      detail: { kind: 'file-exists', choose: 'out' },
+    });
   }
   return { out, old };
 }

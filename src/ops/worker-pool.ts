@@ -5,7 +5,7 @@
  * passwords) travel by workerData and postMessage — memory of this process, never argv or the environment.
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { type ErrorCode, MtlsCaError } from '../pki/errors.js';
+import { type ErrorCode, type ErrorDetail, MtlsCaError } from '../pki/errors.js';
 
 interface ChunkMessage<J> {
   first: number;
@@ -16,6 +16,7 @@ interface SerializedError {
   code?: ErrorCode;
   message: string;
   hint?: string;
+  detail?: ErrorDetail;
   stack?: string;
 }
 
@@ -47,10 +48,10 @@ const CHUNKS_AHEAD = 2;
 
 /**
  * Runs every job on `workers` worker threads and resolves when all results were delivered, or rejects with
- * the first error (an MtlsCaError from a worker keeps its code and message). Workers are terminated in
- * either case. This thread only hands out chunks and takes results: the caller's writes, driven by its
- * event loop, progress only while it is free (computing chunks here too was measured slower: the writes
- * then waited for each chunk and piled up at the end).
+ * the first error (an MtlsCaError from a worker keeps its code, message, hint and detail). Workers are
+ * terminated in either case. This thread only hands out chunks and takes results: the caller's writes, driven
+ * by its event loop, progress only while it is free (computing chunks here too was measured slower: the
+ * writes then waited for each chunk and piled up at the end).
  */
 export async function runInWorkers<J, R>(o: WorkerPoolOptions<J, R>): Promise<void> {
   const threads = Array.from(
@@ -125,13 +126,13 @@ export function serveJobs<J, R>(handle: (jobs: J[]) => Promise<R[]>): void {
 }
 
 function serializeError(e: unknown): SerializedError {
-  if (e instanceof MtlsCaError) return { code: e.code, message: e.message, hint: e.hint };
+  if (e instanceof MtlsCaError) return { code: e.code, message: e.message, hint: e.hint, detail: e.detail };
   const err = e instanceof Error ? e : new Error(String(e));
   return { message: err.message, stack: err.stack };
 }
 
 function deserializeError(s: SerializedError): Error {
-  if (s.code) return new MtlsCaError(s.code, s.message, s.hint);
+  if (s.code) return new MtlsCaError(s.code, s.message, { hint: s.hint, detail: s.detail });
   const e = new Error(`worker thread: ${s.message}`);
   if (s.stack) e.stack = `${e.message}\n--- in the worker:\n${s.stack}`;
   return e;

@@ -2,8 +2,9 @@ import type { HiddenCharacterRule } from './characters.js';
 
 /**
  * The one error type of mtls-ca. Every failure a user can cause or fix carries a stable {@link ErrorCode},
- * a message of the form `<action> <file or value>: <cause>`, and optionally a hint naming the next command.
- * The CLI renders it as one line plus a hint; anything that is not an MtlsCaError is an internal error.
+ * a message of the form `<action> <file or value>: <cause>`, optionally a hint with what to do, and, where
+ * what to do depends on the caller's interface, an {@link ErrorDetail}. The CLI renders it as one line plus a
+ * hint; anything that is not an MtlsCaError is an internal error.
  */
 export type ErrorCode =
   | 'CA_NOT_INITIALIZED'
@@ -29,21 +30,82 @@ export type ErrorCode =
   | 'IO_FAILED'
   | 'TAMPERED';
 
+/**
+ * What went wrong, as data, where the way out is a choice in the caller's interface: the library and the
+ * store raise the situation, and the CLI words it as a hint naming its commands and flags (src/cli/hints.ts).
+ * Each kind says, in terms of the operations' options, what resolves it.
+ */
+export type ErrorDetail =
+  /** `CA_NOT_INITIALIZED`: no CA in `dir` (as the user would type it); create one there first. */
+  | { kind: 'no-ca'; dir: string }
+  /** `CA_EXISTS`: a CA is where a new one was to be created; `force` moves it to a backup folder first. */
+  | { kind: 'ca-exists' }
+  /** `CA_EXPIRED`: the CA can no longer sign; only a new CA (init with `force`) helps. */
+  | { kind: 'ca-expired' }
+  /** `PASSWORD_REQUIRED` or `BAD_PASSWORD` for the CA key: the CA password is missing or wrong. */
+  | { kind: 'ca-password' }
+  /** `ALREADY_EXISTS`: `name` has a valid certificate; `force` replaces it and marks it superseded. */
+  | { kind: 'name-has-valid-certificate'; name: string }
+  /** `ALREADY_EXISTS`: a new name reads like `existing`; use that one (with `force`) or another name. */
+  | { kind: 'lookalike-name'; existing: string }
+  /**
+   * `ALREADY_EXISTS`: a file to be written exists; `force` replaces it, or the option `choose` (`name` of
+   * issueServer, `out` of signCsr) picks another file.
+   */
+  | { kind: 'file-exists'; choose: 'name' | 'out' }
+  /** `INVALID_ARGUMENT`: a server certificate was asked for without any host name or address. */
+  | { kind: 'no-host' }
+  /** `INVALID_NAME`: the first host is no file name; the `name` option gives the files one. */
+  | { kind: 'name-needed' }
+  /**
+   * `NOT_FOUND`: `name` has no current certificate to renew; `issued`: it had certificates (all revoked or
+   * superseded), so a new one can be issued.
+   */
+  | { kind: 'no-current-certificate'; name: string; issued: boolean }
+  /** `NOT_FOUND` or `INVALID_ARGUMENT`: the key to keep is missing or does not match; `rekey` makes a new one. */
+  | { kind: 'key-unusable' }
+  /** `NOT_FOUND`: no certificate in the inventory has the name or serial asked for. */
+  | { kind: 'unknown-certificate' }
+  /** `INVALID_ARGUMENT`: the certificate asked for is the CA's own; a new CA replaces it. */
+  | { kind: 'ca-certificate' }
+  /** `NOT_FOUND`: every certificate of the name has expired (they are listed with status expired). */
+  | { kind: 'all-expired' }
+  /**
+   * `AMBIGUOUS`: `count` certificates of `name` are in use; choose one by its serial, or all of them (the
+   * `all` option of revoke).
+   */
+  | { kind: 'several-certificates'; name: string; count: number };
+
+/** What an {@link MtlsCaError} carries besides its code and message. */
+export interface ErrorExtras {
+  /** What to do, in words that fit every caller (optional). */
+  hint?: string;
+  /** The underlying error, for debugging (optional). */
+  cause?: unknown;
+  /** The situation as data, for a caller that words its own hint (optional). */
+  detail?: ErrorDetail;
+}
+
 export class MtlsCaError extends Error {
   override readonly name = 'MtlsCaError';
+  readonly hint?: string;
+  readonly detail?: ErrorDetail;
   /**
    * @param code - stable machine-readable code, shown in parentheses after the message
    * @param message - `<action> <file or value>: <cause>`
-   * @param hint - the next command or flag that fixes it (optional)
+   * @param hint - what to do (optional), or the hint, cause and detail together ({@link ErrorExtras})
    * @param cause - the underlying error, for debugging (optional)
    */
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly hint?: string,
+    hint?: string | ErrorExtras,
     cause?: unknown,
   ) {
-    super(message, cause === undefined ? undefined : { cause });
+    const extras: ErrorExtras = typeof hint === 'object' ? hint : { hint, cause };
+    super(message, extras.cause === undefined ? undefined : { cause: extras.cause });
+    this.hint = extras.hint;
+    this.detail = extras.detail;
   }
 }
 
@@ -109,15 +171,15 @@ export class InvalidNameError extends MtlsCaError {
 export class AmbiguousError extends MtlsCaError {
   /**
    * @param message - `<action> <value>: <cause>`
-   * @param hint - how to choose
+   * @param detail - what was asked for and how many it matched, for the caller's words on how to choose
    * @param matches - the records, each the same few fields as short strings (they become the table's columns)
    */
   constructor(
     message: string,
-    hint: string,
+    detail: ErrorDetail,
     readonly matches: Record<string, string>[],
   ) {
-    super('AMBIGUOUS', message, hint);
+    super('AMBIGUOUS', message, { detail });
   }
 }
 

@@ -17,7 +17,15 @@ export { Certificate, fingerprint } from './certificate.js';
 export { findHiddenCharacter, type HiddenCharacter, quote } from './characters.js';
 export { Crl, createCrl, REVOCATION_REASONS, type RevocationReason, type RevokedEntry } from './crl.js';
 export { Csr, createCsr, parseCsr } from './csr.js';
-export { type ErrorCode, InvalidNameError, isMtlsCaError, MtlsCaError, type NameRule } from './errors.js';
+export {
+  type ErrorCode,
+  type ErrorDetail,
+  type ErrorExtras,
+  InvalidNameError,
+  isMtlsCaError,
+  MtlsCaError,
+  type NameRule,
+} from './errors.js';
 export type { SubjectAltNames } from './extensions.js';
 export { assertAltNames, hostsToAltNames, URI_SCHEMES } from './general-names.js';
 export { createJks, type JksEntry, parseJks } from './jks.js';

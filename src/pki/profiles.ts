@@ -107,7 +107,7 @@ function issueLeaf(o: LeafOptions): Certificate {
     throw new MtlsCaError(
       'CA_EXPIRED',
       `use CA ${caCert.subjectName}: it expired on ${caCert.notAfter.toISOString()}`,
-      'create a new CA with `mtls-ca init --force` (the old one is kept in a backup folder)',
+      { detail: { kind: 'ca-expired' } },
     );
   }
   const v = validity(o);

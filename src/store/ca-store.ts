@@ -45,7 +45,7 @@ interface StagedLogs {
   inventoryBytes?: number;
   /** The audit log's tail after the staged audit lines. */
   audit?: AuditTail;
-  /** The transaction moves the current CA away first (`init --force`): its logs start empty. */
+  /** The transaction moves the current CA away first ({@link CaStore.stageBackup}): its logs start empty. */
   fresh?: boolean;
 }
 
@@ -80,7 +80,7 @@ export class CaStore {
       throw new MtlsCaError(
         'CA_NOT_INITIALIZED',
         `read ${this.display(missing)}: no CA in ${this.display(this.root)}`,
-        `create one with \`mtls-ca init --dir ${this.display(this.root)}\``,
+        { detail: { kind: 'no-ca', dir: this.display(this.root) } },
       );
     }
   }
@@ -108,11 +108,7 @@ export class CaStore {
       return { certificate, privateKey };
     } catch (e) {
       if (e instanceof MtlsCaError && (e.code === 'BAD_PASSWORD' || e.code === 'PASSWORD_REQUIRED')) {
-        throw new MtlsCaError(
-          e.code,
-          e.message,
-          'pass the CA password with --ca-password-file F or MTLS_CA_PASSWORD',
-        );
+        throw new MtlsCaError(e.code, e.message, { cause: e, detail: { kind: 'ca-password' } });
       }
       throw e;
     }

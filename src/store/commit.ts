@@ -90,7 +90,7 @@ export interface CommitIntent {
 
 /** The commit record: an intent plus everything the commit changes. */
 export interface CommitRecord extends CommitIntent {
-  /** Renames done first (`init --force` moving the old CA to a backup folder). */
+  /** Renames done first (CaStore.stageBackup moving the old CA to a backup folder). */
   moves: { from: string; to: string }[];
   /** Files created or replaced: `tmp` is renamed over `target`; `backup` keeps a replaced target until done. */
   writes: { target: string; tmp: string; backup?: string }[];

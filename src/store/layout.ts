@@ -38,7 +38,7 @@ export interface Layout {
   passwordFile(artifact: string): string;
 }
 
-/** @param root - the CA directory (from `--dir`, `MTLS_CA_DIR` or `ssl`) */
+/** @param root - the CA directory (the CLI's default is `ssl`) */
 export function layout(root: string): Layout {
   const caDir = path.join(root, 'ca');
   const serverDir = path.join(root, 'server');

@@ -363,7 +363,8 @@ describe('validity', () => {
     expect(e).toMatchObject({
       code: 'CA_EXPIRED',
       message: 'use CA O=mtls-ca tests, CN=Test CA ecdsa-p256: it expired on 2026-03-11T12:00:00.000Z',
-      hint: 'create a new CA with `mtls-ca init --force` (the old one is kept in a backup folder)',
+      hint: undefined,
+      detail: { kind: 'ca-expired' },
     });
   });
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { type Command, Option } from 'commander';
+import { MtlsCaError } from '../../pki/errors.js';
 import type { KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
@@ -89,6 +90,13 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           '',
         );
         hosts = extra.split(/[\s,]+/).filter(Boolean);
+      }
+      if (!caName.trim()) {
+        throw new MtlsCaError(
+          'INVALID_ARGUMENT',
+          'use --ca-name "": the CA name is empty',
+          'pass --ca-name "My CA"',
+        );
       }
       // before the passwords; repeated by initCa
       checkInit(store, { ...flags, caName, hosts, force: Boolean(flags.force) });

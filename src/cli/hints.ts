@@ -1,0 +1,56 @@
+/**
+ * The CLI's words for what the layers below report as data: an {@link ErrorDetail} becomes a hint naming the
+ * commands and flags that resolve it. The library, the store and the operations have no flags, so they say
+ * what happened and leave the advice to the interface the user is in.
+ */
+import { quote } from '../pki/characters.js';
+import type { ErrorDetail, MtlsCaError } from '../pki/errors.js';
+import { ENV_CA_PASSWORD } from './passwords.js';
+
+/** The hint for a detail, in the CLI's words. */
+function hintForDetail(d: ErrorDetail): string {
+  switch (d.kind) {
+    case 'no-ca':
+      return `create one with \`mtls-ca init --dir ${d.dir}\``;
+    case 'ca-exists':
+      return 'keep using it, or pass --force to move it to a backup folder and start over';
+    case 'ca-expired':
+      return 'create a new CA with `mtls-ca init --force` (the old one is kept in a backup folder)';
+    case 'ca-password':
+      return `pass the CA password with --ca-password-file F or ${ENV_CA_PASSWORD}`;
+    case 'name-has-valid-certificate':
+      return 'pass --force to replace it (the old one is marked superseded)';
+    case 'lookalike-name':
+      return `use ${quote(d.existing)} (and --force to replace its certificate), or choose another name`;
+    case 'file-exists':
+      return d.choose === 'name'
+        ? 'pass --name to choose another name, or --force to replace it'
+        : 'pass --out FILE, or --force to replace it';
+    case 'no-host':
+      return 'pass one or more hosts: mtls-ca issue-server api.example.com 10.0.0.5';
+    case 'name-needed':
+      return 'pass --name NAME';
+    case 'no-current-certificate':
+      return d.issued
+        ? `issue a new one with \`mtls-ca issue-client ${d.name} --force\``
+        : 'see `mtls-ca list`';
+    case 'key-unusable':
+      return 'pass --rekey for a new key';
+    case 'unknown-certificate':
+      return 'see `mtls-ca list`';
+    case 'ca-certificate':
+      return 'to replace the CA, run `mtls-ca init --force`';
+    case 'all-expired':
+      return 'see `mtls-ca list --status expired`';
+    case 'several-certificates':
+      return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
+  }
+}
+
+/**
+ * The hint to show with an error: the CLI's words for its detail, else the hint it carries.
+ * @param e - the error
+ */
+export function hintFor(e: MtlsCaError): string | undefined {
+  return e.detail ? hintForDetail(e.detail) : e.hint;
+}
