@@ -1,5 +1,4 @@
 /** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
-import fs from 'node:fs';
 import { DEFAULT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
@@ -154,7 +153,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       MODE_PUBLIC,
       'trust store, PKCS#12',
     );
-    const usersExisted = fs.existsSync(p.users);
+    const usersExisted = store.exists(p.users);
     if (!usersExisted || o.force)
       files.write(p.users, '{\n  "users": {}\n}\n', MODE_PUBLIC, 'users and roles');
     store.appendInventory(tx, [

@@ -1,5 +1,4 @@
 /** `issue-server`: another server leaf (e.g. for a second host), with its key store for Java servers. */
-import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
@@ -59,7 +58,7 @@ function serverRequest(o: Pick<IssueServerOptions, 'hosts' | 'name' | 'days'>) {
 function refuseTakenName(store: CaStore, name: string, force: boolean): void {
   refuseLookalikes(store, 'server', [name], (n) => `issue server ${n}`);
   const cert = store.paths.server(name).cert;
-  if (!force && fs.existsSync(cert)) {
+  if (!force && store.exists(cert)) {
     throw new MtlsCaError('ALREADY_EXISTS', `issue server ${name}: ${store.display(cert)} exists`, {
       detail: { kind: 'file-exists', choose: 'name' },
     });

@@ -7,8 +7,7 @@
  * - A client name whose certificate in `client/<name>.crt` is still valid (not expired, revoked or
  *   superseded) is issued again only with `force`, and the old certificate is then marked superseded.
  */
-import fs from 'node:fs';
-import { Certificate } from '../pki/certificate.js';
+import type { Certificate } from '../pki/certificate.js';
 import { quote } from '../pki/characters.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { nameKey } from '../pki/names.js';
@@ -43,11 +42,9 @@ export function refuseLookalikes(
 
 /** The certificate in `client/<name>.crt` if it is valid by its dates (an O(1) check, not an inventory scan). */
 function currentClientCertificate(store: CaStore, name: string, now: Date): Certificate | undefined {
-  const file = store.paths.client(name).cert;
-  if (!fs.existsSync(file)) return undefined;
   try {
-    const cert = Certificate.from(fs.readFileSync(file), store.display(file));
-    return cert.validityAt(now) === 'valid' ? cert : undefined;
+    const cert = store.readCertificate(store.paths.client(name).cert);
+    return cert?.validityAt(now) === 'valid' ? cert : undefined;
   } catch {
     return undefined;
   }

@@ -3,19 +3,11 @@
  * .p12, and the old certificate marked superseded (or revoked, with `--revoke-old`).
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import fs from 'node:fs';
-import { Certificate } from '../pki/certificate.js';
+import type { Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
-import {
-  exportPrivateKeyPem,
-  generateKeyPair,
-  isKeyPair,
-  type KeyType,
-  keyTypeOf,
-  parsePrivateKey,
-} from '../pki/keys.js';
+import { exportPrivateKeyPem, generateKeyPair, isKeyPair, type KeyType, keyTypeOf } from '../pki/keys.js';
 import { assertCommonName } from '../pki/names.js';
 import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
@@ -96,14 +88,14 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
     profile === 'client'
       ? store.paths.client(o.name)
       : { ...store.paths.server(o.name), p12: store.paths.server(o.name).keyStore, csr: undefined };
-  if (!fs.existsSync(paths.cert)) {
+  const old = store.readCertificate(paths.cert);
+  if (!old) {
     throw new MtlsCaError(
       'NOT_FOUND',
       `renew ${o.name}: ${store.display(paths.cert)} is missing`,
       'issue a new certificate instead',
     );
   }
-  const old = Certificate.from(fs.readFileSync(paths.cert), store.display(paths.cert));
   if (old.serialHex !== current.serial) {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
@@ -123,12 +115,12 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
   );
   let keptKey: KeyObject | undefined;
   if (!o.rekey) {
-    if (!fs.existsSync(paths.key)) {
+    keptKey = store.readPrivateKey(paths.key);
+    if (!keptKey) {
       throw new MtlsCaError('NOT_FOUND', `renew ${o.name}: the key ${store.display(paths.key)} is missing`, {
         detail: { kind: 'key-unusable' },
       });
     }
-    keptKey = parsePrivateKey(fs.readFileSync(paths.key), undefined, store.display(paths.key));
     if (!isKeyPair(keptKey, old.publicKey)) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
@@ -205,11 +197,8 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
     if (csrPem && paths.csr) files.write(paths.csr, csrPem, MODE_PUBLIC, 'certificate request (new key)');
     files.write(paths.cert, cert.toPem(), MODE_PUBLIC, `${profile} certificate`);
     // Reuse a generated password, so whatever reads the .p12 keeps working after the renewal.
-    const passFile = `${paths.p12}.pass`;
-    const choice =
-      o.store.given === undefined && fs.existsSync(passFile)
-        ? { given: fs.readFileSync(passFile, 'utf8').split(/\r?\n/)[0] }
-        : o.store;
+    const generated = o.store.given === undefined ? store.readGeneratedPassword(paths.p12) : undefined;
+    const choice = generated === undefined ? o.store : { given: generated };
     const { password, passwordFile } = storePasswordFor(paths.p12, choice, files);
     files.write(
       paths.p12,

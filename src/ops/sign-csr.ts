@@ -1,5 +1,4 @@
 /** `sign-csr`: signs a CSR made elsewhere (e.g. `openssl req -new`) under the client or server profile. */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Certificate } from '../pki/certificate.js';
 import { type Csr, parseCsr } from '../pki/csr.js';
@@ -79,7 +78,7 @@ function claimName(
   // A client's own certificate file is governed by the rule above (a revoked one may be replaced); any other
   // existing file only with --force.
   const replaceable = o.profile === 'client' && out === defaultOut;
-  if (!replaceable && fs.existsSync(out) && !o.force) {
+  if (!replaceable && store.exists(out) && !o.force) {
     throw new MtlsCaError('ALREADY_EXISTS', `write ${store.display(out)}: the file exists`, {
       detail: { kind: 'file-exists', choose: 'out' },
     });

@@ -1,8 +1,10 @@
 /**
- * The CA directory: the only code that writes it. Commands hand it finished artifacts inside a
- * {@link Transaction}; it holds the lock, keeps modes right and refuses to lose a CA key. Every command that
- * takes the lock first finishes a commit a crash interrupted (commit.ts), and the readers here do the same
- * before they trust the files (see {@link CaStore.readFinished}).
+ * The CA directory, for the commands: every read and every write they make of it goes through here (the
+ * operations in src/ops import no `node:fs`). Commands hand it finished artifacts inside a {@link Transaction};
+ * it holds the lock, keeps modes right and refuses to lose a CA key. Every command that takes the lock first
+ * finishes a commit a crash interrupted (commit.ts), and the readers here do the same before they trust the
+ * files (see {@link CaStore.readFinished}). A failed read is IO_FAILED, naming the file, never an internal
+ * error. (The server, a long-running reader of the files it serves, reads and watches them itself.)
  */
 
 import type { KeyObject } from 'node:crypto';
@@ -127,6 +129,45 @@ export class CaStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
       throw e;
     }
+  }
+
+  /**
+   * Whether a file exists: one of the CA directory, or one a transaction will write elsewhere (the `out` of
+   * signCsr). One that cannot be looked at counts as missing: writing it then fails, saying why.
+   * @param file - an absolute path, normally from {@link CaStore.paths}
+   */
+  exists(file: string): boolean {
+    this.#settle();
+    return fs.existsSync(file);
+  }
+
+  /**
+   * A certificate file of the CA directory (a client's, a server's), or undefined when there is none.
+   * @param file - from {@link CaStore.paths}
+   * @throws MtlsCaError IO_FAILED when it cannot be read, PARSE_FAILED when it holds no certificate
+   */
+  readCertificate(file: string): Certificate | undefined {
+    const data = this.#readIfPresent(file);
+    return data && Certificate.from(data, this.display(file));
+  }
+
+  /**
+   * An unencrypted private key file of the CA directory (a client's or a server's; never the CA key, which
+   * {@link CaStore.loadCa} reads), or undefined when there is none.
+   * @param file - from {@link CaStore.paths}
+   */
+  readPrivateKey(file: string): KeyObject | undefined {
+    const data = this.#readIfPresent(file);
+    return data && parsePrivateKey(data, undefined, this.display(file));
+  }
+
+  /**
+   * The password mtls-ca generated for an artifact and wrote beside it (`<artifact>.pass`), or undefined when
+   * there is none (the user gave the password).
+   * @param artifact - the .p12 or key store, from {@link CaStore.paths}
+   */
+  readGeneratedPassword(artifact: string): string | undefined {
+    return this.#readIfPresent(this.paths.passwordFile(artifact))?.toString('utf8').split(/\r?\n/)[0];
   }
 
   readInventory(): InventoryEntry[] {
@@ -352,6 +393,17 @@ export class CaStore {
     try {
       return fs.readFileSync(file);
     } catch (e) {
+      throw ioFailure('read', this.display(file), e);
+    }
+  }
+
+  /** {@link CaStore.#read} after finishing an interrupted commit, and undefined for a file that is not there. */
+  #readIfPresent(file: string): Buffer | undefined {
+    this.#settle();
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioFailure('read', this.display(file), e);
     }
   }

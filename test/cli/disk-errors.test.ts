@@ -202,6 +202,22 @@ describeAsRoot('a CA directory this user may not write (nobody, through setpriv)
       fs.chownSync(path.join(dir, 'ca/ca.key'), 65534, 65534);
     }
   });
+
+  test('a certificate this user may not read: renew says IO_FAILED naming it, not an internal error', () => {
+    const cert = path.join(dir, 'client/pavel.crt');
+    fs.chownSync(cert, 0, 0);
+    fs.chmodSync(cert, 0o600);
+    try {
+      const r = asNobody(['renew', 'pavel', '--dir', dir]);
+      expect(r.status, r.stderr).toBe(1);
+      expect(failure(r.stderr, dir)[0]).toBe(
+        'error: read DIR/client/pavel.crt: permission denied (IO_FAILED)',
+      );
+    } finally {
+      fs.chmodSync(cert, 0o644);
+      fs.chownSync(cert, 65534, 65534);
+    }
+  });
 });
 
 describeWithTools(['strace'], 'the disk fills up after the commit point: the commit is rolled back', () => {
