@@ -174,7 +174,7 @@ describe('the layers below the CLI speak no CLI: a library user has no commands 
   const COMMANDS = 'init|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo';
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
 
-  test.each(['pki', 'store', 'files', 'ops'] as Layer[])(
+  test.each(['pki', 'store', 'files', 'ops', 'server'] as Layer[])(
     '%s: no `mtls-ca <command>` or `--flag` in a string',
     (layer) => {
       const wrong = offendingNodes(

@@ -20,15 +20,6 @@ const REASON_TEXT: Readonly<Record<CrlRenewalReason, string>> = {
   'half-life': 'was half through its lifetime',
 };
 
-/** The hint of the server's warnings about its CRL, in the CLI's words. */
-export function crlEventHints(autoRenew: boolean): Record<string, string> {
-  return {
-    'crl-expiring': autoRenew
-      ? 'renewing it failed (see crl-renew-failed): fix that, or run `mtls-ca crl`'
-      : 'run `mtls-ca crl` now and daily from cron, or serve with --crl-auto-renew',
-  };
-}
-
 /**
  * Reads the CA password without prompting and checks it by loading the CA key, then returns the function
  * that re-signs the CRL when it is due (`renewCrlIfDue`; else it does nothing) and logs the outcome:

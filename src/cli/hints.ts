@@ -5,6 +5,7 @@
  */
 import { quote } from '../pki/characters.js';
 import type { ErrorDetail, MtlsCaError } from '../pki/errors.js';
+import type { MtlsServerOptions } from '../server/server-options.js';
 import { ENV_CA_PASSWORD } from './passwords.js';
 
 /** The hint for a detail, in the CLI's words. */
@@ -42,6 +43,15 @@ function hintForDetail(d: ErrorDetail): string {
       return 'to replace the CA, run `mtls-ca init --force`';
     case 'all-expired':
       return 'see `mtls-ca list --status expired`';
+    case 'crl-unusable':
+      return {
+        missing: 'write one with `mtls-ca crl`',
+        damaged: 'publish a new CRL with `mtls-ca crl`',
+        foreign: 'publish a CRL of this CA with `mtls-ca crl`',
+        older: 'publish a new CRL with `mtls-ca crl`',
+      }[d.problem];
+    case 'not-a-ca-directory':
+      return `is ${d.dir} a CA directory? create one with \`mtls-ca init\``;
     case 'several-certificates':
       return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
   }
@@ -53,4 +63,24 @@ function hintForDetail(d: ErrorDetail): string {
  */
 export function hintFor(e: MtlsCaError): string | undefined {
   return e.detail ? hintForDetail(e.detail) : e.hint;
+}
+
+/**
+ * What `serve` tells the server to say in its log lines: the hints of its CRL events, and of the errors it
+ * logs (a CRL it rejects), in the CLI's words.
+ * @param autoRenew - whether the server re-signs its CRL itself (`--crl-auto-renew`)
+ */
+export function serverHints(
+  autoRenew: boolean,
+): Required<Pick<MtlsServerOptions, 'eventHints' | 'errorHint'>> {
+  return {
+    eventHints: {
+      'crl-missing': 'write one with `mtls-ca crl`',
+      'crl-expiring': autoRenew
+        ? 'renewing it failed (see crl-renew-failed): fix that, or run `mtls-ca crl`'
+        : 'run `mtls-ca crl` now and daily from cron, or serve with --crl-auto-renew',
+      'crl-expired': 'run `mtls-ca crl` now, and daily from cron',
+    },
+    errorHint: hintFor,
+  };
 }

@@ -74,7 +74,15 @@ export type ErrorDetail =
    * `AMBIGUOUS`: `count` certificates of `name` are in use; choose one by its serial, or all of them (the
    * `all` option of revoke).
    */
-  | { kind: 'several-certificates'; name: string; count: number };
+  | { kind: 'several-certificates'; name: string; count: number }
+  /**
+   * A CRL file the server cannot use: `missing` (or not a file), `damaged` (not a CRL), `foreign` (not signed
+   * by a CA the server trusts), `older` (a lower CRL number than the one in force). A fresh CRL of the CA cures
+   * each.
+   */
+  | { kind: 'crl-unusable'; problem: 'missing' | 'damaged' | 'foreign' | 'older' }
+  /** `NOT_FOUND`: a file the server needs is missing from `dir`, which may not be a CA directory at all. */
+  | { kind: 'not-a-ca-directory'; dir: string };
 
 /** What an {@link MtlsCaError} carries besides its code and message. */
 export interface ErrorExtras {

@@ -12,7 +12,7 @@
  * report then met a closed channel and died with a stack trace).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { type ErrorCode, MtlsCaError } from '../pki/errors.js';
+import { type ErrorCode, type ErrorDetail, MtlsCaError } from '../pki/errors.js';
 import { createLogger, type ServerLogger } from './log.js';
 
 /** What a worker hands back once it is serving. */
@@ -55,7 +55,7 @@ type ToWorker = { mtlsCa: 'reload' } | { mtlsCa: 'shutdown' } | { mtlsCa: 'crl-r
 
 type FromWorker =
   | { mtlsCa: 'ready' }
-  | { mtlsCa: 'failed'; code?: string; message: string; hint?: string }
+  | { mtlsCa: 'failed'; code?: string; message: string; hint?: string; detail?: ErrorDetail }
   | { mtlsCa: 'renew-crl'; id: number };
 
 /**
@@ -170,7 +170,10 @@ function runPrimary(n: number, logger: ServerLogger, options: ClusterOptions): P
           });
         } else if (m.mtlsCa === 'failed' && !slot.everReady && !startError) {
           // The first start failed: a bad certificate or a busy port will not heal by restarting.
-          startError = new MtlsCaError((m.code as ErrorCode) ?? 'IO_FAILED', m.message, m.hint);
+          startError = new MtlsCaError((m.code as ErrorCode) ?? 'IO_FAILED', m.message, {
+            hint: m.hint,
+            detail: m.detail,
+          });
           shutdown('a worker failed to start');
         }
       });
@@ -289,6 +292,7 @@ function runWorker(
           code: err?.code,
           message: (e as Error)?.message ?? String(e),
           hint: err?.hint,
+          detail: err?.detail,
         } satisfies FromWorker);
         // The worker's own exit code says nothing: the primary reports the failure and decides the command's.
         void stop();

@@ -88,6 +88,8 @@ export interface CrlInForceOptions {
    * server only warns. It must not reject; whatever it wrote is read as soon as it resolves.
    */
   renew?: () => Promise<void>;
+  /** The hint of the `crl-rejected` line for the error that rejected a CRL (`errorHint` in server-options.ts). */
+  errorHint: (e: MtlsCaError) => string | undefined;
 }
 
 /** A CRL read and checked, not yet in force (see {@link CrlInForce.stage}). */
@@ -213,7 +215,6 @@ export class CrlInForce {
     } else if (this.#o.file !== undefined) {
       this.#o.logger.event('warn', 'crl-missing', 'no CRL: revocation is not checked until one appears', {
         file: this.#o.file,
-        hint: 'write one with `mtls-ca crl`',
       });
     }
   }
@@ -288,7 +289,7 @@ export class CrlInForce {
       logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
         file,
         code: (e as MtlsCaError).code,
-        hint: (e as MtlsCaError).hint,
+        hint: this.#o.errorHint(e as MtlsCaError),
       });
       return;
     }
@@ -377,7 +378,7 @@ export class CrlInForce {
         'error',
         'crl-expired',
         `CRL expired at ${c.crl.nextUpdate.toISOString()}: every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
-        { ...describe(c), hint: 'run `mtls-ca crl` now, and daily from cron' },
+        describe(c),
       );
     } else {
       logger.event(

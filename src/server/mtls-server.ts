@@ -183,12 +183,10 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     material = loadTlsMaterial(files);
   } catch (e) {
     if (e instanceof MtlsCaError && e.code === 'NOT_FOUND' && options.dir !== undefined) {
-      throw new MtlsCaError(
-        e.code,
-        e.message,
-        `is ${options.dir} a CA directory? create one with \`mtls-ca init\``,
-        e,
-      );
+      throw new MtlsCaError(e.code, e.message, {
+        cause: e,
+        detail: { kind: 'not-a-ca-directory', dir: options.dir },
+      });
     }
     throw e;
   }
@@ -205,6 +203,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     closeRevoked: (c) => closeRevokedConnections(c),
     clock,
     renew: options.renewCrl,
+    errorHint: options.errorHint ?? ((e) => e.hint),
   });
   const users = openUserDirectory(files.usersFile, { logger });
   const handler = options.handler ?? createApp({ users, logger });

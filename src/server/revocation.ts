@@ -43,7 +43,10 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
   } catch (e) {
     // Missing, not a file, or absurdly large: the cure is the same, a fresh CRL.
     if (e instanceof InputError && e.failure !== 'permission' && e.failure !== 'io') {
-      throw new MtlsCaError(e.code, e.message, 'write one with `mtls-ca crl`', e.cause);
+      throw new MtlsCaError(e.code, e.message, {
+        cause: e.cause,
+        detail: { kind: 'crl-unusable', problem: 'missing' },
+      });
     }
     throw e;
   }
@@ -52,7 +55,10 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
     crl = Crl.from(data, file);
   } catch (e) {
     if (e instanceof MtlsCaError && e.hint === undefined) {
-      throw new MtlsCaError(e.code, e.message, 'publish a new CRL with `mtls-ca crl`', e.cause ?? e);
+      throw new MtlsCaError(e.code, e.message, {
+        cause: e.cause ?? e,
+        detail: { kind: 'crl-unusable', problem: 'damaged' },
+      });
     }
     throw e;
   }
@@ -61,7 +67,7 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
     throw new MtlsCaError(
       'BAD_SIGNATURE',
       `use CRL ${file}: it was not signed by a CA this server trusts (its issuer: ${crl.issuerName})`,
-      'publish a CRL of this CA with `mtls-ca crl`',
+      { detail: { kind: 'crl-unusable', problem: 'foreign' } },
     );
   }
   return {
@@ -85,12 +91,12 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
  */
 export function assertNotOlder(next: LoadedCrl, current: LoadedCrl | undefined): void {
   if (!current || next.crl.crlNumber >= current.crl.crlNumber) return;
-  // After a CA change (init --force, then SIGHUP) numbering starts again; only compare within one CA.
+  // After a CA change (a new CA, then SIGHUP) numbering starts again; only compare within one CA.
   if (!current.crl.isSignedBy(next.signer)) return;
   throw new MtlsCaError(
     'INVALID_ARGUMENT',
     `use CRL ${next.file}: its CRL number ${next.crl.crlNumber} is lower than that of the CRL in force (${current.crl.crlNumber}); an older CRL would un-revoke certificates`,
-    'publish a new CRL with `mtls-ca crl`',
+    { detail: { kind: 'crl-unusable', problem: 'older' } },
   );
 }
 

@@ -79,6 +79,12 @@ export interface MtlsServerOptions {
    */
   eventHints?: Readonly<Record<string, string>>;
   /**
+   * The hint of an event line about an error (a CRL the server rejects): what to do, in the words of the
+   * program running the server, from the error's code and {@link MtlsCaError.detail}. Default the error's own
+   * hint.
+   */
+  errorHint?: (e: MtlsCaError) => string | undefined;
+  /**
    * Publishes a fresh CRL file. The server calls it once half the lifetime of the CRL in force has passed
    * (or the CRL is out of date), and again every hour while no newer CRL comes into force; the file it
    * writes is read and checked like any other. It must not reject: it logs its own outcome. Default none:

@@ -9,7 +9,8 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { crlEventHints, prepareCrlRenewal } from '../../src/cli/crl-renewal.js';
+import { prepareCrlRenewal } from '../../src/cli/crl-renewal.js';
+import { serverHints } from '../../src/cli/hints.js';
 import { type Crl, createCrl } from '../../src/pki/crl.js';
 import { crlRenewalTime } from '../../src/pki/crl-lifetime.js';
 import { createLogger } from '../../src/server/log.js';
@@ -74,7 +75,7 @@ async function start(
     log: sink,
     clock,
     renewCrl,
-    eventHints: crlEventHints(Boolean(o.renew)),
+    ...serverHints(Boolean(o.renew)),
     ...o.options,
   });
   running.push(server);

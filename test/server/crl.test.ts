@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { hintFor, serverHints } from '../../src/cli/hints.js';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl, createCrl } from '../../src/pki/crl.js';
 import { isMtlsCaError, type MtlsCaError } from '../../src/pki/errors.js';
@@ -38,9 +39,10 @@ afterAll(async () => {
   await Promise.all(running.map((s) => s.close()));
 });
 
+/** A server as `serve` starts it, with the CLI's hints in its log lines. */
 function start(options: MtlsServerOptions): Promise<Running> {
   // Long enough that an idle keep-alive connection closing can only mean revocation.
-  return startServer(running, { timeouts: { keepAliveMs: 60_000 }, ...options });
+  return startServer(running, { timeouts: { keepAliveMs: 60_000 }, ...serverHints(false), ...options });
 }
 
 async function mtlsCa(args: string[]): Promise<void> {
@@ -448,7 +450,8 @@ describe('start-up', () => {
     expect((error as Error).message).toBe(
       `use CRL ${crlFile}: it was not signed by a CA this server trusts (its issuer: CN=Other CA)`,
     );
-    expect((error as MtlsCaError).hint).toBe('publish a CRL of this CA with `mtls-ca crl`');
+    expect((error as MtlsCaError).detail).toEqual({ kind: 'crl-unusable', problem: 'foreign' });
+    expect(hintFor(error as MtlsCaError)).toBe('publish a CRL of this CA with `mtls-ca crl`');
   });
 
   test('an explicit crlFile that does not exist stops the start', async () => {

@@ -5,7 +5,8 @@ import { MtlsCaError } from '../../pki/errors.js';
 import type { PrimaryServices } from '../../server/cluster.js';
 import type { CaStore } from '../../store/ca-store.js';
 import { type CommandContext, caPasswordFileOption, helpAfter } from '../context.js';
-import { crlEventHints, prepareCrlRenewal } from '../crl-renewal.js';
+import { prepareCrlRenewal } from '../crl-renewal.js';
+import { serverHints } from '../hints.js';
 import type { Io } from '../io.js';
 import type { Output } from '../output.js';
 import { ENV_CA_PASSWORD } from '../passwords.js';
@@ -79,8 +80,8 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
   }
   const { createMtlsServer, runClustered, createLogger } = await import('../../server/index.js');
   const cluster = flags.workers > 1 ? (await import('node:cluster')).default : undefined;
-  const eventHints = crlEventHints(Boolean(flags.crlAutoRenew));
-  const logger = createLogger({ format: flags.logFormat, hints: eventHints });
+  const hints = serverHints(Boolean(flags.crlAutoRenew));
+  const logger = createLogger({ format: flags.logFormat, hints: hints.eventHints });
   // A worker asks the primary instead (cluster.ts): it reads no password and holds no CA key.
   const renewCrl =
     flags.crlAutoRenew && !cluster?.isWorker ? await prepareCrlRenewal(io, store, flags, logger) : undefined;
@@ -94,7 +95,7 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
       port: flags.port,
       clientAuth: flags.clientAuth,
       logFormat: flags.logFormat,
-      eventHints,
+      ...hints,
       renewCrl: flags.crlAutoRenew ? (primary?.renewCrl ?? renewCrl) : undefined,
     });
     const address = await server.listen();
