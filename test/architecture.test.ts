@@ -243,6 +243,17 @@ describe('one writer, one exit', () => {
     expect([...calls, ...named]).toEqual([]);
   });
 
+  test('the store reads the CA directory for the commands: ops never imports node:fs, cli only for its own files', () => {
+    // program.ts reads the package's own package.json; inspect.ts looks for a .pass beside the file the user
+    // named, wherever that is. Neither is the CA directory.
+    const mayReadFiles = new Set(['src/cli/program.ts', 'src/cli/commands/inspect.ts']);
+    const wrong = offending(
+      inLayer('ops', 'cli'),
+      (i, s) => i.specifier.startsWith('node:fs') && !mayReadFiles.has(s.rel),
+    );
+    expect(wrong).toEqual([]);
+  });
+
   test('nothing in src sets an exit code or exits: cli/main.ts returns it, bin/mtls-ca.js sets it', () => {
     const wrong = offendingNodes(
       sources,

@@ -1,10 +1,10 @@
 /**
  * `serve --crl-auto-renew` (and `demo`, whose CA key is unencrypted): the CA password, read once when the
  * server starts and checked then, and the renewal the server calls when its CRL is due — the same code as
- * `mtls-ca crl` (ops/revoke.ts: under the directory lock, with an audit line, keeping the CA's CRL
+ * `mtls-ca crl` (ops/crl.ts: under the directory lock, with an audit line, keeping the CA's CRL
  * lifetime) — with what happened logged as a server event.
  */
-import type { CrlRenewalReason } from '../ops/revoke.js';
+import type { CrlRenewalReason } from '../ops/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
 import type { ServerLogger } from '../server/log.js';
 import type { CaStore } from '../store/ca-store.js';
@@ -37,7 +37,7 @@ export async function prepareCrlRenewal(
   now: () => Date = () => new Date(),
 ): Promise<() => Promise<void>> {
   const caPassword = await caPasswordUnattended(io, flags, store, 'serve --crl-auto-renew');
-  const { renewCrlIfDue } = await import('../ops/revoke.js');
+  const { renewCrlIfDue } = await import('../ops/crl.js');
   return async () => {
     try {
       const r = await renewCrlIfDue(store, { caPassword, now: now() });

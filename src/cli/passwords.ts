@@ -67,7 +67,7 @@ async function fromFileOrEnv(
 }
 
 /** How often a CA key password typed at the prompt may be wrong before the command gives up. */
-export const CA_PASSWORD_TRIES = 3;
+const CA_PASSWORD_TRIES = 3;
 
 /**
  * The CA key password for a command that uses an existing CA (only asked when the key is encrypted), checked

@@ -17,8 +17,8 @@ import {
   storePasswordFor,
   type WrittenFile,
 } from './common.js';
+import { stageCrl } from './crl.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
-import { stageCrl } from './revoke.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];

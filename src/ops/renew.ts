@@ -23,8 +23,8 @@ import {
   storePasswordFor,
   type WrittenFile,
 } from './common.js';
+import { type CrlSummary, stageCrl } from './crl.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
-import { type CrlSummary, stageCrl } from './revoke.js';
 
 export interface RenewOptions {
   name: string;

@@ -10,8 +10,8 @@ const DAY_MS = 86_400_000;
 /** The CRL lifetime of a CA that has published none yet, in days; re-signing well before then is cron's job. */
 export const DEFAULT_CRL_DAYS = 7;
 
-/** The longest lifetime mtls-ca signs (100 years, the bound of every `--days`). */
-export const MAX_CRL_DAYS = 36_500;
+/** The longest lifetime mtls-ca signs (100 years, the bound of every validity it takes in days). */
+const MAX_CRL_DAYS = 36_500;
 
 /** The two dates of a CRL that say how long it lives. */
 export interface CrlDates {
@@ -20,8 +20,8 @@ export interface CrlDates {
 }
 
 /**
- * The lifetime of `crl` in whole days (at least 1, at most {@link MAX_CRL_DAYS}): what `--days` was when it
- * was signed. A CRL signed elsewhere with a lifetime in hours rounds to the nearest day.
+ * The lifetime of `crl` in whole days (at least 1, at most {@link MAX_CRL_DAYS}): the days it was signed
+ * for. A CRL signed elsewhere with a lifetime in hours rounds to the nearest day.
  * @param crl - the CRL's thisUpdate and nextUpdate
  */
 export function crlLifetimeDays(crl: CrlDates): number {

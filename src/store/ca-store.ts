@@ -11,6 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Certificate } from '../pki/certificate.js';
+import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { isEncryptedPrivateKey, parsePrivateKey } from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
@@ -168,6 +169,40 @@ export class CaStore {
    */
   readGeneratedPassword(artifact: string): string | undefined {
     return this.#readIfPresent(this.paths.passwordFile(artifact))?.toString('utf8').split(/\r?\n/)[0];
+  }
+
+  /** The users with a browser bundle (`client/client_<name>.p12`), in the order the folder lists them. */
+  clientBundles(): string[] {
+    this.#settle();
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(this.paths.clientDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw ioFailure('read', this.display(this.paths.clientDir), e);
+    }
+    return entries
+      .filter((f) => /^client_.+\.p12$/.test(f))
+      .map((f) => f.slice('client_'.length, -'.p12'.length));
+  }
+
+  /**
+   * The CA's current CRL (ca/crl.pem), parsed but its signature unchecked; `missing` when there is none, and
+   * `unreadable` when it cannot be read or is not a CRL (then it is to be replaced, not trusted).
+   */
+  readCrl(): Crl | 'missing' | 'unreadable' {
+    let data: Buffer | undefined;
+    try {
+      data = this.#readIfPresent(this.paths.crl);
+    } catch {
+      return 'unreadable';
+    }
+    if (data === undefined) return 'missing';
+    try {
+      return Crl.from(data, this.display(this.paths.crl));
+    } catch {
+      return 'unreadable';
+    }
   }
 
   readInventory(): InventoryEntry[] {

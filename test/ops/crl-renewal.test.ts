@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { crlRenewalReason, renewCrlIfDue } from '../../src/ops/revoke.js';
+import { crlRenewalReason, renewCrlIfDue } from '../../src/ops/crl.js';
 import type { Crl } from '../../src/pki/crl.js';
 import { crlRenewalTime } from '../../src/pki/crl-lifetime.js';
 import { verifyAuditLog } from '../../src/store/audit.js';

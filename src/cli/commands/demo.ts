@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { type CommandContext, helpAfter } from '../context.js';
 import { runServe, type ServeFlags, serveOptions } from './serve.js';
@@ -37,7 +36,7 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
         });
         out.line(`Created a demo CA in ${r.dir} (server certificate for localhost, 127.0.0.1, ::1).`);
       }
-      if (!fs.existsSync(store.paths.client('pavel').p12)) {
+      if (!store.exists(store.paths.client('pavel').p12)) {
         const { issueClient } = await import('../../ops/issue-client.js');
         const r = await issueClient(store, {
           name: 'pavel',

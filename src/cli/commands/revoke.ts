@@ -77,7 +77,7 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
     .action(async (flags: { days?: number; caPasswordFile?: string }, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
-      const { resignCrl } = await import('../../ops/revoke.js');
+      const { resignCrl } = await import('../../ops/crl.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const r = await resignCrl(store, { days: flags.days, caPassword });
       out.result(r, () => [

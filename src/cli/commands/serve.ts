@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
@@ -48,18 +47,13 @@ function inDoubleQuotes(s: string): string {
 
 /** A curl command for the first client with a .p12 (pavel preferred), ready to paste into a POSIX shell. */
 function curlHint(store: CaStore, url: string): string {
-  const names = fs.existsSync(store.paths.clientDir)
-    ? fs
-        .readdirSync(store.paths.clientDir)
-        .filter((f) => /^client_.+\.p12$/.test(f))
-        .map((f) => f.slice('client_'.length, -'.p12'.length))
-    : [];
+  const names = store.clientBundles();
   const name = names.includes('pavel') ? 'pavel' : names.sort()[0];
   if (!name) return `mtls-ca issue-client pavel --role user   # then call ${url}/customer/1 with its .p12`;
   const c = store.paths.client(name);
   const p12 = inDoubleQuotes(store.display(c.p12));
-  const password = fs.existsSync(`${c.p12}.pass`)
-    ? `$(cat ${shellWord(store.display(`${c.p12}.pass`))})`
+  const password = store.exists(store.paths.passwordFile(c.p12))
+    ? `$(cat ${shellWord(store.display(store.paths.passwordFile(c.p12)))})`
     : '<password>';
   return `curl --cacert ${shellWord(store.display(store.paths.caCert))} --cert-type P12 --cert "${p12}:${password}" ${url}/customer/1`;
 }
