@@ -179,8 +179,8 @@ export async function issueClients(
     const existing = claimNames(store, requests, {
       now,
       force: s.force,
-      // The look-alike scan reads every name in the inventory (≈ 40 ms at 100,000 certificates): once is enough
-      // while the inventory is as checkClientRequests saw it. The valid-certificate rule costs a stat; it runs.
+      // The look-alike scan reads every name in the inventory (docs/performance.md): once is enough while the
+      // inventory is as checkClientRequests saw it. The valid-certificate rule costs a stat; it runs.
       lookalikesChecked: s.namesCheckedAt !== undefined && s.namesCheckedAt === store.inventoryVersion(),
     });
 
