@@ -191,13 +191,13 @@ export class CaStore {
    * `unreadable` when it cannot be read or is not a CRL (then it is to be replaced, not trusted).
    */
   readCrl(): Crl | 'missing' | 'unreadable' {
-    let data: Buffer | undefined;
+    this.#settle();
+    let data: Buffer;
     try {
-      data = this.#readIfPresent(this.paths.crl);
-    } catch {
-      return 'unreadable';
+      data = fs.readFileSync(this.paths.crl);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
     }
-    if (data === undefined) return 'missing';
     try {
       return Crl.from(data, this.display(this.paths.crl));
     } catch {
