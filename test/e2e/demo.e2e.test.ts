@@ -9,7 +9,15 @@ import path from 'node:path';
 import { expect, test } from 'vitest';
 import { opensslVerifyCaCrl, readCaCrl } from '../helpers/ca-files.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { CUSTOMER_1, eventLines, mtlsCa, runPrinted, serverPool } from './helpers.js';
+import {
+  CUSTOMER_1,
+  type ExecResult,
+  eventLines,
+  mtlsCa,
+  runPrinted,
+  type ServeProcess,
+  serverPool,
+} from './helpers.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -33,7 +41,31 @@ describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
     crl: readFileSync(path.join(ssl, 'ca', 'crl.pem')),
     audit: readFileSync(path.join(ssl, 'ca', 'audit.log'), 'utf8'),
   });
-  let first: ReturnType<typeof files>;
+
+  /**
+   * The first start on an empty directory — what it printed, what its printed curl command answered, the files it
+   * made — run once, by whichever test needs it first, so that the tests do not depend on their order.
+   */
+  let firstStart:
+    | Promise<{
+        s: ServeProcess;
+        stdout: string;
+        stderr: string;
+        curl: ExecResult;
+        files: ReturnType<typeof files>;
+        stopped: Awaited<ReturnType<ServeProcess['stop']>>;
+      }>
+    | undefined;
+  const first = () => {
+    firstStart ??= (async () => {
+      const s = await servers.start(demo, { cwd: root, env });
+      const curl = await runPrinted(s.curlLine, root);
+      const made = files();
+      const stopped = await s.stop();
+      return { s, stdout: s.stdout(), stderr: s.stderr(), curl, files: made, stopped };
+    })();
+    return firstStart;
+  };
 
   test('the start script is the demo command, after a build', () => {
     const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
@@ -42,39 +74,35 @@ describeWithTools(['curl'], 'npm start: mtls-ca demo', () => {
   });
 
   test('first start: creates the CA and pavel, says how to call it, and the printed curl command answers', async () => {
-    const s = await servers.start(demo, { cwd: root, env });
-    expect(s.stdout()).toContain(
+    const { s, stdout, stderr, curl, files: made, stopped } = await first();
+    expect(stdout).toContain(
       'Created a demo CA in ssl (server certificate for localhost, 127.0.0.1, ::1).\n' +
         'Issued client "pavel" (role user): ssl/client/client_pavel.p12, password in ssl/client/client_pavel.p12.pass.\n',
     );
-    expect(s.stdout()).toContain(
+    expect(stdout).toContain(
       `mtls-ca serve: ${s.url} (client certificates: need, users: ssl/users.json)\nTry it:\n`,
     );
     expect(s.curlLine).toBe(
       'curl --cacert ssl/ca/ca.crt --cert-type P12 --cert "ssl/client/client_pavel.p12:$(cat ssl/client/client_pavel.p12.pass)" ' +
         `${s.url}/customer/1`,
     );
-    expect(s.stderr()).toContain(
+    expect(stderr).toContain(
       'warning: creating a demo CA whose key is NOT encrypted; use `mtls-ca init` for a real one',
     );
-
-    const r = await runPrinted(s.curlLine, root);
-    expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
-
-    first = files();
-    expect(first.caKey.toString('latin1')).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(curl).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
+    expect(made.caKey.toString('latin1')).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
     expect(statSync(path.join(ssl, 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(first.users)).toEqual({ users: { pavel: { roles: ['user'] } } });
-    expect(await s.stop()).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(made.users)).toEqual({ users: { pavel: { roles: ['user'] } } });
+    expect(stopped).toEqual({ code: 0, signal: null });
   });
 
   test('second start: reuses the CA and pavel byte for byte, and serves again', async () => {
-    expect(first).toBeDefined();
+    const made = (await first()).files;
     const s = await servers.start(demo, { cwd: root, env });
     expect(s.stdout()).not.toContain('Created a demo CA');
     expect(s.stdout()).not.toContain('Issued client');
     expect(s.stderr()).not.toContain('warning: creating a demo CA');
-    expect(files()).toEqual(first);
+    expect(files()).toEqual(made);
 
     const r = await runPrinted(s.curlLine, root);
     expect(r).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });

@@ -11,6 +11,7 @@ import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { BIN, baseEnv, cliProcess } from '../helpers/cli.js';
+import { within } from '../helpers/poll.js';
 
 /** The CA key password every e2e CA is created with (`MTLS_CA_PASSWORD`). */
 export const CA_PASSWORD = 'e2e-ca-password';
@@ -223,19 +224,20 @@ export function serverPool(): {
     };
     running.add(server);
 
-    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
     let ended = false;
     void exited.then(() => {
       ended = true;
     });
-    while (!(BANNER.test(out) && TRY_IT.test(out))) {
-      if (ended || Date.now() > deadline) {
-        await stop();
-        throw new Error(
-          `mtls-ca ${args.join(' ')}: no banner ${ended ? '(it exited)' : 'in time'}\nstdout:\n${out}\nstderr:\n${err}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      await within(opts.timeoutMs ?? 30_000, 'the banner', () => {
+        if (ended) throw new Error('it exited');
+        return BANNER.test(out) && TRY_IT.test(out);
+      });
+    } catch (e) {
+      await stop();
+      throw new Error(
+        `mtls-ca ${args.join(' ')}: no banner (${(e as Error).message})\nstdout:\n${out}\nstderr:\n${err}`,
+      );
     }
     server.url = BANNER.exec(out)![1]!;
     server.port = Number(new URL(server.url).port);
@@ -257,13 +259,4 @@ export function runPrinted(line: string, cwd: string): Promise<ExecResult> {
 /** The server's text log lines for one event, e.g. `… warn tls-refused: refused client: … reason=EXPIRED …`. */
 export function eventLines(stdout: string, event: string): string[] {
   return stdout.split('\n').filter((l) => l.includes(` ${event}: `));
-}
-
-/** Bounded polling (the server logs on its own schedule, e.g. after curl has given up): 100 ms apart. */
-export async function waitFor(probe: () => boolean, what: string, attempts = 50): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }

@@ -1,4 +1,4 @@
-/** HTTPS with a client certificate, and bounded polling, for the tests that watch a running server change. */
+/** HTTPS with a client certificate, for the tests that watch a running server change. */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -57,21 +57,4 @@ export function getCustomer(
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
-}
-
-/**
- * Polls `probe` (20 ms apart, no fixed sleep) until it holds; fails when it still does not after `boundMs`.
- * @returns how long it took, from the call
- */
-export async function within(
-  boundMs: number,
-  what: string,
-  probe: () => Promise<boolean> | boolean,
-): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await probe()) return performance.now() - t0;
-    if (performance.now() - t0 > boundMs) throw new Error(`not within ${boundMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -17,11 +17,11 @@ import { beforeAll, expect, test } from 'vitest';
 import type { ClientRequest } from '../../src/ops/client-request.js';
 import { type IssueClientSettings, issueClients, WORKER_THRESHOLD } from '../../src/ops/issue-client.js';
 import { Certificate } from '../../src/pki/certificate.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { verifyAuditLog } from '../../src/store/audit.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
 import { cli, cliProcess } from '../helpers/cli.js';
+import { errorOf } from '../helpers/errors.js';
 import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
@@ -86,16 +86,6 @@ function settings(entry: URL, more: Partial<IssueClientSettings> = {}): IssueCli
     parallel: { threshold: 1, workers: 2, entry },
     ...more,
   };
-}
-
-/** What `fn` rejects with (failing the test when it resolves). */
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
@@ -185,10 +175,9 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
   test('a worker that dies mid-batch: rejected, and the directory is exactly as before', async () => {
     const dir = await freshCa();
     const before = snapshot(dir);
-    const e = await rejection(() =>
-      issueClients(new CaStore(dir), requests(COUNT), settings(dyingWorkerEntry)),
+    await expect(issueClients(new CaStore(dir), requests(COUNT), settings(dyingWorkerEntry))).rejects.toThrow(
+      new Error('worker thread exited (code 3) with work outstanding'),
     );
-    expect(e.message).toBe('worker thread exited (code 3) with work outstanding');
     expect(snapshot(dir)).toEqual(before);
   });
 
@@ -198,9 +187,8 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
     // renamed into place when it fails
     fs.mkdirSync(path.join(dir, 'client/client_user29.p12'), { recursive: true });
     const before = snapshot(dir);
-    const e = await rejection(() => issueClients(new CaStore(dir), requests(COUNT), settings(workerEntry)));
-    expect(e).toBeInstanceOf(MtlsCaError);
-    expect((e as MtlsCaError).code).toBe('IO_FAILED');
+    const e = await errorOf(() => issueClients(new CaStore(dir), requests(COUNT), settings(workerEntry)));
+    expect(e.code).toBe('IO_FAILED');
     expect(e.message).toBe(`write ${path.join(dir, 'client/client_user29.p12')}: is a folder`);
     expect(snapshot(dir)).toEqual(before);
   });
@@ -208,11 +196,10 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
   test('an error inside a worker keeps its code and message; nothing is written', async () => {
     const dir = await freshCa();
     const before = snapshot(dir);
-    const e = await rejection(() =>
+    const e = await errorOf(() =>
       issueClients(new CaStore(dir), requests(COUNT), settings(workerEntry, { store: { given: '' } })),
     );
-    expect(e).toBeInstanceOf(MtlsCaError);
-    expect((e as MtlsCaError).code).toBe('INVALID_ARGUMENT');
+    expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toBe('create PKCS#12 bundle: the password is empty');
     expect(snapshot(dir)).toEqual(before);
   });

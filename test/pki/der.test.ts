@@ -1,20 +1,13 @@
 /** The DER codec byte for byte: every expected encoding is written out in hex from X.690 / RFC 5280. */
 import { describe, expect, test } from 'vitest';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
+import { errorOf } from '../helpers/errors.js';
 
 const hex = (b: Buffer) => b.toString('hex');
 const bytes = (h: string) => Buffer.from(h.replace(/\s/g, ''), 'hex');
 
 function expectParseFailed(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(MtlsCaError);
-  expect((caught as MtlsCaError).code).toBe('PARSE_FAILED');
+  expect(errorOf(fn).code).toBe('PARSE_FAILED');
 }
 
 describe('INTEGER', () => {

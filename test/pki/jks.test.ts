@@ -1,23 +1,13 @@
 import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { createJks, parseJks } from '../../src/pki/jks.js';
 import { generateKeyPair, KEY_TYPES } from '../../src/pki/keys.js';
 import { createRootCa } from '../../src/pki/profiles.js';
+import { errorOf } from '../helpers/errors.js';
 
 const PASSWORD = 'changeit-42';
 const NOW = new Date('2025-03-04T05:06:07.089Z');
-
-function caught(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
-}
 
 /** One CA per key type, so every signature and key algorithm passes through a JKS. */
 const cas: Certificate[] = [];
@@ -68,16 +58,16 @@ describe('createJks', () => {
   });
 
   test('an empty password, no entries and duplicate aliases are refused', () => {
-    const e = caught(() => createJks([{ alias: 'ca', certificate: cas[0]! }], ''));
+    const e = errorOf(() => createJks([{ alias: 'ca', certificate: cas[0]! }], ''));
     expect([e.code, e.message]).toEqual([
       'INVALID_ARGUMENT',
       'create JKS trust store: the password is empty',
     ]);
-    expect(caught(() => createJks([], PASSWORD)).message).toBe(
+    expect(errorOf(() => createJks([], PASSWORD)).message).toBe(
       'create JKS trust store: no certificates given',
     );
     expect(
-      caught(() =>
+      errorOf(() =>
         createJks(
           [
             { alias: 'Root', certificate: cas[0]! },
@@ -102,7 +92,7 @@ describe('parseJks', () => {
 
   test('a wrong password is BAD_PASSWORD', () => {
     const jks = createJks([{ alias: 'ca', certificate: cas[0]! }], PASSWORD, NOW);
-    const e = caught(() => parseJks(jks, 'changeit', 'ssl/server/trustStore.jks'));
+    const e = errorOf(() => parseJks(jks, 'changeit', 'ssl/server/trustStore.jks'));
     expect([e.code, e.message]).toEqual([
       'BAD_PASSWORD',
       'read ssl/server/trustStore.jks: wrong password, or the file was altered (the integrity digest does not match)',
@@ -115,23 +105,23 @@ describe('parseJks', () => {
     for (let i = 8; i < jks.length; i += 13) {
       const copy = Buffer.from(jks);
       copy[i]! ^= 0x80;
-      codes.add(caught(() => parseJks(copy, PASSWORD, 'x.jks')).code);
+      codes.add(errorOf(() => parseJks(copy, PASSWORD, 'x.jks')).code);
     }
-    codes.add(caught(() => parseJks(jks.subarray(0, jks.length - 1), PASSWORD, 'x.jks')).code);
+    codes.add(errorOf(() => parseJks(jks.subarray(0, jks.length - 1), PASSWORD, 'x.jks')).code);
     expect([...codes]).toEqual(['BAD_PASSWORD']);
   });
 
   test('not JKS: PKCS#12, garbage, JCEKS, an unknown version', () => {
-    expect(caught(() => parseJks(cas[0]!.der, PASSWORD, 'ca.der')).message).toBe(
+    expect(errorOf(() => parseJks(cas[0]!.der, PASSWORD, 'ca.der')).message).toBe(
       'read ca.der: not a valid JKS key store (it looks like PKCS#12; read it as .p12)',
     );
-    expect(caught(() => parseJks(Buffer.from('hello world, not a keystore'), PASSWORD, 'x')).message).toBe(
+    expect(errorOf(() => parseJks(Buffer.from('hello world, not a keystore'), PASSWORD, 'x')).message).toBe(
       'read x: not a valid JKS key store (no 0xFEEDFEED header)',
     );
-    expect(caught(() => parseJks(Buffer.from('cececece00000002', 'hex'), PASSWORD, 'x.jceks')).code).toBe(
+    expect(errorOf(() => parseJks(Buffer.from('cececece00000002', 'hex'), PASSWORD, 'x.jceks')).code).toBe(
       'UNSUPPORTED',
     );
-    expect(caught(() => parseJks(Buffer.from('feedfeed00000003', 'hex'), PASSWORD, 'x')).message).toBe(
+    expect(errorOf(() => parseJks(Buffer.from('feedfeed00000003', 'hex'), PASSWORD, 'x')).message).toBe(
       'read x: not a valid JKS key store (unknown version 3)',
     );
   });
@@ -140,7 +130,7 @@ describe('parseJks', () => {
     const jks = createJks([{ alias: 'ca', certificate: cas[0]! }], PASSWORD, NOW);
     const body = Buffer.from(jks.subarray(0, jks.length - 20));
     body.writeUInt32BE(2, 8);
-    const e = caught(() => parseJks(Buffer.concat([body, jdkDigest(PASSWORD, body)]), PASSWORD, 'x.jks'));
+    const e = errorOf(() => parseJks(Buffer.concat([body, jdkDigest(PASSWORD, body)]), PASSWORD, 'x.jks'));
     expect([e.code, e.message]).toEqual([
       'PARSE_FAILED',
       'read x.jks: not a valid JKS key store (truncated)',

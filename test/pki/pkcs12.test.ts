@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as der from '../../src/pki/der.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { rc2CbcDecryptRaw } from '../../src/pki/forge.js';
 import { KEY_TYPES, type KeyType, subjectPublicKeyInfo } from '../../src/pki/keys.js';
 import { OID } from '../../src/pki/oids.js';
@@ -13,6 +12,7 @@ import {
 } from '../../src/pki/pkcs12.js';
 import { derivePkcs12Key, pkcs12PasswordBytes } from '../../src/pki/pkcs12-kdf.js';
 import { parsePkcs12 } from '../../src/pki/pkcs12-read.js';
+import { errorOf } from '../helpers/errors.js';
 import { type Identity, makeIdentity } from '../helpers/pki.js';
 
 const PASSWORD = 'correct horse';
@@ -41,16 +41,6 @@ function bundle(kt: KeyType, profile: Pkcs12Profile, extra: { iterations?: numbe
     profile,
     ...extra,
   });
-}
-
-function caught(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected an MtlsCaError, nothing was thrown');
 }
 
 const oidOf = (n: der.Node | undefined): string => der.readOid(n!);
@@ -306,7 +296,7 @@ describe('createPkcs12 / parsePkcs12', () => {
   });
 
   test.each(PKCS12_PROFILES)('%s: a wrong password is BAD_PASSWORD', (profile) => {
-    const e = caught(() => parsePkcs12(bundle('ecdsa-p256', profile), 'wrong', 'ssl/clients/alice.p12'));
+    const e = errorOf(() => parsePkcs12(bundle('ecdsa-p256', profile), 'wrong', 'ssl/clients/alice.p12'));
     expect([e.code, e.message]).toEqual([
       'BAD_PASSWORD',
       'read ssl/clients/alice.p12: wrong password (the integrity check failed; if the password is right, the file was altered)',
@@ -323,7 +313,7 @@ describe('createPkcs12 / parsePkcs12', () => {
       for (let i = start; i < start + octets.content.length; i += 37) {
         const copy = Buffer.from(p12);
         copy[i]! ^= 0x01;
-        codes.add(caught(() => parsePkcs12(copy, PASSWORD, 'a.p12')).code);
+        codes.add(errorOf(() => parsePkcs12(copy, PASSWORD, 'a.p12')).code);
       }
       expect([...codes]).toEqual(['BAD_PASSWORD']);
     },
@@ -333,7 +323,7 @@ describe('createPkcs12 / parsePkcs12', () => {
     const p12 = bundle('ecdsa-p256', 'compat');
     const copy = Buffer.from(p12);
     copy[1]! ^= 0x01; // the PFX length
-    const e = caught(() => parsePkcs12(copy, PASSWORD, 'a.p12'));
+    const e = errorOf(() => parsePkcs12(copy, PASSWORD, 'a.p12'));
     expect([e.code, e.message]).toEqual([
       'PARSE_FAILED',
       'read a.p12: not a valid PKCS#12 file (malformed ASN.1)',
@@ -342,20 +332,20 @@ describe('createPkcs12 / parsePkcs12', () => {
 
   test('truncated and non-PKCS#12 input is PARSE_FAILED', () => {
     const p12 = bundle('ecdsa-p256', 'modern');
-    expect(caught(() => parsePkcs12(p12.subarray(0, p12.length - 1), PASSWORD, 'a.p12')).code).toBe(
+    expect(errorOf(() => parsePkcs12(p12.subarray(0, p12.length - 1), PASSWORD, 'a.p12')).code).toBe(
       'PARSE_FAILED',
     );
-    const e = caught(() => parsePkcs12(id('ecdsa-p256').leaf.der, PASSWORD, 'leaf.der'));
+    const e = errorOf(() => parsePkcs12(id('ecdsa-p256').leaf.der, PASSWORD, 'leaf.der'));
     expect([e.code, e.message]).toEqual([
       'PARSE_FAILED',
       'read leaf.der: not a valid PKCS#12 file (no PFX version 3)',
     ]);
-    expect(caught(() => parsePkcs12(Buffer.from('hello'), PASSWORD, 'x')).code).toBe('PARSE_FAILED');
+    expect(errorOf(() => parsePkcs12(Buffer.from('hello'), PASSWORD, 'x')).code).toBe('PARSE_FAILED');
   });
 
   test('an empty password is refused', () => {
     const { leaf, key } = id('ecdsa-p256');
-    const e = caught(() => createPkcs12({ privateKey: key, certificate: leaf, password: '' }));
+    const e = errorOf(() => createPkcs12({ privateKey: key, certificate: leaf, password: '' }));
     expect([e.code, e.message, e.hint]).toEqual([
       'INVALID_ARGUMENT',
       'create PKCS#12 bundle: the password is empty',
@@ -366,16 +356,16 @@ describe('createPkcs12 / parsePkcs12', () => {
   test('too few iterations and an unknown profile are refused', () => {
     const { leaf, key } = id('ecdsa-p256');
     const base = { privateKey: key, certificate: leaf, password: PASSWORD };
-    expect(caught(() => createPkcs12({ ...base, iterations: 1000 })).message).toBe(
+    expect(errorOf(() => createPkcs12({ ...base, iterations: 1000 })).message).toBe(
       'create PKCS#12 bundle: iteration count 1000 is outside 2048..5000000',
     );
-    expect(caught(() => createPkcs12({ ...base, profile: 'legacy' as Pkcs12Profile })).message).toBe(
+    expect(errorOf(() => createPkcs12({ ...base, profile: 'legacy' as Pkcs12Profile })).message).toBe(
       'create PKCS#12 bundle: unknown profile "legacy"',
     );
   });
 
   test('a key that does not match the certificate is refused', () => {
-    const e = caught(() =>
+    const e = errorOf(() =>
       createPkcs12({
         privateKey: id('ecdsa-p384').key,
         certificate: id('ecdsa-p256').leaf,
@@ -447,13 +437,13 @@ describe('createTrustStorePkcs12', () => {
   test('an empty password, no entries and duplicate aliases are refused', () => {
     const ca = id('ecdsa-p256').ca;
     expect(
-      caught(() => createTrustStorePkcs12({ entries: [{ alias: 'ca', certificate: ca }], password: '' }))
+      errorOf(() => createTrustStorePkcs12({ entries: [{ alias: 'ca', certificate: ca }], password: '' }))
         .message,
     ).toBe('create PKCS#12 trust store: the password is empty');
-    expect(caught(() => createTrustStorePkcs12({ entries: [], password: PASSWORD })).message).toBe(
+    expect(errorOf(() => createTrustStorePkcs12({ entries: [], password: PASSWORD })).message).toBe(
       'create PKCS#12 trust store: no certificates given',
     );
-    const e = caught(() =>
+    const e = errorOf(() =>
       createTrustStorePkcs12({
         entries: [
           { alias: 'CA', certificate: ca },

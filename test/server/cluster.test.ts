@@ -8,8 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { type ClientFiles, createCaDir, curl, eventually, type TestCaDir } from './helpers.js';
+import { type ClientFiles, createCaDir, curl, type TestCaDir } from './helpers.js';
 
 interface Line {
   pid: number;
@@ -46,11 +47,10 @@ class ClusterProcess {
 
   /** Waits (polling, bounded) until `probe` holds over the lines seen so far. */
   async until(probe: () => boolean, what: string): Promise<void> {
-    if (!(await eventually(async () => probe(), 200, 50))) {
-      throw new Error(
-        `timed out waiting for ${what}; lines:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}`,
-      );
-    }
+    const lines = () => this.lines.map((l) => JSON.stringify(l)).join('\n');
+    await within(10_000, what, probe).catch((e: Error) => {
+      throw new Error(`${e.message}; lines:\n${lines()}`);
+    });
   }
 }
 
@@ -107,10 +107,11 @@ describeWithTools(['curl'], 'runClustered (2 workers)', () => {
     expect(workers).not.toContain(primary);
 
     const answeredBy = () => new Set(c.lines.filter((l) => l.type === 'access').map((l) => l.pid));
-    for (let i = 0; i < 40 && answeredBy().size < 2; i++) {
+    await within(20_000, 'both workers answer', async () => {
       const r = await curl(`${url}/customer/1`, { caFile: ca.caFile, client: pavel });
       expect(r.body).toBe('{"id":1,"name":"Customer1"}');
-    }
+      return answeredBy().size === 2;
+    });
     expect([...answeredBy()].sort()).toEqual([...workers].sort());
 
     // A crash: the primary notices and forks a replacement after its backoff.
@@ -119,10 +120,10 @@ describeWithTools(['curl'], 'runClustered (2 workers)', () => {
     expect(c.events('worker-exited')[0]).toMatchObject({ pid: workers[0], signal: 'SIGKILL', level: 'warn' });
     const replacement = Number(c.events('worker-started')[2]!.pid);
     const current = [workers[1]!, replacement];
-    for (let i = 0; i < 40 && !answeredBy().has(replacement); i++) {
+    await within(20_000, 'the replacement answers', async () => {
       await curl(`${url}/health`, { caFile: ca.caFile, client: pavel });
-    }
-    expect(answeredBy().has(replacement)).toBe(true);
+      return answeredBy().has(replacement);
+    });
 
     process.kill(primary, 'SIGHUP');
     await c.until(() => c.events('reloaded').length === 2, 'both workers to reload');

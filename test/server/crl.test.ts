@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hintFor, serverHints } from '../../src/cli/hints.js';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl, createCrl } from '../../src/pki/crl.js';
-import { isMtlsCaError, type MtlsCaError } from '../../src/pki/errors.js';
 import type { CertificateAuthority } from '../../src/pki/profiles.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/log.js';
@@ -22,9 +21,19 @@ import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../..
 import { openUserDirectory } from '../../src/server/users.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { cli } from '../helpers/cli.js';
-import { type Answer, type ClientFiles as Client, getCustomer, within } from '../helpers/https.js';
+import { errorOf } from '../helpers/errors.js';
+import { type Answer, type ClientFiles as Client, getCustomer } from '../helpers/https.js';
+import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { createCaDir, curl, newCa, opensslCertificate, type RunningServer, startServer } from './helpers.js';
+import {
+  createCaDir,
+  curl,
+  eventsNamed,
+  newCa,
+  opensslCertificate,
+  type RunningServer,
+  startServer,
+} from './helpers.js';
 
 const PASSWORD = 'crl-test-ca-password';
 const ENV = { MTLS_CA_PASSWORD: PASSWORD };
@@ -69,13 +78,6 @@ function crlPem(ca: CertificateAuthority, crlNumber: bigint, revoked: string[]):
 function replaceFile(file: string, data: string | Buffer): void {
   writeFileSync(`${file}.tmp-test`, data);
   renameSync(`${file}.tmp-test`, file);
-}
-
-function eventsNamed(s: Running, event: string, from = 0): Record<string, unknown>[] {
-  return s
-    .events()
-    .slice(from)
-    .filter((e) => e.event === event);
 }
 
 describeWithTools(['curl'], 'the server enforces revocation live', () => {
@@ -439,33 +441,21 @@ describe('start-up', () => {
       crlFile,
       createCrl({ ca: other, crlNumber: 1n, nextUpdate: new Date(Date.now() + DAY), revoked: [] }).toPem(),
     );
-    const error = (() => {
-      try {
-        createMtlsServer({ dir: dir.dir, port: 0, log: () => {} });
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(isMtlsCaError(error, 'BAD_SIGNATURE')).toBe(true);
-    expect((error as Error).message).toBe(
+    const error = errorOf(() => createMtlsServer({ dir: dir.dir, port: 0, log: () => {} }));
+    expect(error.code).toBe('BAD_SIGNATURE');
+    expect(error.message).toBe(
       `use CRL ${crlFile}: it was not signed by a CA this server trusts (its issuer: CN=Other CA)`,
     );
-    expect((error as MtlsCaError).detail).toEqual({ kind: 'crl-unusable', problem: 'foreign' });
-    expect(hintFor(error as MtlsCaError)).toBe('publish a CRL of this CA with `mtls-ca crl`');
+    expect(error.detail).toEqual({ kind: 'crl-unusable', problem: 'foreign' });
+    expect(hintFor(error)).toBe('publish a CRL of this CA with `mtls-ca crl`');
   });
 
   test('an explicit crlFile that does not exist stops the start', async () => {
     const dir = await createCaDir(path.join(root, 'explicit'), {});
     const missing = path.join(root, 'nope.pem');
-    const error = (() => {
-      try {
-        createMtlsServer({ dir: dir.dir, crlFile: missing, port: 0, log: () => {} });
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(isMtlsCaError(error, 'NOT_FOUND')).toBe(true);
-    expect((error as Error).message).toBe(`read CRL ${missing}: no such file`);
+    const error = errorOf(() => createMtlsServer({ dir: dir.dir, crlFile: missing, port: 0, log: () => {} }));
+    expect(error.code).toBe('NOT_FOUND');
+    expect(error.message).toBe(`read CRL ${missing}: no such file`);
   });
 
   test('reload() (SIGHUP) reads the CRL too, and closes the connections it revokes', async () => {

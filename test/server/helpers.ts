@@ -196,19 +196,6 @@ export function curl(
   });
 }
 
-/** Polls `probe` until it returns true, at most `attempts` times, `intervalMs` apart. */
-export async function eventually(
-  probe: () => Promise<boolean>,
-  attempts = 50,
-  intervalMs = 50,
-): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (await probe()) return true;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  return false;
-}
-
 /** A server under test, with its JSON log lines captured. */
 export interface RunningServer {
   server: MtlsServer;
@@ -241,4 +228,16 @@ export async function startServer(running: MtlsServer[], options: MtlsServerOpti
     lines,
     events: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
   };
+}
+
+/**
+ * The server's log events of one kind, in order: what a test asserts on, rather than on whichever line
+ * happens to be the last.
+ * @param from - skip the first `from` log lines (a count taken before the action under test)
+ */
+export function eventsNamed(s: RunningServer, event: string, from = 0): Record<string, unknown>[] {
+  return s
+    .events()
+    .slice(from)
+    .filter((e) => e.event === event);
 }

@@ -10,14 +10,15 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
-import { isMtlsCaError } from '../../src/pki/errors.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
+import { errorOf } from '../helpers/errors.js';
+import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   type ClientFiles,
   createCaDir,
   curl,
-  eventually,
+  eventsNamed,
   newCa,
   opensslCertificate,
   type RunningServer,
@@ -202,7 +203,7 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
           .events()
           .slice(before)
           .filter((e) => e.type === 'access');
-      expect(await eventually(async () => access().length > 0)).toBe(true);
+      await within(5_000, 'the access line', () => access().length > 0);
       // /health needs no certificate, but this connection has a verified one: the line names its user.
       expect(access()).toMatchObject([{ user: 'pavel', method: 'GET', path: '/health', status: 200 }]);
       expect(s.lines.join('\n')).not.toContain('secret');
@@ -335,7 +336,7 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
             .events()
             .slice(before)
             .filter((e) => e.type === 'access');
-        expect(await eventually(async () => access().length > 0)).toBe(true);
+        await within(5_000, 'the access line', () => access().length > 0);
         expect(access()).toMatchObject([{ user: null, status: 401 }]);
       },
     );
@@ -373,14 +374,12 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
         error: 'unauthorized',
         reason: 'NO_CERTIFICATE',
       });
-      expect(
-        await eventually(async () =>
-          s
-            .events()
-            .slice(before)
-            .some((e) => e.type === 'access'),
-        ),
-      ).toBe(true);
+      await within(5_000, 'the access line', () =>
+        s
+          .events()
+          .slice(before)
+          .some((e) => e.type === 'access'),
+      );
       expect(
         s
           .events()
@@ -467,10 +466,10 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
       expect(await status(ann)).toBe(403);
 
       users.writeUsers({ ann: { roles: ['auditor', 'user'] }, zoe: { roles: ['user'] } });
-      expect(await eventually(async () => (await status(ann)) === 200)).toBe(true);
+      await within(5_000, 'ann let in', async () => (await status(ann)) === 200);
 
       users.writeUsers({ ann: { roles: ['auditor', 'user'] } });
-      expect(await eventually(async () => (await status(zoe)) === 403)).toBe(true);
+      await within(5_000, 'zoe turned away', async () => (await status(zoe)) === 403);
       expect(await status(ann)).toBe(200);
     });
 
@@ -478,7 +477,7 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
       users.writeUsers({ ann: { roles: ['user'] } });
       const status = async () =>
         (await curl(`${s.url}/customer/1`, { caFile: users.caFile, client: ann })).status;
-      expect(await eventually(async () => (await status()) === 200)).toBe(true);
+      await within(5_000, 'ann let in', async () => (await status()) === 200);
       const before = s.lines.length;
       writeFileSync(users.usersFile, '{"users": {"ann": {"roles": [');
       for (let i = 0; i < 3; i++) expect(await status()).toBe(200);
@@ -493,7 +492,7 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
       );
 
       users.writeUsers({});
-      expect(await eventually(async () => (await status()) === 403)).toBe(true);
+      await within(5_000, 'ann turned away', async () => (await status()) === 403);
     });
   });
 
@@ -515,7 +514,7 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
       await s.server.reload();
       const second = await rawTls(s.port, { caFile: dir.caFile, client });
       expect(second.peer!.serialHex).toBe(next.serialHex);
-      expect(s.events().at(-1)).toMatchObject({ event: 'reloaded', serial: next.serialHex });
+      expect(eventsNamed(s, 'reloaded')).toMatchObject([{ serial: next.serialHex }]);
       const r = await curl(`${s.url}/customer/7`, { caFile: dir.caFile, client });
       expect(r.body).toBe('{"id":7,"name":"Customer7"}');
     });
@@ -526,17 +525,16 @@ describeWithTools(['curl', 'openssl'], 'mTLS server (curl)', () => {
       const goodKey = readFileSync(keyFile);
       const serving = (await rawTls(s.port, { caFile: dir.caFile, client })).peer!.serialHex;
       writeFileSync(keyFile, 'not a key');
-      const error = await s.server.reload().catch((e: unknown) => e);
-      expect(isMtlsCaError(error, 'PARSE_FAILED')).toBe(true);
-      expect((error as Error).message).toBe(`read ${keyFile}: not a valid private key`);
-      expect(s.events().at(-1)).toMatchObject({ level: 'error', event: 'reload-failed' });
+      const error = await errorOf(() => s.server.reload());
+      expect(error.code).toBe('PARSE_FAILED');
+      expect(error.message).toBe(`read ${keyFile}: not a valid private key`);
+      expect(eventsNamed(s, 'reload-failed')).toMatchObject([{ level: 'error' }]);
       expect((await rawTls(s.port, { caFile: dir.caFile, client })).peer!.serialHex).toBe(serving);
 
       // A key from another certificate is refused too.
       await dir.issueServer();
       writeFileSync(keyFile, goodKey);
-      const mismatch = await s.server.reload().catch((e: unknown) => e);
-      expect(isMtlsCaError(mismatch, 'INVALID_ARGUMENT')).toBe(true);
+      expect((await errorOf(() => s.server.reload())).code).toBe('INVALID_ARGUMENT');
       expect((await rawTls(s.port, { caFile: dir.caFile, client })).peer!.serialHex).toBe(serving);
     });
   });
@@ -587,14 +585,11 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
   });
 
   test('a headers timeout longer than the request timeout is refused', () => {
-    let error: unknown;
-    try {
-      createMtlsServer({ dir: ca.dir, timeouts: { headersMs: 5_000, requestMs: 1_000 } });
-    } catch (e) {
-      error = e;
-    }
-    expect(isMtlsCaError(error, 'INVALID_ARGUMENT')).toBe(true);
-    expect((error as Error).message).toBe(
+    const error = errorOf(() =>
+      createMtlsServer({ dir: ca.dir, timeouts: { headersMs: 5_000, requestMs: 1_000 } }),
+    );
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toBe(
       'use timeouts headersMs=5000, requestMs=1000: headers cannot take longer than the request',
     );
   });
@@ -652,7 +647,7 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
     const socket = net.connect(s.port, '127.0.0.1');
     socket.on('error', () => {});
     await withBound(once(socket, 'close'));
-    expect(s.events().at(-1)).toMatchObject({ event: 'tls-error', code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+    expect(eventsNamed(s, 'tls-error')).toMatchObject([{ code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }]);
   });
 
   test('an idle keep-alive connection is closed after keepAliveMs', async () => {
@@ -681,7 +676,7 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
     const r = await curl(`${s.url}/embedded/path?token=secret`, { caFile: ca.caFile, client: pavel });
     expect(r.status).toBe(204);
     // The line is written when the response closes, which can be just after curl has its answer.
-    expect(await eventually(async () => s.events().some((e) => e.type === 'access'))).toBe(true);
+    await within(5_000, 'the access line', () => s.events().some((e) => e.type === 'access'));
     const line = s.events().find((e) => e.type === 'access');
     expect(line).toMatchObject({ user: 'pavel', method: 'GET', path: '/embedded/path', status: 204 });
     expect(line).not.toHaveProperty('aborted');
@@ -749,12 +744,12 @@ describeWithTools(['curl'], 'mTLS server: timeouts and shutdown', () => {
       },
     });
     const hung = curl(`${s.url}/hang`, { caFile: ca.caFile, client: pavel });
-    expect(await eventually(async () => arrived, 200)).toBe(true);
+    await within(10_000, 'the request reaches the handler', () => arrived);
     await withBound(s.server.close());
     expect((await hung).exit).not.toBe(0);
     expect(s.events().some((e) => e.event === 'shutdown-forced')).toBe(true);
     // The dropped request still gets its access line, marked as such.
-    expect(await eventually(async () => s.events().some((e) => e.path === '/hang'))).toBe(true);
+    await within(5_000, 'the access line of /hang', () => s.events().some((e) => e.path === '/hang'));
     expect(s.events().find((e) => e.type === 'access' && e.path === '/hang')).toMatchObject({
       user: 'pavel',
       aborted: true,

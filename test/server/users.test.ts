@@ -1,10 +1,10 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { isMtlsCaError } from '../../src/pki/errors.js';
 import { createLogger } from '../../src/server/log.js';
 import { openUserDirectory, parseUsersFile } from '../../src/server/users.js';
-import { within } from '../helpers/https.js';
+import { errorOf } from '../helpers/errors.js';
+import { within } from '../helpers/poll.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir('mtls-ca-users-');
@@ -52,17 +52,10 @@ describe('parseUsersFile', () => {
     ],
     ['{"users":{"":{"roles":[]}}}', /^read u\.json: a user name is empty$/],
   ])('%s is PARSE_FAILED', (text, message) => {
-    let error: unknown;
-    try {
-      parseUsersFile(text, 'u.json');
-    } catch (e) {
-      error = e;
-    }
-    expect(isMtlsCaError(error, 'PARSE_FAILED')).toBe(true);
-    expect((error as Error).message).toMatch(message);
-    expect((error as { hint?: string }).hint).toBe(
-      'it must look like {"users": {"pavel": {"roles": ["user"]}}}',
-    );
+    const error = errorOf(() => parseUsersFile(text, 'u.json'));
+    expect(error.code).toBe('PARSE_FAILED');
+    expect(error.message).toMatch(message);
+    expect(error.hint).toBe('it must look like {"users": {"pavel": {"roles": ["user"]}}}');
   });
 });
 

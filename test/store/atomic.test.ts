@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { MODE_PUBLIC, MODE_SECRET, Transaction } from '../../src/store/atomic.js';
 import { snapshot } from '../cli/snapshot.js';
+import { errorOf } from '../helpers/errors.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
@@ -36,16 +36,6 @@ function expectCommitted(dir: string): void {
 
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
-}
-
-/** An error thrown by `fn` (sync or async). */
-async function failure(fn: () => unknown): Promise<MtlsCaError> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as MtlsCaError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('Transaction', () => {
@@ -87,8 +77,7 @@ describe('Transaction', () => {
     const tx = new Transaction(dir);
     stage(tx, dir);
     tx.write(path.join(dir, 'in-the-way.txt'), 'x');
-    const e = await failure(() => tx.commit());
-    expect(e).toBeInstanceOf(MtlsCaError);
+    const e = errorOf(() => tx.commit());
     expect(e.code).toBe('IO_FAILED');
     fs.rmdirSync(path.join(dir, 'in-the-way.txt'));
     expect(snapshot(dir)).toEqual(before);
@@ -102,7 +91,7 @@ describe('Transaction', () => {
     stage(tx, dir);
     await tx.flush();
     tx.write(path.join(dir, 'in-the-way.txt'), 'x');
-    const e = await failure(() => tx.commitAsync());
+    const e = await errorOf(() => tx.commitAsync());
     expect(e.code).toBe('IO_FAILED');
     expect(e.message).toMatch(/^write .*in-the-way\.txt: (is a folder|operation not permitted)$/);
     fs.rmdirSync(path.join(dir, 'in-the-way.txt'));
@@ -141,7 +130,7 @@ describe('Transaction', () => {
     const tx = new Transaction(dir);
     tx.write(path.join(dir, 'ok.txt'), 'ok');
     tx.write(path.join(dir, 'not-a-folder/x'), 'x');
-    const e = await failure(() => tx.flush());
+    const e = await errorOf(() => tx.flush());
     expect(e.code).toBe('IO_FAILED');
     await tx.abort();
     fs.rmSync(path.join(dir, 'not-a-folder'));

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { OWNERLESS_STALE_MS, withLock } from '../../src/store/lock.js';
+import { errorOf } from '../helpers/errors.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
@@ -29,15 +29,7 @@ function age(file: string, ms: number): void {
   fs.utimesSync(file, t, t);
 }
 
-async function lockError(lock: string, timeoutMs: number): Promise<MtlsCaError> {
-  try {
-    await withLock(lock, () => {}, timeoutMs);
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('expected the lock to be refused');
-}
+const lockError = (lock: string, timeoutMs: number) => errorOf(() => withLock(lock, () => {}, timeoutMs));
 
 describe('withLock', () => {
   test('an empty lock file left by a killed command is taken over, not waited on for a minute', async () => {
