@@ -1,8 +1,9 @@
 /** PKI fixtures shared by the unit and interop tests. */
 import type crypto from 'node:crypto';
 import type { Certificate } from '../../src/pki/certificate.js';
-import { generateKeyPair, type KeyType } from '../../src/pki/keys.js';
+import type { KeyType } from '../../src/pki/keys.js';
 import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
+import { fixtureKeys } from './fixtures.js';
 
 export interface Identity {
   ca: Certificate;
@@ -10,11 +11,11 @@ export interface Identity {
   key: crypto.KeyObject;
 }
 
-/** CA and client leaf of one key type; an RSA-4096 leaf gets an RSA-2048 CA to save a 3 s key generation. */
-export async function makeIdentity(kt: KeyType): Promise<Identity> {
-  const caKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
+/** CA and client leaf of one key type (fixture keys 0 and 1 of that type). */
+export function makeIdentity(kt: KeyType): Identity {
+  const caKeys = fixtureKeys(kt, 0);
   const ca = createRootCa({ subject: { commonName: `Test CA ${kt}` }, ...caKeys, days: 30 });
-  const keys = await generateKeyPair(kt);
+  const keys = fixtureKeys(kt, 1);
   const leaf = issueClientCertificate({
     ca: { certificate: ca, privateKey: caKeys.privateKey },
     publicKey: keys.publicKey,

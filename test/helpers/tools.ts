@@ -55,10 +55,12 @@ export function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): R
 
 /** Runs a tool and throws with its stderr unless it exits 0. */
 export function runOk(cmd: string, args: string[], opts: SpawnSyncOptions = {}): RunResult {
-  const r = run(cmd, args, opts);
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`);
-  }
+  return succeeded(run(cmd, args, opts), `${cmd} ${args.join(' ')}`);
+}
+
+/** `r` when it exited 0; else throws naming `what` with its output. */
+export function succeeded(r: RunResult, what: string): RunResult {
+  if (r.status !== 0) throw new Error(`${what} exited ${r.status}\n${r.stderr}\n${r.stdout}`);
   return r;
 }
 

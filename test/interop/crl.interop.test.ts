@@ -7,13 +7,15 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
 import { Crl, createCrl } from '../../src/pki/crl.js';
-import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES } from '../../src/pki/keys.js';
+import { exportPrivateKeyPem, KEY_TYPES } from '../../src/pki/keys.js';
 import {
   type CertificateAuthority,
   createRootCa,
   issueClientCertificate,
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 interface CrlText {
@@ -60,10 +62,9 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
     const f = (name: string) => file(`${kt}-${name}`);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000);
 
-    beforeAll(async () => {
-      const caKeys = await generateKeyPair(kt);
-      // One RSA-4096 key per file: the CA (which signs the CRL) uses it, the leaves a P-256 key.
-      const leafKeys = await generateKeyPair(kt === 'rsa-4096' ? 'ecdsa-p256' : kt);
+    beforeAll(() => {
+      const caKeys = fixtureKeys(kt, 0);
+      const leafKeys = fixtureKeys(kt, 1);
       const certificate = createRootCa({ subject: { commonName: `CRL CA ${kt}` }, ...caKeys, days: 30 });
       ca = { certificate, privateKey: caKeys.privateKey };
       revokedLeaf = issueClientCertificate({
@@ -95,12 +96,12 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
     });
 
     test('openssl crl -verify accepts the signature', () => {
-      const r = runOk('openssl', ['crl', '-in', f('crl.pem'), '-CAfile', f('ca.pem'), '-verify', '-noout']);
+      const r = runOk('openssl', opensslArgs.crlVerify(f('crl.pem'), f('ca.pem')));
       expect(r.stdout + r.stderr).toContain('verify OK');
     });
 
     test('openssl crl -text shows v2, the CRL number, AKI, the serials and the reasons', () => {
-      const text = runOk('openssl', ['crl', '-in', f('crl.pem'), '-noout', '-text']).stdout;
+      const text = runOk('openssl', opensslArgs.crlText(f('crl.pem'))).stdout;
       expect(text).toContain('        Version 2 (0x1)\n');
       expect(text).toContain(`        Issuer: CN = CRL CA ${kt}\n`);
       const parsed = parseCrlText(text);
@@ -117,26 +118,16 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
     });
 
     test('openssl verify -crl_check: the revoked leaf fails with error 23, the other passes', () => {
-      const bad = run('openssl', [
-        'verify',
-        '-crl_check',
-        '-CRLfile',
-        f('crl.pem'),
-        '-CAfile',
-        f('ca.pem'),
-        f('revoked.pem'),
-      ]);
+      const bad = run(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('revoked.pem'), { crlFile: f('crl.pem') }),
+      );
       expect(bad.status).toBe(2);
       expect(bad.stdout + bad.stderr).toContain('error 23 at 0 depth lookup: certificate revoked');
-      const good = runOk('openssl', [
-        'verify',
-        '-crl_check',
-        '-CRLfile',
-        f('crl.pem'),
-        '-CAfile',
-        f('ca.pem'),
-        f('good.pem'),
-      ]);
+      const good = runOk(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('good.pem'), { crlFile: f('crl.pem') }),
+      );
       expect(good.stdout.trim()).toBe(`${f('good.pem')}: OK`);
     });
 
@@ -146,17 +137,7 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
       expect(at).toBeGreaterThan(0);
       tampered[at + 3] = 0xbd;
       writeFileSync(f('tampered.der'), tampered);
-      const r = run('openssl', [
-        'crl',
-        '-in',
-        f('tampered.der'),
-        '-inform',
-        'DER',
-        '-CAfile',
-        f('ca.pem'),
-        '-verify',
-        '-noout',
-      ]);
+      const r = run('openssl', opensslArgs.crlVerify(f('tampered.der'), f('ca.pem'), 'DER'));
       expect(r.stdout + r.stderr).toContain('verify failure');
       expect(new Crl(tampered, 'tampered.der').isSignedBy(ca.certificate)).toBe(false);
     });
@@ -165,17 +146,17 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
   describe('a CRL made by openssl ca -gencrl', () => {
     test.each(['ecdsa-p256', 'rsa-2048'] as const)(
       '%s: number, AKI, serial, reason and signature are read',
-      async (kt) => {
+      (kt) => {
         const caDir = file(`openssl-ca-${kt}`);
         mkdirSync(caDir, { recursive: true });
-        const keys = await generateKeyPair(kt);
+        const keys = fixtureKeys(kt, 2);
         const certificate = createRootCa({
           subject: { commonName: `OpenSSL-run CA ${kt}` },
           ...keys,
           days: 30,
         });
         const ca = { certificate, privateKey: keys.privateKey };
-        const leafKeys = await generateKeyPair('ecdsa-p256');
+        const leafKeys = fixtureKeys('ecdsa-p256', 3);
         const leaf = issueClientCertificate({
           ca,
           publicKey: leafKeys.publicKey,

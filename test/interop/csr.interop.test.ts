@@ -7,8 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createCsr, parseCsr } from '../../src/pki/csr.js';
-import { generateKeyPair, KEY_TYPES, subjectPublicKeyInfo } from '../../src/pki/keys.js';
+import { KEY_TYPES, subjectPublicKeyInfo } from '../../src/pki/keys.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 /** The lines of `openssl req -text` under "Requested Extensions:", trimmed. */
@@ -27,8 +29,8 @@ describeWithTools(['openssl'], 'PKCS#10 requests and OpenSSL 3', () => {
   const file = (name: string) => path.join(dir, name);
 
   describe.each(KEY_TYPES)('our %s request', (kt) => {
-    beforeAll(async () => {
-      const { privateKey } = await generateKeyPair(kt);
+    beforeAll(() => {
+      const { privateKey } = fixtureKeys(kt);
       const csr = createCsr({
         privateKey,
         subject: { commonName: `alice-${kt}`, organization: 'Example', country: 'CZ' },
@@ -42,12 +44,12 @@ describeWithTools(['openssl'], 'PKCS#10 requests and OpenSSL 3', () => {
     });
 
     test('openssl req -verify accepts the self-signature', () => {
-      const r = runOk('openssl', ['req', '-in', file(`${kt}.csr`), '-verify', '-noout']);
+      const r = runOk('openssl', opensslArgs.reqVerify(file(`${kt}.csr`)));
       expect(r.stdout + r.stderr).toContain('Certificate request self-signature verify OK');
     });
 
     test('openssl req -text shows the subject and the requested SAN', () => {
-      const text = runOk('openssl', ['req', '-in', file(`${kt}.csr`), '-noout', '-text']).stdout;
+      const text = runOk('openssl', opensslArgs.reqText(file(`${kt}.csr`))).stdout;
       expect(text).toContain(`        Subject: C = CZ, O = Example, CN = alice-${kt}\n`);
       expect(text).toContain('        Version: 1 (0x0)\n');
       expect(requestedExtensions(text)).toEqual([
@@ -101,15 +103,7 @@ describeWithTools(['openssl'], 'PKCS#10 requests and OpenSSL 3', () => {
       expect(at).toBeGreaterThan(0);
       tampered[at + 4] = 'a'.charCodeAt(0); // "alica": still well-formed, no longer what was signed
       writeFileSync(file('tampered.der'), tampered);
-      const openssl = run('openssl', [
-        'req',
-        '-in',
-        file('tampered.der'),
-        '-inform',
-        'DER',
-        '-verify',
-        '-noout',
-      ]);
+      const openssl = run('openssl', opensslArgs.reqVerify(file('tampered.der'), 'DER'));
       // OpenSSL 3.0 `req -verify` exits 0 even when the signature fails: only its message tells.
       expect(openssl.stdout + openssl.stderr).toContain('Certificate request self-signature verify failure');
       expect(openssl.stdout + openssl.stderr).not.toContain('verify OK');

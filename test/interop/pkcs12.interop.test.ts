@@ -11,17 +11,16 @@ import { exportPrivateKeyPem, KEY_TYPES, type KeyType, subjectPublicKeyInfo } fr
 import { pemBlocks } from '../../src/pki/pem.js';
 import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile } from '../../src/pki/pkcs12.js';
 import { parsePkcs12 } from '../../src/pki/pkcs12-read.js';
+import { keytoolArgs, keytoolBatch } from '../helpers/java.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { type Identity, makeIdentity } from '../helpers/pki.js';
-import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
+import { describeWithTools, type RunResult, run, runOk, succeeded, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'Interop-p12-secret';
 
-/** Every key type in both profiles, except RSA-4096, which runs once (compat) to save time. */
+/** Every key type in both profiles. */
 const CASES: [KeyType, Pkcs12Profile][] = KEY_TYPES.flatMap((kt) =>
-  PKCS12_PROFILES.filter((p) => kt !== 'rsa-4096' || p === 'compat').map((p): [KeyType, Pkcs12Profile] => [
-    kt,
-    p,
-  ]),
+  PKCS12_PROFILES.map((p): [KeyType, Pkcs12Profile] => [kt, p]),
 );
 
 const dir = tempDir('mtls-ca-p12-interop-');
@@ -32,7 +31,7 @@ const p12File = (kt: KeyType, profile: Pkcs12Profile): string => path.join(dir, 
 
 beforeAll(async () => {
   writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
-  for (const kt of KEY_TYPES) identities.set(kt, await makeIdentity(kt));
+  for (const kt of KEY_TYPES) identities.set(kt, makeIdentity(kt));
   for (const [kt, profile] of CASES) {
     const { ca, leaf, key } = id(kt);
     writeFileSync(
@@ -50,14 +49,7 @@ const lines = (s: string): string[] => s.split('\n').map((l) => l.trim());
 describeWithTools(['openssl'], 'OpenSSL 3 reads our PKCS#12 without -legacy', () => {
   test.each(CASES)('%s %s: `openssl pkcs12 -nodes` yields our key and the chain in order', (kt, profile) => {
     const { ca, leaf, key } = id(kt);
-    const out = runOk('openssl', [
-      'pkcs12',
-      '-in',
-      p12File(kt, profile),
-      '-nodes',
-      '-passin',
-      `file:${pwFile}`,
-    ]).stdout;
+    const out = runOk('openssl', opensslArgs.pkcs12Nodes(p12File(kt, profile), pwFile)).stdout;
     const keyBlocks = pemBlocks(out).filter((b) => b.label === 'PRIVATE KEY');
     expect(keyBlocks).toHaveLength(1);
     // openssl's own view of the public half of the key it decrypted.
@@ -72,15 +64,7 @@ describeWithTools(['openssl'], 'OpenSSL 3 reads our PKCS#12 without -legacy', ()
   test.each(CASES)(
     '%s %s: `openssl pkcs12 -info` reports the MAC and encryption of the profile',
     (kt, profile) => {
-      const r = runOk('openssl', [
-        'pkcs12',
-        '-info',
-        '-noout',
-        '-in',
-        p12File(kt, profile),
-        '-passin',
-        `file:${pwFile}`,
-      ]);
+      const r = runOk('openssl', opensslArgs.pkcs12Info(p12File(kt, profile), pwFile));
       const report = lines(`${r.stderr}\n${r.stdout}`).filter((l) =>
         /^(MAC|PKCS7|Shrouded|Certificate bag)/.test(l),
       );
@@ -111,14 +95,7 @@ describeWithTools(['openssl'], 'OpenSSL 3 reads our PKCS#12 without -legacy', ()
   test.each(PKCS12_PROFILES)('%s: openssl refuses a wrong password', (profile) => {
     const wrong = path.join(dir, 'wrong.txt');
     writeFileSync(wrong, 'not-the-password\n');
-    const r = run('openssl', [
-      'pkcs12',
-      '-in',
-      p12File('ecdsa-p256', profile),
-      '-nodes',
-      '-passin',
-      `file:${wrong}`,
-    ]);
+    const r = run('openssl', opensslArgs.pkcs12Nodes(p12File('ecdsa-p256', profile), wrong));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('Mac verify error: invalid password?');
   });
@@ -126,9 +103,7 @@ describeWithTools(['openssl'], 'OpenSSL 3 reads our PKCS#12 without -legacy', ()
 
 describeWithTools(['openssl'], 'we read what `openssl pkcs12 -export` writes', () => {
   const EXPORTS: [KeyType, 'default' | 'legacy'][] = KEY_TYPES.flatMap((kt) =>
-    (['default', 'legacy'] as const)
-      .filter((m) => kt !== 'rsa-4096' || m === 'default')
-      .map((m): [KeyType, 'default' | 'legacy'] => [kt, m]),
+    (['default', 'legacy'] as const).map((m): [KeyType, 'default' | 'legacy'] => [kt, m]),
   );
 
   test.each(EXPORTS)('%s, openssl %s', (kt, mode) => {
@@ -137,23 +112,18 @@ describeWithTools(['openssl'], 'we read what `openssl pkcs12 -export` writes', (
     writeFileSync(`${base}.key`, exportPrivateKeyPem(key), { mode: 0o600 });
     writeFileSync(`${base}.crt`, leaf.toPem());
     writeFileSync(`${base}-ca.crt`, ca.toPem());
-    runOk('openssl', [
-      'pkcs12',
-      '-export',
-      ...(mode === 'legacy' ? ['-legacy'] : []),
-      '-inkey',
-      `${base}.key`,
-      '-in',
-      `${base}.crt`,
-      '-certfile',
-      `${base}-ca.crt`,
-      '-name',
-      'alice',
-      '-passout',
-      `file:${pwFile}`,
-      '-out',
-      `${base}.p12`,
-    ]);
+    runOk(
+      'openssl',
+      opensslArgs.pkcs12Export({
+        key: `${base}.key`,
+        cert: `${base}.crt`,
+        chain: `${base}-ca.crt`,
+        name: 'alice',
+        passFile: pwFile,
+        out: `${base}.p12`,
+        legacy: mode === 'legacy',
+      }),
+    );
     const data = readFileSync(`${base}.p12`);
     const parsed = parsePkcs12(data, PASSWORD, `${base}.p12`);
     expect(subjectPublicKeyInfo(parsed.privateKey!)).toEqual(subjectPublicKeyInfo(key));
@@ -185,30 +155,69 @@ describeWithTools(['openssl'], 'we read what `openssl pkcs12 -export` writes', (
   });
 });
 
-describeWithTools(['keytool'], 'keytool (Java 17) reads our PKCS#12 and we read its', () => {
+describeWithTools(['keytool', 'javac'], 'keytool (Java 17) reads our PKCS#12 and we read its', () => {
+  const imported = (kt: KeyType, profile: Pkcs12Profile) => path.join(dir, `keytool-${kt}-${profile}.p12`);
+  const GENERATED: [string, string[]][] = [
+    ['EC', ['-keyalg', 'EC', '-groupname', 'secp384r1']],
+    ['RSA', ['-keyalg', 'RSA', '-keysize', '2048']],
+    ['Ed25519', ['-keyalg', 'Ed25519']],
+  ];
+  const generated = (name: string) => path.join(dir, `genkeypair-${name}.p12`);
+  let keytool: Record<string, RunResult>;
+  const ran = (name: string) => succeeded(keytool[name]!, `keytool ${name}`);
+
+  // Every keytool command of these tests in one JVM; the tests then read the results.
+  beforeAll(() => {
+    const wrong = path.join(dir, 'keytool-wrong.txt');
+    writeFileSync(wrong, 'not-the-password\n');
+    keytool = keytoolBatch({
+      ...Object.fromEntries(
+        CASES.flatMap(([kt, profile]) => [
+          [
+            `import ${kt} ${profile}`,
+            keytoolArgs.importKeystore(p12File(kt, profile), pwFile, imported(kt, profile), pwFile),
+          ],
+          [`list ${kt} ${profile}`, keytoolArgs.list(imported(kt, profile), pwFile, { verbose: true })],
+        ]),
+      ),
+      ...Object.fromEntries(
+        GENERATED.map(([name, keyArgs]) => [
+          `genkeypair ${name}`,
+          [
+            '-genkeypair',
+            '-alias',
+            'bob',
+            ...keyArgs,
+            '-dname',
+            'CN=bob',
+            '-validity',
+            '2',
+            '-storetype',
+            'PKCS12',
+            '-keystore',
+            generated(name),
+            '-storepass:file',
+            pwFile,
+          ],
+        ]),
+      ),
+      // Expected to fail, so last (see keytoolBatch).
+      ...Object.fromEntries(
+        PKCS12_PROFILES.map((profile) => [
+          `wrong ${profile}`,
+          keytoolArgs.list(p12File('ecdsa-p256', profile), wrong, { type: 'PKCS12' }),
+        ]),
+      ),
+    });
+  });
+
   test.each(CASES)(
     '%s %s: `keytool -importkeystore` decrypts the key into a new PKCS12 store',
     (kt, profile) => {
       const { ca, leaf, key } = id(kt);
-      const dest = path.join(dir, `keytool-${kt}-${profile}.p12`);
-      runOk('keytool', [
-        '-importkeystore',
-        '-noprompt',
-        '-srckeystore',
-        p12File(kt, profile),
-        '-srcstoretype',
-        'PKCS12',
-        '-srcstorepass:file',
-        pwFile,
-        '-destkeystore',
-        dest,
-        '-deststoretype',
-        'PKCS12',
-        '-deststorepass:file',
-        pwFile,
-      ]);
-      const list = runOk('keytool', ['-list', '-v', '-keystore', dest, '-storepass:file', pwFile]).stdout;
-      const summary = lines(list).filter((l) =>
+      const dest = imported(kt, profile);
+      ran(`import ${kt} ${profile}`);
+      const summary = lines(ran(`list ${kt} ${profile}`).stdout).filter((l) =>
         /^(Your keystore|Alias name|Entry type|Certificate chain length)/.test(l),
       );
       expect(summary).toEqual([
@@ -234,41 +243,14 @@ describeWithTools(['keytool'], 'keytool (Java 17) reads our PKCS#12 and we read 
   );
 
   test.each(PKCS12_PROFILES)('%s: keytool refuses a wrong password', (profile) => {
-    const r = run('keytool', [
-      '-list',
-      '-keystore',
-      p12File('ecdsa-p256', profile),
-      '-storetype',
-      'PKCS12',
-      '-storepass',
-      'not-the-password',
-    ]);
+    const r = keytool[`wrong ${profile}`]!;
     expect(r.status).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('keystore password was incorrect');
   });
 
-  test.each([
-    ['EC', ['-keyalg', 'EC', '-groupname', 'secp384r1']],
-    ['RSA', ['-keyalg', 'RSA', '-keysize', '2048']],
-    ['Ed25519', ['-keyalg', 'Ed25519']],
-  ])('a %s key pair made by `keytool -genkeypair`', (name, keyArgs) => {
-    const file = path.join(dir, `genkeypair-${name}.p12`);
-    runOk('keytool', [
-      '-genkeypair',
-      '-alias',
-      'bob',
-      ...keyArgs,
-      '-dname',
-      'CN=bob',
-      '-validity',
-      '2',
-      '-storetype',
-      'PKCS12',
-      '-keystore',
-      file,
-      '-storepass:file',
-      pwFile,
-    ]);
+  test.each(GENERATED)('a %s key pair made by `keytool -genkeypair`', (name) => {
+    ran(`genkeypair ${name}`);
+    const file = generated(name);
     const parsed = parsePkcs12(readFileSync(file), PASSWORD, file);
     expect(parsed.certificates).toHaveLength(1);
     const { certificate, friendlyName, localKeyId, trusted } = parsed.certificates[0]!;
@@ -312,18 +294,15 @@ describeWithTools(['pk12util', 'certutil', 'openssl'], 'NSS pk12util imports our
       const base = path.join(dir, `nss-openssl-ed25519-${profile}`);
       writeFileSync(`${base}.key`, exportPrivateKeyPem(key), { mode: 0o600 });
       writeFileSync(`${base}.crt`, leaf.toPem());
-      runOk('openssl', [
-        'pkcs12',
-        '-export',
-        '-inkey',
-        `${base}.key`,
-        '-in',
-        `${base}.crt`,
-        '-passout',
-        `file:${pwFile}`,
-        '-out',
-        `${base}.p12`,
-      ]);
+      runOk(
+        'openssl',
+        opensslArgs.pkcs12Export({
+          key: `${base}.key`,
+          cert: `${base}.crt`,
+          passFile: pwFile,
+          out: `${base}.p12`,
+        }),
+      );
       const theirs = run('pk12util', [
         '-i',
         `${base}.p12`,

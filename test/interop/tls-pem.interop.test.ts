@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
+import { exportPrivateKeyPem, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { createRootCa, issueClientCertificate, issueServerCertificate } from '../../src/pki/profiles.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 interface Pem {
@@ -99,11 +100,10 @@ describeWithTools(['openssl'], 'mutual TLS with PEM files (Node tls, openssl s_c
     let stranger: Pem;
     const f = (name: string) => path.join(dir, `${kt}-${name}`);
 
-    beforeAll(async () => {
-      // One RSA-4096 key per file: here the leaves use it (it signs the handshakes), the CA gets RSA-2048.
-      const caKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
-      const leafKeys = await generateKeyPair(kt);
-      const otherKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
+    beforeAll(() => {
+      const caKeys = fixtureKeys(kt, 0);
+      const leafKeys = fixtureKeys(kt, 1);
+      const otherKeys = fixtureKeys(kt, 2);
       const caCert = createRootCa({ subject: { commonName: `TLS CA ${kt}` }, ...caKeys, days: 30 });
       const ca = { certificate: caCert, privateKey: caKeys.privateKey };
       // Same name, different key: only the key identifiers and the signature tell the two CAs apart.

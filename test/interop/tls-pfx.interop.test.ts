@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
-import { generateKeyPair, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
+import { KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { createPkcs12, PKCS12_PROFILES, type Pkcs12Profile } from '../../src/pki/pkcs12.js';
 import {
   type CertificateAuthority,
@@ -15,6 +15,7 @@ import {
   issueClientCertificate,
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 
 const PASSWORD = 'Tls-pfx-secret';
 
@@ -25,12 +26,11 @@ interface Pki {
 }
 
 /**
- * CA, server (127.0.0.1) and client of one key type. For RSA-4096 only the client key is 4096 bits (the
- * CA and server use RSA-2048), to spend one slow key generation instead of three.
+ * CA, server (127.0.0.1) and client of one key type, from the fixture keys `first`, `first` + 1 and
+ * `first` + 2 of that type.
  */
-async function makePki(kt: KeyType, clientName: string): Promise<Pki> {
-  const other = kt === 'rsa-4096' ? 'rsa-2048' : kt;
-  const caKeys = await generateKeyPair(other);
+function makePki(kt: KeyType, clientName: string, first = 0): Pki {
+  const caKeys = fixtureKeys(kt, first);
   const ca = {
     certificate: createRootCa({
       subject: { commonName: `Test CA ${kt} ${clientName}` },
@@ -39,8 +39,8 @@ async function makePki(kt: KeyType, clientName: string): Promise<Pki> {
     }),
     privateKey: caKeys.privateKey,
   };
-  const serverKeys = await generateKeyPair(other);
-  const clientKeys = await generateKeyPair(kt);
+  const serverKeys = fixtureKeys(kt, first + 1);
+  const clientKeys = fixtureKeys(kt, first + 2);
   return {
     ca,
     server: {
@@ -127,19 +127,16 @@ async function handshake(serverPfx: Buffer, clientPfx: Buffer, caPem: string): P
   return out;
 }
 
-/** Every key type in both profiles, except RSA-4096, which runs once (modern) to save time. */
+/** Every key type in both profiles. */
 const CASES: [KeyType, Pkcs12Profile][] = KEY_TYPES.flatMap((kt) =>
-  PKCS12_PROFILES.filter((p) => kt !== 'rsa-4096' || p === 'modern').map((p): [KeyType, Pkcs12Profile] => [
-    kt,
-    p,
-  ]),
+  PKCS12_PROFILES.map((p): [KeyType, Pkcs12Profile] => [kt, p]),
 );
 
 const pkis = new Map<KeyType, Pki>();
 let stranger: Pki;
-beforeAll(async () => {
-  for (const kt of KEY_TYPES) pkis.set(kt, await makePki(kt, `alice-${kt}`));
-  stranger = await makePki('ecdsa-p256', 'mallory');
+beforeAll(() => {
+  for (const kt of KEY_TYPES) pkis.set(kt, makePki(kt, `alice-${kt}`));
+  stranger = makePki('ecdsa-p256', 'mallory', 3);
 });
 
 // Only Node itself is needed here, so no describeWithTools.

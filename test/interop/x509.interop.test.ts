@@ -7,8 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { Certificate } from '../../src/pki/certificate.js';
-import { generateKeyPair, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
+import { KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { createRootCa, issueClientCertificate, issueServerCertificate } from '../../src/pki/profiles.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 interface ExtensionText {
@@ -59,10 +61,9 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
     let client: Certificate;
     const f = (name: string) => file(`${kt}-${name}`);
 
-    beforeAll(async () => {
-      const caKeys = await generateKeyPair(kt);
-      // One RSA-4096 key per file (seconds to generate): the CA uses it, its leaves get RSA-2048 keys.
-      const leafKeys = await generateKeyPair(kt === 'rsa-4096' ? 'rsa-2048' : kt);
+    beforeAll(() => {
+      const caKeys = fixtureKeys(kt, 0);
+      const leafKeys = fixtureKeys(kt, 1);
       ca = createRootCa({
         subject: { commonName: `Interop CA ${kt}`, organization: 'mtls-ca' },
         ...caKeys,
@@ -89,51 +90,33 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
     });
 
     test('openssl verify -x509_strict accepts the server leaf as sslserver and the client leaf as sslclient', () => {
-      const s = runOk('openssl', [
-        'verify',
-        '-x509_strict',
-        '-CAfile',
-        f('ca.pem'),
-        '-purpose',
-        'sslserver',
-        f('server.pem'),
-      ]);
+      const s = runOk(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('server.pem'), { purpose: 'sslserver', strict: true }),
+      );
       expect(s.stdout.trim()).toBe(`${f('server.pem')}: OK`);
-      const c = runOk('openssl', [
-        'verify',
-        '-x509_strict',
-        '-CAfile',
-        f('ca.pem'),
-        '-purpose',
-        'sslclient',
-        f('client.pem'),
-      ]);
+      const c = runOk(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('client.pem'), { purpose: 'sslclient', strict: true }),
+      );
       expect(c.stdout.trim()).toBe(`${f('client.pem')}: OK`);
-      const self = runOk('openssl', ['verify', '-x509_strict', '-CAfile', f('ca.pem'), f('ca.pem')]);
+      const self = runOk('openssl', opensslArgs.verify(f('ca.pem'), f('ca.pem'), { strict: true }));
       expect(self.stdout.trim()).toBe(`${f('ca.pem')}: OK`);
     });
 
     test('openssl verify rejects each leaf for the other purpose (error 26)', () => {
-      const wrongServer = run('openssl', [
-        'verify',
-        '-CAfile',
-        f('ca.pem'),
-        '-purpose',
-        'sslserver',
-        f('client.pem'),
-      ]);
+      const wrongServer = run(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('client.pem'), { purpose: 'sslserver' }),
+      );
       expect(wrongServer.status).toBe(2);
       expect(wrongServer.stdout + wrongServer.stderr).toContain(
         'error 26 at 0 depth lookup: unsuitable certificate purpose',
       );
-      const wrongClient = run('openssl', [
-        'verify',
-        '-CAfile',
-        f('ca.pem'),
-        '-purpose',
-        'sslclient',
-        f('server.pem'),
-      ]);
+      const wrongClient = run(
+        'openssl',
+        opensslArgs.verify(f('ca.pem'), f('server.pem'), { purpose: 'sslclient' }),
+      );
       expect(wrongClient.status).toBe(2);
       expect(wrongClient.stdout + wrongClient.stderr).toContain(
         'error 26 at 0 depth lookup: unsuitable certificate purpose',
@@ -141,7 +124,7 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
     });
 
     test('openssl x509 -text: the CA has exactly basicConstraints, keyUsage and SKI', () => {
-      const text = runOk('openssl', ['x509', '-in', f('ca.pem'), '-noout', '-text']).stdout;
+      const text = runOk('openssl', opensslArgs.x509Text(f('ca.pem'))).stdout;
       const ext = extensionsOf(text);
       expect([...ext.keys()]).toEqual([
         'X509v3 Basic Constraints',
@@ -161,7 +144,7 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
     });
 
     test('openssl x509 -text: the server leaf has CA:FALSE, KU, serverAuth, SAN DNS+IP, SKI, AKI', () => {
-      const text = runOk('openssl', ['x509', '-in', f('server.pem'), '-noout', '-text']).stdout;
+      const text = runOk('openssl', opensslArgs.x509Text(f('server.pem'))).stdout;
       const ext = extensionsOf(text);
       expect([...ext.keys()]).toEqual([
         'X509v3 Basic Constraints',
@@ -195,7 +178,7 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
     });
 
     test('openssl x509 -text: the client leaf has clientAuth only, CN = name, email and URI SAN', () => {
-      const text = runOk('openssl', ['x509', '-in', f('client.pem'), '-noout', '-text']).stdout;
+      const text = runOk('openssl', opensslArgs.x509Text(f('client.pem'))).stdout;
       const ext = extensionsOf(text);
       expect([...ext.keys()]).toEqual([
         'X509v3 Basic Constraints',

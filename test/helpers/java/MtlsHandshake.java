@@ -1,7 +1,9 @@
-// A Java 17 JSSE server and client doing one mutual-TLS exchange with the files mtls-ca writes, loaded the way
-// Spring Boot/Tomcat load them (server.ssl.key-store / trust-store). Run as a single-file program:
-//   java MtlsHandshake.java <keyStore.p12> <ksPassFile> <trustStore> <tsType> <tsPassFile> <client.p12> <clientPassFile>
-// Prints "OK server-saw=<client subject> client-saw=<server subject>" and exits 0, or prints the error and exits 1.
+// A Java 17 JSSE server and client doing a mutual-TLS exchange with the files mtls-ca writes, loaded the way
+// Spring Boot/Tomcat load them (server.ssl.key-store / trust-store):
+//   java MtlsHandshake <keyStore.p12> <ksPassFile> <trustStore> <tsType> <tsPassFile> <client.p12> <clientPassFile> …
+// One exchange for each group of seven arguments, each with its own key and trust stores and SSL contexts, so
+// one JVM checks several CA directories. For each it prints "OK server-saw=<client subject> client-saw=<server
+// subject> reply=pong protocol=<TLS version>" or "FAIL <error>"; the exit code is 1 when one failed.
 import java.io.*;
 import java.nio.file.*;
 import java.security.KeyStore;
@@ -29,7 +31,24 @@ public class MtlsHandshake {
         return ctx;
     }
 
-    public static void main(String[] a) throws Exception {
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0 || args.length % 7 != 0) {
+            System.err.println("usage: MtlsHandshake (<keyStore.p12> <ksPassFile> <trustStore> <tsType> <tsPassFile> <client.p12> <clientPassFile>)…");
+            System.exit(2);
+        }
+        boolean failed = false;
+        for (int i = 0; i < args.length; i += 7) {
+            try {
+                System.out.println(exchange(java.util.Arrays.copyOfRange(args, i, i + 7)));
+            } catch (Exception e) {
+                System.out.println("FAIL " + e);
+                failed = true;
+            }
+        }
+        System.exit(failed ? 1 : 0);
+    }
+
+    static String exchange(String[] a) throws Exception {
         char[] ksPass = pass(a[1]);
         char[] tsPass = pass(a[4]);
         char[] clientPass = pass(a[6]);
@@ -65,11 +84,8 @@ public class MtlsHandshake {
             String reply = new BufferedReader(new InputStreamReader(c.getInputStream())).readLine();
             t.join(10_000);
             if (serverError[0] != null) throw serverError[0];
-            System.out.println("OK server-saw=" + seen[0] + " client-saw=" + serverSubject + " reply=" + reply
-                + " protocol=" + c.getSession().getProtocol());
-        } catch (Exception e) {
-            System.out.println("FAIL " + e);
-            System.exit(1);
+            return "OK server-saw=" + seen[0] + " client-saw=" + serverSubject + " reply=" + reply
+                + " protocol=" + c.getSession().getProtocol();
         } finally {
             server.close();
         }

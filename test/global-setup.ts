@@ -1,0 +1,114 @@
+/**
+ * Fixtures made once for the whole run, before any test file starts, and kept between runs under
+ * node_modules/.cache/mtls-ca-tests in a folder named after a hash of what makes them (this file, the key
+ * recipe, the Java sources, the java version), so that a change to any of them makes them anew:
+ *
+ * - key pairs of every type, made by our own generateKeyPair, for the tests that need keys but do not test
+ *   key generation (keys.test.ts does, with fresh keys). Without them a dozen files each spent seconds on
+ *   their own RSA-3072 and RSA-4096 keys;
+ * - the Java programs the interop tests run, compiled once: `java File.java` compiles the source at every
+ *   start, which costs more than the program itself.
+ *
+ * A test file reaches them through test/helpers/fixtures.ts and test/helpers/java.ts.
+ */
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
+import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES, type KeyType } from '../src/pki/keys.js';
+
+/** How many distinct key pairs of each type a test file may ask for (index 0 … n-1). */
+export const KEY_RECIPE: Record<KeyType, number> = {
+  'ecdsa-p256': 6,
+  'ecdsa-p384': 4,
+  'rsa-2048': 4,
+  'rsa-3072': 3,
+  'rsa-4096': 3,
+  ed25519: 4,
+};
+
+export interface Fixtures {
+  /** A JSON file: key type → PKCS#8 PEM private keys, {@link KEY_RECIPE} of each. */
+  keysFile: string;
+  /** The compiled test/helpers/java programs, or undefined when there is no javac (their suites skip). */
+  javaClasses?: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    fixtures: Fixtures;
+  }
+}
+
+const HERE = import.meta.dirname;
+const CACHE = path.resolve(HERE, '../node_modules/.cache/mtls-ca-tests');
+const JAVA_SOURCES = path.join(HERE, 'helpers/java');
+
+/** Makes `dir` by `make(tmp)` into a temp folder renamed into place, unless it exists (another run made it). */
+async function cached(dir: string, make: (tmp: string) => Promise<void> | void): Promise<string> {
+  if (fs.existsSync(dir)) return dir;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  try {
+    await make(tmp);
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // a parallel run that renamed first has made the same thing
+    if (!fs.existsSync(dir)) throw e;
+  }
+  return dir;
+}
+
+const run = promisify(execFile);
+
+const hash = (...parts: (string | Buffer)[]) => {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex').slice(0, 16);
+};
+
+async function makeKeys(): Promise<string> {
+  const recipe = JSON.stringify(KEY_RECIPE);
+  const dir = path.join(CACHE, `keys-${hash(fs.readFileSync(import.meta.filename), recipe)}`);
+  await cached(dir, async (tmp) => {
+    const keys = Object.fromEntries(
+      await Promise.all(
+        KEY_TYPES.map(async (kt) => [
+          kt,
+          await Promise.all(
+            Array.from({ length: KEY_RECIPE[kt] }, async () =>
+              exportPrivateKeyPem((await generateKeyPair(kt)).privateKey),
+            ),
+          ),
+        ]),
+      ),
+    );
+    fs.writeFileSync(path.join(tmp, 'keys.json'), `${JSON.stringify(keys)}\n`, { mode: 0o600 });
+  });
+  return path.join(dir, 'keys.json');
+}
+
+async function compileJava(): Promise<string | undefined> {
+  const version = await run('javac', ['-version']).catch(() => undefined);
+  if (!version) return undefined;
+  const sources = fs
+    .readdirSync(JAVA_SOURCES)
+    .filter((f) => f.endsWith('.java'))
+    .sort();
+  const dir = path.join(
+    CACHE,
+    `java-${hash(version.stdout + version.stderr, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(JAVA_SOURCES, f))]))}`,
+  );
+  return cached(dir, async (tmp) => {
+    const exports = ['--add-exports', 'java.base/sun.security.tools.keytool=ALL-UNNAMED'];
+    await run('javac', [...exports, '-d', tmp, ...sources.map((f) => path.join(JAVA_SOURCES, f))]);
+  });
+}
+
+export default async function setup(project: TestProject): Promise<void> {
+  const [keysFile, javaClasses] = await Promise.all([makeKeys(), compileJava()]);
+  project.provide('fixtures', { keysFile, javaClasses });
+}
