@@ -4,11 +4,10 @@
  * generated passwords, and reads the page a user would see. Playwright presents the certificate through its
  * own TLS proxy, so the origin must match the URL exactly.
  */
-import dns from 'node:dns/promises';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
+import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
@@ -21,15 +20,13 @@ import {
   serverPool,
 } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
 describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .p12 files (Playwright)', () => {
   const root = tempDir('mtls-ca-e2e-browser-');
   const D = path.join(root, 'D');
   const servers = serverPool();
+  const browser = useChromium();
   let need: ServeProcess;
   let want: ServeProcess;
-  let browser: Browser;
 
   beforeAll(async () => {
     await createCaWithCli(D, {
@@ -38,61 +35,21 @@ describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .
       stranger: [],
     });
     removeUsers(D, ['stranger']);
-    // Bind where `localhost` resolves, or the browser would connect to an address nobody serves.
-    const addresses = await dns.lookup('localhost', { all: true });
-    const host = addresses.find((a) => a.address === '127.0.0.1')?.address ?? addresses[0]!.address;
-    const serve = ['serve', '--dir', D, '--listen', host, '--port', '0'];
+    const serve = ['serve', '--dir', D, '--listen', await localhostAddress(), '--port', '0'];
     [need, want] = await Promise.all([
       servers.start(serve, { cwd: root }),
       servers.start([...serve, '--client-auth', 'want'], { cwd: root }),
     ]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 60_000,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
   });
 
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  /**
-   * A fresh context (no certificate or session carried over) that opens `urlPath` on `server` as `client`
-   * (a `.p12` name, or none), screenshots the page into the temp folder and returns what a user sees.
-   */
-  async function open(server: ServeProcess, client: string | undefined, urlPath: string, screenshot: string) {
+  /** Opens `urlPath` on `server` as `client` (a `.p12` name, or none) and returns what a user sees. */
+  function open(server: ServeProcess, client: string | undefined, urlPath: string, screenshot: string) {
     const origin = `https://localhost:${server.port}`;
     const p12 = client === undefined ? undefined : clientP12(D, client);
-    const context = await browser.newContext({
+    return openPage(browser(), `${origin}${urlPath}`, {
       clientCertificates: p12 ? [{ origin, pfx: readFileSync(p12.file), passphrase: p12.password }] : [],
-      // Our CA is not in Chromium's or the proxy's trust store; curl and Java check the server's identity.
-      ignoreHTTPSErrors: true,
+      screenshot: path.join(root, screenshot),
     });
-    try {
-      const page = await context.newPage();
-      const response = await page.goto(`${origin}${urlPath}`, { timeout: 30_000 });
-      const file = path.join(root, screenshot);
-      await page.screenshot({ path: file, timeout: 30_000 });
-      expect(existsSync(file) && statSync(file).size > 0).toBe(true);
-      return {
-        status: response?.status(),
-        // biome-ignore lint/performance/useDomNodeTextContent: Playwright's locator, not the DOM: the rendered text a user sees
-        text: await page.locator('body').innerText({ timeout: 30_000 }),
-        title: await page.title(),
-      };
-    } finally {
-      await context.close();
-    }
   }
 
   test.each([

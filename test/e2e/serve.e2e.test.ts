@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cliProcess } from '../helpers/cli.js';
+import { httpsClientArgs } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
@@ -339,9 +339,7 @@ describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is re
   });
 });
 
-const JAVA_CLIENT = fileURLToPath(new URL('../helpers/java/HttpsClient.java', import.meta.url));
-
-describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
+describeWithTools(['javac'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
   const root = tempDir('mtls-ca-e2e-java-');
   const D = path.join(root, 'D');
   const servers = serverPool();
@@ -358,7 +356,7 @@ describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE 
     });
   });
 
-  /** `java HttpsClient.java <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
+  /** `java HttpsClient <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
   function java(opts: { trustStore: string; trustStoreType: string; client?: string }): Promise<ExecResult> {
     const props: Record<string, string> = {
       trustStore: opts.trustStore,
@@ -369,8 +367,7 @@ describeWithTools(['java'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE 
       const { file, password } = clientP12(D, opts.client);
       Object.assign(props, { keyStore: file, keyStorePassword: password, keyStoreType: 'PKCS12' });
     }
-    const args = Object.entries(props).map(([k, v]) => `-Djavax.net.ssl.${k}=${v}`);
-    return exec('java', [...args, JAVA_CLIENT, `${server.url}/customer/1`], { timeoutMs: 60_000 });
+    return exec('java', httpsClientArgs(`${server.url}/customer/1`, props), { timeoutMs: 60_000 });
   }
 
   const jks = () => path.join(D, 'server', 'trustStore.jks');

@@ -35,6 +35,16 @@ export function javaProgram(
 }
 
 /**
+ * `java` arguments for HttpsClient: a GET of `url` by HttpsURLConnection, configured only through the standard
+ * javax.net.ssl.* system properties, as a Spring Boot or plain Java client is.
+ * @param ssl - the properties without their `javax.net.ssl.` prefix: trustStore, keyStorePassword, …
+ */
+export function httpsClientArgs(url: string, ssl: Record<string, string>): string[] {
+  const properties = Object.fromEntries(Object.entries(ssl).map(([k, v]) => [`javax.net.ssl.${k}`, v]));
+  return javaProgram('HttpsClient', [url], properties);
+}
+
+/**
  * Runs keytool commands in as few JVMs as possible: one, plus one more after each command that fails (keytool
  * ends a failure with System.exit, so put the commands expected to fail last). Each result is what that command
  * would have given as its own process: exit code, stdout, stderr.

@@ -4,10 +4,10 @@
  * the signatures independently of our own verify().
  */
 import crypto from 'node:crypto';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Certificate, randomSerial } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
-import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType, keyTypeName } from '../../src/pki/keys.js';
+import { KEY_TYPES, type KeyPair, type KeyType, keyTypeName } from '../../src/pki/keys.js';
 import { OID } from '../../src/pki/oids.js';
 import {
   BACKDATE_MS,
@@ -17,6 +17,7 @@ import {
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const DAY = 86_400_000;
@@ -28,10 +29,7 @@ const extensionTable = (c: Certificate) =>
 /** SHA-1 of the raw public key: for P-256 the last 65 octets of the SPKI are the point (RFC 5280 4.2.1.2). */
 const sha1 = (b: Buffer) => crypto.createHash('sha1').update(b).digest();
 
-const pairs = new Map<KeyType, KeyPair>();
-beforeAll(async () => {
-  await Promise.all(KEY_TYPES.map(async (kt) => pairs.set(kt, await generateKeyPair(kt))));
-});
+const pairs = new Map<KeyType, KeyPair>(KEY_TYPES.map((kt) => [kt, fixtureKeys(kt)]));
 
 function makeCa(kt: KeyType, days = 3650, now = NOW): CertificateAuthority {
   const keys = pairs.get(kt)!;

@@ -15,6 +15,7 @@ import { OID } from '../../src/pki/oids.js';
 import { toPem } from '../../src/pki/pem.js';
 import { type CertificateAuthority, createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const NEXT = new Date('2026-03-08T12:00:00.000Z');
@@ -22,20 +23,18 @@ const SERIAL = '7f0102030405060708090a0b0c0d0e0f';
 
 const pairs = new Map<KeyType, KeyPair>();
 const cas = new Map<KeyType, CertificateAuthority>();
-beforeAll(async () => {
-  await Promise.all(
-    KEY_TYPES.map(async (kt) => {
-      const keys = await generateKeyPair(kt);
-      pairs.set(kt, keys);
-      const certificate = createRootCa({
-        subject: { commonName: `CRL CA ${kt}` },
-        ...keys,
-        days: 365,
-        now: NOW,
-      });
-      cas.set(kt, { certificate, privateKey: keys.privateKey });
-    }),
-  );
+beforeAll(() => {
+  for (const kt of KEY_TYPES) {
+    const keys = fixtureKeys(kt);
+    pairs.set(kt, keys);
+    const certificate = createRootCa({
+      subject: { commonName: `CRL CA ${kt}` },
+      ...keys,
+      days: 365,
+      now: NOW,
+    });
+    cas.set(kt, { certificate, privateKey: keys.privateKey });
+  }
 });
 const ca = (kt: KeyType = 'ecdsa-p256') => cas.get(kt)!;
 

@@ -4,7 +4,6 @@ import { type Csr, createCsr, parseCsr } from '../../src/pki/csr.js';
 import * as der from '../../src/pki/der.js';
 import { encodeExtension, subjectAltName } from '../../src/pki/extensions.js';
 import {
-  generateKeyPair,
   KEY_TYPES,
   type KeyPair,
   type KeyType,
@@ -16,6 +15,7 @@ import { encodeName } from '../../src/pki/names.js';
 import { OID } from '../../src/pki/oids.js';
 import { toPem } from '../../src/pki/pem.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 
 const SIGNATURE_OIDS: Record<KeyType, string> = {
   'ecdsa-p256': OID.ecdsaWithSHA256,
@@ -26,10 +26,7 @@ const SIGNATURE_OIDS: Record<KeyType, string> = {
   ed25519: OID.ed25519,
 };
 
-const pairs = new Map<KeyType, KeyPair>();
-beforeAll(async () => {
-  await Promise.all(KEY_TYPES.map(async (kt) => pairs.set(kt, await generateKeyPair(kt))));
-});
+const pairs = new Map<KeyType, KeyPair>(KEY_TYPES.map((kt) => [kt, fixtureKeys(kt)]));
 
 /** A CSR signed over an arbitrary CertificationRequestInfo, for the cases createCsr never produces. */
 function signedRequest(info: Buffer, keys: KeyPair): Buffer {

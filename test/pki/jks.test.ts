@@ -2,18 +2,19 @@ import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
 import { createJks, parseJks } from '../../src/pki/jks.js';
-import { generateKeyPair, KEY_TYPES } from '../../src/pki/keys.js';
+import { KEY_TYPES } from '../../src/pki/keys.js';
 import { createRootCa } from '../../src/pki/profiles.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 
 const PASSWORD = 'changeit-42';
 const NOW = new Date('2025-03-04T05:06:07.089Z');
 
 /** One CA per key type, so every signature and key algorithm passes through a JKS. */
 const cas: Certificate[] = [];
-beforeAll(async () => {
+beforeAll(() => {
   for (const kt of KEY_TYPES) {
-    const keys = await generateKeyPair(kt);
+    const keys = fixtureKeys(kt);
     cas.push(createRootCa({ subject: { commonName: `Test CA ${kt}` }, ...keys, days: 30 }));
   }
 });

@@ -4,14 +4,15 @@
  * tutorial's way: `openssl pkcs12 -export` for the client key store, `keytool -importcert` for the trust store.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createMtlsServer, type MtlsServer } from '../../src/server/mtls-server.js';
-import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
+import { httpsClientArgs, keytool, keytoolArgs } from '../helpers/java.js';
+import { opensslArgs } from '../helpers/openssl.js';
+import { describeWithTools, runOk, succeeded, tempDir } from '../helpers/tools.js';
 import { createCaDir, type TestCaDir } from './helpers.js';
 
-const CLIENT = fileURLToPath(new URL('../helpers/java/HttpsClient.java', import.meta.url));
 const PASSWORD = 'changeit-test';
 
 interface JavaResult {
@@ -22,7 +23,7 @@ interface JavaResult {
 
 /** Asynchronous: the server runs in this process and must keep answering while java runs. */
 function java(url: string, props: Record<string, string>): Promise<JavaResult> {
-  const args = [...Object.entries(props).map(([k, v]) => `-Djavax.net.ssl.${k}=${v}`), CLIENT, url];
+  const args = httpsClientArgs(url, props);
   return new Promise((resolve) => {
     execFile('java', args, { encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ exit: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
@@ -30,7 +31,7 @@ function java(url: string, props: Record<string, string>): Promise<JavaResult> {
   });
 }
 
-describeWithTools(['java', 'keytool', 'openssl'], 'Java JSSE client', () => {
+describeWithTools(['javac', 'keytool', 'openssl'], 'Java JSSE client', () => {
   const root = tempDir('mtls-ca-java-');
   let ca: TestCaDir;
   let server: MtlsServer;
@@ -38,45 +39,24 @@ describeWithTools(['java', 'keytool', 'openssl'], 'Java JSSE client', () => {
   const trust = path.join(root, 'trustStore.jks');
   const stores: Record<string, string> = {};
 
+  const passFile = path.join(root, 'password.txt');
   const p12For = (name: string, cert: string, key: string) => {
     const out = path.join(root, `client_${name}.p12`);
-    runOk('openssl', [
-      'pkcs12',
-      '-export',
-      '-in',
-      cert,
-      '-inkey',
-      key,
-      '-name',
-      name,
-      '-out',
-      out,
-      '-passout',
-      `pass:${PASSWORD}`,
-    ]);
+    runOk('openssl', opensslArgs.pkcs12Export({ key, cert, name, out, passFile }));
     return out;
   };
 
   beforeAll(async () => {
+    writeFileSync(passFile, `${PASSWORD}\n`);
     ca = await createCaDir(path.join(root, 'ssl'), { pavel: { roles: ['user'] } });
     const pavel = await ca.issueClient('pavel');
     const mallory = await ca.issueClient('mallory');
     stores.pavel = p12For('pavel', pavel.cert, pavel.key);
     stores.mallory = p12For('mallory', mallory.cert, mallory.key);
-    runOk('keytool', [
-      '-importcert',
-      '-noprompt',
-      '-alias',
-      'root',
-      '-file',
-      ca.caFile,
-      '-keystore',
-      trust,
-      '-storetype',
-      'JKS',
-      '-storepass',
-      PASSWORD,
-    ]);
+    succeeded(
+      keytool(keytoolArgs.importCert('root', ca.caFile, trust, 'JKS', passFile)),
+      'keytool -importcert',
+    );
     server = createMtlsServer({ dir: ca.dir, host: '127.0.0.1', port: 0, log: () => {} });
     url = `https://127.0.0.1:${(await server.listen()).port}`;
   });
