@@ -1,0 +1,243 @@
+/**
+ * What users read, as golden transcripts (test/golden, compared exactly; see test/helpers/golden.ts for the
+ * update mode): every command's --help, the normal output of every command that makes or shows something,
+ * and the --json shape of a few. Each transcript starts from an empty folder and runs on a fixed clock, so it
+ * depends on no other test and no date; commands run in this process (main()), with `--dir <tmp>/ssl`
+ * appended where they use the CA directory.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, test, vi } from 'vitest';
+import { createCsr } from '../../src/pki/csr.js';
+import { cli } from '../helpers/cli.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
+import { expectGolden, normalise, transcriptOf } from '../helpers/golden.js';
+import { tempDir } from '../helpers/tools.js';
+
+/** The instant every transcript runs at. */
+const NOW = new Date('2026-01-15T09:30:00.000Z');
+const CA_PASSWORD = 'golden-ca-password';
+const env = { MTLS_CA_PASSWORD: CA_PASSWORD };
+/** A CA directory made by init, with the CA name fixed (the default names the user and host). */
+const INIT = ['init', '--ca-name', 'Golden CA'];
+
+const root = tempDir('mtls-ca-golden-');
+let n = 0;
+
+beforeEach(() => {
+  // Only Date: timers, performance.now and the file system keep real time.
+  vi.useFakeTimers({ toFake: ['Date'], now: NOW });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+interface Scenario {
+  /** Commands run first and left out of the transcript (the state the shown commands need). */
+  setup?: string[][];
+  /** The commands the transcript shows. */
+  show: string[][];
+  /** Environment of every command (default: the CA password only; store passwords are generated). */
+  env?: Record<string, string>;
+  /** Files written into the test folder before the commands run (e.g. a batch list), by name. */
+  files?: Record<string, string>;
+}
+
+/**
+ * Runs a scenario in a fresh folder (`<tmp>/ssl` is the CA directory) and compares its transcript with
+ * test/golden/`name`.txt. A setup command that fails fails the test.
+ */
+async function golden(name: string, s: Scenario): Promise<void> {
+  const folder = path.join(root, `${n++}`);
+  const dir = path.join(folder, 'ssl');
+  fs.mkdirSync(folder);
+  for (const [file, text] of Object.entries(s.files ?? {})) fs.writeFileSync(path.join(folder, file), text);
+  const expand = (args: string[]) => args.map((a) => a.replaceAll('$TMP', folder));
+  for (const args of s.setup ?? []) {
+    const r = await cli([...expand(args), '--dir', dir], s.env ?? env);
+    if (r.code !== 0) throw new Error(`setup ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  }
+  let text = '';
+  for (const args of s.show) {
+    // inspect reads the file it is given, whatever the CA directory
+    const full = [
+      ...expand(args),
+      ...(args.includes('--help') || args[0] === 'inspect' ? [] : ['--dir', dir]),
+    ];
+    text += transcriptOf(full, await cli(full, s.env ?? env));
+  }
+  expectGolden(name, normalise(text, folder, passwordsIn(dir)));
+}
+
+/** The generated passwords of the `.pass` files under `dir`. */
+function passwordsIn(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.pass'))
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim());
+}
+
+describe('--help of every command', () => {
+  test.each([
+    ['mtls-ca', []],
+    ['init', ['init']],
+    ['issue-client', ['issue-client']],
+    ['issue-server', ['issue-server']],
+    ['sign-csr', ['sign-csr']],
+    ['inspect', ['inspect']],
+    ['list', ['list']],
+    ['revoke', ['revoke']],
+    ['crl', ['crl']],
+    ['renew', ['renew']],
+    ['audit', ['audit']],
+    ['audit-verify', ['audit', 'verify']],
+    ['serve', ['serve']],
+    ['demo', ['demo']],
+  ])('%s', async (name, command) => {
+    await golden(`help/${name}`, { show: [[...command, '--help']] });
+  });
+});
+
+describe('normal output', () => {
+  test('init', async () => {
+    await golden('init', { show: [[...INIT, '--host', 'api.example.com']] });
+  });
+
+  test('init with the store password given, and --no-ca-password', async () => {
+    await golden('init-options', {
+      env: { MTLS_CA_STORE_PASSWORD: 'golden-store-password' },
+      show: [['init', '--ca-name', 'Golden CA', '--no-ca-password', '--key-type', 'rsa-2048']],
+    });
+  });
+
+  test('issue-client', async () => {
+    await golden('issue-client', {
+      setup: [INIT],
+      show: [
+        ['issue-client', 'pavel', '--role', 'user', '--email', 'pavel@example.com'],
+        ['issue-client', 'bob'],
+      ],
+    });
+  });
+
+  test('issue-client --from', async () => {
+    await golden('issue-client-from', {
+      setup: [INIT],
+      files: { 'team.txt': '# the team\nalice user admin\nbob user\ncarol\n' },
+      show: [['issue-client', '--from', '$TMP/team.txt']],
+    });
+  });
+
+  test('issue-server', async () => {
+    await golden('issue-server', {
+      setup: [INIT],
+      show: [['issue-server', 'api.example.com', '10.0.0.7', '--name', 'api']],
+    });
+  });
+
+  test('sign-csr', async () => {
+    const request = (cn: string, i: number, dns: string[] = []) =>
+      createCsr({
+        privateKey: fixtureKeys('ecdsa-p256', i).privateKey,
+        subject: { commonName: cn },
+        altNames: { dns },
+      }).toPem();
+    await golden('sign-csr', {
+      setup: [INIT],
+      files: {
+        'xavier.csr': request('xavier', 0),
+        'web.csr': request('web.example.com', 1, ['web.example.com', 'www.example.com']),
+      },
+      show: [
+        ['sign-csr', '$TMP/xavier.csr', '--role', 'user'],
+        ['sign-csr', '$TMP/web.csr', '--profile', 'server', '--out', '$TMP/web.crt'],
+      ],
+    });
+  });
+
+  test('inspect of every kind of file', async () => {
+    await golden('inspect', {
+      env: { ...env, MTLS_CA_STORE_PASSWORD: 'golden-store-password' },
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user'], ['revoke', 'pavel']],
+      show: [
+        ['inspect', '$TMP/ssl/ca/ca.crt'],
+        ['inspect', '$TMP/ssl/ca/ca.key'],
+        ['inspect', '$TMP/ssl/client/pavel.crt'],
+        ['inspect', '$TMP/ssl/client/pavel.csr'],
+        ['inspect', '$TMP/ssl/client/pavel.key'],
+        ['inspect', '$TMP/ssl/client/client_pavel.p12'],
+        ['inspect', '$TMP/ssl/server/trustStore.jks'],
+        ['inspect', '$TMP/ssl/server/trustStore.p12'],
+        ['inspect', '$TMP/ssl/ca/crl.pem'],
+      ],
+    });
+  });
+
+  test('list', async () => {
+    await golden('list', {
+      setup: [
+        INIT,
+        ['issue-client', 'pavel', '--role', 'user'],
+        ['issue-client', 'bob'],
+        ['issue-server', 'api.example.com'],
+        ['revoke', 'bob'],
+      ],
+      show: [
+        ['list'],
+        ['list', '--status', 'revoked'],
+        ['list', '--profile', 'client'],
+        ['list', '--expiring', '400d'],
+        ['list', '--expiring', '30d'],
+      ],
+    });
+  });
+
+  test('revoke', async () => {
+    await golden('revoke', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user'], ['issue-client', 'bob']],
+      show: [
+        ['revoke', 'bob'],
+        ['revoke', 'pavel', '--reason', 'keyCompromise'],
+      ],
+    });
+  });
+
+  test('crl', async () => {
+    await golden('crl', {
+      setup: [INIT, ['issue-client', 'bob'], ['revoke', 'bob']],
+      show: [['crl'], ['crl', '--days', '30']],
+    });
+  });
+
+  test('renew', async () => {
+    await golden('renew', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user'], ['issue-client', 'alice', '--role', 'user']],
+      show: [
+        ['renew', 'pavel'],
+        ['renew', 'alice', '--rekey', '--revoke-old'],
+        ['renew', 'server'],
+      ],
+    });
+  });
+
+  test('audit verify', async () => {
+    await golden('audit-verify', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user'], ['revoke', 'pavel']],
+      show: [['audit', 'verify']],
+    });
+  });
+});
+
+describe('--json', () => {
+  test('init, issue-client, list, inspect, revoke', async () => {
+    await golden('json', {
+      show: [
+        [...INIT, '--json'],
+        ['issue-client', 'pavel', '--role', 'user', '--json'],
+        ['list', '--json'],
+        ['inspect', '$TMP/ssl/client/pavel.crt', '--json'],
+        ['revoke', 'pavel', '--json'],
+      ],
+    });
+  });
+});
