@@ -155,18 +155,22 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
     });
 
     test('a new connection with pavel’s certificate is refused in the TLS handshake, logged as REVOKED', async () => {
+      const before = need.lines.length;
       const r = await get(need.port, caFile, pavel);
       expect(r.status).toBeUndefined();
       expect(r.error).toMatch(/^ECONNRESET$|^EPIPE$/);
-      expect(eventsNamed(need, 'tls-refused').at(-1)).toMatchObject({
-        level: 'warn',
-        reason: 'REVOKED',
-        detail: 'CERT_REVOKED',
-        subject: 'CN=pavel',
-        serial: certSerial(pavel),
-      });
+      expect(eventsNamed(need, 'tls-refused', before)).toMatchObject([
+        {
+          level: 'warn',
+          reason: 'REVOKED',
+          detail: 'CERT_REVOKED',
+          subject: 'CN=pavel',
+          serial: certSerial(pavel),
+        },
+      ]);
       expect(need.server.crl()).toMatchObject({ crlNumber: 2n, revoked: 1 });
-      expect(eventsNamed(need, 'crl-loaded').at(-1)).toMatchObject({ crlNumber: '2', revoked: 1 });
+      expect(eventsNamed(need, 'crl-loaded').map((e) => e.crlNumber)).toContain('2');
+      expect(eventsNamed(need, 'crl-loaded').find((e) => e.crlNumber === '2')).toMatchObject({ revoked: 1 });
     });
 
     test('pavel’s open keep-alive connection is closed, and the log says whose', async () => {
@@ -280,13 +284,11 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
     console.info(`[crl] renew --revoke-old → old certificate refused: ${ms.toFixed(0)} ms`);
     expect((await get(need.port, caFile, renewed)).status).toBe(200);
     // A probe answered just before the CRL came may have been cut off by the sweep instead: ask once more.
+    const before = need.lines.length;
     expect((await get(need.port, caFile, old)).status).toBeUndefined();
-    expect(eventsNamed(need, 'tls-refused').at(-1)).toMatchObject({
-      reason: 'REVOKED',
-      detail: 'CERT_REVOKED',
-      subject: 'CN=rita',
-      serial: certSerial(old),
-    });
+    expect(eventsNamed(need, 'tls-refused', before)).toMatchObject([
+      { reason: 'REVOKED', detail: 'CERT_REVOKED', subject: 'CN=rita', serial: certSerial(old) },
+    ]);
   });
 
   describe('a CRL the server must not use is rejected, loudly, and the CRL in force stays', () => {
@@ -383,12 +385,11 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
     });
 
     test('fails closed: every client is refused (need) or 401 REVOCATION_UNAVAILABLE (want), with CRL_HAS_EXPIRED', async () => {
+      const before = need.lines.length;
       expect((await get(need.port, caFile, alice)).status).toBeUndefined();
-      expect(eventsNamed(need, 'tls-refused').at(-1)).toMatchObject({
-        reason: 'REVOCATION_UNAVAILABLE',
-        detail: 'CRL_HAS_EXPIRED',
-        subject: 'CN=alice',
-      });
+      expect(eventsNamed(need, 'tls-refused', before)).toMatchObject([
+        { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED', subject: 'CN=alice' },
+      ]);
       await within(APPLY_BOUND_MS, 'the want server applies the expired CRL', () => {
         return want.server.crl()?.crlNumber === expiredCrl.crlNumber;
       });
@@ -412,11 +413,11 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
       await within(APPLY_BOUND_MS, 'alice is served again', async () => {
         return (await get(need.port, caFile, alice)).status === 200;
       });
+      const before = need.lines.length;
       expect((await get(need.port, caFile, pavel)).status).toBeUndefined();
-      expect(eventsNamed(need, 'tls-refused').at(-1)).toMatchObject({
-        reason: 'REVOKED',
-        subject: 'CN=pavel',
-      });
+      expect(eventsNamed(need, 'tls-refused', before)).toMatchObject([
+        { reason: 'REVOKED', subject: 'CN=pavel' },
+      ]);
     });
   });
 
@@ -424,7 +425,9 @@ describeWithTools(['curl'], 'the server enforces revocation live', () => {
     const first = await get(need.port, caFile, alice, agent);
     expect(first.status).toBe(200);
     await mtlsCa(['revoke', 'rita', '--dir', D]);
-    await within(APPLY_BOUND_MS, 'the next CRL', () => eventsNamed(need, 'crl-loaded').at(-1)?.revoked === 3);
+    await within(APPLY_BOUND_MS, 'the next CRL', () =>
+      eventsNamed(need, 'crl-loaded').some((e) => e.revoked === 3),
+    );
     const second = await get(need.port, caFile, alice, agent);
     expect([second.status, second.reused, second.socket]).toEqual([200, true, first.socket]);
   });
@@ -617,12 +620,15 @@ describeWithTools(['openssl'], 'revocation along the chain', () => {
         'the leaf under the revoked intermediate is refused',
         async () => (await get(s.port, dir.caFile, leaf)).status === undefined,
       );
-      expect(eventsNamed(s, 'tls-refused').at(-1)).toMatchObject({
-        reason: 'REVOKED',
-        detail: 'CERT_REVOKED',
-        subject: 'CN=pavel',
-        issuer: 'CN=Intermediate CA',
-      });
+      const refused = eventsNamed(s, 'tls-refused');
+      expect(refused).not.toEqual([]);
+      for (const e of refused)
+        expect(e).toMatchObject({
+          reason: 'REVOKED',
+          detail: 'CERT_REVOKED',
+          subject: 'CN=pavel',
+          issuer: 'CN=Intermediate CA',
+        });
       await closed;
       // A probing connection may still have been open when the CRL came: then it is in the log too.
       const closedLines = eventsNamed(s, 'revoked-connection-closed');
