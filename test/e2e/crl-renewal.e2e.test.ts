@@ -13,6 +13,7 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
 import { opensslVerifyCaCrl, readAuditRecords, readCaCrl } from '../helpers/ca-files.js';
 import { cli, cliProcess } from '../helpers/cli.js';
+import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   CA_PASSWORD,
@@ -22,7 +23,6 @@ import {
   mtlsCa,
   runPrinted,
   serverPool,
-  waitFor,
 } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -134,7 +134,7 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
         eventLines(s.stdout(), event).map((l) =>
           Object.fromEntries([...l.matchAll(/ (\w+)=(\S+)/g)].map((m) => [m[1], m[2]])),
         );
-      await waitFor(() => named('worker-started').length === 2, 'two workers');
+      await within(5_000, 'two workers', () => named('worker-started').length === 2);
       for (const { pid } of named('worker-started')) {
         const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
         expect(environ.filter((v) => v.startsWith('MTLS_CA_PASSWORD='))).toEqual([]);
@@ -154,11 +154,12 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
       writeFileSync(crlFile, aged.toPem());
       const renewedNumber = (aged.crlNumber + 1n).toString();
       // Three processes write these lines: the workers may see the new file before the primary has said so.
-      await waitFor(
+      await within(
+        5_000,
+        'the primary renews and both workers apply the renewed CRL',
         () =>
           named('crl-loaded').filter((e) => e.crlNumber === renewedNumber).length === 2 &&
           named('crl-renewed').length > 0,
-        'the primary renews and both workers apply the renewed CRL',
       );
       expect(named('crl-renewed')).toEqual([
         expect.objectContaining({ crlNumber: renewedNumber, reason: 'half-life' }),

@@ -19,7 +19,8 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { opensslVerifyCaCrl, readAuditRecords, readCaCrl as readCrl } from '../helpers/ca-files.js';
 import { cli } from '../helpers/cli.js';
 import { type ManualClock, manualClock } from '../helpers/clock.js';
-import { getCustomer, within } from '../helpers/https.js';
+import { getCustomer } from '../helpers/https.js';
+import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'crl-schedule-ca-password';
@@ -154,13 +155,12 @@ describeWithTools(['openssl'], 'the CRL in force over days', () => {
       expect(s.events('crl-expired')).toEqual([
         expect.objectContaining({ level: 'error', time: crl.nextUpdate.toISOString(), crlNumber: '1' }),
       ]);
+      const before = s.events('tls-refused').length;
       const refused = await s.asPavel();
       expect([refused.status, typeof refused.error]).toEqual([undefined, 'string']);
-      expect(s.events('tls-refused').at(-1)).toMatchObject({
-        reason: 'REVOCATION_UNAVAILABLE',
-        detail: 'CRL_HAS_EXPIRED',
-        subject: 'CN=pavel',
-      });
+      expect(s.events('tls-refused').slice(before)).toMatchObject([
+        { reason: 'REVOCATION_UNAVAILABLE', detail: 'CRL_HAS_EXPIRED', subject: 'CN=pavel' },
+      ]);
 
       clock.advance(HOUR - 1);
       expect(s.events('crl-expired')).toHaveLength(1);
@@ -208,13 +208,15 @@ describeWithTools(['openssl'], 'the CRL in force over days', () => {
         // Signed at the server's time, with the lifetime of the one it replaced.
         expect(crl.thisUpdate.toISOString()).toBe(new Date(Math.floor(due / 1000) * 1000).toISOString());
         expect(crl.nextUpdate.getTime() - crl.thisUpdate.getTime()).toBe(7 * DAY);
-        expect(s.events('crl-renewed').at(-1)).toMatchObject({
-          level: 'info',
-          message: `CRL number ${n} published: the one before was half through its lifetime`,
-          crlNumber: n.toString(),
-          reason: 'half-life',
-          nextUpdate: crl.nextUpdate.toISOString(),
-        });
+        expect(s.events('crl-renewed').slice(Number(n - 2n))).toMatchObject([
+          {
+            level: 'info',
+            message: `CRL number ${n} published: the one before was half through its lifetime`,
+            crlNumber: n.toString(),
+            reason: 'half-life',
+            nextUpdate: crl.nextUpdate.toISOString(),
+          },
+        ]);
         expect((await s.asPavel()).status).toBe(200);
       }
       expect(clock.now() - first.nextUpdate.getTime()).toBeGreaterThan(6 * DAY);
