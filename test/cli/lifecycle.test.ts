@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cli, cliProcess } from '../helpers/cli.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -23,15 +24,7 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
   });
 
   test('init publishes an empty CRL number 1 that openssl verifies', () => {
-    const text = runOk('openssl', [
-      'crl',
-      '-in',
-      p('ca/crl.pem'),
-      '-CAfile',
-      p('ca/ca.crt'),
-      '-noout',
-      '-text',
-    ]);
+    const text = runOk('openssl', opensslArgs.crlText(p('ca/crl.pem'), p('ca/ca.crt')));
     expect(text.stderr).toContain('verify OK');
     expect(text.stdout).toMatch(/X509v3 CRL Number: \n\s+1\n/);
     expect(text.stdout).toContain('No Revoked Certificates.');
@@ -47,39 +40,21 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
       crl: { crlNumber: '2', revoked: 1 },
     });
 
-    const crl = runOk('openssl', [
-      'crl',
-      '-in',
-      p('ca/crl.pem'),
-      '-CAfile',
-      p('ca/ca.crt'),
-      '-noout',
-      '-text',
-    ]);
+    const crl = runOk('openssl', opensslArgs.crlText(p('ca/crl.pem'), p('ca/ca.crt')));
     expect(crl.stderr).toContain('verify OK');
     expect(crl.stdout).toContain(`Serial Number: ${serial.toUpperCase()}`);
     expect(crl.stdout).toContain('Key Compromise');
 
-    const bad = run('openssl', [
-      'verify',
-      '-crl_check',
-      '-CRLfile',
-      p('ca/crl.pem'),
-      '-CAfile',
-      p('ca/ca.crt'),
-      p('client/pavel.crt'),
-    ]);
+    const bad = run(
+      'openssl',
+      opensslArgs.verify(p('ca/ca.crt'), p('client/pavel.crt'), { crlFile: p('ca/crl.pem') }),
+    );
     expect(bad.status).not.toBe(0);
     expect(bad.stdout + bad.stderr).toContain('certificate revoked');
-    const good = runOk('openssl', [
-      'verify',
-      '-crl_check',
-      '-CRLfile',
-      p('ca/crl.pem'),
-      '-CAfile',
-      p('ca/ca.crt'),
-      p('client/alice.crt'),
-    ]);
+    const good = runOk(
+      'openssl',
+      opensslArgs.verify(p('ca/ca.crt'), p('client/alice.crt'), { crlFile: p('ca/crl.pem') }),
+    );
     expect(good.stdout).toBe(`${p('client/alice.crt')}: OK\n`);
 
     const listed = (await cli(['list', '--dir', dir, '--status', 'revoked', '--json'])).json<{
@@ -130,15 +105,10 @@ describeWithTools(['openssl'], 'revocation, renewal and audit', () => {
       rekeyed: false,
     });
     expect(fs.readFileSync(p('client/alice.key'))).toEqual(oldKey);
-    runOk('openssl', ['verify', '-CAfile', p('ca/ca.crt'), '-purpose', 'sslclient', p('client/alice.crt')]);
-    const out = runOk('openssl', [
-      'pkcs12',
-      '-in',
-      p('client/client_alice.p12'),
-      '-nodes',
-      '-passin',
-      'pass:store-pw',
-    ]).stdout;
+    runOk('openssl', opensslArgs.verify(p('ca/ca.crt'), p('client/alice.crt'), { purpose: 'sslclient' }));
+    const storePassFile = path.join(root, 'store-password');
+    fs.writeFileSync(storePassFile, `${env.MTLS_CA_STORE_PASSWORD}\n`);
+    const out = runOk('openssl', opensslArgs.pkcs12Nodes(p('client/client_alice.p12'), storePassFile)).stdout;
     expect(out).toContain('subject=CN = alice');
 
     const mid = await serialOf(p('client/alice.crt'));

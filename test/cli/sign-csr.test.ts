@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -54,7 +55,7 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
     expect(j.certificate.email).toEqual(['bob@example.com']);
     expect(j.certificate.dns).toEqual([]);
     const crt = path.join(dir, 'client/bob.crt');
-    runOk('openssl', ['verify', '-CAfile', ca, '-purpose', 'sslclient', crt]);
+    runOk('openssl', opensslArgs.verify(ca, crt, { purpose: 'sslclient' }));
     // the certificate carries the CSR's key
     const fromKey = runOk('openssl', ['pkey', '-in', path.join(root, 'bob.key'), '-pubout']).stdout;
     const fromCert = runOk('openssl', ['x509', '-in', crt, '-noout', '-pubkey']).stdout;
@@ -78,8 +79,8 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
       profile: 'server',
       certificate: { dns: ['web.example'], ip: ['10.0.0.7'] },
     });
-    runOk('openssl', ['verify', '-CAfile', ca, '-purpose', 'sslserver', out]);
-    expect(run('openssl', ['verify', '-CAfile', ca, '-purpose', 'sslclient', out]).status).not.toBe(0);
+    runOk('openssl', opensslArgs.verify(ca, out, { purpose: 'sslserver' }));
+    expect(run('openssl', opensslArgs.verify(ca, out, { purpose: 'sslclient' })).status).not.toBe(0);
   });
 
   test('profile rules: a client CSR without CN and a server CSR without SAN are refused', async () => {
@@ -143,9 +144,11 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
       certificate: { dns: ['api.example.com'], ip: ['10.0.0.5'] },
     });
     const crt = path.join(dir, 'server/api.example.com.crt');
-    runOk('openssl', ['verify', '-CAfile', ca, '-purpose', 'sslserver', crt]);
+    runOk('openssl', opensslArgs.verify(ca, crt, { purpose: 'sslserver' }));
     const p12 = path.join(dir, 'server/api.example.com.p12');
-    const out = runOk('openssl', ['pkcs12', '-in', p12, '-nodes', '-passin', 'pass:store-pw']).stdout;
+    const storePassFile = path.join(root, 'store-password');
+    fs.writeFileSync(storePassFile, `${env.MTLS_CA_STORE_PASSWORD}\n`);
+    const out = runOk('openssl', opensslArgs.pkcs12Nodes(p12, storePassFile)).stdout;
     expect(out).toContain('subject=CN = api.example.com');
     expect((fs.statSync(path.join(dir, 'server/api.example.com.key')).mode & 0o777).toString(8)).toBe('600');
 

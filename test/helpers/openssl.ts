@@ -5,14 +5,14 @@
  */
 export const opensslArgs = {
   /**
-   * `openssl verify` of `cert` against the CA certificate in `caFile`.
+   * `openssl verify` of `cert` (or of each of several) against the CA certificate in `caFile`.
    * @param opts.purpose - the use the leaf must be fit for (`-purpose`)
    * @param opts.strict - `-x509_strict`: RFC 5280's rules, not OpenSSL's leniency
    * @param opts.crlFile - check revocation against this CRL (`-crl_check -CRLfile`)
    */
   verify(
     caFile: string,
-    cert: string,
+    cert: string | string[],
     opts: { purpose?: 'sslclient' | 'sslserver'; strict?: boolean; crlFile?: string } = {},
   ): string[] {
     return [
@@ -22,7 +22,7 @@ export const opensslArgs = {
       '-CAfile',
       caFile,
       ...(opts.purpose ? ['-purpose', opts.purpose] : []),
-      cert,
+      ...[cert].flat(),
     ];
   },
 

@@ -22,6 +22,7 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { errorOf } from '../helpers/errors.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
@@ -114,7 +115,7 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
 
     // every certificate verifies against the CA, in one openssl call
     const certs = wanted.map((r) => path.join(dir, 'client', `${r.name}.crt`));
-    const verified = runOk('openssl', ['verify', '-CAfile', path.join(dir, 'ca/ca.crt'), ...certs]).stdout;
+    const verified = runOk('openssl', opensslArgs.verify(path.join(dir, 'ca/ca.crt'), certs)).stdout;
     expect(verified.trim().split('\n')).toEqual(certs.map((c) => `${c}: OK`));
 
     // every .key belongs to its certificate, and the certificate says what was asked
@@ -142,7 +143,7 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
     // a sample of .p12s opens with its generated password: key, client certificate, CA
     for (const name of ['user0', 'user19', `user${COUNT - 1}`]) {
       const p12 = path.join(dir, 'client', `client_${name}.p12`);
-      const pem = runOk('openssl', ['pkcs12', '-in', p12, '-nodes', '-passin', `file:${p12}.pass`]).stdout;
+      const pem = runOk('openssl', opensslArgs.pkcs12Nodes(p12, `${p12}.pass`)).stdout;
       expect(pem).toContain('-----BEGIN PRIVATE KEY-----');
       expect(pem.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2);
       expect(pem).toContain(`subject=CN = ${name}\n`);
@@ -217,10 +218,11 @@ describeWithTools(['openssl'], 'issue-client --from on worker threads', () => {
     const clients = r.json<{ clients: { name: string; certificate: { serial: string } }[] }>().clients;
     expect(clients.map((c) => c.name)).toEqual(names);
     const certs = names.map((name) => path.join(dir, 'client', `${name}.crt`));
-    const verified = runOk('openssl', ['verify', '-CAfile', path.join(dir, 'ca/ca.crt'), ...certs]).stdout;
+    const verified = runOk('openssl', opensslArgs.verify(path.join(dir, 'ca/ca.crt'), certs)).stdout;
     expect(verified.trim().split('\n')).toEqual(certs.map((c) => `${c}: OK`));
     const last = path.join(dir, 'client', `client_${names.at(-1)}.p12`);
-    const pem = runOk('openssl', ['pkcs12', '-in', last, '-nodes', '-passin', 'pass:bin-store-pass']).stdout;
+    fs.writeFileSync(path.join(root, 'bin-store-pass'), 'bin-store-pass\n');
+    const pem = runOk('openssl', opensslArgs.pkcs12Nodes(last, path.join(root, 'bin-store-pass'))).stdout;
     expect(pem).toContain(`subject=CN = ${names.at(-1)}\n`);
     expect(pem).toContain('-----BEGIN PRIVATE KEY-----');
   });
