@@ -81,7 +81,7 @@ export function keytoolBatch<K extends string>(named: Record<K, string[]>): Reco
   return Object.fromEntries(names.map((n, i) => [n, results[i]!])) as Record<K, RunResult>;
 }
 
-/** One keytool command as its own process (for a check that must see the `keytool` launcher itself). */
+/** One keytool command run by the `keytool` launcher itself, for a file that runs just one (no batch to share). */
 export function keytool(args: string[]): RunResult {
   return run('keytool', [...SHORT_LIVED_JVM.map((o) => `-J${o}`), ...args]);
 }
