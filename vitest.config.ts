@@ -10,9 +10,9 @@ export default defineConfig({
     // Interop tests spawn openssl, keytool, java and chromium; two cores are all we have.
     maxWorkers: 2,
     // Each worker process runs its files one after another with the modules they share loaded once, instead
-    // of a fresh process and module graph per file: about 12% of the suite's CPU (measured: 224 → 196 CPU-s).
-    // Test files therefore leave no global state behind (fake timers, umask and servers are restored or
-    // closed by their own hooks). To undo: remove this line.
+    // of a fresh process and module graph per file (docs/performance.md, "The test suite"). Test files
+    // therefore leave no global state behind: fake timers, umask and servers are restored or closed by their
+    // own hooks.
     isolate: false,
     reporters: ['default', './test/summary-reporter.ts'],
   },

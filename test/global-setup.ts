@@ -9,7 +9,8 @@
  * - the Java programs the interop tests run, compiled once: `java File.java` compiles the source at every
  *   start, which costs more than the program itself.
  *
- * A test file reaches them through test/helpers/fixtures.ts and test/helpers/java.ts.
+ * A test file reaches them through test/helpers/fixtures.ts and test/helpers/java.ts; what they save and how
+ * to undo them is in docs/performance.md ("The test suite").
  */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';

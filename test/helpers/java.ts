@@ -1,13 +1,13 @@
 /**
  * Java for the interop tests: the programs of test/helpers/java, compiled once per run by
- * test/global-setup.ts, and keytool, whose commands run many to a JVM ({@link keytoolBatch}). A JVM start
- * costs a second of CPU; most of the Java checks cost a few milliseconds once it runs.
+ * test/global-setup.ts, and keytool, whose commands run many to a JVM ({@link keytoolBatch}): a JVM start
+ * costs far more than most Java checks once it runs (docs/performance.md, "The test suite").
  */
 import { inject } from 'vitest';
 import { type RunResult, run } from './tools.js';
 
 /**
- * For JVMs that live a second: the client compiler only and the serial collector halve the CPU a start costs
+ * For JVMs that live a second: the client compiler only and the serial collector cut the CPU a start costs
  * (C2 and the parallel collector pay off in long runs); the TLS, key store and crypto code is the same.
  */
 export const SHORT_LIVED_JVM = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
