@@ -1,5 +1,6 @@
 /** Text renderings shared by commands. */
 import type { WrittenFile } from '../ops/common.js';
+import type { CrlSummary } from '../ops/crl.js';
 import type { CertificateSummary } from '../ops/records.js';
 import type { Output } from './output.js';
 
@@ -12,6 +13,19 @@ export function fileLines(out: Output, files: WrittenFile[]): string[] {
   return files.map(
     (f) => `  ${f.path.padEnd(width)}  ${f.mode === '0600' ? out.color.yellow(f.mode) : f.mode}  ${f.what}`,
   );
+}
+
+/** The CRL a command wrote, as revoke, crl and renew --revoke-old report it. */
+export function crlLine(crl: CrlSummary): string {
+  return `Wrote ${crl.file} (CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${day(crl.nextUpdate)}).`;
+}
+
+/**
+ * What a replaced certificate still does: "superseded" is the inventory's word, not the CRL's, so servers that
+ * trust the CA keep accepting the old certificate until it expires or is revoked.
+ */
+export function stillAuthenticates(serial: string, notAfter: string): string {
+  return `still authenticates until ${day(notAfter)}: revoke it with \`mtls-ca revoke ${serial}\``;
 }
 
 export function names(c: CertificateSummary): string {

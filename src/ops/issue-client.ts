@@ -87,7 +87,10 @@ export interface IssueClientResult {
   files: WrittenFile[];
   p12: string;
   passwordFile?: string;
+  /** The serial of the certificate this one replaced (with `force`). */
   superseded?: string;
+  /** When the replaced certificate expires: until then it still authenticates unless revoked. */
+  supersededNotAfter?: string;
 }
 
 /** Generates key pairs with at most `limit` in flight (libuv's pool has 4 threads by default). */
@@ -230,7 +233,7 @@ export async function issueClients(
           files: files.files,
           p12: store.display(paths.p12),
           ...(passwordFile ? { passwordFile: store.display(passwordFile) } : {}),
-          ...(old ? { superseded: old.serialHex } : {}),
+          ...(old ? { superseded: old.serialHex, supersededNotAfter: old.notAfter.toISOString() } : {}),
         };
       }
     };

@@ -37,6 +37,8 @@ export interface SignCsrResult {
   ignored: string[];
   /** The serial of the client certificate this one replaced (with `force`). */
   superseded?: string;
+  /** When the replaced certificate expires: until then it still authenticates unless revoked. */
+  supersededNotAfter?: string;
 }
 
 /** The request, parsed and checked (signature, names, days): what signCsr signs. */
@@ -148,7 +150,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
       files: files.files,
       ignored,
       ...(roles ? { roles } : {}),
-      ...(old ? { superseded: old.serialHex } : {}),
+      ...(old ? { superseded: old.serialHex, supersededNotAfter: old.notAfter.toISOString() } : {}),
     };
   });
 }

@@ -116,6 +116,7 @@ describe('normal output', () => {
       show: [
         ['issue-client', 'pavel', '--role', 'user', '--email', 'pavel@example.com'],
         ['issue-client', 'bob'],
+        ['issue-client', 'bob', '--force'],
       ],
     });
   });
@@ -150,6 +151,7 @@ describe('normal output', () => {
       },
       show: [
         ['sign-csr', '$TMP/xavier.csr', '--role', 'user'],
+        ['sign-csr', '$TMP/xavier.csr', '--force'],
         ['sign-csr', '$TMP/web.csr', '--profile', 'server', '--out', '$TMP/web.crt'],
       ],
     });

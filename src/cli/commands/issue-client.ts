@@ -16,7 +16,7 @@ import {
 import { INPUT, inputName, readInput } from '../input.js';
 import { ALT_NAME_RULES, USER_NAME_RULES } from '../name-rules-help.js';
 import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
-import { day, fileLines } from '../render.js';
+import { day, fileLines, stillAuthenticates } from '../render.js';
 
 interface Flags {
   from?: string;
@@ -113,13 +113,18 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         const rs = await out.spin(`Issuing ${requests.length} client certificates…`, () =>
           ops.issueClients(store, requests, settings),
         );
-        out.result({ clients: rs }, () => [
-          `Issued ${rs.length} client certificates (${keyType}), valid until ${day(rs[0]!.certificate.notAfter)}:`,
-          ...rs.map(
-            (r) =>
-              `  ${r.name.padEnd(20)} ${r.certificate.serial}  ${r.roles.join(',') || '(no roles)'}  ${r.p12}`,
-          ),
-        ]);
+        out.result({ clients: rs }, () => {
+          const roles = rs.map((r) => r.roles.join(',') || '(no roles)');
+          const nameWidth = Math.max(...rs.map((r) => r.name.length));
+          const rolesWidth = Math.max(...roles.map((x) => x.length));
+          return [
+            `Issued ${rs.length} client certificates (${keyType}), valid until ${day(rs[0]!.certificate.notAfter)}:`,
+            ...rs.map(
+              (r, i) =>
+                `  ${r.name.padEnd(nameWidth)}  ${r.certificate.serial}  ${roles[i]!.padEnd(rolesWidth)}  ${r.p12}`,
+            ),
+          ];
+        });
         return;
       }
       const r = await out.spin(`Generating an ${keyType} key for ${name}…`, () =>
@@ -132,7 +137,11 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
       }
       out.result(r, () => [
         `Issued a client certificate for "${name}" (${r.certificate.keyType}), valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
-        ...(r.superseded ? [`It supersedes serial ${r.superseded}.`] : []),
+        ...(r.superseded
+          ? [
+              `It supersedes serial ${r.superseded}, which ${stillAuthenticates(r.superseded, r.supersededNotAfter!)}.`,
+            ]
+          : []),
         `Roles: ${r.roles.length ? r.roles.join(', ') : '(none)'}`,
         '',
         ...fileLines(out, r.files),

@@ -10,7 +10,7 @@ import {
   passwordFileOption,
 } from '../context.js';
 import { caPasswordForUse, givenStorePassword } from '../passwords.js';
-import { day, fileLines } from '../render.js';
+import { crlLine, day, fileLines, stillAuthenticates } from '../render.js';
 
 interface Flags {
   days?: number;
@@ -68,9 +68,9 @@ export function registerRenew(program: Command, ctx: CommandContext): void {
       out.result(r, () => [
         `Renewed ${r.profile} certificate "${name}"${r.rekeyed ? ' with a new key' : ''}: serial ${r.certificate.serial}, valid until ${day(r.certificate.notAfter)}.`,
         r.old.stillAuthenticates
-          ? `The old certificate ${r.old.serial} is superseded but still authenticates until ${day(r.old.notAfter)}: revoke it with \`mtls-ca revoke ${r.old.serial}\` (renew --revoke-old does both at once).`
+          ? `The old certificate ${r.old.serial} is superseded but ${stillAuthenticates(r.old.serial, r.old.notAfter)} (renew --revoke-old does both at once).`
           : `The old certificate ${r.old.serial} is ${r.old.status}.`,
-        ...(r.crl ? [`Wrote ${r.crl.file} (CRL number ${r.crl.crlNumber}).`] : []),
+        ...(r.crl ? [crlLine(r.crl)] : []),
         '',
         ...fileLines(out, r.files),
       ]);

@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import type { RevocationReason } from '../../pki/crl.js';
 import { type CommandContext, caPasswordFileOption, helpAfter, parseDays } from '../context.js';
 import { caPasswordForUse } from '../passwords.js';
-import { day } from '../render.js';
+import { crlLine } from '../render.js';
 
 const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation'];
 
@@ -45,7 +45,7 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
           ...r.revoked.map(
             (c) => `Revoked ${c.profile} certificate "${c.name}" (serial ${c.serial}), reason ${r.reason}.`,
           ),
-          `Wrote ${r.crl.file} (CRL number ${r.crl.crlNumber}, ${r.crl.revoked} revoked, next update ${day(r.crl.nextUpdate)}).`,
+          crlLine(r.crl),
         ]);
       },
     );
@@ -80,8 +80,6 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
       const { resignCrl } = await import('../../ops/crl.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const r = await resignCrl(store, { days: flags.days, caPassword });
-      out.result(r, () => [
-        `Wrote ${r.file} (CRL number ${r.crlNumber}, ${r.revoked} revoked, next update ${day(r.nextUpdate)}).`,
-      ]);
+      out.result(r, () => [crlLine(r)]);
     });
 }

@@ -3,7 +3,7 @@ import { type CommandContext, caPasswordFileOption, collect, helpAfter, parseDay
 import { INPUT, inputName, readInput } from '../input.js';
 import { ALT_NAME_RULES, HOST_RULES, REQUEST_RULES, USER_NAME_RULES } from '../name-rules-help.js';
 import { caPasswordForUse } from '../passwords.js';
-import { day, fileLines, names } from '../render.js';
+import { day, fileLines, names, stillAuthenticates } from '../render.js';
 
 interface Flags {
   profile: 'client' | 'server';
@@ -68,7 +68,11 @@ export function registerSignCsr(program: Command, ctx: CommandContext): void {
       if (r.ignored.length) out.warn(`left out of the ${r.profile} certificate: ${r.ignored.join(', ')}`);
       out.result(r, () => [
         `Signed a ${r.profile} certificate for "${r.name}"${names(r.certificate) ? ` (${names(r.certificate)})` : ''}, valid until ${day(r.certificate.notAfter)}, serial ${r.certificate.serial}.`,
-        ...(r.superseded ? [`It supersedes serial ${r.superseded}.`] : []),
+        ...(r.superseded
+          ? [
+              `It supersedes serial ${r.superseded}, which ${stillAuthenticates(r.superseded, r.supersededNotAfter!)}.`,
+            ]
+          : []),
         ...(r.roles ? [`Roles: ${r.roles.join(', ')}`] : []),
         '',
         ...fileLines(out, r.files),
