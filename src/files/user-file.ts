@@ -39,6 +39,11 @@ export const INPUT = {
   clientList: { what: 'a list of users', maxBytes: 4 * MiB },
   /** About 200,000 users with a few roles each. */
   users: { what: 'a users file', maxBytes: 16 * MiB },
+  /** A CA's files brought in by `import`: its certificate (and those it issued), its key. */
+  certificate: { what: 'a certificate', maxBytes: MiB },
+  privateKey: { what: 'a private key', maxBytes: MiB },
+  /** `openssl ca`'s index.txt: about 100 bytes a certificate, so over half a million certificates. */
+  certificateIndex: { what: 'a certificate index (index.txt)', maxBytes: 64 * MiB },
 } as const satisfies Record<string, InputKind>;
 
 /** How reading a user's file can fail; the CLI may word the hint differently per reason. */

@@ -2,6 +2,7 @@
  * `revoke`: marks certificates revoked in the inventory and publishes a new CRL (crl.ts) in the same
  * transaction, so the inventory, the CRL and the audit log never disagree.
  */
+import { canonicalSerial } from '../pki/certificate.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
 import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import type { AuditRecord } from '../store/audit.js';
@@ -18,7 +19,10 @@ const REVOKE_REASONS = [
   'cessationOfOperation',
 ] as const satisfies readonly RevocationReason[];
 
-/** A serial as users type it (`0D:CA:…`, `0dca…`) in our lowercase, colon-free form. */
+/**
+ * A serial as users type it (`0D:CA:…`, `0dca…`) in our lowercase, colon-free form, when it is long enough to be
+ * read as a serial first (8 to 40 hex digits); shorter hex — `1000`, as `openssl ca` numbers — may be a name too.
+ */
 function normalizeSerial(text: string): string | undefined {
   const hex = text.replace(/:/g, '').toLowerCase();
   return /^[0-9a-f]{8,40}$/.test(hex) ? hex : undefined;
@@ -37,9 +41,15 @@ function findRevocationTargets(
   now: Date,
   all = false,
 ): InventoryEntry[] {
-  const serial = normalizeSerial(target);
-  const bySerial = serial ? entries.filter((e) => e.serial === serial) : [];
-  const matches = bySerial.length ? bySerial : entries.filter((e) => e.name === target && e.profile !== 'ca');
+  const hex = target.replace(/:/g, '').toLowerCase();
+  // Compared by value: a serial copied from OpenSSL (`E66A…`) lacks the zero octet its DER form (`00e66a…`) has.
+  const bySerial = /^[0-9a-f]{1,40}$/.test(hex)
+    ? entries.filter((e) => canonicalSerial(e.serial) === canonicalSerial(hex))
+    : [];
+  // A long serial wins over a name; a short one (`1000`) is a name first.
+  const serialFirst = normalizeSerial(target) !== undefined && bySerial.length > 0;
+  const byName = serialFirst ? [] : entries.filter((e) => e.name === target && e.profile !== 'ca');
+  const matches = serialFirst || byName.length === 0 ? bySerial : byName;
   if (matches.length === 0) {
     throw new MtlsCaError('NOT_FOUND', `revoke ${target}: no certificate with that name or serial`, {
       detail: { kind: 'unknown-certificate' },
@@ -50,7 +60,10 @@ function findRevocationTargets(
       detail: { kind: 'ca-certificate' },
     });
   }
-  const open = matches.filter((m) => !m.revokedAt && (bySerial.length > 0 || statusOf(m, now) !== 'expired'));
+  // Named by its serial, an expired certificate can still be revoked.
+  const open = matches.filter(
+    (m) => !m.revokedAt && (matches === bySerial || statusOf(m, now) !== 'expired'),
+  );
   if (open.length === 0) {
     const revoked = matches.find((m) => m.revokedAt);
     if (revoked) {

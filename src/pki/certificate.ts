@@ -38,6 +38,16 @@ export function randomSerial(): Buffer {
   return b;
 }
 
+/**
+ * A serial in one spelling whatever wrote it: lowercase hex without leading zeros (`0` for zero). OpenSSL's
+ * index.txt and `openssl x509 -serial` write `E66A…`, while a certificate's DER INTEGER of the same value is `00e66a…` (a positive number
+ * whose top bit is set takes a zero octet in front).
+ * @param hex - hex digits, in any case, with or without leading zeros
+ */
+export function canonicalSerial(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
 /** Builds the TBSCertificate, signs it with `issuerKey` and returns the certificate. */
 export function signCertificate(t: CertificateTemplate, issuerKey: KeyObject): Certificate {
   if (t.notAfter <= t.notBefore) {

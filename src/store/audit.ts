@@ -21,7 +21,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import { sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
 import { ioFailure } from './io-error.js';
 
-export type AuditOperation = 'init' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl';
+export type AuditOperation = 'init' | 'import' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl';
 
 export interface AuditRecord {
   time: string;

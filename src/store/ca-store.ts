@@ -318,9 +318,16 @@ export class CaStore {
     return this.mergeUsersRoles(tx, new Map([[name, roles]])).get(name)!;
   }
 
-  /** Stages one users.json write adding roles to several users; returns each user's resulting roles. */
-  mergeUsersRoles(tx: Transaction, additions: Map<string, string[]>): Map<string, string[]> {
-    const file = this.readUsers();
+  /**
+   * Stages one users.json write adding roles to several users; returns each user's resulting roles.
+   * @param base - the users to add to; default the current users.json
+   */
+  mergeUsersRoles(
+    tx: Transaction,
+    additions: Map<string, string[]>,
+    base?: UsersFile,
+  ): Map<string, string[]> {
+    const file = base ?? this.readUsers();
     const result = new Map<string, string[]>();
     for (const [name, roles] of additions) {
       const merged = [...new Set([...(file.users[name]?.roles ?? []), ...roles])];
@@ -444,16 +451,19 @@ export class CaStore {
   }
 
   /**
-   * Stages moving the current CA to `backups/<time>/`, so that `init --force` never destroys a CA key: every
-   * entry of the directory except earlier backups and the lock and commit files, and the entries of ca/ and
-   * server/ one by one (the new CA is written into those folders, where its temp files are). Call it first in
-   * the transaction: the inventory and audit log it then appends to start empty. Returns the backup folder.
+   * Stages moving the current CA to `backups/<time>/`, so that `init --force` and `import --force` never
+   * destroy a CA key: every entry of the directory except earlier backups and the lock and commit files, and
+   * the entries of ca/, server/ and client/ one by one (the new CA is written into those folders — `import`
+   * copies client certificates — where its temp files are). Call it first in the transaction: the inventory
+   * and audit log it then appends to start empty. Returns the backup folder.
    */
   stageBackup(tx: Transaction, now: Date = new Date()): string {
     if (this.#stagedLogs.has(tx)) throw new Error('stageBackup() after the logs were staged');
     const stamp = now.toISOString().replace(/[:.]/g, '-');
     const dest = path.join(this.root, 'backups', stamp);
-    const refilled = new Set([path.basename(this.paths.caDir), path.basename(this.paths.serverDir)]);
+    const refilled = new Set(
+      [this.paths.caDir, this.paths.serverDir, this.paths.clientDir].map((d) => path.basename(d)),
+    );
     let entries: string[];
     try {
       entries = fs.readdirSync(this.root);

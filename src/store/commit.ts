@@ -19,7 +19,7 @@
  * 3. Commit point: the commit record is written to `.mtls-ca.journal.tmp`, fsynced and renamed to
  *    `.mtls-ca.journal`, and the root folder fsynced. It lists each file's temp file, target and, when the
  *    target exists, the name of its backup; each log's length before the commit and the bytes it gains; the
- *    moves of `init --force`.
+ *    moves of `init --force` and `import --force`.
  * 4. Apply ({@link applyCommit}), in this order: moves; files — each replaced file is hard-linked to its
  *    backup, then the temp file renamed over it (the CRL, users.json and ca/audit.head are among them); then
  *    the logs grow: the inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at

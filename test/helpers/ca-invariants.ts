@@ -23,7 +23,7 @@ function files(dir: string, sub = ''): string[] {
   return out;
 }
 
-const ISSUING_OPS = new Set(['init', 'issue', 'sign', 'renew']);
+const ISSUING_OPS = new Set(['init', 'import', 'issue', 'sign', 'renew']);
 
 /**
  * The problems of the CA in `dir` (empty when it is sound):
