@@ -171,7 +171,8 @@ describe('pki is pure: bytes and objects in and out', () => {
 });
 
 describe('the layers below the CLI speak no CLI: a library user has no commands or flags', () => {
-  const COMMANDS = 'init|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo';
+  const COMMANDS =
+    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo';
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
 
   test.each(['pki', 'store', 'files', 'ops', 'server'] as Layer[])(

@@ -71,6 +71,19 @@ export function ed25519Warning(subject: string): string {
   return `${subject}, which browsers cannot use: Chromium offers no Ed25519 in TLS, and NSS (Firefox; Chromium on Linux) cannot import one; OpenSSL-based clients such as curl can use one — for browsers use --key-type ecdsa-p256`;
 }
 
+/** `--host`, repeatable: the server certificate's names beyond localhost (init, import). */
+export const hostOption = () =>
+  new Option(
+    '--host <host>',
+    'another DNS name or IP address for the server certificate (repeatable)',
+  ).argParser(collect);
+
+/** `--server-days` of the server certificate init and import make. */
+export const serverDaysOption = () =>
+  new Option('--server-days <days>', 'server certificate validity in days (397: the most browsers accept)')
+    .argParser(parseDays('--server-days'))
+    .default(397);
+
 export const p12ProfileOption = () =>
   new Option(
     '--p12-profile <profile>',

@@ -8,6 +8,15 @@ import type { ErrorDetail, MtlsCaError } from '../pki/errors.js';
 import type { MtlsServerOptions } from '../server/server-options.js';
 import { ENV_CA_PASSWORD } from './passwords.js';
 
+/** Where each tool of `import --from` keeps its CA, for an import that found none where it looked. */
+const IMPORT_SOURCES: Record<string, string> = {
+  mkcert: 'name the folder `mkcert -CAROOT` prints (it holds rootCA.pem and rootCA-key.pem)',
+  'easy-rsa': 'name the pki/ folder easy-rsa made (it holds ca.crt, private/ca.key and index.txt)',
+  cfssl: 'name the folder holding ca.pem and ca-key.pem (`cfssljson -bare ca`), or the -bare name',
+  openssl:
+    "name the CA's files with --cert F --key F, or a folder in `openssl ca`'s layout (cacert.pem, private/cakey.pem)",
+};
+
 /** The hint for a detail, in the CLI's words. */
 function hintForDetail(d: ErrorDetail): string {
   switch (d.kind) {
@@ -52,6 +61,8 @@ function hintForDetail(d: ErrorDetail): string {
       }[d.problem];
     case 'not-a-ca-directory':
       return `is ${d.dir} a CA directory? create one with \`mtls-ca init\``;
+    case 'import-source':
+      return IMPORT_SOURCES[d.tool] ?? 'see `mtls-ca import --help`';
     case 'several-certificates':
       return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
   }

@@ -66,14 +66,59 @@ async function fromFileOrEnv(
   return undefined;
 }
 
+/** What a person who typed a CA key password shorter than {@link GOOD_CA_PASSWORD_LENGTH} reads. */
+const SHORT_PASSWORD_WARNING = `the CA key password has fewer than ${GOOD_CA_PASSWORD_LENGTH} characters; whoever copies ca.key can try passwords offline — a few words make a stronger one`;
+
 /** How often a CA key password typed at the prompt may be wrong before the command gives up. */
 const CA_PASSWORD_TRIES = 3;
 
+/** What {@link passwordThatOpens} says when there is no password, and when the prompt gave up. */
+interface OpenPrompt {
+  /** The question at the prompt. */
+  question: string;
+  /** The error without a password and without a terminal. */
+  missing: MtlsCaError;
+  /** The hint after the last wrong try at the prompt. */
+  giveUpHint: string;
+}
+
+/**
+ * A password that opens a key, checked at once (`open` throws `BAD_PASSWORD` for a wrong one), so that a wrong
+ * one stops the command before any other question. A wrong password from a file or the environment is an error
+ * straight away; one typed at the prompt is asked again, up to {@link CA_PASSWORD_TRIES} times.
+ * @param given - the password from a file or the environment, if any
+ * @param open - opens the key with a password, or throws
+ */
+async function passwordThatOpens(
+  io: Io,
+  given: GivenPassword | undefined,
+  open: (password: string) => void,
+  prompt: OpenPrompt,
+): Promise<string> {
+  if (given !== undefined) {
+    open(given.password);
+    return given.password;
+  }
+  if (!isInteractive(io)) throw prompt.missing;
+  for (let tries = 1; ; tries++) {
+    const typed = await askPassword(io, prompt.question);
+    try {
+      open(typed);
+      return typed;
+    } catch (e) {
+      if (!(e instanceof MtlsCaError && e.code === 'BAD_PASSWORD')) throw e;
+      if (tries === CA_PASSWORD_TRIES) {
+        throw new MtlsCaError('BAD_PASSWORD', `${e.message}, ${tries} times`, prompt.giveUpHint);
+      }
+      const left = CA_PASSWORD_TRIES - tries;
+      io.stderr.write(`Wrong password; try again (${left} ${left === 1 ? 'try' : 'tries'} left).\n`);
+    }
+  }
+}
+
 /**
  * The CA key password for a command that uses an existing CA (only asked when the key is encrypted), checked
- * against the key at once, so that a wrong one stops the command before any other question. A wrong password
- * from a file or the environment is an error straight away; one typed at the prompt is asked again, up to
- * {@link CA_PASSWORD_TRIES} times.
+ * against the key at once (see {@link passwordThatOpens}).
  * @param store - the CA directory whose key the password opens
  */
 export async function caPasswordForUse(
@@ -83,35 +128,15 @@ export async function caPasswordForUse(
 ): Promise<string | undefined> {
   if (!store.isCaKeyEncrypted()) return undefined;
   const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
-  if (given !== undefined) {
-    store.loadCa(given.password);
-    return given.password;
-  }
-  if (!isInteractive(io)) {
-    throw new MtlsCaError(
+  return passwordThatOpens(io, given, (password) => store.loadCa(password), {
+    question: 'CA key password',
+    missing: new MtlsCaError(
       'PASSWORD_REQUIRED',
       'read the CA key: it is encrypted and no password was given',
       `pass --ca-password-file F or set ${ENV_CA_PASSWORD}`,
-    );
-  }
-  for (let tries = 1; ; tries++) {
-    const typed = await askPassword(io, 'CA key password');
-    try {
-      store.loadCa(typed);
-      return typed;
-    } catch (e) {
-      if (!(e instanceof MtlsCaError && e.code === 'BAD_PASSWORD')) throw e;
-      if (tries === CA_PASSWORD_TRIES) {
-        throw new MtlsCaError(
-          'BAD_PASSWORD',
-          `${e.message}, ${tries} times`,
-          `run the command again, or pass the password with --ca-password-file F or ${ENV_CA_PASSWORD}`,
-        );
-      }
-      const left = CA_PASSWORD_TRIES - tries;
-      io.stderr.write(`Wrong password; try again (${left} ${left === 1 ? 'try' : 'tries'} left).\n`);
-    }
-  }
+    ),
+    giveUpHint: `run the command again, or pass the password with --ca-password-file F or ${ENV_CA_PASSWORD}`,
+  });
 }
 
 /**
@@ -153,11 +178,77 @@ export async function caPasswordForCreate(
     );
   }
   if (interactive && passwordLength(password) < GOOD_CA_PASSWORD_LENGTH) {
-    warn(
-      `the CA key password has fewer than ${GOOD_CA_PASSWORD_LENGTH} characters; whoever copies ca.key can try passwords offline — a few words make a stronger one`,
-    );
+    warn(SHORT_PASSWORD_WARNING);
   }
   return password;
+}
+
+/**
+ * The passwords of `import`: the one that opens the source key (when it is encrypted) and the new CA key's.
+ * The CA password opens an encrypted source key too — the team's CA keeps its password — unless
+ * `--source-password-file` gives the source key's own; either way the CA key is stored encrypted with the CA
+ * password, which follows the rules of a new CA key password ({@link caPasswordForCreate}).
+ * @param opts - `--ca-password-file` and `--source-password-file` as given
+ * @param key - the source key: its path, whether it is encrypted, and how to open it (throws `BAD_PASSWORD`)
+ * @param warn - shows a warning to the person at the terminal
+ */
+export async function importPasswords(
+  io: Io,
+  opts: { caPasswordFile?: string; sourcePasswordFile?: string },
+  key: { path: string; encrypted: boolean; open: (password: string) => void },
+  warn: (text: string) => void,
+): Promise<{ source?: string; ca: string }> {
+  const wrong = (e: unknown, hint: string): unknown =>
+    e instanceof MtlsCaError && e.code === 'BAD_PASSWORD' ? new MtlsCaError(e.code, e.message, hint, e) : e;
+  if (opts.sourcePasswordFile !== undefined) {
+    if (!key.encrypted) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `use --source-password-file ${opts.sourcePasswordFile}: ${key.path} is not encrypted`,
+        'leave --source-password-file out',
+      );
+    }
+    const source = await readPasswordFile(io, opts.sourcePasswordFile, '--source-password-file');
+    try {
+      key.open(source);
+    } catch (e) {
+      throw wrong(e, `--source-password-file must hold the password of ${key.path}`);
+    }
+    const ca = await caPasswordForCreate(io, opts, warn);
+    return { source, ca: ca! }; // never null: import has no --no-ca-password
+  }
+  if (!key.encrypted) return { ca: (await caPasswordForCreate(io, opts, warn))! };
+
+  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  const ownPassword = `or give the key's own password with --source-password-file F and the CA's with --ca-password-file F or ${ENV_CA_PASSWORD}`;
+  let password: string;
+  try {
+    password = await passwordThatOpens(io, given, key.open, {
+      question: `Password of ${key.path} (it becomes the CA key password)`,
+      missing: new MtlsCaError(
+        'PASSWORD_REQUIRED',
+        `read ${key.path}: it is encrypted and no password was given`,
+        `pass it with --ca-password-file F or ${ENV_CA_PASSWORD} (it becomes the CA key password), ${ownPassword}`,
+      ),
+      giveUpHint: `run the command again; pass the password with --ca-password-file F or ${ENV_CA_PASSWORD}, ${ownPassword}`,
+    });
+  } catch (e) {
+    throw wrong(e, `the CA password opens ${key.path}: pass that key's password, ${ownPassword}`);
+  }
+  try {
+    assertCaPasswordLength(password, given?.source ?? `the password of ${key.path}`);
+  } catch (e) {
+    if (!(e instanceof MtlsCaError)) throw e;
+    throw new MtlsCaError(
+      e.code,
+      e.message,
+      `give the key's password with --source-password-file F, and a new CA password of ${MIN_CA_PASSWORD_LENGTH} or more characters with --ca-password-file F or ${ENV_CA_PASSWORD}`,
+    );
+  }
+  if (isInteractive(io) && passwordLength(password) < GOOD_CA_PASSWORD_LENGTH) {
+    warn(SHORT_PASSWORD_WARNING);
+  }
+  return { source: password, ca: password };
 }
 
 /** The store password from --password-file or MTLS_CA_STORE_PASSWORD only: never a prompt (renew reuses .pass). */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDemo } from './commands/demo.js';
+import { registerImport } from './commands/import.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerIssueClient } from './commands/issue-client.js';
@@ -56,6 +57,7 @@ ${EXIT_CODES}
 `,
     );
   registerInit(program, ctx);
+  registerImport(program, ctx);
   registerIssueClient(program, ctx);
   registerIssueServer(program, ctx);
   registerSignCsr(program, ctx);

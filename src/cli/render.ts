@@ -32,6 +32,46 @@ export function names(c: CertificateSummary): string {
   return [...c.dns, ...c.ip, ...c.email, ...c.uri].join(', ');
 }
 
+/** The Spring Boot settings for the server stores of a CA directory. */
+function springBootSettings(dir: string, generated: boolean): string[] {
+  const password = (store: string) =>
+    generated ? `<first line of ${dir}/server/${store}.pass>` : '<your store password>';
+  return [
+    'Spring Boot (application.properties):',
+    `  server.ssl.key-store=${dir}/server/keyStore.p12`,
+    '  server.ssl.key-store-type=PKCS12',
+    `  server.ssl.key-store-password=${password('keyStore.p12')}`,
+    '  server.ssl.key-alias=server',
+    `  server.ssl.trust-store=${dir}/server/trustStore.jks`,
+    '  server.ssl.trust-store-type=JKS',
+    `  server.ssl.trust-store-password=${password('trustStore.jks')}`,
+    '  server.ssl.client-auth=need',
+  ];
+}
+
+/**
+ * What `init` and `import` say about the CA directory they wrote: its server certificate, every file with its
+ * mode, and the Spring Boot settings for its stores; a blank line after.
+ * @param r - the command's result: the directory as the user typed it, the server certificate, the files and
+ *   the generated password files
+ */
+export function caDirectoryLines(
+  out: Output,
+  r: { dir: string; server: CertificateSummary; files: WrittenFile[]; passwordFiles: string[] },
+): string[] {
+  return [
+    `Server certificate for ${names(r.server)}, valid until ${day(r.server.notAfter)}.`,
+    '',
+    ...fileLines(out, r.files),
+    '',
+    ...(r.passwordFiles.length
+      ? ['Store passwords were generated; each is in the .pass file beside its store.', '']
+      : []),
+    ...springBootSettings(r.dir, r.passwordFiles.length > 0),
+    '',
+  ];
+}
+
 /** Rows of equal fields as a table: a header of the field names, then the values, in padded columns. */
 export function table(rows: Record<string, string>[]): string[] {
   const columns = Object.keys(rows[0] ?? {});

@@ -1,4 +1,6 @@
 /** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
+import type { KeyObject } from 'node:crypto';
+import type { Certificate } from '../pki/certificate.js';
 import { DEFAULT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
@@ -6,9 +8,11 @@ import { createJks } from '../pki/jks.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
 import { assertCommonName } from '../pki/names.js';
 import { createPkcs12, createTrustStorePkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
-import { createRootCa, issueServerCertificate } from '../pki/profiles.js';
+import { type CertificateAuthority, createRootCa, issueServerCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
-import type { CaStore } from '../store/ca-store.js';
+import type { AuditRecord } from '../store/audit.js';
+import type { CaStore, UsersFile } from '../store/ca-store.js';
+import type { InventoryEntry, InventoryEvent } from '../store/inventory.js';
 import { assertCaPasswordLength } from './ca-password.js';
 import {
   assertDays,
@@ -48,15 +52,28 @@ export interface InitResult {
   backup?: string;
 }
 
-/** CA_EXISTS unless `force`: a CA key is never replaced by accident. */
-export function refuseExistingCa(store: CaStore, force: boolean): void {
+/**
+ * CA_EXISTS unless `force`: a CA key is never replaced by accident.
+ * @param action - what the command does, for the message: `create CA in` (default), `import CA into`
+ */
+export function refuseExistingCa(store: CaStore, force: boolean, action = 'create CA in'): void {
   if (store.isInitialized() && !force) {
     throw new MtlsCaError(
       'CA_EXISTS',
-      `create CA in ${store.display(store.root)}: a CA already exists (${store.display(store.paths.caCert)})`,
+      `${action} ${store.display(store.root)}: a CA already exists (${store.display(store.paths.caCert)})`,
       { detail: { kind: 'ca-exists' } },
     );
   }
+}
+
+/**
+ * The server certificate's names — {@link LOCAL_HOSTS} and `hosts` — after checking them and its days.
+ * @param hosts - the names beyond LOCAL_HOSTS
+ * @param serverDays - the server certificate's validity (checked: 1 to 36500)
+ */
+export function serverAltNames(hosts: string[], serverDays: number) {
+  assertDays(serverDays, 'serverDays');
+  return hostsToAltNames([...new Set([...LOCAL_HOSTS, ...hosts])]);
 }
 
 /** The CA name, trimmed, and the server's subjectAltNames, after checking both (and the days). */
@@ -65,8 +82,7 @@ function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serv
   assertDays(o.serverDays, 'serverDays');
   if (!o.caName.trim()) throw new MtlsCaError('INVALID_ARGUMENT', 'use caName "": the CA name is empty');
   assertCommonName(o.caName.trim(), 'CA name');
-  const hosts = [...new Set([...LOCAL_HOSTS, ...o.hosts])];
-  return { caName: o.caName.trim(), altNames: hostsToAltNames(hosts) };
+  return { caName: o.caName.trim(), altNames: serverAltNames(o.hosts, o.serverDays) };
 }
 
 /**
@@ -86,8 +102,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   const now = o.now ?? new Date();
   const { caName, altNames } = checkOptions(o);
   if (o.caPassword !== null) assertCaPasswordLength(o.caPassword);
-  const refuseExisting = () => refuseExistingCa(store, o.force);
-  refuseExisting();
+  refuseExistingCa(store, o.force);
 
   const [caKeys, serverKeys] = await Promise.all([generateKeyPair(o.keyType), generateKeyPair(o.keyType)]);
   const caCert = createRootCa({ subject: { commonName: caName }, ...caKeys, days: o.caDays, now });
@@ -99,39 +114,108 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
     days: o.serverDays,
     now,
   });
+  const written = await writeCaDirectory(store, {
+    ca,
+    caPassword: o.caPassword,
+    caAudit: auditRecord('init', caCert, now, { profile: 'ca', keyType: o.keyType }),
+    caIssuedAt: now,
+    server: { certificate: serverCert, privateKey: serverKeys.privateKey },
+    p12Profile: o.p12Profile,
+    store: o.store,
+    force: o.force,
+    now,
+  });
+  return {
+    dir: store.display(store.root),
+    ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
+    server: summarize(serverCert),
+    ...written,
+  };
+}
 
+/** Certificates a CA issued before mtls-ca held it (`import`), as they enter the directory. */
+export interface CaHistory {
+  /** Their inventory events (issues and revocations), in order. */
+  events: InventoryEvent[];
+  /** The audit lines of those events. */
+  audit: AuditRecord[];
+  /** Their records as the events fold them: the revoked ones go into the first CRL. */
+  entries: InventoryEntry[];
+  /** Files written for them (copies of their certificates), in the directory. */
+  files: { path: string; data: string; what: string }[];
+}
+
+/** Everything {@link writeCaDirectory} writes: a CA held, and what it has already made. */
+export interface NewCaDirectory {
+  ca: CertificateAuthority;
+  /** The CA key password; null stores the key unencrypted. */
+  caPassword: string | null;
+  /** The CA's audit line: made here (`init`) or brought in (`import`). */
+  caAudit: AuditRecord;
+  /** When the CA was issued, for its inventory record. */
+  caIssuedAt: Date;
+  /** The server leaf for this machine, and its key. */
+  server: { certificate: Certificate; privateKey: KeyObject };
+  p12Profile: Pkcs12Profile;
+  store: StorePasswordChoice;
+  /** Move an existing CA directory's contents to a backup folder first. */
+  force: boolean;
+  history?: CaHistory;
+  /** Roles to merge into users.json, by user name. */
+  users?: Map<string, string[]>;
+  /** What the command does, for the message when a CA is there: see {@link refuseExistingCa}. */
+  action?: string;
+  now: Date;
+}
+
+/**
+ * Writes a CA directory in one commit (commit.ts), under the lock: the CA certificate and key, the server
+ * certificate, key and key store, both trust stores, users.json, the inventory, a first CRL and the audit log —
+ * moving an existing CA to a backup folder first with `force`, refusing it otherwise. What `init` and `import`
+ * share; they differ in where the CA comes from and in its history.
+ * @param store - the CA directory
+ * @param d - the CA, its server certificate, and what else goes in
+ */
+export function writeCaDirectory(
+  store: CaStore,
+  d: NewCaDirectory,
+): Promise<Pick<InitResult, 'files' | 'passwordFiles' | 'backup'>> {
+  const { ca, now } = d;
+  const caCert = ca.certificate;
+  const serverCert = d.server.certificate;
   return store.lock(() => {
-    refuseExisting();
+    refuseExistingCa(store, d.force, d.action);
     const tx = store.newTransaction();
     // First: the logs the new CA starts are then empty ones, and the old CA's stay with it in the backup.
-    const backup = o.force && store.isInitialized() ? store.stageBackup(tx, now) : undefined;
+    const backup = d.force && store.isInitialized() ? store.stageBackup(tx, now) : undefined;
     const files = new FileList(tx, (f) => store.display(f));
     const p = store.paths;
     const server = p.server();
     files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, 'CA certificate');
     files.write(
       p.caKey,
-      exportPrivateKeyPem(caKeys.privateKey, o.caPassword ?? undefined),
+      exportPrivateKeyPem(ca.privateKey, d.caPassword ?? undefined),
       MODE_SECRET,
-      o.caPassword === null ? 'CA key (NOT encrypted)' : 'CA key (encrypted)',
+      d.caPassword === null ? 'CA key (NOT encrypted)' : 'CA key (encrypted)',
     );
+    for (const f of d.history?.files ?? []) files.write(f.path, f.data, MODE_PUBLIC, f.what);
     files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
-    files.write(server.key, exportPrivateKeyPem(serverKeys.privateKey), MODE_SECRET, 'server key');
+    files.write(server.key, exportPrivateKeyPem(d.server.privateKey), MODE_SECRET, 'server key');
     const passwordFiles: string[] = [];
     const storePassword = (artifact: string) => {
-      const r = storePasswordFor(artifact, o.store, files);
+      const r = storePasswordFor(artifact, d.store, files);
       if (r.passwordFile) passwordFiles.push(store.display(r.passwordFile));
       return r.password;
     };
     files.write(
       server.keyStore,
       createPkcs12({
-        privateKey: serverKeys.privateKey,
+        privateKey: d.server.privateKey,
         certificate: serverCert,
         chain: [caCert],
         friendlyName: 'server',
         password: storePassword(server.keyStore),
-        profile: o.p12Profile,
+        profile: d.p12Profile,
       }),
       MODE_SECRET,
       'server key store (server.ssl.key-store)',
@@ -148,22 +232,28 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       createTrustStorePkcs12({
         entries: trusted,
         password: storePassword(p.trustStoreP12),
-        profile: o.p12Profile,
+        profile: d.p12Profile,
       }),
       MODE_PUBLIC,
       'trust store, PKCS#12',
     );
-    const usersExisted = store.exists(p.users);
-    if (!usersExisted || o.force)
-      files.write(p.users, '{\n  "users": {}\n}\n', MODE_PUBLIC, 'users and roles');
+    // A users.json already there (and no CA) was written for this CA: it is kept, and gains the new roles.
+    const fresh: UsersFile | undefined = store.exists(p.users) && !d.force ? undefined : { users: {} };
+    if (d.users?.size) {
+      store.mergeUsersRoles(tx, d.users, fresh);
+      files.files.push({ path: store.display(p.users), mode: '0644', what: 'users and roles' });
+    } else if (fresh) {
+      files.write(p.users, `${JSON.stringify(fresh, null, 2)}\n`, MODE_PUBLIC, 'users and roles');
+    }
     store.appendInventory(tx, [
       issueEvent(
         caCert,
         caCert.commonName ?? 'ca',
         'ca',
         [store.relative(p.caCert), store.relative(p.caKey)],
-        now,
+        d.caIssuedAt,
       ),
+      ...(d.history?.events ?? []),
       issueEvent(
         serverCert,
         'server',
@@ -173,24 +263,23 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
       ),
     ]);
 
-    // An empty CRL from the start, so servers (serve, nginx ssl_crl) can point at it before any revocation;
-    // a new CA starts with the default lifetime, whatever the CRL it replaces said.
-    const crl = stageCrl(store, tx, ca, [], now, DEFAULT_CRL_DAYS);
+    // A CRL from the start — empty, or listing what the CA had revoked before — so servers (serve, nginx
+    // ssl_crl) can point at it before any revocation here; a new CA directory starts with the default lifetime,
+    // whatever the CRL it replaces said.
+    const crl = stageCrl(store, tx, ca, d.history?.entries ?? [], now, DEFAULT_CRL_DAYS);
     files.files.push({ path: crl.summary.file, mode: '0644', what: 'certificate revocation list' });
     store.appendAudit(
       tx,
       [
-        auditRecord('init', caCert, now, { profile: 'ca', keyType: o.keyType }),
+        d.caAudit,
+        ...(d.history?.audit ?? []),
         auditRecord('issue', serverCert, now, { profile: 'server' }),
         crl.audit,
       ],
-      caKeys.privateKey,
+      ca.privateKey,
     );
     tx.commit();
     return {
-      dir: store.display(store.root),
-      ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
-      server: summarize(serverCert),
       files: files.files,
       passwordFiles,
       ...(backup ? { backup: store.display(backup) } : {}),

@@ -82,7 +82,12 @@ export type ErrorDetail =
    */
   | { kind: 'crl-unusable'; problem: 'missing' | 'damaged' | 'foreign' | 'older' }
   /** `NOT_FOUND`: a file the server needs is missing from `dir`, which may not be a CA directory at all. */
-  | { kind: 'not-a-ca-directory'; dir: string };
+  | { kind: 'not-a-ca-directory'; dir: string }
+  /**
+   * `NOT_FOUND` or `INVALID_ARGUMENT`: where an import looked for the CA that `tool` made holds none — no such
+   * folder, not a folder, or one of the tool's files missing; naming where that tool keeps its CA resolves it.
+   */
+  | { kind: 'import-source'; tool: string };
 
 /** What an {@link MtlsCaError} carries besides its code and message. */
 export interface ErrorExtras {

@@ -358,7 +358,7 @@ describe('generated passwords and an unencrypted demo CA', () => {
 });
 
 describe('help', () => {
-  test.each(['init', 'issue-client', 'issue-server', 'sign-csr', 'inspect', 'list'])(
+  test.each(['init', 'import', 'issue-client', 'issue-server', 'sign-csr', 'inspect', 'list'])(
     '%s --help has examples and exit codes',
     async (cmd) => {
       const r = await cli([cmd, '--help']);
@@ -372,6 +372,7 @@ describe('help', () => {
     [
       [],
       ['init'],
+      ['import'],
       ['issue-client'],
       ['issue-server'],
       ['sign-csr'],
@@ -408,6 +409,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     for (const word of [
       'init',
+      'import',
       'issue-client',
       'sign-csr',
       'inspect',

@@ -6,19 +6,20 @@ import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
   caPasswordFileOption,
-  collect,
   ed25519Warning,
   helpAfter,
+  hostOption,
   keyTypeOption,
   p12ProfileOption,
   parseDays,
   passwordFileOption,
+  serverDaysOption,
 } from '../context.js';
 import { isInteractive } from '../io.js';
 import { HOST_RULES } from '../name-rules-help.js';
 import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
-import { day, fileLines, names } from '../render.js';
+import { caDirectoryLines, day } from '../render.js';
 
 interface InitFlags {
   caName: string;
@@ -47,17 +48,8 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .option('--ca-name <name>', "the CA certificate's common name", DEFAULT_CA_NAME)
     .addOption(keyTypeOption())
     .option('--ca-days <days>', 'CA validity in days', parseDays('--ca-days'), 3650)
-    .option(
-      '--host <host>',
-      'another DNS name or IP address for the server certificate (repeatable)',
-      collect,
-    )
-    .option(
-      '--server-days <days>',
-      'server certificate validity in days (397: the most browsers accept)',
-      parseDays('--server-days'),
-      397,
-    )
+    .addOption(hostOption())
+    .addOption(serverDaysOption())
     .addOption(p12ProfileOption())
     .option('--force', 'move an existing CA to ssl/backups/<time>/ and start over')
     .addOption(caPasswordFileOption())
@@ -127,23 +119,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       out.result(r, () => [
         ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
         `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
-        `Server certificate for ${names(r.server)}, valid until ${day(r.server.notAfter)}.`,
-        '',
-        ...fileLines(out, r.files),
-        '',
-        ...(r.passwordFiles.length
-          ? [`Store passwords were generated; each is in the .pass file beside its store.`, '']
-          : []),
-        'Spring Boot (application.properties):',
-        `  server.ssl.key-store=${r.dir}/server/keyStore.p12`,
-        '  server.ssl.key-store-type=PKCS12',
-        `  server.ssl.key-store-password=${r.passwordFiles.length ? `<first line of ${r.dir}/server/keyStore.p12.pass>` : '<your store password>'}`,
-        '  server.ssl.key-alias=server',
-        `  server.ssl.trust-store=${r.dir}/server/trustStore.jks`,
-        '  server.ssl.trust-store-type=JKS',
-        `  server.ssl.trust-store-password=${r.passwordFiles.length ? `<first line of ${r.dir}/server/trustStore.jks.pass>` : '<your store password>'}`,
-        '  server.ssl.client-auth=need',
-        '',
+        ...caDirectoryLines(out, r),
         `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
       ]);
     });
