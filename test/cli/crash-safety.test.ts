@@ -24,6 +24,7 @@ import { beforeAll, expect, test } from 'vitest';
 import { CaStore } from '../../src/store/ca-store.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { cli } from '../helpers/cli.js';
+import { makeOpensslCaFolder } from '../helpers/source-cas.js';
 import {
   injectionAt,
   killAtFirst,
@@ -48,7 +49,11 @@ const COMMANDS: { name: string; args: string[] }[] = [
   { name: 'renew --revoke-old', args: ['renew', 'pavel', '--revoke-old'] },
   { name: 'crl', args: ['crl'] },
   { name: 'init --force', args: ['init', '--force'] },
+  { name: 'import --force', args: ['import', '--from', 'openssl', 'SOURCE', '--force'] },
 ];
+
+/** strace injects the kills; openssl makes the CA that import --force brings in. */
+const TOOLS = ['strace', 'openssl'];
 
 /** A transaction's temp files and backups: `.<name>.<12 hex>-<n>.tmp`. */
 const TEMP = /\/\.[^/]+\.[0-9a-f]{12}-\d+\.tmp$/;
@@ -133,7 +138,7 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
   );
 }
 
-describeWithTools(['strace'], 'a command killed at any system call: the next command repairs it', () => {
+describeWithTools(TOOLS, 'a command killed at any system call: the next command repairs it', () => {
   const root = tempDir();
   const template = path.join(root, 'template');
   let skip: string | undefined;
@@ -146,7 +151,9 @@ describeWithTools(['strace'], 'a command killed at any system call: the next com
     return dir;
   }
   const argsFor = (args: string[], dir: string) => [
-    ...args.map((a) => (a === 'BATCH' ? path.join(root, 'batch.txt') : a)),
+    ...args.map((a) =>
+      a === 'BATCH' ? path.join(root, 'batch.txt') : a === 'SOURCE' ? path.join(root, 'source', 'demoCA') : a,
+    ),
     '--dir',
     dir,
   ];
@@ -165,6 +172,8 @@ describeWithTools(['strace'], 'a command killed at any system call: the next com
       expect(r.code, r.stderr).toBe(0);
     }
     fs.writeFileSync(path.join(root, 'batch.txt'), 'carol user\ndave user admin\nerin\n');
+    // openssl ca's CA, its key under the CA password: what import --force brings in, with a client to copy
+    await makeOpensslCaFolder(path.join(root, 'source'), env.MTLS_CA_PASSWORD);
     expect(caProblems(template)).toEqual([]);
   });
 
@@ -182,7 +191,7 @@ describeWithTools(['strace'], 'a command killed at any system call: the next com
       const steps = new Set(points.map((p) => p.step));
       const expected = ['intent', 'temp files', 'commit record', 'files', 'audit log', 'folder fsyncs'];
       expected.push('clean-up', 'unlock', ...(command.name === 'crl' ? [] : ['inventory']));
-      if (command.name === 'init --force') expected.push('moves');
+      if (command.name.endsWith(' --force')) expected.push('moves');
       for (const step of expected)
         expect(steps, `${command.name} has a kill point in ${step}`).toContain(step);
       expect(

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test, vi } from 'vitest';
 import { createCsr } from '../../src/pki/csr.js';
+import { exportPrivateKeyPem } from '../../src/pki/keys.js';
+import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
 import { cli } from '../helpers/cli.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { expectGolden, normalise, transcriptOf } from '../helpers/golden.js';
@@ -81,6 +83,7 @@ describe('--help of every command', () => {
   test.each([
     ['mtls-ca', []],
     ['init', ['init']],
+    ['import', ['import']],
     ['issue-client', ['issue-client']],
     ['issue-server', ['issue-server']],
     ['sign-csr', ['sign-csr']],
@@ -107,6 +110,53 @@ describe('normal output', () => {
     await golden('init-options', {
       env: { MTLS_CA_STORE_PASSWORD: 'golden-store-password' },
       show: [['init', '--ca-name', 'Golden CA', '--no-ca-password', '--key-type', 'rsa-2048']],
+    });
+  });
+
+  test('import, of a CA with an openssl ca index: one client in use, one revoked', async () => {
+    // What another tool would have made, on the fixed clock: a root, and two clients it issued.
+    const keys = fixtureKeys('ecdsa-p256', 2);
+    const certificate = createRootCa({ subject: { commonName: 'Team CA' }, ...keys, days: 3650, now: NOW });
+    const ca = { certificate, privateKey: keys.privateKey };
+    const client = (cn: string, i: number) =>
+      issueClientCertificate({
+        ca,
+        publicKey: fixtureKeys('ecdsa-p256', i).publicKey,
+        commonName: cn,
+        days: 365,
+        now: NOW,
+      });
+    const carol = client('carol', 3);
+    const dave = client('dave', 4);
+    // openssl ca's row: status, expiry, revocation, serial, file, subject (UTCTime: YYMMDDHHMMSSZ)
+    const utc = (d: Date) =>
+      d.toISOString().replace(/^\d\d(\d\d)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d).*$/, '$1$2$3$4$5$6Z');
+    const row = (status: string, c: typeof carol, revoked = '') =>
+      [status, utc(c.notAfter), revoked, c.serialHex.toUpperCase(), 'unknown', `/CN=${c.commonName}`].join(
+        '\t',
+      );
+    await golden('import', {
+      files: {
+        'ca.crt': certificate.toPem(),
+        'ca.key': exportPrivateKeyPem(keys.privateKey),
+        'index.txt': `${row('V', carol)}\n${row('R', dave, `${utc(NOW)},keyCompromise`)}\n`,
+        [`${carol.serialHex.toUpperCase()}.pem`]: carol.toPem(),
+        [`${dave.serialHex.toUpperCase()}.pem`]: dave.toPem(),
+      },
+      show: [
+        [
+          'import',
+          '--from',
+          'openssl',
+          '--cert',
+          '$TMP/ca.crt',
+          '--key',
+          '$TMP/ca.key',
+          '--index',
+          '$TMP/index.txt',
+        ].concat(['--certs', '$TMP', '--role', 'user']),
+        ['list'],
+      ],
     });
   });
 
