@@ -49,6 +49,19 @@ export function parseDays(flag: string) {
   };
 }
 
+/**
+ * A parser for `--port`.
+ * @param min - the lowest port allowed: 0 where the system may choose one (serve), else 1
+ */
+export function parsePort(min: 0 | 1) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > 65_535)
+      throw new InvalidArgumentError(`--port takes a number from ${min} to 65535.`);
+    return n;
+  };
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

@@ -83,3 +83,8 @@ export function table(rows: Record<string, string>[]): string[] {
       .trimEnd();
   return [line(columns), ...rows.map((r) => line(columns.map((c) => r[c] ?? '')))];
 }
+
+/** A word for a POSIX shell: bare when it is safe, else single-quoted. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

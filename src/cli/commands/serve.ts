@@ -3,12 +3,13 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
 import type { PrimaryServices } from '../../server/cluster.js';
 import type { CaStore } from '../../store/ca-store.js';
-import { type CommandContext, caPasswordFileOption, helpAfter } from '../context.js';
+import { type CommandContext, caPasswordFileOption, helpAfter, parsePort } from '../context.js';
 import { prepareCrlRenewal } from '../crl-renewal.js';
 import { serverHints } from '../hints.js';
 import type { Io } from '../io.js';
 import type { Output } from '../output.js';
 import { ENV_CA_PASSWORD } from '../passwords.js';
+import { shellWord } from '../render.js';
 
 export interface ServeFlags {
   port: number;
@@ -21,23 +22,11 @@ export interface ServeFlags {
   caPasswordFile?: string;
 }
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65_535)
-    throw new InvalidArgumentError('--port takes a number from 0 to 65535.');
-  return n;
-}
-
 function parseWorkers(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 64)
     throw new InvalidArgumentError('--workers takes a number from 1 to 64.');
   return n;
-}
-
-/** A word for a POSIX shell: bare when it is safe, else single-quoted. */
-function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Text safe inside a double-quoted shell string. */
@@ -161,7 +150,7 @@ Revocation:
 
 export function serveOptions(cmd: Command): Command {
   return cmd
-    .option('--port <port>', 'TCP port (0: any free port)', parsePort, 8443)
+    .option('--port <port>', 'TCP port (0: any free port)', parsePort(0), 8443)
     .option('--listen <address>', 'address to bind (:: is every interface, IPv6 and IPv4)', '::')
     .addOption(
       new Option(
