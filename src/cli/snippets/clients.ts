@@ -8,10 +8,9 @@ function curlPem({ facts: f, url }: SnippetInput): string {
   const c = clientOf(f);
   return `# curl with ${c.name}'s PEM files. The key is not encrypted (mode 0600): no password involved.
 # --cacert trusts this CA for this call (never -k).
-curl --fail-with-body --cacert ${sh(f.caCert)} \\
+curl --fail-with-body --write-out '\\n' --cacert ${sh(f.caCert)} \\
      --cert ${sh(c.cert)} --key ${sh(c.key)} \\
      ${sh(url)}
-echo
 `;
 }
 
@@ -27,8 +26,7 @@ function curlP12({ facts: f, url }: SnippetInput): string {
 # of its own). The sed escapes " and \\ for the config's quotes.
 printf 'cert = "%s:%s"\\n' ${sh(curlConfigValue(c.p12))} \\
   "$(printf '%s' "$MTLS_CLIENT_PASSWORD" | sed 's/[\\\\"]/\\\\&/g')" |
-  curl --config - --cert-type P12 --fail-with-body --cacert ${sh(f.caCert)} ${sh(url)}
-echo
+  curl --config - --cert-type P12 --fail-with-body --write-out '\\n' --cacert ${sh(f.caCert)} ${sh(url)}
 `;
 }
 

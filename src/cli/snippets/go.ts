@@ -120,7 +120,8 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, \`{"error":"bad id"}\`, http.StatusBadRequest)
 		return
 	}
-	json.NewEncoder(w).Encode(map[string]any{"id": id, "name": "Customer" + strconv.Itoa(id)})
+	body, _ := json.Marshal(map[string]any{"id": id, "name": "Customer" + strconv.Itoa(id)})
+	w.Write(body)
 }
 
 func hasRole(have []string, role string) bool {
