@@ -385,6 +385,7 @@ describe('help', () => {
       ['audit', 'verify'],
       ['serve'],
       ['demo'],
+      ['snippet'],
     ].map((cmd) => ({ cmd })),
   )('$cmd --help: a description, wrapped evenly, and every line within 80 columns', async ({ cmd }) => {
     const r = await cli([...cmd, '--help']);

@@ -72,8 +72,8 @@ export function registerSnippet(program: Command, ctx: CommandContext): void {
           'mtls-ca snippet nginx --upstream http://127.0.0.1:3000',
           'mtls-ca snippet spring-boot',
           'mtls-ca snippet curl --client pavel',
-          'mtls-ca snippet python --client pavel --url https://api.example.com/customer/1',
-          "mtls-ca snippet node --client pavel --json | jq -r '.parts[0].text' > server.mjs",
+          'mtls-ca snippet python --client pavel \\\n      --url https://api.example.com/customer/1',
+          'mtls-ca snippet go --client pavel --json | jq -r .parts[0].text > server.go',
         ]),
     )
     .action(async (targetName: string, flags: Flags, cmd: Command) => {

@@ -87,7 +87,7 @@ with httpx.Client(verify=context, timeout=10) as client:
 export const clientTargets: SnippetTarget[] = [
   {
     name: 'curl',
-    summary: 'curl with the PEM files, and with the .p12 (password kept out of ps)',
+    summary: 'PEM files, and the .p12 (its password kept out of ps)',
     uses: 'client',
     build: (input) => ({
       target: 'curl',
@@ -111,7 +111,7 @@ export const clientTargets: SnippetTarget[] = [
   },
   {
     name: 'python',
-    summary: 'Python: ssl + urllib, requests (PEM only), httpx',
+    summary: 'ssl + urllib, requests (PEM only), httpx',
     uses: 'client',
     build: (input) => ({
       target: 'python',

@@ -151,7 +151,7 @@ spec:
 export const cloudTargets: SnippetTarget[] = [
   {
     name: 'envoy',
-    summary: 'Envoy bootstrap: require_client_certificate, the CRL, RBAC from users.json, XFCC',
+    summary: 'bootstrap: client certificate, CRL, RBAC roles, XFCC',
     uses: 'server',
     defaultPort: 443,
     build: (input) => ({
@@ -170,7 +170,7 @@ export const cloudTargets: SnippetTarget[] = [
   },
   {
     name: 'kubernetes',
-    summary: 'ingress-nginx: secrets (ca.crt, ca.crl), the auth-tls annotations',
+    summary: 'ingress-nginx: secrets (ca.crt, ca.crl), auth-tls annotations',
     uses: 'server',
     defaultPort: 443,
     build: (input) => ({

@@ -195,7 +195,7 @@ func main() {
 export const goTargets: SnippetTarget[] = [
   {
     name: 'go',
-    summary: 'Go: net/http server (RequireAndVerifyClientCert, the CRL) and client',
+    summary: 'net/http server (RequireAndVerifyClientCert, CRL), client',
     uses: 'both',
     defaultPort: 8443,
     build: (input) => ({

@@ -176,7 +176,7 @@ EOF
 export const javaTargets: SnippetTarget[] = [
   {
     name: 'tomcat',
-    summary: 'Tomcat 9/10 server.xml connector, the CRL, CN -> roles (realm, web.xml)',
+    summary: 'server.xml connector, the CRL, CN -> roles (realm, web.xml)',
     uses: 'server',
     defaultPort: 8443,
     build: (input) => ({
@@ -206,7 +206,7 @@ export const javaTargets: SnippetTarget[] = [
   },
   {
     name: 'java',
-    summary: 'Java clients: HttpClient with an SSLContext; JVM flags (javax.net.ssl.*)',
+    summary: 'HttpClient with an SSLContext; JVM flags (javax.net.ssl.*)',
     uses: 'client',
     build: (input) => ({
       target: 'java',

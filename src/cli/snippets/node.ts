@@ -119,7 +119,7 @@ await dispatcher.close();
 export const nodeTargets: SnippetTarget[] = [
   {
     name: 'node',
-    summary: 'Node.js: https server; clients with node:https and with fetch + undici Agent',
+    summary: 'https server; clients: node:https, fetch + undici Agent',
     uses: 'both',
     defaultPort: 8443,
     build: (input) => ({

@@ -97,7 +97,7 @@ backend app
 export const proxyTargets: SnippetTarget[] = [
   {
     name: 'nginx',
-    summary: 'nginx server block: ssl_verify_client, the CRL, users.json roles, identity headers',
+    summary: 'server block: ssl_verify_client, CRL, roles, headers',
     uses: 'server',
     defaultPort: 443,
     build: (input) => ({
@@ -116,7 +116,7 @@ export const proxyTargets: SnippetTarget[] = [
   },
   {
     name: 'haproxy',
-    summary: 'haproxy.cfg: verify required, crl-file, users.json roles, identity headers',
+    summary: 'haproxy.cfg: verify required, crl-file, roles, headers',
     uses: 'server',
     defaultPort: 443,
     build: (input) => ({

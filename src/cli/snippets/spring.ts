@@ -195,7 +195,7 @@ ${x509}
 export const springTargets: SnippetTarget[] = [
   {
     name: 'spring-boot',
-    summary: 'Spring Boot: server.ssl.* (properties and YAML), SSL bundles, the CRL',
+    summary: 'server.ssl.* (properties, YAML), SSL bundles, the CRL',
     uses: 'server',
     defaultPort: 8443,
     build: (input) => ({
@@ -228,7 +228,7 @@ export const springTargets: SnippetTarget[] = [
   },
   {
     name: 'spring-security',
-    summary: 'Spring Security 6 and 7: X.509 principal from the CN, users.json roles',
+    summary: 'Spring Security 6 and 7: user from the CN, users.json roles',
     uses: 'server',
     defaultPort: 8443,
     build: (input) => ({
