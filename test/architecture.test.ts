@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
 
-type Layer = 'pki' | 'store' | 'files' | 'ops' | 'cli' | 'server';
+type Layer = 'pki' | 'store' | 'files' | 'trust' | 'ops' | 'cli' | 'server';
 
 interface Import {
   /** As written: `../store/atomic.js`, `node:fs`, `chalk`. */
@@ -124,9 +124,11 @@ describe('layers import only the layers below them', () => {
     pki: ['pki'],
     store: ['store', 'pki'],
     files: ['files', 'pki'],
-    ops: ['ops', 'pki', 'store', 'files'],
+    // The trust stores outside the CA directory: never the store, so never the CA directory's files.
+    trust: ['trust', 'pki'],
+    ops: ['ops', 'pki', 'store', 'files', 'trust'],
     server: ['server', 'pki', 'files', 'store'],
-    cli: ['cli', 'pki', 'store', 'files', 'ops', 'server'],
+    cli: ['cli', 'pki', 'store', 'files', 'ops', 'server', 'trust'],
   };
 
   test.each(Object.keys(allowed) as Layer[])('%s', (layer) => {
@@ -172,10 +174,10 @@ describe('pki is pure: bytes and objects in and out', () => {
 
 describe('the layers below the CLI speak no CLI: a library user has no commands or flags', () => {
   const COMMANDS =
-    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo';
+    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|demo|snippet|trust';
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
 
-  test.each(['pki', 'store', 'files', 'ops', 'server'] as Layer[])(
+  test.each(['pki', 'store', 'files', 'trust', 'ops', 'server'] as Layer[])(
     '%s: no `mtls-ca <command>` or `--flag` in a string',
     (layer) => {
       const wrong = offendingNodes(
@@ -221,8 +223,8 @@ describe('one writer, one exit', () => {
   const WRITES =
     /^(write|writeFile|appendFile|rename|rm|rmdir|unlink|mkdir|mkdtemp|copyFile|cp|link|symlink|truncate|ftruncate|chmod|fchmod|chown|fchown|utimes|futimes)(Sync)?$/;
 
-  test('only src/store changes the file system', () => {
-    const outside = sources.filter((s) => s.layer !== 'store');
+  test('only src/store changes the file system, and src/trust the trust stores outside the CA directory', () => {
+    const outside = sources.filter((s) => s.layer !== 'store' && s.layer !== 'trust');
     const calls = offendingNodes(
       outside,
       (n) =>
@@ -252,6 +254,11 @@ describe('one writer, one exit', () => {
       inLayer('ops', 'cli'),
       (i, s) => i.specifier.startsWith('node:fs') && !mayReadFiles.has(s.rel),
     );
+    expect(wrong).toEqual([]);
+  });
+
+  test('only src/trust runs other programs (certutil, update-ca-certificates …)', () => {
+    const wrong = offending(sources, (i, s) => i.specifier === 'node:child_process' && s.layer !== 'trust');
     expect(wrong).toEqual([]);
   });
 

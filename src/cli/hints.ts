@@ -63,6 +63,20 @@ function hintForDetail(d: ErrorDetail): string {
       return `is ${d.dir} a CA directory? create one with \`mtls-ca init\``;
     case 'import-source':
       return IMPORT_SOURCES[d.tool] ?? 'see `mtls-ca import --help`';
+    case 'unknown-client':
+      return `issue one with \`mtls-ca issue-client ${d.name} --role user\``;
+    case 'trust-needs-root':
+      return d.store === 'java'
+        ? 'run it as root (sudo), or pass --keystore F to change a trust store of your own'
+        : `run it as root (sudo), or leave out --${d.store}`;
+    case 'trust-other-platform':
+      return `add --dry-run to print the commands, and run them on ${d.platform}`;
+    case 'trust-missing-tool':
+      return `install ${d.tool} (Debian package ${d.packageName})`;
+    case 'trust-unknown-platform':
+      return 'pass --platform debian|rhel|macos|windows with --dry-run to print the commands for one';
+    case 'trust-no-jdk':
+      return 'set JAVA_HOME, or pass --keystore F';
     case 'several-certificates':
       return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
   }

@@ -14,6 +14,7 @@ import { registerRevoke } from './commands/revoke.js';
 import { registerServe } from './commands/serve.js';
 import { registerSignCsr } from './commands/sign-csr.js';
 import { registerSnippet } from './commands/snippet.js';
+import { registerTrust } from './commands/trust.js';
 import { CommandContext, EXIT_CODES } from './context.js';
 import type { Io } from './io.js';
 
@@ -70,6 +71,7 @@ ${EXIT_CODES}
   registerServe(program, ctx);
   registerDemo(program, ctx);
   registerSnippet(program, ctx);
+  registerTrust(program, ctx);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) {
     // Descriptions are written as lines of source; commander wraps them to the terminal, so single line

@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'LOCKED'
   | 'UNSUPPORTED'
   | 'IO_FAILED'
+  /** Changing a store outside the CA directory needs privileges this process does not have. */
+  | 'PERMISSION_DENIED'
   | 'TAMPERED';
 
 /**
@@ -87,7 +89,19 @@ export type ErrorDetail =
    * `NOT_FOUND` or `INVALID_ARGUMENT`: where an import looked for the CA that `tool` made holds none — no such
    * folder, not a folder, or one of the tool's files missing; naming where that tool keeps its CA resolves it.
    */
-  | { kind: 'import-source'; tool: string };
+  | { kind: 'import-source'; tool: string }
+  /** `NOT_FOUND`: the client `name` has no certificate or .p12 in the CA directory. */
+  | { kind: 'unknown-client'; name: string }
+  /** `PERMISSION_DENIED`: changing the trust store `store` needs root; nothing was changed. */
+  | { kind: 'trust-needs-root'; store: 'nss' | 'java' | 'system' | 'client' }
+  /** `UNSUPPORTED`: the store of another operating system; its commands can only be printed here. */
+  | { kind: 'trust-other-platform'; platform: string }
+  /** `NOT_FOUND`: a program a trust store is changed with is not installed (`packageName` has it). */
+  | { kind: 'trust-missing-tool'; tool: string; packageName: string }
+  /** `UNSUPPORTED`: this system's own trust store is not one mtls-ca knows. */
+  | { kind: 'trust-unknown-platform' }
+  /** `NOT_FOUND`: no JDK, so no default Java trust store. */
+  | { kind: 'trust-no-jdk' };
 
 /** What an {@link MtlsCaError} carries besides its code and message. */
 export interface ErrorExtras {

@@ -65,6 +65,25 @@ function u64(n: number): Buffer {
   return b;
 }
 
+/** A trustedCertEntry: tag, alias (lowercased, as the JDK stores it), date, then the certificate. */
+function trustedEntry(
+  version: number,
+  alias: string,
+  certificate: Certificate,
+  date: Date,
+  action: string,
+): Buffer {
+  return Buffer.concat([
+    u32(TAG_TRUSTED_CERT),
+    writeUtf(alias.toLowerCase(), action),
+    u64(date.getTime()),
+    // Version 1 stores have no certificate type.
+    ...(version === 2 ? [writeUtf('X.509', action)] : []),
+    u32(certificate.der.length),
+    certificate.der,
+  ]);
+}
+
 /** The keyed SHA-1 over the store body; the password enters as UTF-16BE bytes of its chars. */
 function storeDigest(password: string, body: Buffer): Buffer {
   return crypto
@@ -93,19 +112,11 @@ export function createJks(
     throw new MtlsCaError('INVALID_ARGUMENT', `${action}: the password is empty`, 'choose a store password');
   }
   checkAliases(entries, action);
-  const parts: Buffer[] = [u32(JKS_MAGIC), u32(2), u32(entries.length)];
-  for (const e of entries) {
-    parts.push(
-      u32(TAG_TRUSTED_CERT),
-      writeUtf(e.alias.toLowerCase(), action),
-      u64(now.getTime()),
-      writeUtf('X.509', action),
-      u32(e.certificate.der.length),
-      e.certificate.der,
-    );
-  }
-  const body = Buffer.concat(parts);
-  return Buffer.concat([body, storeDigest(password, body)]);
+  return writeJks(
+    2,
+    entries.map((e) => trustedEntry(2, e.alias, e.certificate, now, action)),
+    password,
+  );
 }
 
 class Reader {
@@ -178,16 +189,22 @@ function truncated(what: string): MtlsCaError {
   return malformed(what, 'truncated');
 }
 
+/** One entry of a JKS store as it is in the file: its bytes, kept whole so that a rewrite changes nothing else. */
+interface RawEntry {
+  alias: string;
+  tag: number;
+  date: Date;
+  /** The entry's bytes, from its tag to its end. */
+  raw: Buffer;
+  /** For a trusted certificate entry. */
+  certificate?: Certificate;
+}
+
 /**
- * Reads the trusted certificates of a JKS key store after checking its integrity digest. Private key
- * entries are skipped (their keys need a key password and a proprietary cipher; trust stores have none).
- * @param data - the file bytes
- * @param password - the store password
- * @param what - names the input in errors (a file path)
- * @throws MtlsCaError `BAD_PASSWORD` when the digest does not match (wrong password or altered file),
- *   `PARSE_FAILED` for anything not JKS, `UNSUPPORTED` for JCEKS
+ * The entries of a JKS store after checking its integrity digest.
+ * @throws MtlsCaError as {@link parseJks}
  */
-export function parseJks(data: Buffer, password: string, what: string): JksEntry[] {
+function readJks(data: Buffer, password: string, what: string): { version: number; entries: RawEntry[] } {
   const header = new Reader(data, what);
   const magic = header.u32();
   if (magic === JCEKS_MAGIC) {
@@ -223,13 +240,15 @@ export function parseJks(data: Buffer, password: string, what: string): JksEntry
     }
     return new Certificate(Buffer.from(r.bytes(r.u32())), `certificate in ${what}`);
   };
-  const out: JksEntry[] = [];
+  const entries: RawEntry[] = [];
   for (let i = 0; i < count; i++) {
+    const start = r.pos;
     const tag = r.u32();
     const alias = r.utf();
     const date = new Date(Number(r.u64()));
+    let certificate: Certificate | undefined;
     if (tag === TAG_TRUSTED_CERT) {
-      out.push({ alias, certificate: readCert(), date });
+      certificate = readCert();
     } else if (tag === TAG_PRIVATE_KEY) {
       r.bytes(r.u32());
       const chain = r.u32();
@@ -237,7 +256,83 @@ export function parseJks(data: Buffer, password: string, what: string): JksEntry
     } else {
       throw malformed(what, `unknown entry tag ${tag}`);
     }
+    entries.push({ alias, tag, date, raw: body.subarray(start, r.pos), certificate });
   }
   if (r.pos !== body.length) throw malformed(what, 'trailing bytes after the entries');
-  return out;
+  return { version, entries };
+}
+
+/** A store of `entries` (each kept as its bytes), with its digest. */
+function writeJks(version: number, entries: Buffer[], password: string): Buffer {
+  const body = Buffer.concat([u32(JKS_MAGIC), u32(version), u32(entries.length), ...entries]);
+  return Buffer.concat([body, storeDigest(password, body)]);
+}
+
+/**
+ * Reads the trusted certificates of a JKS key store after checking its integrity digest. Private key
+ * entries are skipped (their keys need a key password and a proprietary cipher; trust stores have none).
+ * @param data - the file bytes
+ * @param password - the store password
+ * @param what - names the input in errors (a file path)
+ * @throws MtlsCaError `BAD_PASSWORD` when the digest does not match (wrong password or altered file),
+ *   `PARSE_FAILED` for anything not JKS, `UNSUPPORTED` for JCEKS
+ */
+export function parseJks(data: Buffer, password: string, what: string): JksEntry[] {
+  return readJks(data, password, what).entries.flatMap((e) =>
+    e.certificate ? [{ alias: e.alias, certificate: e.certificate, date: e.date }] : [],
+  );
+}
+
+/**
+ * Adds a trusted certificate entry at the end of an existing JKS store (as `keytool -importcert` does to
+ * `cacerts`), every other entry kept byte for byte and in its place, so that {@link removeJksEntry} of the
+ * same alias gives back the original file.
+ * @param data - the store's bytes
+ * @param password - its password (the digest is recomputed with it)
+ * @param alias - the new entry's alias, stored lowercased as the JDK does; must not be in use
+ * @param certificate - the certificate to trust
+ * @param what - names the store in errors
+ * @param now - the entry's creation date; default now
+ * @throws MtlsCaError `ALREADY_EXISTS` when the alias is taken, and as {@link parseJks}
+ */
+export function addJksTrustedCertificate(
+  data: Buffer,
+  password: string,
+  alias: string,
+  certificate: Certificate,
+  what: string,
+  now: Date = new Date(),
+): Buffer {
+  const { version, entries } = readJks(data, password, what);
+  const key = alias.toLowerCase();
+  if (entries.some((e) => e.alias.toLowerCase() === key)) {
+    throw new MtlsCaError('ALREADY_EXISTS', `add "${key}" to ${what}: the alias is in use`);
+  }
+  const entry = trustedEntry(version, key, certificate, now, `add "${key}" to ${what}`);
+  return writeJks(version, [...entries.map((e) => e.raw), entry], password);
+}
+
+/**
+ * Removes the entry `alias` from a JKS store, every other entry kept byte for byte.
+ * @param data - the store's bytes
+ * @param password - its password
+ * @param alias - the alias (any case)
+ * @param what - names the store in errors
+ * @returns the new bytes, or undefined when there is no such entry
+ */
+export function removeJksEntry(
+  data: Buffer,
+  password: string,
+  alias: string,
+  what: string,
+): Buffer | undefined {
+  const { version, entries } = readJks(data, password, what);
+  const key = alias.toLowerCase();
+  const kept = entries.filter((e) => e.alias.toLowerCase() !== key);
+  if (kept.length === entries.length) return undefined;
+  return writeJks(
+    version,
+    kept.map((e) => e.raw),
+    password,
+  );
 }

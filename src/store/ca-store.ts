@@ -171,6 +171,14 @@ export class CaStore {
     return this.#readIfPresent(this.paths.passwordFile(artifact))?.toString('utf8').split(/\r?\n/)[0];
   }
 
+  /**
+   * The bytes of a file of the CA directory (a client's .p12), or undefined when there is none.
+   * @param file - from {@link CaStore.paths}
+   */
+  readArtifact(file: string): Buffer | undefined {
+    return this.#readIfPresent(file);
+  }
+
   /** The users with a browser bundle (`client/client_<name>.p12`), in the order the folder lists them. */
   clientBundles(): string[] {
     this.#settle();

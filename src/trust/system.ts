@@ -1,0 +1,189 @@
+/**
+ * The operating system's trust store. Debian and Ubuntu: a PEM file in /usr/local/share/ca-certificates, then
+ * update-ca-certificates; RHEL and Fedora: /etc/pki/ca-trust/source/anchors, then update-ca-trust; macOS:
+ * the System keychain with `security`; Windows: the machine's Root store with `certutil`. Each is a list of
+ * commands — what `--dry-run` prints, and on Linux exactly what runs. The other platforms' commands are
+ * printed only: they run where that system is.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Certificate } from '../pki/certificate.js';
+import { pemBlocks } from '../pki/pem.js';
+import { shortFingerprint } from './nss.js';
+import {
+  commandStep,
+  haveProgram,
+  type Platform,
+  type StorePlan,
+  type StoreStatus,
+  type TrustStep,
+} from './plan.js';
+
+interface LinuxStore {
+  /** Where the CA file goes. */
+  anchors: string;
+  /** The file's extension (update-ca-certificates reads only `.crt`). */
+  extension: string;
+  /** The command that rebuilds the bundles from the anchors. */
+  refresh: string[];
+  /** The bundle that programs read (curl, OpenSSL), to tell whether the CA is trusted. */
+  bundle: string;
+  packageName: string;
+}
+
+const LINUX: Record<'debian' | 'rhel', LinuxStore> = {
+  debian: {
+    anchors: '/usr/local/share/ca-certificates',
+    extension: '.crt',
+    refresh: ['update-ca-certificates'],
+    bundle: '/etc/ssl/certs/ca-certificates.crt',
+    packageName: 'ca-certificates',
+  },
+  rhel: {
+    anchors: '/etc/pki/ca-trust/source/anchors',
+    extension: '.pem',
+    refresh: ['update-ca-trust', 'extract'],
+    bundle: '/etc/pki/tls/certs/ca-bundle.crt',
+    packageName: 'ca-certificates',
+  },
+};
+
+const MACOS_KEYCHAIN = '/Library/Keychains/System.keychain';
+
+/**
+ * The platform this process runs on, for its system store; undefined where mtls-ca knows none (another
+ * Linux family, a BSD).
+ */
+export async function currentPlatform(): Promise<Platform | undefined> {
+  if (process.platform === 'darwin') return 'macos';
+  if (process.platform === 'win32') return 'windows';
+  if (process.platform !== 'linux') return undefined;
+  if (await haveProgram('update-ca-certificates')) return 'debian';
+  if (await haveProgram('update-ca-trust')) return 'rhel';
+  return undefined;
+}
+
+/** The file mtls-ca puts the CA in, on a Linux system. */
+export function anchorFile(platform: 'debian' | 'rhel', ca: Certificate): string {
+  const s = LINUX[platform];
+  return path.join(s.anchors, `mtls-ca-${shortFingerprint(ca)}${s.extension}`);
+}
+
+/** Whether the CA is in the system's bundle (Linux); elsewhere, the command that would tell. */
+export function systemStatus(platform: Platform, ca: Certificate, caFile: string): StoreStatus {
+  if (platform === 'macos') {
+    return {
+      store: 'system',
+      location: MACOS_KEYCHAIN,
+      state: 'unknown',
+      detail: `on macOS: security verify-cert -c ${caFile}`,
+    };
+  }
+  if (platform === 'windows') {
+    return {
+      store: 'system',
+      location: 'Root',
+      state: 'unknown',
+      detail: `on Windows: certutil -verifystore Root ${ca.serialHex}`,
+    };
+  }
+  const s = LINUX[platform];
+  const file = anchorFile(platform, ca);
+  let bundle = '';
+  try {
+    bundle = fs.readFileSync(s.bundle, 'latin1');
+  } catch {
+    // no bundle: nothing is trusted through it
+  }
+  const inBundle = pemBlocks(bundle).some((b) => b.label === 'CERTIFICATE' && b.der.equals(ca.der));
+  const ours = fs.existsSync(file);
+  return {
+    store: 'system',
+    location: s.bundle,
+    state: inBundle ? 'trusted' : ours ? 'untrusted' : 'absent',
+    detail: ours ? file : inBundle ? 'added by someone else' : undefined,
+  };
+}
+
+/**
+ * Installing the CA in the system store, or removing mtls-ca's file from it.
+ * @param platform - whose store (the current one, or another to print its commands)
+ * @param here - the platform this process runs on: only its store can be changed
+ */
+export async function systemPlan(
+  action: 'install' | 'uninstall',
+  platform: Platform,
+  here: Platform | undefined,
+  ca: Certificate,
+  caFile: string,
+): Promise<StorePlan> {
+  const printOnly = platform !== here;
+  const step = (command: string[]): TrustStep => (printOnly ? { command } : commandStep(command));
+  if (platform === 'macos') {
+    const steps =
+      action === 'install'
+        ? [step(['security', 'add-trusted-cert', '-d', '-r', 'trustRoot', '-k', MACOS_KEYCHAIN, caFile])]
+        : [
+            step(['security', 'remove-trusted-cert', '-d', caFile]),
+            step([
+              'security',
+              'delete-certificate',
+              '-Z',
+              createHash('sha1').update(ca.der).digest('hex').toUpperCase(),
+              MACOS_KEYCHAIN,
+            ]),
+          ];
+    return {
+      store: 'system',
+      location: MACOS_KEYCHAIN,
+      steps,
+      blocked: printOnly ? { kind: 'other-platform', platform } : undefined,
+    };
+  }
+  if (platform === 'windows') {
+    const steps =
+      action === 'install'
+        ? [step(['certutil', '-addstore', '-f', 'Root', caFile])]
+        : [step(['certutil', '-delstore', 'Root', ca.serialHex])];
+    return {
+      store: 'system',
+      location: 'Root',
+      steps,
+      blocked: printOnly ? { kind: 'other-platform', platform } : undefined,
+    };
+  }
+  const s = LINUX[platform];
+  const file = anchorFile(platform, ca);
+  const plan: StorePlan = { store: 'system', location: s.anchors, steps: [] };
+  if (printOnly) plan.blocked = { kind: 'other-platform', platform };
+  if (action === 'install') {
+    if (!printOnly && systemStatus(platform, ca, caFile).state === 'trusted' && fs.existsSync(file)) {
+      plan.note = `already trusted (${file})`;
+      return plan;
+    }
+    plan.steps.push(step(['install', '-m', '0644', caFile, file]), step(s.refresh));
+  } else if (printOnly || fs.existsSync(file)) {
+    plan.steps.push(step(['rm', '-f', file]), step(s.refresh));
+  } else {
+    plan.note = 'not there';
+  }
+  // The anchors and the bundles belong to root: checked before anything runs, so nothing is half done.
+  if (!printOnly && plan.steps.length > 0 && process.geteuid?.() !== 0) {
+    plan.blocked = { kind: 'needs-root', path: s.anchors };
+  }
+  if (!printOnly && !plan.blocked && !(await haveProgram(s.refresh[0]!))) {
+    plan.blocked = { kind: 'missing-tool', tool: s.refresh[0]!, packageName: s.packageName };
+  }
+  return plan;
+}
+
+/**
+ * The current user's certificate store on macOS (the default keychain, login) and Windows (the user's My
+ * store): commands printed to import the client's .p12. Both ask for its password themselves.
+ */
+export function clientImportCommands(platform: 'macos' | 'windows', p12: string): string[][] {
+  return platform === 'macos'
+    ? [['security', 'import', p12, '-f', 'pkcs12']]
+    : [['certutil', '-user', '-importPFX', p12]];
+}
