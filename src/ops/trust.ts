@@ -231,9 +231,10 @@ export async function applyTrust(
         for (const step of p.steps) await step.run?.().catch(() => undefined);
       }
       const message = e instanceof StepFailure ? e.message : (e as Error).message;
+      const what = plan.store === 'client' ? 'the client certificate' : 'the CA';
       throw new MtlsCaError(
         'IO_FAILED',
-        `${action} the CA in the ${plan.store} store ${plan.location}: ${message}; the stores changed before were restored`,
+        `${action} ${what} in the ${plan.store} store ${plan.location}: ${message}; the stores changed before were restored`,
         { cause: e },
       );
     }

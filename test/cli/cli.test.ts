@@ -386,6 +386,10 @@ describe('help', () => {
       ['serve'],
       ['demo'],
       ['snippet'],
+      ['trust'],
+      ['trust', 'install'],
+      ['trust', 'uninstall'],
+      ['trust', 'status'],
     ].map((cmd) => ({ cmd })),
   )('$cmd --help: a description, wrapped evenly, and every line within 80 columns', async ({ cmd }) => {
     const r = await cli([...cmd, '--help']);

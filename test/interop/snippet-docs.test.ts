@@ -133,7 +133,7 @@ describe('snippets checked against the documentation of software that does not r
       'server.ssl.key-alias': 'server',
       'server.ssl.trust-store': `file:${path.join(D, 'server/trustStore.jks')}`,
       'server.ssl.client-auth': 'need',
-      'server.ssl.key-store-password': '${MTLS_KEYSTORE_PASSWORD}',
+      'server.ssl.key-store-password': `\${MTLS_KEYSTORE_PASSWORD}`,
     });
   });
 

@@ -169,12 +169,13 @@ export function registerTrust(program: Command, ctx: CommandContext): void {
           req.clientPassword = flags.dryRun
             ? generatedPassword(store, flags.client)
             : await clientPassword(ctx, store, flags);
-        const plans = await withJavaHint(ops.planTrust(store, action, req));
+        const plans = await withJavaHint(flags, ops.planTrust(store, action, req));
         if (flags.dryRun) {
           out.result(dryRunJson(plans), () => dryRunLines(out, plans));
           return;
         }
         const done = await withJavaHint(
+          flags,
           ops.applyTrust(plans, action, (changed) => ops.undoPlans(store, action, req, changed)),
         );
         out.result(
@@ -204,23 +205,22 @@ export function registerTrust(program: Command, ctx: CommandContext): void {
       store.assertInitialized();
       const ops = await import('../../ops/trust.js');
       const req: TrustRequest = { ...request(ctx, flags), ...(await storePassword(ctx, flags)) };
-      const stores = await withJavaHint(ops.trustStatus(store, req));
+      const stores = await withJavaHint(flags, ops.trustStatus(store, req));
       out.result({ stores }, () => statusLines(out, stores));
     });
 }
 
-/** A wrong Java store password gets the flag that gives the right one. */
-async function withJavaHint<T>(p: Promise<T>): Promise<T> {
+/** A wrong Java store password gets the flag that gives the right one, or names the file it came from. */
+async function withJavaHint<T>(flags: Flags, p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
     if (e instanceof MtlsCaError && e.code === 'BAD_PASSWORD' && !e.hint && !e.detail) {
-      throw new MtlsCaError(
-        e.code,
-        e.message,
-        'pass the key store’s password with --storepass-file F',
-        e.cause,
-      );
+      const hint =
+        flags.storepassFile === undefined
+          ? 'it is not changeit: pass the key store’s password with --storepass-file F'
+          : `the password came from --storepass-file ${flags.storepassFile}; check its first line`;
+      throw new MtlsCaError(e.code, e.message, hint, e.cause);
     }
     throw e;
   }

@@ -1,0 +1,308 @@
+/**
+ * `mtls-ca trust` against the real stores, through the real binary: the NSS database of a fresh HOME, which
+ * headless Chromium then uses on its own — no certificate-ignoring flag, no Playwright client certificate,
+ * only a policy that picks the client certificate without a dialog; a copy of the JDK's cacerts, which
+ * Java's default SSLContext then trusts; the Debian system store (as root), which curl then uses without
+ * --cacert. Status before and after each, uninstall restoring each store (byte for byte where the format
+ * allows), a store that needs root refused as another user with nothing changed, and a failure half-way
+ * undoing the store already changed.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { layout } from '../../src/store/layout.js';
+import {
+  CA_PASSWORD,
+  CUSTOMER_1,
+  createCaWithCli,
+  curl,
+  type ServeProcess,
+  serverPool,
+} from '../e2e/helpers.js';
+import { cliProcess } from '../helpers/cli.js';
+import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const CHROMIUM = '/usr/bin/chromium';
+const POLICIES = '/etc/chromium/policies/managed';
+const isRoot = process.geteuid?.() === 0;
+
+/** `mtls-ca trust …` as a separate process with HOME = `home`; the JSON document it prints. */
+async function trust(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
+  const r = await cliProcess(['trust', ...args, '--dir', dir], { HOME: home, ...extraEnv });
+  return r;
+}
+
+async function trustOk(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
+  const r = await trust(args, home, dir, extraEnv);
+  if (r.code !== 0) throw new Error(`trust ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  return r;
+}
+
+/** The states `trust status --json` reports, as `store location → state`. */
+async function states(args: string[], home: string, dir: string): Promise<Record<string, string>> {
+  const r = await trustOk(['status', ...args, '--json'], home, dir);
+  const stores = r.json<{ stores: { store: string; location: string; state: string }[] }>().stores;
+  return Object.fromEntries(stores.map((s) => [`${s.store} ${s.location}`, s.state]));
+}
+
+describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust against the real stores', () => {
+  const root = tempDir('mtls-ca-trust-');
+  const D = path.join(root, 'ssl');
+  const servers = serverPool();
+  let serve: ServeProcess;
+  let url: string;
+
+  beforeAll(async () => {
+    await createCaWithCli(D, { pavel: ['--role', 'user'] });
+    serve = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], { cwd: root });
+    url = `https://localhost:${serve.port}/customer/1`;
+  });
+
+  describeWithTools(['chromium'], 'NSS: Chromium trusts the CA and presents pavel’s certificate', () => {
+    const policy = path.join(POLICIES, `mtls-ca-trust-test-${process.pid}.json`);
+    let createdPolicies = false;
+
+    afterAll(() => {
+      rmSync(policy, { force: true });
+      if (createdPolicies) spawnSync('rmdir', ['-p', '--ignore-fail-on-non-empty', POLICIES]);
+    });
+
+    test('in a fresh HOME: install --nss --client pavel, Chromium gets the JSON; uninstall takes both away', async () => {
+      if (!isRoot) {
+        // The auto-select policy is machine-wide (/etc/chromium): only root may write it.
+        if (inCi) throw new Error('the Chromium trust test needs root for its policy file');
+        console.warn('[skip] Chromium trust test: not root (the policy file is in /etc/chromium)');
+        return;
+      }
+      const home = path.join(root, 'home-nss');
+      mkdirSync(home);
+      const nssdb = path.join(home, '.pki/nssdb');
+      const ca = `nss ${nssdb}`;
+      const client = `client ${nssdb}`;
+      expect(await states(['--nss', '--client', 'pavel'], home, D)).toEqual({
+        [ca]: 'absent',
+        [client]: 'absent',
+      });
+
+      const install = await trustOk(['install', '--nss', '--client', 'pavel'], home, D);
+      expect(install.stdout).toContain(
+        `✓ Added the CA to NSS ${nssdb}\n✓ Imported the client certificate into NSS ${nssdb}\n`,
+      );
+      expect(await states(['--nss', '--client', 'pavel'], home, D)).toEqual({
+        [ca]: 'trusted',
+        [client]: 'present',
+      });
+
+      // Pick pavel's certificate (issued by our CA) for this origin without asking: the only help Chromium gets.
+      createdPolicies = !existsSync(POLICIES);
+      mkdirSync(POLICIES, { recursive: true });
+      const caName = runOk('openssl', [
+        'x509',
+        '-in',
+        layout(D).caCert,
+        '-noout',
+        '-subject',
+        '-nameopt',
+        'multiline',
+      ])
+        .stdout.match(/commonName\s*=\s*(.*)/)![1]!
+        .trim();
+      writeFileSync(
+        policy,
+        JSON.stringify({
+          AutoSelectCertificateForUrls: [
+            JSON.stringify({
+              pattern: `https://localhost:${serve.port}`,
+              filter: { ISSUER: { CN: caName } },
+            }),
+          ],
+        }),
+      );
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        env: { ...process.env, HOME: home },
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+      });
+      try {
+        const context = await browser.newContext(); // no ignoreHTTPSErrors, no clientCertificates
+        const page = await context.newPage();
+        const response = await page.goto(url, { timeout: 30_000 });
+        // biome-ignore lint/performance/useDomNodeTextContent: Playwright's locator: the text a user sees
+        expect([response?.status(), await page.locator('body').innerText()]).toEqual([200, CUSTOMER_1]);
+        await context.close();
+      } finally {
+        await browser.close();
+      }
+      expect(serve.stdout()).toMatch(/ pavel GET \/customer\/1 200 /);
+
+      await trustOk(['uninstall', '--nss', '--client', 'pavel'], home, D);
+      expect(await states(['--nss', '--client', 'pavel'], home, D)).toEqual({
+        [ca]: 'absent',
+        [client]: 'absent',
+      });
+      const listing = runOk('certutil', ['-L', '-d', `sql:${nssdb}`]).stdout;
+      expect(listing.trim().split('\n')).toHaveLength(2); // the header lines only
+    });
+  });
+
+  describe('Java: a copy of the JDK’s cacerts', () => {
+    test('install --java --keystore: HttpClient’s default SSLContext trusts the server; uninstall gives back the same bytes', async () => {
+      const cacerts = spawnSync(
+        'sh',
+        ['-c', 'readlink -f "$(dirname "$(readlink -f "$(command -v java)")")/../lib/security/cacerts"'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout.trim();
+      const copy = path.join(root, 'cacerts');
+      copyFileSync(cacerts, copy);
+      const original = readFileSync(copy);
+      const home = path.join(root, 'home-java');
+      mkdirSync(home);
+      const p12 = layout(D).client('pavel').p12;
+      const java = () =>
+        spawnSync(
+          'java',
+          [
+            `-Djavax.net.ssl.trustStore=${copy}`,
+            '-Djavax.net.ssl.trustStorePassword=changeit',
+            `-Djavax.net.ssl.keyStore=${p12}`,
+            `-Djavax.net.ssl.keyStorePassword=${readFileSync(`${p12}.pass`, 'utf8').trim()}`,
+            '-Djavax.net.ssl.keyStoreType=PKCS12',
+            path.join(ROOT, 'test/helpers/java/DefaultContextClient.java'),
+            url,
+          ],
+          { encoding: 'utf8', timeout: 60_000 },
+        );
+      const key = `java ${copy}`;
+      expect(await states(['--java', '--keystore', copy], home, D)).toEqual({ [key]: 'absent' });
+      await trustOk(['install', '--java', '--keystore', copy], home, D);
+      expect(await states(['--java', '--keystore', copy], home, D)).toEqual({ [key]: 'trusted' });
+      const r = java();
+      expect(r.stdout.trim(), r.stderr).toBe(CUSTOMER_1);
+      await trustOk(['uninstall', '--java', '--keystore', copy], home, D);
+      expect(readFileSync(copy).equals(original)).toBe(true);
+      expect(await states(['--java', '--keystore', copy], home, D)).toEqual({ [key]: 'absent' });
+    });
+
+    test('the real cacerts as another user: refused as needing root, unchanged', async () => {
+      if (!isRoot) return; // setpriv needs root; as a user the same refusal is what every run gets
+      chmodSync(root, 0o755);
+      const cacerts = '/etc/ssl/certs/java/cacerts';
+      const before = readFileSync(cacerts);
+      const r = await cliProcess(['trust', 'install', '--java', '--dir', D], { HOME: root }, undefined, {
+        asUser: { uid: 65534, gid: 65534 },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error: install into the java store \/etc\/ssl\/certs\/java\/cacerts: \/etc\/ssl\/certs\/java\/cacerts can be changed by root only; nothing was changed \(PERMISSION_DENIED\)\nhint: run it as root \(sudo\), or pass --keystore F/,
+      );
+      expect(readFileSync(cacerts).equals(before)).toBe(true);
+    });
+  });
+
+  describeWithTools(['update-ca-certificates'], 'the Debian system store', () => {
+    const bundle = '/etc/ssl/certs/ca-certificates.crt';
+    let anchor = '';
+
+    afterAll(() => {
+      // Whatever happened: the system store as it was.
+      if (anchor && existsSync(anchor)) {
+        rmSync(anchor);
+        spawnSync('update-ca-certificates', { stdio: 'ignore' });
+      }
+    });
+
+    test('as another user: needs root, says why, changes nothing', async () => {
+      if (!isRoot) return;
+      chmodSync(root, 0o755);
+      const before = readFileSync(bundle);
+      const r = await cliProcess(['trust', 'install', '--system', '--dir', D], { HOME: root }, undefined, {
+        asUser: { uid: 65534, gid: 65534 },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        'error: install into the system store /usr/local/share/ca-certificates: /usr/local/share/ca-certificates can be changed by root only; nothing was changed (PERMISSION_DENIED)\nhint: run it as root (sudo), or leave out --system\n',
+      );
+      expect(readFileSync(bundle).equals(before)).toBe(true);
+    });
+
+    test('install --system: curl trusts the server without --cacert; uninstall restores the bundle byte for byte', async () => {
+      if (!isRoot) {
+        if (inCi) throw new Error('the system store test needs root');
+        console.warn('[skip] system store: not root');
+        return;
+      }
+      const home = path.join(root, 'home-system');
+      mkdirSync(home, { recursive: true });
+      const before = readFileSync(bundle);
+      const pem = ['--cert', layout(D).client('pavel').cert, '--key', layout(D).client('pavel').key];
+      const key = `system ${bundle}`;
+      expect(await states(['--system'], home, D)).toEqual({ [key]: 'absent' });
+      expect((await curl(url, pem)).exit).toBe(60); // the server's certificate: unknown issuer
+
+      const fingerprint = runOk('openssl', [
+        'x509',
+        '-in',
+        layout(D).caCert,
+        '-noout',
+        '-fingerprint',
+        '-sha256',
+      ])
+        .stdout.split('=')[1]!
+        .replaceAll(':', '')
+        .slice(0, 16)
+        .toLowerCase();
+      anchor = `/usr/local/share/ca-certificates/mtls-ca-${fingerprint}.crt`;
+      await trustOk(['install', '--system'], home, D);
+      expect(statSync(anchor).mode & 0o777).toBe(0o644);
+      expect(await states(['--system'], home, D)).toEqual({ [key]: 'trusted' });
+      const answer = await curl(url, pem);
+      expect(answer.body, answer.stderr).toBe(CUSTOMER_1);
+
+      await trustOk(['uninstall', '--system'], home, D);
+      expect(existsSync(anchor)).toBe(false);
+      expect(readFileSync(bundle).equals(before)).toBe(true);
+      expect(await states(['--system'], home, D)).toEqual({ [key]: 'absent' });
+    }, 120_000);
+  });
+
+  test('a store failing half-way: the stores changed before it are undone', async () => {
+    // A CA whose client .p12 password was chosen, given wrong: the CA goes into NSS, pk12util then fails.
+    const C = path.join(root, 'chosen');
+    await cliProcess(['init', '--dir', C], {
+      MTLS_CA_PASSWORD: CA_PASSWORD,
+      MTLS_CA_STORE_PASSWORD: 'right-password-1',
+    });
+    await cliProcess(['issue-client', 'anna', '--role', 'user', '--dir', C], {
+      MTLS_CA_PASSWORD: CA_PASSWORD,
+      MTLS_CA_STORE_PASSWORD: 'right-password-1',
+    });
+    const home = path.join(root, 'home-undo');
+    mkdirSync(home);
+    const r = await trust(['install', '--nss', '--client', 'anna'], home, C, {
+      MTLS_CA_STORE_PASSWORD: 'wrong-password',
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^error: install the client certificate in the client store .*: pk12util exited \d+: .*; the stores changed before were restored \(IO_FAILED\)\n$/,
+    );
+    const nssdb = path.join(home, '.pki/nssdb');
+    expect(await states(['--nss', '--client', 'anna'], home, C)).toEqual({
+      [`nss ${nssdb}`]: 'absent',
+      [`client ${nssdb}`]: 'absent',
+    });
+  });
+});
