@@ -96,6 +96,11 @@ describe('--help of every command', () => {
     ['audit-verify', ['audit', 'verify']],
     ['serve', ['serve']],
     ['demo', ['demo']],
+    ['snippet', ['snippet']],
+    ['trust', ['trust']],
+    ['trust-install', ['trust', 'install']],
+    ['trust-uninstall', ['trust', 'uninstall']],
+    ['trust-status', ['trust', 'status']],
   ])('%s', async (name, command) => {
     await golden(`help/${name}`, { show: [[...command, '--help']] });
   });
@@ -276,6 +281,37 @@ describe('normal output', () => {
     await golden('audit-verify', {
       setup: [INIT, ['issue-client', 'pavel', '--role', 'user'], ['revoke', 'pavel']],
       show: [['audit', 'verify']],
+    });
+  });
+});
+
+describe('snippet and trust', () => {
+  test('every snippet target, for the server of init and client pavel', async () => {
+    const { SNIPPET_TARGETS } = await import('../../src/cli/snippets/index.js');
+    await golden('snippet', {
+      setup: [
+        INIT,
+        ['issue-client', 'pavel', '--role', 'user'],
+        ['issue-client', 'anna', '--role', 'user', '--role', 'admin'],
+      ],
+      show: SNIPPET_TARGETS.map((t) => [
+        'snippet',
+        t.name,
+        ...(t.uses === 'server' ? [] : ['--client', 'pavel']),
+      ]),
+    });
+  });
+
+  test('trust --dry-run for the systems that do not run here', async () => {
+    await golden('trust-dry-run', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user']],
+      show: [
+        ['trust', 'install', '--system', '--platform', 'macos', '--client', 'pavel', '--dry-run'],
+        ['trust', 'uninstall', '--system', '--platform', 'macos', '--dry-run'],
+        ['trust', 'install', '--system', '--platform', 'windows', '--client', 'pavel', '--dry-run'],
+        ['trust', 'uninstall', '--system', '--platform', 'windows', '--dry-run'],
+        ['trust', 'install', '--system', '--platform', 'rhel', '--dry-run', '--json'],
+      ],
     });
   });
 });

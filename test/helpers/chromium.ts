@@ -13,13 +13,16 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * Starts Chromium before the file's tests and closes it after them.
+ * @param options.env - its environment (default this process's): a HOME of its own gives it its own NSS
+ *   database, the one Chromium on Linux trusts certificates and finds client certificates in
  * @returns the running browser (call it in a test or a later hook, not while the file is collected)
  */
-export function useChromium(): () => Browser {
+export function useChromium(options: { env?: NodeJS.ProcessEnv } = {}): () => Browser {
   let browser: Browser | undefined;
   beforeAll(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
+      env: options.env,
       timeout: 60_000,
       args: [
         '--headless',
@@ -62,16 +65,23 @@ export interface SeenPage {
  * Opens `url` in a fresh context of `browser` presenting `clientCertificates` (none: no certificate), writes
  * a screenshot of the page to `screenshot` (checked to be non-empty), and returns what a user sees. A page
  * that does not load rejects with Playwright's error (`net::ERR_…`).
+ * @param opts.browserTrust - judge the server's certificate by the browser's own trust store (its NSS
+ *   database), as a user's browser does; default false: Playwright ignores certificate errors
  */
 export async function openPage(
   browser: Browser,
   url: string,
-  opts: { clientCertificates?: BrowserContextOptions['clientCertificates']; screenshot: string },
+  opts: {
+    clientCertificates?: BrowserContextOptions['clientCertificates'];
+    screenshot: string;
+    browserTrust?: boolean;
+  },
 ): Promise<SeenPage> {
   const context = await browser.newContext({
     clientCertificates: opts.clientCertificates ?? [],
-    // Our CA is not in Chromium's or the proxy's trust store; curl and Java check the server's identity.
-    ignoreHTTPSErrors: true,
+    // Our CA is not in Chromium's or the proxy's trust store unless a test put it in the NSS database
+    // (browserTrust); curl and Java check the server's identity.
+    ignoreHTTPSErrors: !opts.browserTrust,
   });
   try {
     const page = await context.newPage();

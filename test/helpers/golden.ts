@@ -35,7 +35,9 @@ export function transcriptOf(args: string[], r: CliResult): string {
  *   replaced by a token of the same length, so that columns stay aligned:
  *   serial numbers (32 hex digits) → `<serial 1.......................>`,
  *   SHA-256 fingerprints (`AB:CD:…`, 32 bytes) → `<sha256 1…>`, key identifiers (20 bytes) → `<key id 1…>`,
- *   SHA-256 hashes (64 hex digits, the audit log's) → `<hash 1…>`;
+ *   SHA-256 hashes (64 hex digits, the audit log's) → `<hash 1…>`, SHA-1 fingerprints (40 hex digits, a
+ *   macOS keychain's) → `<sha1 1…>`, the CA's short identity in trust store names (16 hex digits) →
+ *   `<id 1…>`;
  * - `secrets` (generated passwords read from the `.pass` files) → `<password>`.
  */
 export function normalise(text: string, root: string, secrets: string[] = []): string {
@@ -59,6 +61,8 @@ export function normalise(text: string, root: string, secrets: string[] = []): s
   numbered(colonHex(20), 'key id');
   numbered(hex(64), 'hash');
   numbered(hex(32), 'serial');
+  numbered(hex(40), 'sha1');
+  numbered(hex(16), 'id');
   return out;
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { cli } from './cli.js';
-import { within } from './https.js';
+import { within } from './poll.js';
 
 /** `mtls-ca snippet <args> --json` in-process; throws unless it exits 0. */
 export async function snippetOf(dir: string, args: string[]): Promise<Snippet> {

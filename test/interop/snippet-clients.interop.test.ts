@@ -8,7 +8,10 @@
 import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
+import { shellWord } from '../../src/cli/render.js';
 import { CUSTOMER_1, createCaWithCli, mtlsCa, type ServeProcess, serverPool } from '../e2e/helpers.js';
+import { localhostAddress } from '../helpers/chromium.js';
+import { javaProgram } from '../helpers/java.js';
 import { bash, pythonWith, runPart, snippetOf, writeParts } from '../helpers/snippets.js';
 import { describeWithTools, inCi, tempDir } from '../helpers/tools.js';
 
@@ -24,7 +27,9 @@ describeWithTools(['curl', 'go', 'java'], 'client snippets against mtls-ca serve
   beforeAll(async () => {
     await createCaWithCli(D, { pavel: ['--role', 'user'], mallory: ['--role', 'user'] });
     await mtlsCa(['revoke', 'mallory', '--dir', D]);
-    serve = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], { cwd: root });
+    serve = await servers.start(['serve', '--dir', D, '--listen', await localhostAddress(), '--port', '0'], {
+      cwd: root,
+    });
     // By name: the clients check the server certificate's names, and localhost is one of them.
     url = `https://localhost:${serve.port}/customer/1`;
   });
@@ -107,9 +112,9 @@ describeWithTools(['curl', 'go', 'java'], 'client snippets against mtls-ca serve
     const flags = snippet.parts.find((p) => p.file === 'jvm-flags.sh')!;
     // The run line ends with the user's own application; ours is a default-context HttpClient.
     expect(flags.run).toBe('bash jvm-flags.sh && java @mtls-client.args -jar your-app.jar');
-    const app = path.join(ROOT, 'test/helpers/java/DefaultContextClient.java');
+    const app = javaProgram('DefaultContextClient', [url]).map(shellWord).join(' ');
     const r = await bash(
-      `set -e\n${snippet.environment.map((v) => v.set).join('\n')}\nbash jvm-flags.sh\njava @mtls-client.args ${app} ${url}`,
+      `set -e\n${snippet.environment.map((v) => v.set).join('\n')}\nbash jvm-flags.sh\njava @mtls-client.args ${app}`,
       folder,
     );
     expect(r.stdout.trim(), r.stderr).toBe(CUSTOMER_1);

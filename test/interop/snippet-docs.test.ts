@@ -11,10 +11,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { createCaWithCli } from '../e2e/helpers.js';
+import { javaProgram } from '../helpers/java.js';
 import { pythonWith, snippetOf, writeParts } from '../helpers/snippets.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const BOOT_PROPERTIES = 'https://docs.spring.io/spring-boot/appendix/application-properties/index.html';
 const BOOT_SSL = 'https://docs.spring.io/spring-boot/reference/features/ssl.html';
 
@@ -147,7 +147,7 @@ describe('snippets checked against the documentation of software that does not r
       const files = ['SecurityConfig.java', 'SecurityConfig7.java', 'MtlsCrl.java'].map((f) =>
         path.join(folder, f),
       );
-      const r = runOk('java', [path.join(ROOT, 'test/helpers/java/ParseJava.java'), ...files]);
+      const r = runOk('java', javaProgram('ParseJava', files));
       expect(r.stdout.trim()).toBe('parsed 3');
       const six = part(security, 'SecurityConfig.java');
       const seven = part(security, 'SecurityConfig7.java');

@@ -19,7 +19,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import {
@@ -30,11 +29,11 @@ import {
   type ServeProcess,
   serverPool,
 } from '../e2e/helpers.js';
+import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { cliProcess } from '../helpers/cli.js';
+import { javaProgram } from '../helpers/java.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const CHROMIUM = '/usr/bin/chromium';
 const POLICIES = '/etc/chromium/policies/managed';
 const isRoot = process.geteuid?.() === 0;
 
@@ -66,11 +65,16 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
 
   beforeAll(async () => {
     await createCaWithCli(D, { pavel: ['--role', 'user'] });
-    serve = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], { cwd: root });
+    serve = await servers.start(['serve', '--dir', D, '--listen', await localhostAddress(), '--port', '0'], {
+      cwd: root,
+    });
     url = `https://localhost:${serve.port}/customer/1`;
   });
 
   describeWithTools(['chromium'], 'NSS: Chromium trusts the CA and presents pavel’s certificate', () => {
+    const home = path.join(root, 'home-nss');
+    mkdirSync(home);
+    const browser = useChromium({ env: { ...process.env, HOME: home } });
     const policy = path.join(POLICIES, `mtls-ca-trust-test-${process.pid}.json`);
     let createdPolicies = false;
 
@@ -86,8 +90,6 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
         console.warn('[skip] Chromium trust test: not root (the policy file is in /etc/chromium)');
         return;
       }
-      const home = path.join(root, 'home-nss');
-      mkdirSync(home);
       const nssdb = path.join(home, '.pki/nssdb');
       const ca = `nss ${nssdb}`;
       const client = `client ${nssdb}`;
@@ -130,21 +132,12 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
           ],
         }),
       );
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        env: { ...process.env, HOME: home },
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+      // No clientCertificates (Playwright's own proxy), no ignored certificate errors: NSS alone.
+      const page = await openPage(browser(), url, {
+        screenshot: path.join(root, 'nss.png'),
+        browserTrust: true,
       });
-      try {
-        const context = await browser.newContext(); // no ignoreHTTPSErrors, no clientCertificates
-        const page = await context.newPage();
-        const response = await page.goto(url, { timeout: 30_000 });
-        // biome-ignore lint/performance/useDomNodeTextContent: Playwright's locator: the text a user sees
-        expect([response?.status(), await page.locator('body').innerText()]).toEqual([200, CUSTOMER_1]);
-        await context.close();
-      } finally {
-        await browser.close();
-      }
+      expect([page.status, page.text]).toEqual([200, CUSTOMER_1]);
       expect(serve.stdout()).toMatch(/ pavel GET \/customer\/1 200 /);
 
       await trustOk(['uninstall', '--nss', '--client', 'pavel'], home, D);
@@ -175,15 +168,13 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       const java = () =>
         spawnSync(
           'java',
-          [
-            `-Djavax.net.ssl.trustStore=${copy}`,
-            '-Djavax.net.ssl.trustStorePassword=changeit',
-            `-Djavax.net.ssl.keyStore=${p12}`,
-            `-Djavax.net.ssl.keyStorePassword=${readFileSync(`${p12}.pass`, 'utf8').trim()}`,
-            '-Djavax.net.ssl.keyStoreType=PKCS12',
-            path.join(ROOT, 'test/helpers/java/DefaultContextClient.java'),
-            url,
-          ],
+          javaProgram('DefaultContextClient', [url], {
+            'javax.net.ssl.trustStore': copy,
+            'javax.net.ssl.trustStorePassword': 'changeit',
+            'javax.net.ssl.keyStore': p12,
+            'javax.net.ssl.keyStorePassword': readFileSync(`${p12}.pass`, 'utf8').trim(),
+            'javax.net.ssl.keyStoreType': 'PKCS12',
+          }),
           { encoding: 'utf8', timeout: 60_000 },
         );
       const key = `java ${copy}`;

@@ -8,7 +8,6 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
-import { MtlsCaError } from '../../src/pki/errors.js';
 import { createJks, parseJks } from '../../src/pki/jks.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { createTrustStorePkcs12 } from '../../src/pki/pkcs12.js';
@@ -20,6 +19,7 @@ import {
   trustedCertificates,
   trustStoreFormat,
 } from '../../src/pki/trust-store.js';
+import { errorOf } from '../helpers/errors.js';
 import { describeWithTools, runOk, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'changeit';
@@ -32,16 +32,6 @@ beforeAll(async () => {
     createRootCa({ subject: { commonName: name }, ...(await generateKeyPair('ecdsa-p256')), days: 30 });
   [a, b, c] = [await make('CA a'), await make('CA b'), await make('CA c')];
 });
-
-function errorOf(fn: () => unknown): MtlsCaError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MtlsCaError) return e;
-    throw e;
-  }
-  throw new Error('nothing thrown');
-}
 
 /** A JKS version 1 store (no certificate type strings), as the JDK wrote before 1.2, built by hand. */
 function jksVersion1(entries: { alias: string; certificate: Certificate }[]): Buffer {

@@ -1,5 +1,5 @@
 // java.net.http.HttpClient with the JVM's default SSLContext, configured only by the javax.net.ssl.* system
-// properties (a JVM-flags snippet, or a trust store mtls-ca changed): `java DefaultContextClient.java <url>`.
+// properties (a JVM-flags snippet, or a trust store mtls-ca changed): `java … DefaultContextClient <url>`.
 // Prints the body; exit 1 for a status other than 200, 3 for a TLS or I/O failure (message on stderr).
 import java.io.IOException;
 import java.net.URI;

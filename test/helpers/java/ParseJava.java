@@ -1,4 +1,4 @@
-// Parses Java sources with javac's own parser, without compiling them: `java ParseJava.java A.java B.java`.
+// Parses Java sources with javac's own parser, without compiling them: `java … ParseJava A.java B.java`.
 // For code whose libraries are not here (Spring): it catches syntax errors, not a wrong name. Prints each
 // syntax error as file:line: message; exit 1 when there is one.
 import com.sun.source.util.JavacTask;
