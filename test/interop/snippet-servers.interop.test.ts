@@ -17,6 +17,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { CUSTOMER_1, createCaWithCli, curl, mtlsCa } from '../e2e/helpers.js';
+import { SHORT_LIVED_JVM } from '../helpers/java.js';
 import {
   customerUpstream,
   type Daemon,
@@ -158,9 +159,10 @@ describeWithTools(['curl', 'nginx', 'haproxy', 'go', 'java'], 'server snippets r
         `<?xml version="1.0" encoding="UTF-8"?>\n<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">\n${part('web.xml')}</web-app>\n`,
       );
       writeFileSync(path.join(base, 'webapps/ROOT/customer/1'), CUSTOMER_1);
+      // The JVM options of a short-lived JVM (test/helpers/java.ts) halve Tomcat's start; TLS is the same.
       await start(
         snippet,
-        `CATALINA_HOME=${TOMCAT_HOME} CATALINA_BASE=${base} exec ${TOMCAT_HOME}/bin/catalina.sh run`,
+        `CATALINA_HOME=${TOMCAT_HOME} CATALINA_BASE=${base} CATALINA_OPTS='${SHORT_LIVED_JVM.join(' ')}' exec ${TOMCAT_HOME}/bin/catalina.sh run`,
         port,
         folder,
       );

@@ -74,9 +74,39 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
   describeWithTools(['chromium'], 'NSS: Chromium trusts the CA and presents pavel’s certificate', () => {
     const home = path.join(root, 'home-nss');
     mkdirSync(home);
-    const browser = useChromium({ env: { ...process.env, HOME: home } });
     const policy = path.join(POLICIES, `mtls-ca-trust-test-${process.pid}.json`);
     let createdPolicies = false;
+
+    // Chromium reads its policies when it starts: the policy goes in before the browser does.
+    beforeAll(() => {
+      if (!isRoot) return;
+      // Pick pavel's certificate (issued by our CA) for this origin without asking: the only help Chromium gets.
+      createdPolicies = !existsSync(POLICIES);
+      mkdirSync(POLICIES, { recursive: true });
+      const caName = runOk('openssl', [
+        'x509',
+        '-in',
+        layout(D).caCert,
+        '-noout',
+        '-subject',
+        '-nameopt',
+        'multiline',
+      ])
+        .stdout.match(/commonName\s*=\s*(.*)/)![1]!
+        .trim();
+      writeFileSync(
+        policy,
+        JSON.stringify({
+          AutoSelectCertificateForUrls: [
+            JSON.stringify({
+              pattern: `https://localhost:${serve.port}`,
+              filter: { ISSUER: { CN: caName } },
+            }),
+          ],
+        }),
+      );
+    });
+    const browser = useChromium({ env: { ...process.env, HOME: home } });
 
     afterAll(() => {
       rmSync(policy, { force: true });
@@ -107,31 +137,6 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
         [client]: 'present',
       });
 
-      // Pick pavel's certificate (issued by our CA) for this origin without asking: the only help Chromium gets.
-      createdPolicies = !existsSync(POLICIES);
-      mkdirSync(POLICIES, { recursive: true });
-      const caName = runOk('openssl', [
-        'x509',
-        '-in',
-        layout(D).caCert,
-        '-noout',
-        '-subject',
-        '-nameopt',
-        'multiline',
-      ])
-        .stdout.match(/commonName\s*=\s*(.*)/)![1]!
-        .trim();
-      writeFileSync(
-        policy,
-        JSON.stringify({
-          AutoSelectCertificateForUrls: [
-            JSON.stringify({
-              pattern: `https://localhost:${serve.port}`,
-              filter: { ISSUER: { CN: caName } },
-            }),
-          ],
-        }),
-      );
       // No clientCertificates (Playwright's own proxy), no ignored certificate errors: NSS alone.
       const page = await openPage(browser(), url, {
         screenshot: path.join(root, 'nss.png'),
