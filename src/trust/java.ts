@@ -17,7 +17,7 @@ import {
   trustStoreFormat,
 } from '../pki/trust-store.js';
 import { shortFingerprint } from './nss.js';
-import { runProgram, type StorePlan, type StoreStatus } from './plan.js';
+import { runProgram, type StorePlan, type StoreStatus, type TrustStep } from './plan.js';
 
 /** The password of a JDK's cacerts unless someone changed it. */
 export const DEFAULT_CACERTS_PASSWORD = 'changeit';
@@ -99,6 +99,44 @@ function replaceFile(file: string, data: Buffer): void {
   fs.renameSync(temp, file);
 }
 
+/** The step that removes `alias` from the store, with the keytool command that would do the same. */
+function removalStep(
+  file: string,
+  password: string,
+  passwordFile: string | undefined,
+  alias: string,
+  format: TrustStoreFormat,
+): TrustStep {
+  const pass = passwordFile ? ['-storepass:file', passwordFile] : ['-storepass', password];
+  return {
+    command: ['keytool', '-delete', '-keystore', file, '-storetype', format, ...pass, '-alias', alias],
+    equivalent: true,
+    run: async () => {
+      const changed = removeTrustedCertificate(open(file).data, password, alias, file);
+      if (changed) replaceFile(file, changed);
+    },
+  };
+}
+
+/**
+ * The step that removes `alias` from the store when that entry holds `ca`, else undefined.
+ * @throws MtlsCaError when the store cannot be read with `password`
+ */
+export function javaRemovalStep(
+  file: string,
+  password: string,
+  alias: string,
+  ca: Certificate,
+): TrustStep | undefined {
+  const store = open(file);
+  const entry = trustedCertificates(store.data, password, file).find(
+    (e) => e.alias.toLowerCase() === alias.toLowerCase(),
+  );
+  return entry?.certificate.der.equals(ca.der)
+    ? removalStep(store.file, password, undefined, entry.alias, store.format)
+    : undefined;
+}
+
 /**
  * Whether the CA is trusted by the store: under mtls-ca's alias, or any other (a system store hook may
  * have added it).
@@ -150,14 +188,7 @@ export function javaPlan(
         replaceFile(store.file, addTrustedCertificate(open(file).data, password, alias, ca, file)),
     });
   } else if (ours?.certificate.der.equals(ca.der)) {
-    plan.steps.push({
-      command: [keytool[0]!, '-delete', ...keytool.slice(1)],
-      equivalent: true,
-      run: async () => {
-        const changed = removeTrustedCertificate(open(file).data, password, alias, file);
-        if (changed) replaceFile(store.file, changed);
-      },
-    });
+    plan.steps.push(removalStep(store.file, password, passwordFile, alias, store.format));
   } else {
     plan.note = 'not there';
   }

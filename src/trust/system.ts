@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Certificate } from '../pki/certificate.js';
 import { pemBlocks } from '../pki/pem.js';
+import { DEFAULT_CACERTS_PASSWORD, javaRemovalStep } from './java.js';
 import { shortFingerprint } from './nss.js';
 import {
   commandStep,
@@ -27,6 +28,16 @@ interface LinuxStore {
   extension: string;
   /** The command that rebuilds the bundles from the anchors. */
   refresh: string[];
+  /**
+   * The command that rebuilds them after an anchor was removed. Debian's update-ca-certificates counts a
+   * removed local certificate as nothing changed: its links in /etc/ssl/certs stay until `--fresh`.
+   */
+  refreshAfterRemoval: string[];
+  /**
+   * A Java trust store the refresh keeps in step with the anchors, and the alias it gives ours; Debian's
+   * ca-certificates-java adds local certificates there but never removes them, so uninstall does.
+   */
+  java?: { file: string; alias: (anchor: string) => string };
   /** The bundle that programs read (curl, OpenSSL), to tell whether the CA is trusted. */
   bundle: string;
   packageName: string;
@@ -37,6 +48,11 @@ const LINUX: Record<'debian' | 'rhel', LinuxStore> = {
     anchors: '/usr/local/share/ca-certificates',
     extension: '.crt',
     refresh: ['update-ca-certificates'],
+    refreshAfterRemoval: ['update-ca-certificates', '--fresh'],
+    java: {
+      file: '/etc/ssl/certs/java/cacerts',
+      alias: (anchor) => `debian:${path.basename(anchor, '.crt')}.pem`,
+    },
     bundle: '/etc/ssl/certs/ca-certificates.crt',
     packageName: 'ca-certificates',
   },
@@ -44,6 +60,7 @@ const LINUX: Record<'debian' | 'rhel', LinuxStore> = {
     anchors: '/etc/pki/ca-trust/source/anchors',
     extension: '.pem',
     refresh: ['update-ca-trust', 'extract'],
+    refreshAfterRemoval: ['update-ca-trust', 'extract'],
     bundle: '/etc/pki/tls/certs/ca-bundle.crt',
     packageName: 'ca-certificates',
   },
@@ -164,7 +181,9 @@ export async function systemPlan(
     }
     plan.steps.push(step(['install', '-m', '0644', caFile, file]), step(s.refresh));
   } else if (printOnly || fs.existsSync(file)) {
-    plan.steps.push(step(['rm', '-f', file]), step(s.refresh));
+    plan.steps.push(step(['rm', '-f', file]), step(s.refreshAfterRemoval));
+    const javaStep = !printOnly && s.java ? debianJavaStep(s.java.file, s.java.alias(file), ca) : undefined;
+    if (javaStep) plan.steps.push(javaStep);
   } else {
     plan.note = 'not there';
   }
@@ -176,6 +195,17 @@ export async function systemPlan(
     plan.blocked = { kind: 'missing-tool', tool: s.refresh[0]!, packageName: s.packageName };
   }
   return plan;
+}
+
+/** Removing the entry the system's Java hook made for our anchor, when it is there and holds our CA. */
+function debianJavaStep(file: string, alias: string, ca: Certificate): TrustStep | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return javaRemovalStep(file, DEFAULT_CACERTS_PASSWORD, alias, ca);
+  } catch {
+    // Not readable with the default password: the hook's store is not one we can check.
+    return undefined;
+  }
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseJks } from '../../src/pki/jks.js';
 import { layout } from '../../src/store/layout.js';
 import {
   CA_PASSWORD,
@@ -214,12 +215,35 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
     let anchor = '';
 
     afterAll(() => {
-      // Whatever happened: the system store as it was.
+      // Whatever happened: the system store as it was (Debian's documented way to drop a local CA, and the
+      // entry its Java hook made, which no Debian command removes).
       if (anchor && existsSync(anchor)) {
         rmSync(anchor);
-        spawnSync('update-ca-certificates', { stdio: 'ignore' });
+        spawnSync('update-ca-certificates', ['--fresh'], { stdio: 'ignore' });
+      }
+      if (anchor && existsSync(JAVA_HOOK_STORE)) {
+        spawnSync(
+          'keytool',
+          ['-delete', '-keystore', JAVA_HOOK_STORE, '-storepass', 'changeit', '-alias', hookAlias()],
+          {
+            stdio: 'ignore',
+          },
+        );
       }
     });
+    const hookAlias = () => `debian:${path.basename(anchor, '.crt')}.pem`;
+    /** The JDK trust store Debian's ca-certificates-java keeps in step with the system store. */
+    const JAVA_HOOK_STORE = '/etc/ssl/certs/java/cacerts';
+    const hookAliases = () =>
+      existsSync(JAVA_HOOK_STORE)
+        ? parseJks(readFileSync(JAVA_HOOK_STORE), 'changeit', JAVA_HOOK_STORE).map((e) => e.alias)
+        : [];
+    const links = () =>
+      spawnSync(
+        'find',
+        ['/etc/ssl/certs', '-maxdepth', '1', '-lname', `*${path.basename(anchor, '.crt')}*`],
+        { encoding: 'utf8' },
+      ).stdout.trim();
 
     test('as another user: needs root, says why, changes nothing', async () => {
       if (!isRoot) return;
@@ -268,9 +292,15 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       const answer = await curl(url, pem);
       expect(answer.body, answer.stderr).toBe(CUSTOMER_1);
 
+      const hooked = hookAliases().includes(hookAlias());
+      // Debian's ca-certificates-java adds every local CA to the JDK's cacerts.
+      if (existsSync('/etc/ca-certificates/update.d/jks-keystore')) expect(hooked).toBe(true);
       await trustOk(['uninstall', '--system'], home, D);
       expect(existsSync(anchor)).toBe(false);
       expect(readFileSync(bundle).equals(before)).toBe(true);
+      // Nothing of ours left: no link in /etc/ssl/certs, no entry in the Java store the hook filled.
+      expect(links()).toBe('');
+      if (hooked) expect(hookAliases()).not.toContain(hookAlias());
       expect(await states(['--system'], home, D)).toEqual({ [key]: 'absent' });
     }, 120_000);
   });
