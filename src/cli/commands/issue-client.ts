@@ -16,7 +16,7 @@ import {
 import { INPUT, inputName, readInput } from '../input.js';
 import { ALT_NAME_RULES, USER_NAME_RULES } from '../name-rules-help.js';
 import { caPasswordForUse, storePasswordChoice } from '../passwords.js';
-import { day, fileLines, stillAuthenticates } from '../render.js';
+import { day, fileLines, shellWord, stillAuthenticates } from '../render.js';
 
 interface Flags {
   from?: string;
@@ -147,6 +147,7 @@ export function registerIssueClient(program: Command, ctx: CommandContext): void
         ...fileLines(out, r.files),
         '',
         `Import ${r.p12} into a browser or OS key store${r.passwordFile ? `; its password is in ${r.passwordFile}` : ''}.`,
+        `For this user's Chromium and Firefox: mtls-ca trust install --client ${shellWord(r.name)}`,
       ]);
     });
 }
