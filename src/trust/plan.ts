@@ -11,7 +11,6 @@ export type TrustStoreKind = 'nss' | 'java' | 'system' | 'client';
 
 /** The operating system's trust store family. */
 export type Platform = 'debian' | 'rhel' | 'macos' | 'windows';
-export const PLATFORMS: readonly Platform[] = ['debian', 'rhel', 'macos', 'windows'];
 
 export interface TrustStep {
   /** The command that does it, as argv: what `--dry-run` prints, and, for most steps, what runs. */

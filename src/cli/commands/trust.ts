@@ -36,6 +36,7 @@ const STORES = `Stores:
             (pk12util, with the CA), or the macOS/Windows commands
 `;
 
+/** The systems whose store `--platform` names (trust/plan.ts's Platform; a literal here keeps --help from loading it). */
 const PLATFORMS: Platform[] = ['debian', 'rhel', 'macos', 'windows'];
 
 function storeOptions(cmd: Command): Command {
