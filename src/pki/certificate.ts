@@ -3,6 +3,8 @@ import crypto, { type KeyObject } from 'node:crypto';
 import * as der from './der.js';
 import { MtlsCaError } from './errors.js';
 import {
+  decodeAuthorityInfoAccess,
+  decodeCrlDistributionPoints,
   decodeExtensions,
   decodeSubjectAltNames,
   type Extension,
@@ -67,6 +69,12 @@ export function signCertificate(t: CertificateTemplate, issuerKey: KeyObject): C
   const signature = sign(issuerKey, tbs);
   return new Certificate(der.sequence(tbs, algorithm, der.bitString(signature)));
 }
+
+const EKU_NAMES = new Map<string, string>([
+  [OID.serverAuth, 'serverAuth'],
+  [OID.clientAuth, 'clientAuth'],
+  [OID.ocspSigning, 'ocspSigning'],
+]);
 
 /** A parsed certificate. The constructor validates the DER; everything else is derived lazily. */
 export class Certificate {
@@ -187,14 +195,27 @@ export class Certificate {
       .map(([name]) => name);
   }
 
-  /** Extended key usages by name (`serverAuth`, `clientAuth`) or OID. */
+  /** Extended key usages by name (`serverAuth`, `clientAuth`, `ocspSigning`) or OID. */
   get extendedKeyUsage(): string[] {
     const eku = this.extension(OID.extKeyUsage);
     if (!eku) return [];
     return der.decode(eku.value).children.map((n) => {
       const o = der.readOid(n);
-      return o === OID.serverAuth ? 'serverAuth' : o === OID.clientAuth ? 'clientAuth' : o;
+      return EKU_NAMES.get(o) ?? o;
     });
+  }
+
+  /**
+   * Where the certificate says its revocation status and its issuer are published: the URIs of its
+   * cRLDistributionPoints and authorityInfoAccess extensions (empty lists without them).
+   */
+  get revocationUrls(): { crl: string[]; ocsp: string[]; caIssuers: string[] } {
+    const dp = this.extension(OID.cRLDistributionPoints);
+    const aia = this.extension(OID.authorityInfoAccess);
+    return {
+      crl: dp ? decodeCrlDistributionPoints(dp.value) : [],
+      ...(aia ? decodeAuthorityInfoAccess(aia.value) : { ocsp: [], caIssuers: [] }),
+    };
   }
 
   get subjectAltNames(): SubjectAltNames {

@@ -203,3 +203,82 @@ export function decodeSubjectAltNames(value: Buffer): SubjectAltNames {
   }
   return out;
 }
+
+/**
+ * Where relying parties fetch a certificate's revocation status and its issuer (RFC 5280 4.2.1.13, 4.2.2.1).
+ * Plain `http:` URLs: the data is signed, and a TLS check inside a TLS check can loop.
+ */
+export interface RevocationUrls {
+  /** The CA's CRL, DER: the cRLDistributionPoints fullName. */
+  crl: string;
+  /** The OCSP responder (RFC 6960): the authorityInfoAccess id-ad-ocsp location. */
+  ocsp: string;
+  /** The CA certificate, DER (RFC 5280 4.2.2.1): the authorityInfoAccess id-ad-caIssuers location. */
+  caIssuers: string;
+}
+
+/** A uniformResourceIdentifier GeneralName: [6] IMPLICIT IA5String. URLs are ASCII (checked by the caller). */
+function uriName(url: string): Buffer {
+  return der.tlv(0x86, Buffer.from(url, 'latin1'));
+}
+
+/**
+ * One distribution point with the CRL's URL as its fullName, no reasons and no cRLIssuer: the CA's one full
+ * CRL covers every reason. DistributionPointName is a CHOICE, so its [0] is explicit; fullName [0] is implicit.
+ * @param url - where the CRL is served (DER)
+ */
+export function crlDistributionPoints(url: string): Extension {
+  return {
+    oid: OID.cRLDistributionPoints,
+    critical: false,
+    value: der.sequence(der.sequence(der.tlv(0xa0, der.tlv(0xa0, uriName(url))))),
+  };
+}
+
+/**
+ * authorityInfoAccess with the OCSP responder first (clients use the first one they support) and the CA
+ * certificate. RFC 5280 4.2.2.1: non-critical.
+ */
+export function authorityInfoAccess(urls: Pick<RevocationUrls, 'ocsp' | 'caIssuers'>): Extension {
+  return {
+    oid: OID.authorityInfoAccess,
+    critical: false,
+    value: der.sequence(
+      der.sequence(der.oid(OID.adOcsp), uriName(urls.ocsp)),
+      der.sequence(der.oid(OID.adCaIssuers), uriName(urls.caIssuers)),
+    ),
+  };
+}
+
+/**
+ * id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): a client trusts the responder's certificate for its lifetime
+ * without checking its revocation — which would ask the same responder. Its value is NULL.
+ */
+export function ocspNoCheck(): Extension {
+  return { oid: OID.ocspNoCheck, critical: false, value: der.nullValue() };
+}
+
+/** The URIs of every distribution point's fullName (other name forms are left out). */
+export function decodeCrlDistributionPoints(value: Buffer): string[] {
+  const out: string[] = [];
+  for (const point of der.decode(value, 'cRLDistributionPoints').children) {
+    const name = point.children.find((c) => c.tag === 0xa0);
+    const fullName = name?.children.find((c) => c.tag === 0xa0);
+    for (const g of fullName?.children ?? []) if (g.tag === 0x86) out.push(g.content.toString('latin1'));
+  }
+  return out;
+}
+
+/** The OCSP and caIssuers URIs of an authorityInfoAccess value, in order. */
+export function decodeAuthorityInfoAccess(value: Buffer): { ocsp: string[]; caIssuers: string[] } {
+  const out = { ocsp: [] as string[], caIssuers: [] as string[] };
+  for (const access of der.decode(value, 'authorityInfoAccess').children) {
+    const [method, location] = access.children;
+    if (!method || location?.tag !== 0x86) continue;
+    const oid = der.readOid(method);
+    const uri = location.content.toString('latin1');
+    if (oid === OID.adOcsp) out.ocsp.push(uri);
+    else if (oid === OID.adCaIssuers) out.caIssuers.push(uri);
+  }
+  return out;
+}

@@ -18,8 +18,18 @@ export const OID = {
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
   anyExtendedKeyUsage: '2.5.29.37.0',
+  cRLDistributionPoints: '2.5.29.31',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  // access methods of authorityInfoAccess (RFC 5280 4.2.2.1)
+  adOcsp: '1.3.6.1.5.5.7.48.1',
+  adCaIssuers: '1.3.6.1.5.5.7.48.2',
+  // OCSP (RFC 6960 4.2.1, 4.2.2.2.1, 4.4.1; RFC 8954)
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
   // keys and signatures (RFC 8017, RFC 5480, RFC 5758, RFC 8410)
   rsaEncryption: '1.2.840.113549.1.1.1',
   sha1WithRSAEncryption: '1.2.840.113549.1.1.5',

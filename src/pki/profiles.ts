@@ -6,12 +6,17 @@ import type { KeyObject } from 'node:crypto';
 import { type Certificate, randomSerial, signCertificate } from './certificate.js';
 import { MtlsCaError } from './errors.js';
 import {
+  authorityInfoAccess,
   authorityKeyIdentifier,
   basicConstraints,
+  crlDistributionPoints,
+  type Extension,
   extendedKeyUsage,
   type KeyUsage,
   keyIdentifier,
   keyUsage,
+  ocspNoCheck,
+  type RevocationUrls,
   type SubjectAltNames,
   subjectAltName,
   subjectKeyIdentifier,
@@ -92,6 +97,21 @@ interface LeafOptions extends ValidityOptions {
   subject: DistinguishedName;
   altNames: SubjectAltNames;
   eku: string;
+  /** Where its revocation status is published: adds cRLDistributionPoints and authorityInfoAccess. */
+  revocation?: RevocationUrls;
+  /** Key usages instead of the leaf default ({@link leafKeyUsage}). */
+  usage?: KeyUsage[];
+  /** Appended after the others. */
+  extraExtensions?: Extension[];
+}
+
+/** The options every leaf profile shares: where the CA publishes revocation (undefined: nowhere). */
+export interface PublishedLeafOptions {
+  /**
+   * The CA's revocation URLs: the certificate then carries a CRL distribution point and the OCSP responder
+   * and CA certificate locations, which servers need to check it (Java's CRLDP and OCSP, nginx `ssl_ocsp`).
+   */
+  revocation?: RevocationUrls;
 }
 
 /**
@@ -124,11 +144,13 @@ function issueLeaf(o: LeafOptions): Certificate {
       publicKey: o.publicKey,
       extensions: [
         basicConstraints(false),
-        keyUsage(leafKeyUsage(o.publicKey)),
+        keyUsage(o.usage ?? leafKeyUsage(o.publicKey)),
         extendedKeyUsage([o.eku]),
         ...(hasSan ? [subjectAltName(o.altNames, !o.subject.commonName)] : []),
         subjectKeyIdentifier(keyIdentifier(o.publicKey)),
         authorityKeyIdentifier(caKeyId),
+        ...(o.revocation ? [crlDistributionPoints(o.revocation.crl), authorityInfoAccess(o.revocation)] : []),
+        ...(o.extraExtensions ?? []),
       ],
     },
     o.ca.privateKey,
@@ -145,7 +167,8 @@ export function issueServerCertificate(
     publicKey: KeyObject;
     altNames: SubjectAltNames;
     commonName?: string;
-  } & ValidityOptions,
+  } & ValidityOptions &
+    PublishedLeafOptions,
 ): Certificate {
   const names = [...(opts.altNames.dns ?? []), ...(opts.altNames.ip ?? [])];
   if (names.length === 0) {
@@ -175,7 +198,8 @@ export function issueClientCertificate(
     email?: string[];
     uri?: string[];
     organization?: string;
-  } & ValidityOptions,
+  } & ValidityOptions &
+    PublishedLeafOptions,
 ): Certificate {
   if (!opts.commonName)
     throw new MtlsCaError('INVALID_ARGUMENT', 'issue client certificate: the common name is empty');
@@ -184,5 +208,28 @@ export function issueClientCertificate(
     subject: { commonName: opts.commonName, organization: opts.organization },
     altNames: { email: opts.email ?? [], uri: opts.uri ?? [] },
     eku: OID.clientAuth,
+  });
+}
+
+/** The subject of every OCSP responder certificate; the issuer says which CA it answers for. */
+export const OCSP_RESPONDER_NAME = 'OCSP responder';
+
+/**
+ * A delegated OCSP responder (RFC 6960 4.2.2.2): the CA authorizes this key to sign OCSP responses about its
+ * certificates, so that the CA key itself can stay offline. EKU id-kp-OCSPSigning only (a client refuses a
+ * delegate without it), keyUsage digitalSignature, and id-pkix-ocsp-nocheck: clients do not check the
+ * responder's own revocation (they would have to ask the responder), so it must be short-lived instead.
+ * @param days - its lifetime; keep it short, and re-issue it well before it ends
+ */
+export function issueOcspResponderCertificate(
+  opts: { ca: CertificateAuthority; publicKey: KeyObject } & ValidityOptions,
+): Certificate {
+  return issueLeaf({
+    ...opts,
+    subject: { commonName: OCSP_RESPONDER_NAME },
+    altNames: {},
+    eku: OID.ocspSigning,
+    usage: ['digitalSignature'],
+    extraExtensions: [ocspNoCheck()],
   });
 }
