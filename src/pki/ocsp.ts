@@ -322,7 +322,7 @@ export class OcspIssuer {
   /** True when `certId` names this CA as the issuer. */
   issued(certId: CertId): boolean {
     const h = this.#hashes.get(certId.hashAlgorithm);
-    return h !== undefined && h.name.equals(certId.issuerNameHash) && h.key.equals(certId.issuerKeyHash);
+    return h?.name.equals(certId.issuerNameHash) === true && h.key.equals(certId.issuerKeyHash);
   }
 }
 
