@@ -50,6 +50,8 @@ function hintForDetail(d: ErrorDetail): string {
       return 'see `mtls-ca list`';
     case 'ca-certificate':
       return 'to replace the CA, run `mtls-ca init --force`';
+    case 'ocsp-responder-certificate':
+      return 'to replace the responder now, remove ca/ocsp.key and run `mtls-ca crl`';
     case 'all-expired':
       return 'see `mtls-ca list --status expired`';
     case 'crl-unusable':

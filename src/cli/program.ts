@@ -9,6 +9,8 @@ import { registerInspect } from './commands/inspect.js';
 import { registerIssueClient } from './commands/issue-client.js';
 import { registerIssueServer } from './commands/issue-server.js';
 import { registerList } from './commands/list.js';
+import { registerPublish } from './commands/publish.js';
+import { registerPublishUrl } from './commands/publish-url.js';
 import { registerRenew } from './commands/renew.js';
 import { registerRevoke } from './commands/revoke.js';
 import { registerServe } from './commands/serve.js';
@@ -69,6 +71,8 @@ ${EXIT_CODES}
   registerRenew(program, ctx);
   registerAudit(program, ctx);
   registerServe(program, ctx);
+  registerPublishUrl(program, ctx);
+  registerPublish(program, ctx);
   registerDemo(program, ctx);
   registerSnippet(program, ctx);
   registerTrust(program, ctx);

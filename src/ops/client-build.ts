@@ -7,6 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
+import type { RevocationUrls } from '../pki/extensions.js';
 import { exportPrivateKeyDer, type KeyPair, type KeyType } from '../pki/keys.js';
 import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
@@ -21,6 +22,8 @@ export interface ClientBuildSettings {
   days: number;
   p12Profile: Pkcs12Profile;
   now: Date;
+  /** The CA's revocation URLs, when it publishes (publishing.ts). */
+  revocation?: RevocationUrls;
 }
 
 /** The CA and settings a worker thread receives (workerData). */
@@ -76,6 +79,7 @@ function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: Clie
     email: job.email,
     days: s.days,
     now: s.now,
+    revocation: s.revocation,
   });
   const keyDer = exportPrivateKeyDer(keys.privateKey); // once, for key file and PKCS#12
   const p12 = createPkcs12({

@@ -11,6 +11,7 @@ import { MODE_PUBLIC, type Transaction } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
 import type { InventoryEntry } from '../store/inventory.js';
+import { type ResponderSummary, stageResponder } from './publishing.js';
 
 const DAY_MS = 86_400_000;
 
@@ -23,8 +24,19 @@ export interface CrlSummary {
 }
 
 /**
+ * The CA's CRL lifetime in days: that of its current CRL (crl-lifetime.ts), or {@link DEFAULT_CRL_DAYS}
+ * when there is none that can be read.
+ */
+export function currentCrlLifetime(store: CaStore): number {
+  const current = store.readCrl();
+  return current instanceof Crl ? crlLifetimeDays(current) : DEFAULT_CRL_DAYS;
+}
+
+/**
  * Stages a fresh CRL listing every revoked certificate in `entries`, numbered one above the current CRL.
- * Expired certificates stay listed: harmless, and it keeps `openssl verify -crl_check` strict.
+ * Expired certificates stay listed: harmless, and it keeps `openssl verify -crl_check` strict. When the CA
+ * publishes, the OCSP responder certificate is re-issued in the same transaction if it is due
+ * (publishing.ts): whatever holds the CA key to sign a CRL keeps the responder current too.
  * @param days - its lifetime; default the CA's CRL lifetime, that of the current CRL (crl-lifetime.ts), or
  *   {@link DEFAULT_CRL_DAYS} when there is none that can be read
  */
@@ -35,7 +47,7 @@ export function stageCrl(
   entries: InventoryEntry[],
   now: Date,
   days?: number,
-): { crl: Crl; audit: AuditRecord; summary: CrlSummary } {
+): { crl: Crl; audit: AuditRecord; summary: CrlSummary; responder?: ResponderSummary } {
   const current = store.readCrl();
   const lifetime = days ?? (current instanceof Crl ? crlLifetimeDays(current) : DEFAULT_CRL_DAYS);
   // An unreadable CRL is replaced; its number restarts above anything the inventory could have produced.
@@ -63,9 +75,11 @@ export function stageCrl(
     nextUpdate: crl.nextUpdate.toISOString(),
     revoked: revoked.length,
   };
+  const responder = stageResponder(store, tx, ca, now, lifetime);
   return {
     crl,
     summary,
+    ...(responder ? { responder } : {}),
     audit: {
       time: now.toISOString(),
       op: 'crl',
@@ -76,7 +90,8 @@ export function stageCrl(
 }
 
 /**
- * Re-signs the CRL: every revoked certificate, the next CRL number, a fresh nextUpdate.
+ * Re-signs the CRL: every revoked certificate, the next CRL number, a fresh nextUpdate (and, when the CA
+ * publishes, a new OCSP responder certificate if it is due).
  * @param o.days - its lifetime; default the CA's CRL lifetime (see {@link stageCrl})
  * @param o.caPassword - the CA key password; ignored for an unencrypted key
  * @param o.now - its thisUpdate; default now
@@ -84,24 +99,31 @@ export function stageCrl(
 export async function resignCrl(
   store: CaStore,
   o: { days?: number; caPassword: string | undefined; now?: Date },
-): Promise<CrlSummary> {
+): Promise<CrlSummary & { responder?: ResponderSummary }> {
   const now = o.now ?? new Date();
   const ca = store.loadCa(o.caPassword);
-  return store.lock(() => resignLocked(store, ca, now, o.days));
+  return store.lock(() => {
+    const r = resignLocked(store, ca, now, o.days);
+    return { ...r.crl, ...(r.responder ? { responder: r.responder } : {}) };
+  });
 }
 
-function resignLocked(
+/**
+ * {@link resignCrl} for a caller holding the lock and the CA key.
+ * @param detail - more for the audit line (why it was renewed)
+ */
+export function resignLocked(
   store: CaStore,
   ca: CertificateAuthority,
   now: Date,
   days?: number,
   detail?: Record<string, string>,
-): CrlSummary {
+): { crl: CrlSummary; responder?: ResponderSummary } {
   const tx = store.newTransaction();
-  const { audit, summary } = stageCrl(store, tx, ca, store.readInventory(), now, days);
+  const { audit, summary, responder } = stageCrl(store, tx, ca, store.readInventory(), now, days);
   store.appendAudit(tx, [{ ...audit, detail: { ...audit.detail, ...detail } }], ca.privateKey);
   tx.commit();
-  return summary;
+  return { crl: summary, ...(responder ? { responder } : {}) };
 }
 
 /**
@@ -150,6 +172,6 @@ export async function renewCrlIfDue(
   return store.lock(() => {
     const reason = crlRenewalReason(store, now);
     if (!reason) return undefined;
-    return { reason, crl: resignLocked(store, ca, now, undefined, { renewal: reason }) };
+    return { reason, crl: resignLocked(store, ca, now, undefined, { renewal: reason }).crl };
   });
 }

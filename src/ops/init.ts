@@ -22,6 +22,7 @@ import {
   type WrittenFile,
 } from './common.js';
 import { stageCrl } from './crl.js';
+import { checkPublishUrl, type ResponderSummary, revocationUrlsFor } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
@@ -40,6 +41,11 @@ export interface InitOptions {
   /** The CA key password; null stores the key unencrypted (an explicit choice, for demos). */
   caPassword: string | null;
   store: StorePasswordChoice;
+  /**
+   * Where the CA will publish its CRL, OCSP responses and certificate (publishing.ts): the server
+   * certificate and every certificate after it carry these URLs. Default: nothing is published.
+   */
+  publishUrl?: string;
   now?: Date;
 }
 
@@ -50,6 +56,9 @@ export interface InitResult {
   files: WrittenFile[];
   passwordFiles: string[];
   backup?: string;
+  /** The publish URL, normalised, when one was given; and the OCSP responder certificate issued for it. */
+  publishUrl?: string;
+  responder?: ResponderSummary;
 }
 
 /**
@@ -76,13 +85,14 @@ export function serverAltNames(hosts: string[], serverDays: number) {
   return hostsToAltNames([...new Set([...LOCAL_HOSTS, ...hosts])]);
 }
 
-/** The CA name, trimmed, and the server's subjectAltNames, after checking both (and the days). */
-function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays'>) {
+/** The CA name, trimmed, the server's subjectAltNames and the publish URL, after checking them (and the days). */
+function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays' | 'publishUrl'>) {
   assertDays(o.caDays, 'caDays');
   assertDays(o.serverDays, 'serverDays');
   if (!o.caName.trim()) throw new MtlsCaError('INVALID_ARGUMENT', 'use caName "": the CA name is empty');
   assertCommonName(o.caName.trim(), 'CA name');
-  return { caName: o.caName.trim(), altNames: serverAltNames(o.hosts, o.serverDays) };
+  const publishUrl = o.publishUrl === undefined ? undefined : checkPublishUrl(o.publishUrl);
+  return { caName: o.caName.trim(), altNames: serverAltNames(o.hosts, o.serverDays), publishUrl };
 }
 
 /**
@@ -92,7 +102,7 @@ function checkOptions(o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serv
  */
 export function checkInit(
   store: CaStore,
-  o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays' | 'force'>,
+  o: Pick<InitOptions, 'caName' | 'hosts' | 'caDays' | 'serverDays' | 'force' | 'publishUrl'>,
 ): void {
   refuseExistingCa(store, o.force);
   checkOptions(o);
@@ -100,7 +110,7 @@ export function checkInit(
 
 export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
   const now = o.now ?? new Date();
-  const { caName, altNames } = checkOptions(o);
+  const { caName, altNames, publishUrl } = checkOptions(o);
   if (o.caPassword !== null) assertCaPasswordLength(o.caPassword);
   refuseExistingCa(store, o.force);
 
@@ -113,11 +123,17 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
     altNames,
     days: o.serverDays,
     now,
+    revocation: publishUrl === undefined ? undefined : revocationUrlsFor(publishUrl),
   });
   const written = await writeCaDirectory(store, {
     ca,
     caPassword: o.caPassword,
-    caAudit: auditRecord('init', caCert, now, { profile: 'ca', keyType: o.keyType }),
+    caAudit: auditRecord('init', caCert, now, {
+      profile: 'ca',
+      keyType: o.keyType,
+      ...(publishUrl ? { publishUrl } : {}),
+    }),
+    publishUrl,
     caIssuedAt: now,
     server: { certificate: serverCert, privateKey: serverKeys.privateKey },
     p12Profile: o.p12Profile,
@@ -165,6 +181,8 @@ export interface NewCaDirectory {
   users?: Map<string, string[]>;
   /** What the command does, for the message when a CA is there: see {@link refuseExistingCa}. */
   action?: string;
+  /** The publish URL (checked), written to the CA's settings; the OCSP responder is then issued too. */
+  publishUrl?: string;
   now: Date;
 }
 
@@ -179,7 +197,7 @@ export interface NewCaDirectory {
 export function writeCaDirectory(
   store: CaStore,
   d: NewCaDirectory,
-): Promise<Pick<InitResult, 'files' | 'passwordFiles' | 'backup'>> {
+): Promise<Pick<InitResult, 'files' | 'passwordFiles' | 'backup' | 'publishUrl' | 'responder'>> {
   const { ca, now } = d;
   const caCert = ca.certificate;
   const serverCert = d.server.certificate;
@@ -188,6 +206,7 @@ export function writeCaDirectory(
     const tx = store.newTransaction();
     // First: the logs the new CA starts are then empty ones, and the old CA's stay with it in the backup.
     const backup = d.force && store.isInitialized() ? store.stageBackup(tx, now) : undefined;
+    if (d.publishUrl !== undefined) store.stageSettings(tx, { publishUrl: d.publishUrl });
     const files = new FileList(tx, (f) => store.display(f));
     const p = store.paths;
     const server = p.server();
@@ -268,6 +287,14 @@ export function writeCaDirectory(
     // whatever the CRL it replaces said.
     const crl = stageCrl(store, tx, ca, d.history?.entries ?? [], now, DEFAULT_CRL_DAYS);
     files.files.push({ path: crl.summary.file, mode: '0644', what: 'certificate revocation list' });
+    if (d.publishUrl !== undefined)
+      files.files.push({ path: store.display(p.settings), mode: '0644', what: 'settings (publish URL)' });
+    if (crl.responder) {
+      files.files.push(
+        { path: crl.responder.file, mode: '0644', what: 'OCSP responder certificate' },
+        { path: store.display(p.ocspKey), mode: '0600', what: 'OCSP responder key (for publish)' },
+      );
+    }
     store.appendAudit(
       tx,
       [
@@ -283,6 +310,8 @@ export function writeCaDirectory(
       files: files.files,
       passwordFiles,
       ...(backup ? { backup: store.display(backup) } : {}),
+      ...(d.publishUrl ? { publishUrl: d.publishUrl } : {}),
+      ...(crl.responder ? { responder: crl.responder } : {}),
     };
   });
 }

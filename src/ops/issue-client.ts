@@ -30,6 +30,7 @@ import {
   type WrittenFile,
 } from './common.js';
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
+import { publishedRevocationUrls } from './publishing.js';
 import type { CertificateSummary } from './records.js';
 import { runInWorkers } from './worker-pool.js';
 
@@ -176,7 +177,13 @@ export async function issueClients(
   for (const r of requests) validateClientRequest(r);
   assertDays(s.days, 'days');
   const ca = store.loadCa(s.caPassword);
-  const build: ClientBuildSettings = { keyType: s.keyType, days: s.days, p12Profile: s.p12Profile, now };
+  const build: ClientBuildSettings = {
+    keyType: s.keyType,
+    days: s.days,
+    p12Profile: s.p12Profile,
+    now,
+    revocation: publishedRevocationUrls(store),
+  };
 
   return store.lock(async () => {
     const existing = claimNames(store, requests, {

@@ -15,6 +15,7 @@ import {
   type WrittenFile,
 } from './common.js';
 import { refuseLookalikes } from './names-in-use.js';
+import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 export interface IssueServerOptions {
@@ -83,7 +84,14 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
   const { name, altNames } = serverRequest(o);
   const ca = store.loadCa(o.caPassword);
   const keys = await generateKeyPair(o.keyType);
-  const cert = issueServerCertificate({ ca, publicKey: keys.publicKey, altNames, days: o.days, now });
+  const cert = issueServerCertificate({
+    ca,
+    publicKey: keys.publicKey,
+    altNames,
+    days: o.days,
+    now,
+    revocation: publishedRevocationUrls(store),
+  });
   return store.lock(() => {
     refuseTakenName(store, name, o.force);
     const paths = store.paths.server(name);

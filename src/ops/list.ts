@@ -84,7 +84,9 @@ function select(records: InventoryRecords, o: ListOptions, now: Date): Certifica
     const left = Math.floor((k.notAfterMs - nowMs) / DAY_MS);
     if (o.status && s !== wanted) continue;
     if (o.profile && k.profile !== o.profile) continue;
-    if (o.expiringDays !== undefined && !(s === 0 && left <= o.expiringDays)) continue;
+    // The OCSP responder lives as long as a CRL and is re-issued on its own: it would always be expiring.
+    if (o.expiringDays !== undefined && !(s === 0 && left <= o.expiringDays && k.profile !== 'ocsp'))
+      continue;
     kept[count] = i;
     status[count] = s;
     daysLeft[count] = left;

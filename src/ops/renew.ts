@@ -24,6 +24,7 @@ import {
   type WrittenFile,
 } from './common.js';
 import { type CrlSummary, stageCrl } from './crl.js';
+import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 export interface RenewOptions {
@@ -70,13 +71,18 @@ interface RenewalPlan {
   keptKey: KeyObject | undefined;
 }
 
+/** Clients and servers: the CA is replaced by a new init, the OCSP responder re-issued on its own. */
+function renewable(e: InventoryEntry): boolean {
+  return e.profile === 'client' || e.profile === 'server';
+}
+
 function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 'rekey'>): RenewalPlan {
   const entries = store.readInventory();
   const current = entries
-    .filter((e) => e.name === o.name && e.profile !== 'ca' && !e.revokedAt && !e.supersededAt)
+    .filter((e) => e.name === o.name && renewable(e) && !e.revokedAt && !e.supersededAt)
     .sort((a, b) => b.issuedAt.localeCompare(a.issuedAt))[0];
   if (!current) {
-    const any = entries.find((e) => e.name === o.name && e.profile !== 'ca');
+    const any = entries.find((e) => e.name === o.name && renewable(e));
     throw new MtlsCaError(
       'NOT_FOUND',
       `renew ${o.name}: ${any ? 'it has no current certificate (all revoked or superseded)' : 'no certificate with that name'}`,
@@ -146,6 +152,8 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
   const now = o.now ?? new Date();
   const { current, profile, paths, old, days, keptKey } = planRenewal(store, o);
   const ca = store.loadCa(o.caPassword);
+  // The CA's current publish URL: renewing an older certificate gives it the revocation URLs it lacked.
+  const revocation = publishedRevocationUrls(store);
   const san = old.subjectAltNames;
   const privateKey = keptKey ?? (await generateKeyPair(o.keyType ?? keyTypeOf(old.publicKey))).privateKey;
   const publicKey = createPublicKey(privateKey);
@@ -159,6 +167,7 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
           uri: san.uri,
           days,
           now,
+          revocation,
         })
       : issueServerCertificate({
           ca,
@@ -167,6 +176,7 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
           commonName: old.commonName,
           days,
           now,
+          revocation,
         });
   // A new key gets a new request beside it: <name>.csr is the key's request, and one for the old key would
   // tell whoever reads it (or sends it to another CA) the wrong public key.

@@ -9,6 +9,7 @@ import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, type RevokeEvent, statusOf } from '../store/inventory.js';
 import { type CrlSummary, stageCrl } from './crl.js';
+import type { ResponderSummary } from './publishing.js';
 
 /** The revocation reasons offered (the ones that apply to end-entity certificates of a private CA). */
 const REVOKE_REASONS = [
@@ -59,6 +60,14 @@ function findRevocationTargets(
     throw new MtlsCaError('INVALID_ARGUMENT', `revoke ${target}: that is the CA certificate`, {
       detail: { kind: 'ca-certificate' },
     });
+  }
+  if (matches.some((m) => m.profile === 'ocsp')) {
+    // Clients never check it (id-pkix-ocsp-nocheck): a revocation would change nothing. It is short-lived.
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `revoke ${target}: that is an OCSP responder certificate, which clients do not check for revocation`,
+      { detail: { kind: 'ocsp-responder-certificate' } },
+    );
   }
   // Named by its serial, an expired certificate can still be revoked.
   const open = matches.filter(
@@ -118,6 +127,10 @@ export interface RevokeResult {
   revoked: { name: string; profile: string; serial: string; subject: string }[];
   reason: RevocationReason;
   crl: CrlSummary;
+  /** The CA's publish URL, when it publishes: servers checking OCSP or the CRL there see the revocation. */
+  publishUrl?: string;
+  /** The OCSP responder certificate issued with the CRL, when one was due. */
+  responder?: ResponderSummary;
 }
 
 export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeResult> {
@@ -144,7 +157,8 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
       t.revocationReason = o.reason;
     }
     const tx = store.newTransaction();
-    const { audit, summary } = stageCrl(store, tx, ca, entries, now);
+    const { audit, summary, responder } = stageCrl(store, tx, ca, entries, now);
+    const { publishUrl } = store.readSettings();
     store.appendInventory(tx, events);
     store.appendAudit(
       tx,
@@ -174,6 +188,8 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
       })),
       reason: o.reason,
       crl: summary,
+      ...(publishUrl ? { publishUrl } : {}),
+      ...(responder ? { responder } : {}),
     };
   });
 }

@@ -10,6 +10,7 @@ import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import { assertDays, checkNames, FileList, type WrittenFile } from './common.js';
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
+import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
 export interface SignCsrOptions {
@@ -113,6 +114,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
       : [...(san.email ?? []).map((e) => `email:${e}`), ...(san.uri ?? []).map((u) => `URI:${u}`)]),
     ...csr.otherAltNames,
   ];
+  const revocation = publishedRevocationUrls(store);
   const cert =
     o.profile === 'client'
       ? issueClientCertificate({
@@ -123,6 +125,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
           uri: san.uri,
           days: o.days,
           now,
+          revocation,
         })
       : issueServerCertificate({
           ca,
@@ -131,6 +134,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
           commonName: cn,
           days: o.days,
           now,
+          revocation,
         });
   return store.lock(() => {
     const { out, old } = claimName(store, o, name, now);

@@ -70,6 +70,11 @@ export type ErrorDetail =
   | { kind: 'unknown-certificate' }
   /** `INVALID_ARGUMENT`: the certificate asked for is the CA's own; a new CA replaces it. */
   | { kind: 'ca-certificate' }
+  /**
+   * `INVALID_ARGUMENT`: the certificate asked for is the CA's OCSP responder, which clients never check; the
+   * next CRL signed after its key is removed issues a new one.
+   */
+  | { kind: 'ocsp-responder-certificate' }
   /** `NOT_FOUND`: every certificate of the name has expired (they are listed with status expired). */
   | { kind: 'all-expired' }
   /**

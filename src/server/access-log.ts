@@ -25,8 +25,11 @@ const ARRIVAL = Symbol('mtlsCaArrival');
 type LoggedResponse = ServerResponse & { [ARRIVAL]: Arrival };
 
 export interface AccessLog {
-  /** Starts following a request: call it first thing in the request listener. */
-  begin(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Starts following a request: call it first thing in the request listener.
+   * @param url - the URL to log, when not `req.url` (a long OCSP request in the path, shortened)
+   */
+  begin(req: IncomingMessage, res: ServerResponse, url?: string): void;
   /**
    * Logs the answer to a request Node's HTTP parser refused (400, 408, 413, 431): no request or response
    * object exists for it, so its method, path and duration are unknown (`-`).
@@ -64,9 +67,9 @@ export function createAccessLog(logger: ServerLogger, afterResponse: () => void)
   }
 
   return {
-    begin(req, response) {
+    begin(req, response, url) {
       const res = response as LoggedResponse;
-      res[ARRIVAL] = { start: performance.now(), url: req.url ?? '/' };
+      res[ARRIVAL] = { start: performance.now(), url: url ?? req.url ?? '/' };
       const connection = connectionOf(req.socket);
       if (connection) connection.latestResponse = res;
       // `on`, not `once`: 'close' comes once, and once() wraps the listener anew for every response.

@@ -22,6 +22,7 @@ export {
   type TlsPeer,
   type UnauthorizedReason,
 } from './identity.js';
+export type { ListenAddress } from './listen.js';
 export {
   type AccessEntry,
   createLogger,
@@ -41,11 +42,26 @@ export {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_TIMEOUTS,
-  type ListenAddress,
   type MtlsServer,
   type MtlsServerOptions,
   type ServerTimeouts,
 } from './mtls-server.js';
+export {
+  CACHE_MS,
+  type CertificateStatusSource,
+  DEFAULT_RESPONSE_LIFETIME_MS,
+  type OcspAnswer,
+  OcspResponder,
+  type ResponderFiles,
+} from './ocsp-responder.js';
+export {
+  createPublishServer,
+  DEFAULT_PUBLISH_PORT,
+  MAX_OCSP_REQUEST_BYTES,
+  type PublishServer,
+  type PublishServerOptions,
+} from './publish-server.js';
+export { CRL_CONTENT_TYPE, PublishedCrl } from './published-crl.js';
 export { type ErrorBody, escapeHtml, renderErrorPage, sendError, sendJson } from './responses.js';
 export { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
 export {

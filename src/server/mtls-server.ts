@@ -23,7 +23,7 @@
 
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { MtlsCaError } from '../pki/errors.js';
 import { createAccessLog } from './access-log.js';
@@ -33,6 +33,7 @@ import { acceptedPeer, Connections, connectionOf, judgePeer } from './connection
 import { CrlInForce, type CrlSummary, revokedBy, type StagedCrl } from './crl-in-force.js';
 import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
 import type { PeerCertificate, UnauthorizedReason } from './identity.js';
+import { type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
 import { createLogger, type ServerLogger } from './log.js';
 import type { LoadedCrl } from './revocation.js';
 import {
@@ -47,6 +48,7 @@ import {
 import { loadTlsMaterial, secureContextOptions, type TlsFiles, type TlsMaterial } from './tls-context.js';
 import { openUserDirectory } from './users.js';
 
+export type { ListenAddress } from './listen.js';
 export {
   CLIENT_AUTH_MODES,
   type ClientAuth,
@@ -56,13 +58,6 @@ export {
   type MtlsServerOptions,
   type ServerTimeouts,
 } from './server-options.js';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-  /** `https://host:port`, with `localhost` for a wildcard address. */
-  url: string;
-}
 
 export interface MtlsServer {
   readonly server: https.Server;
@@ -84,11 +79,6 @@ export interface MtlsServer {
    * is still open after `timeouts.shutdownMs`. Safe to call more than once.
    */
   close(): Promise<void>;
-}
-
-function urlFor(host: string, port: number): string {
-  const shown = host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host;
-  return `https://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }
 
 function clientAddress(socket: Socket): string | undefined {
@@ -125,35 +115,6 @@ interface PendingReload {
  */
 const SERVER_FILES_POLL_MS = 1_000;
 const SERVER_FILES_SETTLE_MS = 50;
-
-/** The status Node answers a request its HTTP parser refuses with, by error code; else 400. */
-const REFUSAL_STATUS: Readonly<Record<string, number>> = {
-  HPE_HEADER_OVERFLOW: 431,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
-
-/** The error of a failed listen(), worded for the person who chose the address. */
-function listenError(e: NodeJS.ErrnoException, host: string, port: number): MtlsCaError {
-  const where = `${host}:${port}`;
-  if (e.code === 'EADDRINUSE') {
-    return new MtlsCaError(
-      'IO_FAILED',
-      `listen on ${where}: address already in use`,
-      'stop the other server or pick another port',
-      e,
-    );
-  }
-  if (e.code === 'EACCES') {
-    return new MtlsCaError(
-      'IO_FAILED',
-      `listen on ${where}: permission denied`,
-      'ports below 1024 need privileges; use 8443',
-      e,
-    );
-  }
-  return new MtlsCaError('IO_FAILED', `listen on ${where}: ${e.message}`, undefined, e);
-}
 
 /**
  * Builds (but does not start) the mTLS server. Reads and checks every file now, so a bad directory fails
@@ -397,27 +358,17 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     logger,
     timeouts,
 
-    listen() {
-      return new Promise<ListenAddress>((resolve, reject) => {
-        server.once('error', onListenError);
-        function onListenError(e: NodeJS.ErrnoException) {
-          reject(listenError(e, host, port));
-        }
-        server.listen({ host, port }, () => {
-          server.off('error', onListenError);
-          const address = server.address() as AddressInfo;
-          const result = { host, port: address.port, url: urlFor(host, address.port) };
-          logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
-          if (options.watchCrl !== false) crl.watch();
-          if (options.watchServerFiles !== false && !serverFilesWatch) {
-            serverFilesWatch = watchFiles([files.certFile, files.keyFile], reloadChangedServerFiles, {
-              pollMs: SERVER_FILES_POLL_MS,
-              settleMs: SERVER_FILES_SETTLE_MS,
-            });
-          }
-          resolve(result);
+    async listen() {
+      const result = await listenOn(server, 'https', host, port);
+      logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
+      if (options.watchCrl !== false) crl.watch();
+      if (options.watchServerFiles !== false && !serverFilesWatch) {
+        serverFilesWatch = watchFiles([files.certFile, files.keyFile], reloadChangedServerFiles, {
+          pollMs: SERVER_FILES_POLL_MS,
+          settleMs: SERVER_FILES_SETTLE_MS,
         });
-      });
+      }
+      return result;
     },
 
     async reload() {

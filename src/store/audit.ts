@@ -21,7 +21,8 @@ import { MtlsCaError } from '../pki/errors.js';
 import { sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
 import { ioFailure } from './io-error.js';
 
-export type AuditOperation = 'init' | 'import' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl';
+/** `settings`: a change of the CA's settings (settings.ts), with what it was set to. */
+export type AuditOperation = 'init' | 'import' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl' | 'settings';
 
 export interface AuditRecord {
   time: string;

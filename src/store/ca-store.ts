@@ -37,6 +37,7 @@ import { readInventoryIndex } from './inventory-index-reader.js';
 import { describeErrno, ioFailure } from './io-error.js';
 import { type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
+import { type CaSettings, encodeSettings, parseSettings } from './settings.js';
 
 export interface UsersFile {
   users: Record<string, { roles: string[] }>;
@@ -50,6 +51,8 @@ interface StagedLogs {
   audit?: AuditTail;
   /** The transaction moves the current CA away first ({@link CaStore.stageBackup}): its logs start empty. */
   fresh?: boolean;
+  /** The settings it writes, if it writes them. */
+  settings?: CaSettings;
 }
 
 export class CaStore {
@@ -296,6 +299,34 @@ export class CaStore {
   verifyAudit(): Promise<AuditVerification> {
     const ca = this.readCaCertificate();
     return this.readFinished(() => verifyAuditLog(this.paths.auditLog, this.paths.auditHead, ca));
+  }
+
+  /** The CA's settings (settings.ts); none set when the file does not exist. */
+  readSettings(): CaSettings {
+    this.#settle();
+    let text: string;
+    try {
+      text = fs.readFileSync(this.paths.settings, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw ioFailure('read', this.display(this.paths.settings), e);
+    }
+    return parseSettings(text, this.display(this.paths.settings));
+  }
+
+  /** Stages the CA's settings, replacing the file whole. */
+  stageSettings(tx: Transaction, settings: CaSettings): void {
+    tx.write(this.paths.settings, encodeSettings(settings), MODE_PUBLIC);
+    this.#logs(tx).settings = settings;
+  }
+
+  /**
+   * The settings as they will be once `tx` commits: those it stages, none after it moved the CA away
+   * ({@link stageBackup}: a new CA starts without the old one's settings), else the file's.
+   */
+  settingsAfter(tx: Transaction): CaSettings {
+    const staged = this.#stagedLogs.get(tx);
+    return staged?.settings ?? (staged?.fresh ? {} : this.readSettings());
   }
 
   readUsers(): UsersFile {

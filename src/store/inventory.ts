@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';
 
-export type CertificateProfile = 'ca' | 'server' | 'client';
+/** `ocsp`: the CA's delegated OCSP responder, re-issued on its own (it is never renewed or revoked by name). */
+export type CertificateProfile = 'ca' | 'server' | 'client' | 'ocsp';
 
 export interface IssueEvent {
   op: 'issue';

@@ -22,6 +22,14 @@ export interface Layout {
   /** Held while a command changes the directory. */
   lock: string;
   crl: string;
+  /** The CA's settings (settings.ts): where it publishes revocation. Absent until one is set. */
+  settings: string;
+  /**
+   * The delegated OCSP responder's certificate and (unencrypted) key: the `publish` process signs OCSP
+   * responses with them, so that the CA key can stay offline. Re-issued by the commands that sign a CRL.
+   */
+  ocspCert: string;
+  ocspKey: string;
   auditLog: string;
   /** The audit log's signed head: its line count and last line's hash, kept outside it (see audit.ts). */
   auditHead: string;
@@ -52,6 +60,9 @@ export function layout(root: string): Layout {
     inventoryIndex: path.join(caDir, 'inventory.idx'),
     lock: path.join(root, '.mtls-ca.lock'),
     crl: path.join(caDir, 'crl.pem'),
+    settings: path.join(caDir, 'settings.json'),
+    ocspCert: path.join(caDir, 'ocsp.crt'),
+    ocspKey: path.join(caDir, 'ocsp.key'),
     auditLog: path.join(caDir, 'audit.log'),
     auditHead: path.join(caDir, 'audit.head'),
     serverDir,

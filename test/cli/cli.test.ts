@@ -384,6 +384,8 @@ describe('help', () => {
       ['audit'],
       ['audit', 'verify'],
       ['serve'],
+      ['publish-url'],
+      ['publish'],
       ['demo'],
       ['snippet'],
       ['trust'],

@@ -20,6 +20,7 @@ import { HOST_RULES } from '../name-rules-help.js';
 import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
 import { caDirectoryLines, day } from '../render.js';
+import { enforcementLines } from '../revocation-notes.js';
 
 interface InitFlags {
   caName: string;
@@ -32,6 +33,7 @@ interface InitFlags {
   caPasswordFile?: string;
   caPassword?: boolean;
   passwordFile?: string;
+  publishUrl?: string;
 }
 
 export const DEFAULT_CA_NAME = `mtls-ca CA (${os.userInfo().username}@${os.hostname()})`;
@@ -51,6 +53,10 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .addOption(hostOption())
     .addOption(serverDaysOption())
     .addOption(p12ProfileOption())
+    .option(
+      '--publish-url <url>',
+      'where `mtls-ca publish` will serve the CRL and OCSP (http://host:port): certificates carry these URLs',
+    )
     .option('--force', 'move an existing CA to ssl/backups/<time>/ and start over')
     .addOption(caPasswordFileOption())
     .addOption(new Option('--no-ca-password', 'store the CA key UNENCRYPTED (0600) — for demos only'))
@@ -61,6 +67,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
         helpAfter([
           'MTLS_CA_PASSWORD=… mtls-ca init',
           'mtls-ca init --ca-password-file ca.pass \\\n      --host api.example.com --host 10.0.0.5',
+          'mtls-ca init --publish-url http://ca.example.com:8080   # CRL + OCSP URLs',
           'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
         ]),
     )
@@ -114,12 +121,15 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           force: Boolean(flags.force),
           caPassword,
           store: storeChoice,
+          publishUrl: flags.publishUrl,
         }),
       );
       out.result(r, () => [
         ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
         `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
         ...caDirectoryLines(out, r),
+        ...enforcementLines(r.publishUrl),
+        '',
         `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
       ]);
     });

@@ -28,10 +28,17 @@ export function registerList(program: Command, ctx: CommandContext): void {
         'superseded',
       ]),
     )
-    .addOption(new Option('--profile <profile>', 'only this kind').choices(['ca', 'server', 'client']))
+    .addOption(
+      new Option('--profile <profile>', 'only this kind (ocsp: the responder of `publish`)').choices([
+        'ca',
+        'server',
+        'client',
+        'ocsp',
+      ]),
+    )
     .option(
       '--expiring <period>',
-      'only valid certificates expiring within a period (30d, 4w); exit 3 if any',
+      'only valid certificates expiring within a period (30d, 4w); exit 3 if any (the OCSP responder, which renews itself, is never listed)',
     )
     .addHelpText(
       'after',

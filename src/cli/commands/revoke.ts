@@ -1,8 +1,32 @@
 import { type Command, Option } from 'commander';
+import type { ResponderSummary } from '../../ops/publishing.js';
 import type { RevocationReason } from '../../pki/crl.js';
 import { type CommandContext, caPasswordFileOption, helpAfter, parseDays } from '../context.js';
 import { caPasswordForUse } from '../passwords.js';
-import { crlLine } from '../render.js';
+import { crlLine, day } from '../render.js';
+import { RECIPES } from '../revocation-notes.js';
+
+/** The OCSP responder certificate a CRL signing re-issued, if it did. */
+function responderLines(responder: ResponderSummary | undefined): string[] {
+  return responder
+    ? [`Re-issued the OCSP responder certificate ${responder.file} (valid until ${day(responder.notAfter)}).`]
+    : [];
+}
+
+/** Who refuses the revoked certificate, and when. */
+function revokedWhereLines(publishUrl: string | undefined): string[] {
+  if (publishUrl === undefined) {
+    return [
+      '`mtls-ca serve` refuses it within 2 s; other servers (Tomcat, nginx, HAProxy, Go) once they',
+      `load the new CRL file, or check a published one. Recipes: ${RECIPES}.`,
+    ];
+  }
+  return [
+    `\`mtls-ca publish\` at ${publishUrl} answers "revoked" within 1 s and serves the new CRL:`,
+    'servers checking OCSP refuse it at once, Java checking the CRL within 30 s (its cache),',
+    `\`mtls-ca serve\` within 2 s. Recipes: ${RECIPES}.`,
+  ];
+}
 
 const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation'];
 
@@ -46,6 +70,8 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
             (c) => `Revoked ${c.profile} certificate "${c.name}" (serial ${c.serial}), reason ${r.reason}.`,
           ),
           crlLine(r.crl),
+          ...responderLines(r.responder),
+          ...revokedWhereLines(r.publishUrl),
         ]);
       },
     );
@@ -80,6 +106,6 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
       const { resignCrl } = await import('../../ops/crl.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store);
       const r = await resignCrl(store, { days: flags.days, caPassword });
-      out.result(r, () => [crlLine(r)]);
+      out.result(r, () => [crlLine(r), ...responderLines(r.responder)]);
     });
 }
