@@ -234,11 +234,12 @@ export async function createPublishServer(options: PublishServerOptions): Promis
           // The hook logs its own failures; a rejection must not stop the schedule.
         })
         .finally(() => {
-          renewing = false;
           if (closing) return;
-          // What it wrote is served now, not at the next poll.
+          // What it wrote is served now, not at the next poll — both, before anything is judged due again
+          // (a new CRL beside the old responder would look like a responder still due).
           crl.refresh();
           responder.refreshMaterial();
+          renewing = false;
           schedule();
         });
       return;
@@ -358,7 +359,7 @@ export async function createPublishServer(options: PublishServerOptions): Promis
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
       // An OCSP request in the path is long and says nothing a reader of the log needs.
-      const shown = path.startsWith(`${base}/ocsp/`) ? `${base}/ocsp/…` : undefined;
+      const shown = path.startsWith(`${base}/ocsp/`) ? `${base}/ocsp/<request>` : undefined;
       accessLog.begin(req, res, shown);
       (req.socket as TrackedSocket)[LATEST] = res;
       if (closing) res.setHeader('Connection', 'close');

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
-import { encodeExtension, type RevocationUrls } from '../../src/pki/extensions.js';
+import type { RevocationUrls } from '../../src/pki/extensions.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import {
   answerOcspRequest,
@@ -28,6 +28,7 @@ import {
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
 import { errorOf } from '../helpers/errors.js';
+import { certIdFor, ocspRequest } from '../helpers/ocsp.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const URLS: RevocationUrls = {
@@ -67,32 +68,6 @@ beforeAll(async () => {
     revocation: URLS,
   });
 });
-
-/** A CertID as a client computes it for `cert` issued by `issuer`. */
-function certId(issuer: Certificate, serialHex: string, hash = 'sha1', hashOid: string = OID.sha1): Buffer {
-  const key = der.bitsOf(der.decode(issuer.spki).children[1]!);
-  return der.sequence(
-    der.sequence(der.oid(hashOid), der.nullValue()),
-    der.octetString(crypto.createHash(hash).update(issuer.subjectDer).digest()),
-    der.octetString(crypto.createHash(hash).update(key).digest()),
-    der.integer(Buffer.from(serialHex, 'hex')),
-  );
-}
-
-/** An OCSPRequest for the CertIDs, with a nonce extension (extnValue = OCTET STRING of `nonce`) if given. */
-function request(ids: Buffer[], nonce?: Buffer): Buffer {
-  const extensions = nonce
-    ? [
-        der.explicit(
-          2,
-          der.sequence(
-            encodeExtension({ oid: OID.ocspNonce, critical: false, value: der.octetString(nonce) }),
-          ),
-        ),
-      ]
-    : [];
-  return der.sequence(der.sequence(der.sequence(...ids.map((id) => der.sequence(id))), ...extensions));
-}
 
 function refusal(input: Buffer): OcspRequestError {
   const e = errorOf(() => parseOcspRequest(input));
@@ -160,17 +135,17 @@ describe('certificates', () => {
 
 describe('requests', () => {
   test('reads the CertID (hashes, serial, its exact DER) and the nonce extension value', () => {
-    const id = certId(ca.certificate, leaf.serialHex);
+    const id = certIdFor(ca.certificate, leaf.serialHex);
     const nonce = crypto.randomBytes(16);
-    const r = parseOcspRequest(request([id], nonce));
+    const r = parseOcspRequest(ocspRequest([id], nonce));
     expect(r.certIds).toHaveLength(1);
     expect(r.certIds[0]).toMatchObject({ hashAlgorithm: OID.sha1, serialHex: leaf.serialHex, der: id });
     expect(r.nonce).toEqual(der.octetString(nonce));
-    expect(parseOcspRequest(request([id])).nonce).toBeUndefined();
+    expect(parseOcspRequest(ocspRequest([id])).nonce).toBeUndefined();
   });
 
   test('an explicit version 1, a requestor name and a signature are accepted', () => {
-    const id = certId(ca.certificate, leaf.serialHex);
+    const id = certIdFor(ca.certificate, leaf.serialHex);
     const tbs = der.sequence(
       der.explicit(0, der.integer(0)),
       der.explicit(1, der.tlv(0x82, Buffer.from('client.example'))),
@@ -185,10 +160,10 @@ describe('requests', () => {
 
   test(`more than ${OCSP_MAX_CERTIFICATES} certificates in one request → malformedRequest`, () => {
     const ids = Array.from({ length: OCSP_MAX_CERTIFICATES + 1 }, (_, i) =>
-      certId(ca.certificate, (i + 1).toString(16).padStart(2, '0')),
+      certIdFor(ca.certificate, (i + 1).toString(16).padStart(2, '0')),
     );
-    expect(parseOcspRequest(request(ids.slice(1))).certIds).toHaveLength(OCSP_MAX_CERTIFICATES);
-    const e = refusal(request(ids));
+    expect(parseOcspRequest(ocspRequest(ids.slice(1))).certIds).toHaveLength(OCSP_MAX_CERTIFICATES);
+    const e = refusal(ocspRequest(ids));
     expect(e.status).toBe('malformedRequest');
     expect(e.message).toBe(
       `read OCSP request: it asks about ${OCSP_MAX_CERTIFICATES + 1} certificates (at most ${OCSP_MAX_CERTIFICATES} per request)`,
@@ -196,7 +171,7 @@ describe('requests', () => {
   });
 
   test('an unsupported hash algorithm (MD5) → malformedRequest naming it', () => {
-    const e = refusal(request([certId(ca.certificate, leaf.serialHex, 'md5', '1.2.840.113549.2.5')]));
+    const e = refusal(ocspRequest([certIdFor(ca.certificate, leaf.serialHex, 'md5', '1.2.840.113549.2.5')]));
     expect(e.status).toBe('malformedRequest');
     expect(e.message).toBe(
       'read OCSP request: the hash algorithm 1.2.840.113549.2.5 is not supported (use SHA-1 or SHA-256)',
@@ -204,23 +179,23 @@ describe('requests', () => {
   });
 
   test('a nonce of 0 or 129 octets → malformedRequest; 1 and 128 are fine', () => {
-    const id = certId(ca.certificate, leaf.serialHex);
-    expect(parseOcspRequest(request([id], Buffer.alloc(1))).nonce).toBeDefined();
-    expect(parseOcspRequest(request([id], Buffer.alloc(128))).nonce).toBeDefined();
-    expect(refusal(request([id], Buffer.alloc(0))).message).toBe(
+    const id = certIdFor(ca.certificate, leaf.serialHex);
+    expect(parseOcspRequest(ocspRequest([id], Buffer.alloc(1))).nonce).toBeDefined();
+    expect(parseOcspRequest(ocspRequest([id], Buffer.alloc(128))).nonce).toBeDefined();
+    expect(refusal(ocspRequest([id], Buffer.alloc(0))).message).toBe(
       'read OCSP request: the nonce has 0 octets (1 to 128 are allowed)',
     );
-    expect(refusal(request([id], Buffer.alloc(129))).status).toBe('malformedRequest');
+    expect(refusal(ocspRequest([id], Buffer.alloc(129))).status).toBe('malformedRequest');
   });
 
   test('no request, trailing bytes, not DER, an empty list → malformedRequest', () => {
-    const id = certId(ca.certificate, leaf.serialHex);
+    const id = certIdFor(ca.certificate, leaf.serialHex);
     expect(refusal(Buffer.alloc(0)).message).toBe('read OCSP request: not DER');
-    expect(refusal(Buffer.concat([request([id]), Buffer.from([0])])).message).toBe(
+    expect(refusal(Buffer.concat([ocspRequest([id]), Buffer.from([0])])).message).toBe(
       'read OCSP request: not DER',
     );
     expect(refusal(Buffer.from('hello, responder')).status).toBe('malformedRequest');
-    expect(refusal(request([])).message).toBe('read OCSP request: it asks about no certificate');
+    expect(refusal(ocspRequest([])).message).toBe('read OCSP request: it asks about no certificate');
     expect(refusal(der.sequence(der.integer(1))).message).toBe('read OCSP request: not an OCSPRequest');
   });
 
@@ -231,11 +206,11 @@ describe('requests', () => {
       der.octetString(Buffer.alloc(20)),
       der.integer(1),
     );
-    expect(refusal(request([bad])).status).toBe('malformedRequest');
+    expect(refusal(ocspRequest([bad])).status).toBe('malformedRequest');
   });
 
   test('every truncation and 2,000 random single-byte changes of a request parse or are malformedRequest', () => {
-    const valid = request([certId(ca.certificate, leaf.serialHex)], crypto.randomBytes(16));
+    const valid = ocspRequest([certIdFor(ca.certificate, leaf.serialHex)], crypto.randomBytes(16));
     const inputs = [
       ...Array.from({ length: valid.length }, (_, n) => valid.subarray(0, n)),
       ...Array.from({ length: 2000 }, () => {
@@ -276,8 +251,8 @@ describe('responses', () => {
       reason: 'keyCompromise',
     };
     const nonce = crypto.randomBytes(32);
-    const ids = [leaf.serialHex, '0a0b', '7777'].map((s) => certId(ca.certificate, s));
-    const r = answer(request(ids, nonce));
+    const ids = [leaf.serialHex, '0a0b', '7777'].map((s) => certIdFor(ca.certificate, s));
+    const r = answer(ocspRequest(ids, nonce));
     expect(r.status).toBe('successful');
     const parsed = parseOcspResponse(r.der);
     expect(parsed.status).toBe('successful');
@@ -298,18 +273,18 @@ describe('responses', () => {
 
   test('exact CertStatus encodings: good [0] NULL, unknown [2] NULL, revoked without a reason when unspecified', () => {
     statuses['0c'] = { status: 'revoked', revokedAt: NOW, reason: 'unspecified' };
-    const body = answer(request([certId(ca.certificate, '0c')])).der;
+    const body = answer(ocspRequest([certIdFor(ca.certificate, '0c')])).der;
     const revokedInfo = Buffer.concat([Buffer.from([0xa1, 0x11]), der.generalizedTime(NOW)]);
     expect(body.includes(revokedInfo)).toBe(true);
     expect(parseOcspResponse(body).responses[0]!.status).toEqual({ status: 'revoked', revokedAt: NOW });
-    const good = answer(request([certId(ca.certificate, leaf.serialHex)])).der;
+    const good = answer(ocspRequest([certIdFor(ca.certificate, leaf.serialHex)])).der;
     expect(
-      good.includes(Buffer.concat([certId(ca.certificate, leaf.serialHex), Buffer.from([0x80, 0x00])])),
+      good.includes(Buffer.concat([certIdFor(ca.certificate, leaf.serialHex), Buffer.from([0x80, 0x00])])),
     ).toBe(true);
-    const unknown = answer(request([certId(ca.certificate, '7777')])).der;
-    expect(unknown.includes(Buffer.concat([certId(ca.certificate, '7777'), Buffer.from([0x82, 0x00])]))).toBe(
-      true,
-    );
+    const unknown = answer(ocspRequest([certIdFor(ca.certificate, '7777')])).der;
+    expect(
+      unknown.includes(Buffer.concat([certIdFor(ca.certificate, '7777'), Buffer.from([0x82, 0x00])])),
+    ).toBe(true);
   });
 
   test('SHA-256, SHA-384 and SHA-512 CertIDs are recognised as well', () => {
@@ -318,16 +293,18 @@ describe('responses', () => {
       ['sha384', OID.sha384],
       ['sha512', OID.sha512],
     ] as const) {
-      const r = answer(request([certId(ca.certificate, leaf.serialHex, hash, oid)]));
+      const r = answer(ocspRequest([certIdFor(ca.certificate, leaf.serialHex, hash, oid)]));
       expect(parseOcspResponse(r.der).responses[0]!.status).toEqual({ status: 'good' });
     }
   });
 
   test("another CA's certificate → unauthorized, 30 03 0a 01 06, nothing signed", () => {
-    const r = answer(request([certId(other.certificate, leaf.serialHex)]));
+    const r = answer(ocspRequest([certIdFor(other.certificate, leaf.serialHex)]));
     expect(r).toEqual({ status: 'unauthorized', der: Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x06]) });
     // one of ours and one of theirs in one request: not authoritative for all of it
-    const mixed = answer(request([certId(ca.certificate, leaf.serialHex), certId(other.certificate, '01')]));
+    const mixed = answer(
+      ocspRequest([certIdFor(ca.certificate, leaf.serialHex), certIdFor(other.certificate, '01')]),
+    );
     expect(mixed.status).toBe('unauthorized');
     expect(parseOcspResponse(ocspErrorResponse('malformedRequest'))).toEqual({
       status: 'malformedRequest',
