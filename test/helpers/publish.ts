@@ -1,0 +1,84 @@
+/**
+ * `mtls-ca publish` as the real binary (needs `npm run build`), for the interop tests whose consumers —
+ * openssl, nginx, Java, Tomcat — fetch from it as they would in production; and a free port to put in a
+ * publish URL before the certificates that carry it are issued.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import { BIN, baseEnv } from './cli.js';
+
+/** A TCP port nothing listens on right now (bound once on 127.0.0.1 and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:`port`, or rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface PublishProcess {
+  child: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM, then its exit code once it has shut down. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `mtls-ca publish --dir <dir> --listen 127.0.0.1 [...extra]` and resolves once it listens.
+ * @param env - its environment (a CA password for `--auto-renew`)
+ */
+export async function startPublish(
+  dir: string,
+  port: number,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<PublishProcess> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'publish', '--dir', dir, '--listen', '127.0.0.1', '--port', String(port), ...extra],
+    { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let text = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = waitForPort(port);
+  const early = exited.then((code) => {
+    throw new Error(`mtls-ca publish exited ${code} before listening:\n${text}`);
+  });
+  await Promise.race([started, early]);
+  early.catch(() => {});
+  return {
+    child,
+    output: () => text,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
