@@ -22,73 +22,68 @@ const NAME = 'Tomcat 10 with certificateRevocationListFile and the reload listen
 const haveTomcat = fs.existsSync(path.join(CATALINA_HOME, 'bin/bootstrap.jar'));
 if (!haveTomcat && !inCi) console.warn(`[skip] ${NAME}: no ${CATALINA_HOME} (Debian package tomcat10)`);
 
-(haveTomcat || inCi
-  ? describeWithTools
-  : (_: string[], name: string, fn: () => void) => describe.skip(name, fn))(
-  ['java', 'javac', 'curl'],
-  NAME,
-  () => {
-    const root = tempDir('mtls-ca-tomcat-');
-    const dir = path.join(root, 'ssl');
-    const base = path.join(root, 'catalina-base');
-    const p = (f: string) => path.join(dir, f);
-    let port: number;
-    let tomcat: ChildProcess | undefined;
-    let log = '';
+function suite(): void {
+  const root = tempDir('mtls-ca-tomcat-');
+  const dir = path.join(root, 'ssl');
+  const base = path.join(root, 'catalina-base');
+  const p = (f: string) => path.join(dir, f);
+  let port: number;
+  let tomcat: ChildProcess | undefined;
+  let log = '';
 
-    /** An HTTPS GET with `name`'s certificate: the status, or 0 when the TLS connection was refused. */
-    const get = (name: string): number => {
-      const r = run('curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '20',
-        '--cacert',
-        p('ca/ca.crt'),
-        '--cert',
-        p(`client/${name}.crt`),
-        '--key',
-        p(`client/${name}.key`),
-        `https://localhost:${port}/hello.txt`,
-      ]);
-      return Number(r.stdout);
-    };
+  /** An HTTPS GET with `name`'s certificate: the status, or 0 when the TLS connection was refused. */
+  const get = (name: string): number => {
+    const r = run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '20',
+      '--cacert',
+      p('ca/ca.crt'),
+      '--cert',
+      p(`client/${name}.crt`),
+      '--key',
+      p(`client/${name}.key`),
+      `https://localhost:${port}/hello.txt`,
+    ]);
+    return Number(r.stdout);
+  };
 
-    beforeAll(async () => {
-      expect(haveTomcat, `${CATALINA_HOME} is missing: install the Debian package tomcat10`).toBe(true);
-      expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
-      for (const n of ['alice', 'bob'])
-        expect((await cli(['issue-client', n, '--dir', dir], env)).code).toBe(0);
+  beforeAll(async () => {
+    expect(haveTomcat, `${CATALINA_HOME} is missing: install the Debian package tomcat10`).toBe(true);
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    for (const n of ['alice', 'bob'])
+      expect((await cli(['issue-client', n, '--dir', dir], env)).code).toBe(0);
 
-      for (const d of ['conf', 'lib', 'logs', 'temp', 'work', 'webapps/ROOT'])
-        fs.mkdirSync(path.join(base, d), { recursive: true });
-      runOk('javac', ['-cp', `${CATALINA_HOME}/lib/*`, '-d', path.join(base, 'lib'), LISTENER]);
-      fs.copyFileSync(
-        path.join(CATALINA_HOME, 'etc/catalina.properties'),
-        path.join(base, 'conf/catalina.properties'),
-      );
-      fs.writeFileSync(path.join(base, 'webapps/ROOT/hello.txt'), 'hello\n');
-      fs.writeFileSync(
-        path.join(base, 'conf/web.xml'),
-        `<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
+    for (const d of ['conf', 'lib', 'logs', 'temp', 'work', 'webapps/ROOT'])
+      fs.mkdirSync(path.join(base, d), { recursive: true });
+    runOk('javac', ['-cp', `${CATALINA_HOME}/lib/*`, '-d', path.join(base, 'lib'), LISTENER]);
+    fs.copyFileSync(
+      path.join(CATALINA_HOME, 'etc/catalina.properties'),
+      path.join(base, 'conf/catalina.properties'),
+    );
+    fs.writeFileSync(path.join(base, 'webapps/ROOT/hello.txt'), 'hello\n');
+    fs.writeFileSync(
+      path.join(base, 'conf/web.xml'),
+      `<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
   <servlet><servlet-name>default</servlet-name><servlet-class>org.apache.catalina.servlets.DefaultServlet</servlet-class></servlet>
   <servlet-mapping><servlet-name>default</servlet-name><url-pattern>/</url-pattern></servlet-mapping>
 </web-app>
 `,
-      );
-      // No jar scanning: nothing here has TLDs or annotations, and scanning Tomcat's own jars costs seconds.
-      fs.writeFileSync(
-        path.join(base, 'conf/context.xml'),
-        '<Context><JarScanner scanClassPath="false" scanManifest="false"/></Context>\n',
-      );
-      port = await freePort();
-      const password = env.MTLS_CA_STORE_PASSWORD;
-      fs.writeFileSync(
-        path.join(base, 'conf/server.xml'),
-        `<Server port="-1">
+    );
+    // No jar scanning: nothing here has TLDs or annotations, and scanning Tomcat's own jars costs seconds.
+    fs.writeFileSync(
+      path.join(base, 'conf/context.xml'),
+      '<Context><JarScanner scanClassPath="false" scanManifest="false"/></Context>\n',
+    );
+    port = await freePort();
+    const password = env.MTLS_CA_STORE_PASSWORD;
+    fs.writeFileSync(
+      path.join(base, 'conf/server.xml'),
+      `<Server port="-1">
   <Listener className="mtlsca.tomcat.CrlReloadListener" intervalMs="250"/>
   <Service name="Catalina">
     <Connector port="${port}" address="127.0.0.1" protocol="org.apache.coyote.http11.Http11NioProtocol" SSLEnabled="true">
@@ -105,52 +100,54 @@ if (!haveTomcat && !inCi) console.warn(`[skip] ${NAME}: no ${CATALINA_HOME} (Deb
   </Service>
 </Server>
 `,
-      );
-      tomcat = spawn(
-        'java',
-        [
-          '-XX:TieredStopAtLevel=1',
-          '-XX:+UseSerialGC',
-          '-cp',
-          `${CATALINA_HOME}/bin/bootstrap.jar:${CATALINA_HOME}/bin/tomcat-juli.jar`,
-          `-Dcatalina.home=${CATALINA_HOME}`,
-          `-Dcatalina.base=${base}`,
-          `-Djava.io.tmpdir=${path.join(base, 'temp')}`,
-          'org.apache.catalina.startup.Bootstrap',
-          'start',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      tomcat.stdout!.on('data', (c: Buffer) => {
-        log += c.toString();
-      });
-      tomcat.stderr!.on('data', (c: Buffer) => {
-        log += c.toString();
-      });
-      // The connector opens its port after the web application is deployed.
-      await waitForPort(port, 90_000).catch((e: Error) => {
-        throw new Error(`${e.message}\n${log}`);
-      });
+    );
+    tomcat = spawn(
+      'java',
+      [
+        '-XX:TieredStopAtLevel=1',
+        '-XX:+UseSerialGC',
+        '-cp',
+        `${CATALINA_HOME}/bin/bootstrap.jar:${CATALINA_HOME}/bin/tomcat-juli.jar`,
+        `-Dcatalina.home=${CATALINA_HOME}`,
+        `-Dcatalina.base=${base}`,
+        `-Djava.io.tmpdir=${path.join(base, 'temp')}`,
+        'org.apache.catalina.startup.Bootstrap',
+        'start',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    tomcat.stdout!.on('data', (c: Buffer) => {
+      log += c.toString();
     });
+    tomcat.stderr!.on('data', (c: Buffer) => {
+      log += c.toString();
+    });
+    // The connector opens its port after the web application is deployed.
+    await waitForPort(port, 90_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${log}`);
+    });
+  });
 
-    afterAll(async () => {
-      if (!tomcat) return;
-      tomcat.kill('SIGTERM');
-      await new Promise((r) => tomcat!.once('exit', r));
-    });
+  afterAll(async () => {
+    if (!tomcat) return;
+    tomcat.kill('SIGTERM');
+    await new Promise((r) => tomcat!.once('exit', r));
+  });
 
-    test('alice and bob are accepted while the CRL lists neither', () => {
-      expect(get('bob')).toBe(200);
-      expect(get('alice')).toBe(200);
-    });
+  test('alice and bob are accepted while the CRL lists neither', () => {
+    expect(get('bob')).toBe(200);
+    expect(get('alice')).toBe(200);
+  });
 
-    test('after `mtls-ca revoke alice` writes the new CRL, Tomcat refuses alice and still accepts bob', async () => {
-      expect((await cli(['revoke', 'alice', '--dir', dir], env)).code).toBe(0);
-      const deadline = Date.now() + 30_000;
-      while (get('alice') === 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      expect(get('alice')).toBe(0);
-      expect(get('bob')).toBe(200);
-      expect(log).toContain('CRL changed: reloaded the TLS configuration of');
-    });
-  },
-);
+  test('after `mtls-ca revoke alice` writes the new CRL, Tomcat refuses alice and still accepts bob', async () => {
+    expect((await cli(['revoke', 'alice', '--dir', dir], env)).code).toBe(0);
+    const deadline = Date.now() + 30_000;
+    while (get('alice') === 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(get('alice')).toBe(0);
+    expect(get('bob')).toBe(200);
+    expect(log).toContain('CRL changed: reloaded the TLS configuration of');
+  });
+}
+
+if (haveTomcat || inCi) describeWithTools(['java', 'javac', 'curl'], NAME, suite);
+else describe.skip(NAME, suite);
