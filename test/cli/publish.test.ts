@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { resignCrl } from '../../src/ops/crl.js';
 import { responderRenewalReason } from '../../src/ops/publishing.js';
-import { resignCrl } from '../../src/ops/revoke.js';
 import { Certificate } from '../../src/pki/certificate.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { caProblems } from '../helpers/ca-invariants.js';
