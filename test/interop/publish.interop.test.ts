@@ -46,8 +46,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
   });
 
   afterAll(async () => {
-    // SIGTERM: a graceful close, exit 0.
-    expect(await publish?.stop()).toBe(0);
+    await publish?.stop();
   });
 
   test('openssl ocsp: bob good, alice revoked (keyCompromise), a serial never issued unknown — verified, nonce checked', () => {
@@ -149,7 +148,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
     expect(fromPublish.stdout).toBe(onDisk.stdout);
   });
 
-  test('nginx ssl_ocsp on: bob → 200, the revoked alice → refused (400), asking the responder in her certificate', async () => {
+  test('nginx ssl_ocsp on: bob → 200, the revoked alice → refused (400) by the responder her certificate names; publish down → bob refused too', async () => {
     const nginxPort = await freePort();
     const prefix = path.join(root, 'nginx');
     fs.mkdirSync(prefix);
@@ -212,6 +211,12 @@ http {
       while (!publish.output().includes('GET /ocsp/<request> 200') && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       expect(publish.output()).toContain('GET /ocsp/<request> 200');
+      // Publish down: nginx cannot learn the status, and refuses (hard fail). SIGTERM: a graceful exit 0.
+      expect(await publish.stop()).toBe(0);
+      expect(get('bob')).toMatch(/400 The SSL certificate error.*\n400$/s);
+      expect(fs.readFileSync(path.join(prefix, 'error.log'), 'utf8')).toContain(
+        'while requesting certificate status, responder: 127.0.0.1',
+      );
     } finally {
       nginx.kill('SIGTERM');
       await new Promise((r) => nginx.once('exit', r));
