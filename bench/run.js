@@ -19,8 +19,18 @@ const BENCHMARKS = {
   throughput: () => import('./benchmarks/throughput.js'),
   handshakes: () => import('./benchmarks/handshakes.js'),
   scale: () => import('./benchmarks/scale.js'),
+  publish: () => import('./benchmarks/publish.js'),
 };
-const DEFAULT_SET = ['startup', 'init', 'issue-client', 'batch', 'throughput', 'handshakes', 'scale'];
+const DEFAULT_SET = [
+  'startup',
+  'init',
+  'issue-client',
+  'batch',
+  'throughput',
+  'handshakes',
+  'scale',
+  'publish',
+];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');
 const README = path.join(ROOT, 'bench/README.md');

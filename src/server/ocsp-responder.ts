@@ -10,7 +10,7 @@
  *   same way: the commands that re-issue the responder replace them while the server runs.
  * - An answer without a nonce for one certificate is signed once and reused for {@link CACHE_MS}, until
  *   anything it depends on changes (any status, the responder): the common request of nginx and Java costs
- *   a lookup, not a signature. A nonce asks for a fresh signature, which it gets.
+ *   a lookup by its bytes, not a parse and a signature. A nonce asks for a fresh signature, which it gets.
  */
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -24,7 +24,7 @@ import {
   type OcspRequest,
   OcspRequestError,
   type OcspResponseStatus,
-  type OcspSigner,
+  OcspSigningKey,
   ocspErrorResponse,
   parseOcspRequest,
 } from '../pki/ocsp.js';
@@ -54,6 +54,9 @@ export const DEFAULT_RESPONSE_LIFETIME_MS = 3_600_000;
 /** How long a signed answer without a nonce is handed out again before it is signed anew. */
 export const CACHE_MS = 60_000;
 
+/** Requests up to this size are cache keys as they are: one CertID, even in SHA-512, is about 200 bytes. */
+const MAX_CACHED_REQUEST_BYTES = 256;
+
 /** Answers kept at most; past that the cache starts over (it must not grow with every serial asked about). */
 const CACHE_ENTRIES = 10_000;
 
@@ -67,7 +70,7 @@ interface Material {
   ca: Certificate;
   issuer: OcspIssuer;
   /** Undefined while there is no usable responder certificate: every request is answered tryLater. */
-  signer: OcspSigner | undefined;
+  signer: OcspSigningKey | undefined;
   /** Why there is no signer. */
   problem?: string;
   version: string;
@@ -114,7 +117,7 @@ function loadMaterial(files: ResponderFiles, version: string): Material {
     material.problem = `${files.certFile} has no ocsp-nocheck extension`;
   else if (!isKeyPair(privateKey, certificate.publicKey))
     material.problem = `${files.keyFile} does not belong to ${files.certFile}`;
-  else material.signer = { certificate, privateKey };
+  else material.signer = new OcspSigningKey({ certificate, privateKey });
   return material;
 }
 
@@ -148,7 +151,7 @@ export class OcspResponder {
   #failedVersion: string | undefined;
   /** A version of the responder's files without a usable signer, seen once (maybe mid-replacement). */
   #failingMaterial: string | undefined;
-  /** Signed answers by CertID, for requests without a nonce; emptied whenever anything changes. */
+  /** Signed answers by request bytes, for requests without a nonce; emptied whenever anything changes. */
   #cache = new Map<string, { body: Buffer; at: number }>();
   #watches: FileWatch[] = [];
   #closed = false;
@@ -228,31 +231,28 @@ export class OcspResponder {
    * answer — tryLater while there is no usable responder certificate, unauthorized for another CA's
    * certificates, otherwise the signed statuses.
    */
-  answer(der: Buffer): OcspAnswer {
+  answer(body: Buffer): OcspAnswer {
+    const now = this.#o.clock.now();
+    const signer = this.#material.signer;
+    const usable =
+      signer !== undefined &&
+      now < signer.certificate.notAfter.getTime() &&
+      now >= signer.certificate.notBefore.getTime();
+    // A client asking again about the same certificate without a nonce sends the same bytes: the answer
+    // signed for them a moment ago is handed out without parsing the request again.
+    const key = body.length <= MAX_CACHED_REQUEST_BYTES ? body.toString('latin1') : undefined;
+    if (usable && key !== undefined) {
+      const hit = this.#cache.get(key);
+      if (hit && now - hit.at < CACHE_MS) return { httpStatus: 200, body: hit.body, status: 'successful' };
+    }
     let request: OcspRequest;
     try {
-      request = parseOcspRequest(der);
+      request = parseOcspRequest(body);
     } catch (e) {
       if (!(e instanceof OcspRequestError)) throw e;
       return { httpStatus: 400, body: ocspErrorResponse(e.status), status: e.status };
     }
-    const now = this.#o.clock.now();
-    const signer = this.#material.signer;
-    if (
-      !signer ||
-      now >= signer.certificate.notAfter.getTime() ||
-      now < signer.certificate.notBefore.getTime()
-    ) {
-      return { httpStatus: 200, body: ocspErrorResponse('tryLater'), status: 'tryLater' };
-    }
-    const key =
-      request.nonce === undefined && request.certIds.length === 1
-        ? request.certIds[0]!.der.toString('latin1')
-        : undefined;
-    if (key !== undefined) {
-      const hit = this.#cache.get(key);
-      if (hit && now - hit.at < CACHE_MS) return { httpStatus: 200, body: hit.body, status: 'successful' };
-    }
+    if (!usable) return { httpStatus: 200, body: ocspErrorResponse('tryLater'), status: 'tryLater' };
     const nextUpdate = Math.min(now + this.#lifetime, signer.certificate.notAfter.getTime());
     const r = answerOcspRequest(request, {
       issuer: this.#material.issuer,
@@ -261,7 +261,12 @@ export class OcspResponder {
       now: new Date(now),
       nextUpdate: new Date(nextUpdate),
     });
-    if (key !== undefined && r.status === 'successful') {
+    if (
+      key !== undefined &&
+      request.nonce === undefined &&
+      request.certIds.length === 1 &&
+      r.status === 'successful'
+    ) {
       if (this.#cache.size >= CACHE_ENTRIES) this.#cache.clear();
       this.#cache.set(key, { body: r.der, at: now });
     }
