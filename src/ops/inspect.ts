@@ -21,6 +21,8 @@ export interface CertificateDetails extends CertificateSummary {
   signatureAlgorithm: string;
   status: 'valid' | 'expired' | 'not-yet-valid';
   daysLeft: number;
+  /** Where it says its revocation status and issuer are published, when it says so (CRL DP, AIA). */
+  revocationUrls?: { crl: string[]; ocsp: string[]; caIssuers: string[] };
 }
 
 export type InspectResult =
@@ -78,6 +80,7 @@ const PROTECTED: Record<ProtectedKind, string> = {
 export type PasswordHook = (file: string, kind: ProtectedKind) => Promise<string | undefined>;
 
 function certificateDetails(cert: Certificate, now: Date = new Date()): CertificateDetails {
+  const urls = cert.revocationUrls;
   return {
     // keyTypeName, not keyTypeOf: a certificate with a key mtls-ca does not make is shown, not refused.
     ...summarize(cert, keyTypeName(cert.publicKey)),
@@ -87,6 +90,7 @@ function certificateDetails(cert: Certificate, now: Date = new Date()): Certific
     signatureAlgorithm: cert.signatureAlgorithmName,
     status: cert.validityAt(now),
     daysLeft: Math.floor((cert.notAfter.getTime() - now.getTime()) / DAY_MS),
+    ...(Object.values(urls).some((list) => list.length > 0) ? { revocationUrls: urls } : {}),
   };
 }
 

@@ -57,6 +57,20 @@ describe('a CA made with init --publish-url', () => {
     expect(caProblems(dir)).toEqual([]);
   });
 
+  test('inspect shows where a certificate says its CRL and OCSP responder are', async () => {
+    const r = await cli(['inspect', store.paths.client('alice').cert]);
+    expect(r.stdout).toContain(`  CRL:          ${URL_BASE}/crl\n  OCSP:         ${URL_BASE}/ocsp\n`);
+    const json = (await cli(['inspect', store.paths.client('alice').cert, '--json'])).json<{
+      certificates: { revocationUrls: unknown }[];
+    }>();
+    expect(json.certificates[0]!.revocationUrls).toEqual({
+      crl: [`${URL_BASE}/crl`],
+      ocsp: [`${URL_BASE}/ocsp`],
+      caIssuers: [`${URL_BASE}/ca.crt`],
+    });
+    expect((await cli(['inspect', store.paths.caCert])).stdout).not.toContain('OCSP:');
+  });
+
   test('publish-url shows it, as text and --json', async () => {
     const text = await cli(['publish-url', '--dir', dir]);
     expect(text.stdout).toBe(

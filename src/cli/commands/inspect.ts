@@ -120,6 +120,8 @@ function certLines(out: Output, c: CertificateDetails, indent = ''): string[] {
     `${indent}Key:          ${c.keyType}`,
     `${indent}Validity:     ${day(c.notBefore)} → ${day(c.notAfter)} (${status})`,
     `${indent}Usage:        ${[c.isCa ? 'CA' : 'end entity', ...c.keyUsage, ...c.extendedKeyUsage].join(', ')}`,
+    ...(c.revocationUrls?.crl.length ? [`${indent}CRL:          ${c.revocationUrls.crl.join(', ')}`] : []),
+    ...(c.revocationUrls?.ocsp.length ? [`${indent}OCSP:         ${c.revocationUrls.ocsp.join(', ')}`] : []),
     `${indent}Serial:       ${c.serial}`,
     `${indent}SHA-256:      ${c.fingerprint}`,
     `${indent}Signature:    ${c.signatureAlgorithm}`,
