@@ -95,6 +95,8 @@ describe('--help of every command', () => {
     ['audit', ['audit']],
     ['audit-verify', ['audit', 'verify']],
     ['serve', ['serve']],
+    ['publish-url', ['publish-url']],
+    ['publish', ['publish']],
     ['demo', ['demo']],
     ['snippet', ['snippet']],
     ['trust', ['trust']],
@@ -274,6 +276,26 @@ describe('normal output', () => {
         ['renew', 'alice', '--rekey', '--revoke-old'],
         ['renew', 'server'],
       ],
+    });
+  });
+
+  test('init --publish-url: the URLs in certificates, the responder, what revoke says', async () => {
+    await golden('publish-init', {
+      show: [
+        [...INIT, '--publish-url', 'http://ca.example.com:8080'],
+        ['publish-url'],
+        ['issue-client', 'alice'],
+        ['inspect', '$TMP/ssl/client/alice.crt'],
+        ['revoke', 'alice'],
+        ['list', '--profile', 'ocsp'],
+      ],
+    });
+  });
+
+  test('publish-url on a CA made without one, then --clear', async () => {
+    await golden('publish-url', {
+      setup: [INIT],
+      show: [['publish-url'], ['publish-url', 'http://ca.example.com:8080/pki/'], ['publish-url', '--clear']],
     });
   });
 

@@ -16,11 +16,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { javaProgram } from '../helpers/java.js';
+import { within } from '../helpers/poll.js';
 import { freePort, type PublishProcess, startPublish } from '../helpers/publish.js';
 import { describeWithTools, run, tempDir } from '../helpers/tools.js';
 
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
-const SERVER = path.resolve(import.meta.dirname, '../helpers/java/JsseServer.java');
 
 interface Jvm {
   port: number;
@@ -52,16 +53,9 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
       'java.security.properties': security,
       ...props,
     };
-    const child: ChildProcess = spawn(
-      'java',
-      [
-        '-XX:TieredStopAtLevel=1',
-        '-XX:+UseSerialGC',
-        ...Object.entries(defines).map(([k, v]) => `-D${k}=${v}`),
-        SERVER,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child: ChildProcess = spawn('java', javaProgram('JsseServer', [], defines), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     const waiting: ((line: string) => void)[] = [];
     let buffer = '';
@@ -113,13 +107,9 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
     return jvm;
   }
 
-  /** Whether publish logged a line matching `pattern` (its access lines are written in batches: wait a little). */
-  async function logged(pattern: RegExp): Promise<boolean> {
-    const deadline = Date.now() + 5_000;
-    while (!pattern.test(publish!.output()) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    return pattern.test(publish!.output());
-  }
+  /** Waits until publish logged a line matching `pattern` (access lines are written in batches). */
+  const logged = (pattern: RegExp) =>
+    within(5_000, `publish logged ${pattern}`, () => pattern.test(publish!.output()));
 
   /** One HTTPS request with `name`'s PEM certificate and key; resolves with the server's line about it. */
   async function connect(jvm: Jvm, name: string): Promise<string> {
@@ -162,7 +152,7 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
     expect(await connect(jvm, 'bob')).toBe('accepted CN=bob');
     const refused = await connect(jvm, 'alice');
     expect(refused).toMatch(/^refused .*Certificate has been revoked, reason: KEY_COMPROMISE/);
-    expect(await logged(/ - GET \/crl 200 /)).toBe(true);
+    await logged(/ - GET \/crl 200 /);
     expect(publish!.output()).not.toMatch(/ - (GET|POST) \/ocsp/);
   });
 
@@ -176,14 +166,13 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
       /^refused .*Certificate has been revoked, reason: KEY_COMPROMISE/,
     );
     // Java asks by RFC 5019 GET when the request is short, as it is.
-    expect(await logged(/ - GET \/ocsp\/<request> 200 /)).toBe(true);
+    await logged(/ - GET \/ocsp\/<request> 200 /);
     expect(await connect(jvm, 'carol')).toBe('accepted CN=carol');
 
     expect((await cli(['revoke', 'carol', '--dir', dir], env)).code).toBe(0);
     // the responder follows the inventory within a second; openssl tells when it has
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = run('openssl', [
+    await within(1_000, 'publish answers carol revoked', () =>
+      run('openssl', [
         'ocsp',
         '-issuer',
         p('ca/ca.crt'),
@@ -193,10 +182,8 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
         `http://127.0.0.1:${publishPort}/ocsp`,
         '-CAfile',
         p('ca/ca.crt'),
-      ]);
-      if (r.stdout.includes(': revoked') || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      ]).stdout.includes(': revoked'),
+    );
     // No OCSP cache in Java: the next handshake asks again (the CRL it might fall back to is not fetched).
     expect(await connect(jvm, 'carol')).toMatch(
       /^refused .*Certificate has been revoked, reason: UNSPECIFIED/,

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { within } from '../helpers/poll.js';
 import { freePort, type PublishProcess, startPublish, waitForPort } from '../helpers/publish.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
@@ -84,14 +85,9 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
   test('a revocation reaches openssl ocsp while publish runs', async () => {
     expect(ocsp(['-cert', p('client/carol.crt')]).stdout).toContain(': good');
     expect((await cli(['revoke', 'carol', '--dir', dir], env)).code).toBe(0);
-    const deadline = Date.now() + 10_000;
-    let last = '';
-    while (Date.now() < deadline) {
-      last = ocsp(['-cert', p('client/carol.crt')]).stdout;
-      if (last.includes(': revoked')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(last).toContain('client/carol.crt: revoked');
+    await within(1_000, 'openssl ocsp reads carol revoked', () =>
+      ocsp(['-cert', p('client/carol.crt')]).stdout.includes('client/carol.crt: revoked'),
+    );
   });
 
   test('openssl crl -inform DER reads /crl, verified by the CA, listing the revoked serials', () => {
@@ -122,13 +118,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
     expect(get('-z', file)).toBe('304');
     expect(get('--etag-compare', etag)).toBe('304');
     expect((await cli(['crl', '--dir', dir], env)).code).toBe(0);
-    const deadline = Date.now() + 10_000;
-    let code = '304';
-    while (code === '304' && Date.now() < deadline) {
-      code = get('--etag-compare', etag);
-      if (code === '304') await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(code).toBe('200');
+    await within(1_000, 'a new CRL at /crl', () => get('--etag-compare', etag) === '200');
   });
 
   test('GET /ca.crt is the CA certificate, DER', () => {
@@ -207,10 +197,9 @@ http {
       const log = fs.readFileSync(path.join(prefix, 'error.log'), 'utf8');
       expect(log).toContain('client SSL certificate verify error: certificate revoked');
       // and the responder saw nginx's requests (RFC 5019 GET); access lines are written in batches
-      const deadline = Date.now() + 5_000;
-      while (!publish.output().includes('GET /ocsp/<request> 200') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(publish.output()).toContain('GET /ocsp/<request> 200');
+      await within(5_000, "nginx's OCSP request in publish's log", () =>
+        publish.output().includes('GET /ocsp/<request> 200'),
+      );
       // Publish down: nginx cannot learn the status, and refuses (hard fail). SIGTERM: a graceful exit 0.
       expect(await publish.stop()).toBe(0);
       expect(get('bob')).toMatch(/400 The SSL certificate error.*\n400$/s);

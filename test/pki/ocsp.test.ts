@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import type { Certificate } from '../../src/pki/certificate.js';
 import * as der from '../../src/pki/der.js';
 import type { RevocationUrls } from '../../src/pki/extensions.js';
-import { generateKeyPair } from '../../src/pki/keys.js';
+import type { KeyPair } from '../../src/pki/keys.js';
 import {
   answerOcspRequest,
   type CertificateStatus,
@@ -28,6 +28,7 @@ import {
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
 import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
 import { certIdFor, ocspRequest } from '../helpers/ocsp.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
@@ -42,13 +43,10 @@ let other: CertificateAuthority;
 let responder: { certificate: Certificate; privateKey: crypto.KeyObject };
 let leaf: Certificate;
 
-beforeAll(async () => {
-  const [caKeys, otherKeys, responderKeys, leafKeys] = await Promise.all([
-    generateKeyPair('ecdsa-p256'),
-    generateKeyPair('ecdsa-p256'),
-    generateKeyPair('ecdsa-p256'),
-    generateKeyPair('ecdsa-p256'),
-  ]);
+beforeAll(() => {
+  const [caKeys, otherKeys, responderKeys, leafKeys] = [0, 1, 2, 3].map((i) =>
+    fixtureKeys('ecdsa-p256', i),
+  ) as [KeyPair, KeyPair, KeyPair, KeyPair];
   const root = (name: string, keys: typeof caKeys) => ({
     certificate: createRootCa({ subject: { commonName: name }, ...keys, days: 365, now: NOW }),
     privateKey: keys.privateKey,
@@ -110,8 +108,8 @@ describe('certificates', () => {
     expect(leaf.extension(OID.authorityInfoAccess)?.critical).toBe(false);
   });
 
-  test('a server certificate too; without URLs neither extension is there', async () => {
-    const keys = await generateKeyPair('ecdsa-p256');
+  test('a server certificate too; without URLs neither extension is there', () => {
+    const keys = fixtureKeys('ecdsa-p256', 4);
     const withUrls = issueServerCertificate({
       ca,
       publicKey: keys.publicKey,

@@ -28,20 +28,10 @@ import { createPublishServer, type PublishServer } from '../../src/server/publis
 import { CaStore } from '../../src/store/ca-store.js';
 import { manualClock } from '../helpers/clock.js';
 import { certIdFor, ocspRequest } from '../helpers/ocsp.js';
+import { within } from '../helpers/poll.js';
 import { tempDir } from '../helpers/tools.js';
 
 const DAY = 86_400_000;
-
-/** Polls `check` until it returns a value (not undefined), for what a watch delivers on its own time. */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Answer {
   status: number;
@@ -251,11 +241,13 @@ describe('the publish server', () => {
   test('a revocation reaches the responder while it runs, and replaces the answer it had cached', async () => {
     expect((await ask(['carol'])).responses[0]!.status).toEqual({ status: 'good' });
     await revoke(store, { target: 'carol', reason: 'cessationOfOperation', caPassword: undefined });
-    const answer = await until(async () => {
-      const s = (await ask(['carol'])).responses[0]!.status;
-      return s.status === 'revoked' ? s : undefined;
-    }, 'carol revoked by OCSP');
-    expect(answer).toMatchObject({ reason: 'cessationOfOperation' });
+    // the promise: a revocation reaches the answers within a second
+    await within(
+      1_000,
+      'carol revoked by OCSP',
+      async () => (await ask(['carol'])).responses[0]!.status.status === 'revoked',
+    );
+    expect((await ask(['carol'])).responses[0]!.status).toMatchObject({ reason: 'cessationOfOperation' });
     expect(lines.some((l) => l.includes('ocsp-statuses-loaded'))).toBe(true);
   });
 
@@ -316,9 +308,8 @@ describe('the publish server', () => {
 
   test('the access log has a line per request; an OCSP request in the path is shortened', async () => {
     await request(`${base}/ocsp/${ocspRequest([certIdFor(ca, serial.bob!)]).toString('base64')}`);
-    await until(
-      async () => (lines.some((l) => l.includes('GET /pki/ocsp/<request> 200')) ? true : undefined),
-      'the access line',
+    await within(5_000, 'the access line', () =>
+      lines.some((l) => l.includes('GET /pki/ocsp/<request> 200')),
     );
     expect(lines.some((l) => / - POST \/pki\/ocsp 200 /.test(l))).toBe(true);
   });
@@ -426,7 +417,7 @@ describe('the publish schedule on a manual clock', () => {
       clock.advance(0.6 * DAY);
       expect(calls).toBe(1);
       await renewed;
-      await until(async () => ((await number()) === before + 1n ? true : undefined), 'the renewed CRL');
+      await within(5_000, 'the renewed CRL', async () => (await number()) === before + 1n);
       expect(calls).toBe(1);
       expect(lines.filter((l) => l.includes('crl-loaded')).length).toBe(2);
       expect(responderOf(store).notBefore.getTime()).toBeGreaterThan(start.getTime() + 3 * DAY);
