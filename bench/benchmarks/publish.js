@@ -177,6 +177,12 @@ async function startServer(name, cmd, args, env, port, ocspPath, readyLog) {
   };
 }
 
+/** `mtls-ca publish` (the real CLI) on the CA in `ca.dir`, bound to 127.0.0.1:`port`. */
+function startPublish(ca, port) {
+  const args = [BIN, 'publish', '--dir', ca.dir, '--listen', '127.0.0.1', '--port', String(port)];
+  return startServer('mtls-ca publish', NODE, args, CLI_ENV, port, '/ocsp');
+}
+
 async function ocspThroughput() {
   const publishPort = await freePort();
   const opensslPort = await freePort();
@@ -200,14 +206,7 @@ async function ocspThroughput() {
     ).join('\n'),
   );
 
-  const ours = await startServer(
-    'mtls-ca publish',
-    NODE,
-    [BIN, 'publish', '--dir', ca.dir, '--listen', '127.0.0.1', '--port', String(publishPort)],
-    CLI_ENV,
-    publishPort,
-    '/ocsp',
-  );
+  const ours = await startPublish(ca, publishPort);
   // -port binds every interface: openssl ocsp has no address option.
   const theirs = await startServer(
     'openssl ocsp',
@@ -314,14 +313,7 @@ async function revocationLatency() {
   const ca = makeCa('publish-latency', 'ecdsa-p256', names);
   cli(['publish-url', `http://127.0.0.1:${port}`, '--dir', ca.dir]);
   const caCert = Certificate.from(fs.readFileSync(ca.caCert));
-  const server = await startServer(
-    'mtls-ca publish',
-    NODE,
-    [BIN, 'publish', '--dir', ca.dir, '--listen', '127.0.0.1', '--port', String(port)],
-    CLI_ENV,
-    port,
-    '/ocsp',
-  );
+  const server = await startPublish(ca, port);
   const latencies = [];
   try {
     for (const name of names) {
@@ -391,14 +383,7 @@ async function conditionalGet() {
   const ca = makeCa('publish-crl', 'ecdsa-p256', []);
   cli(['publish-url', `http://127.0.0.1:${port}`, '--dir', ca.dir]);
   const bytes = writeBigCrl(ca);
-  const server = await startServer(
-    'mtls-ca publish',
-    NODE,
-    [BIN, 'publish', '--dir', ca.dir, '--listen', '127.0.0.1', '--port', String(port)],
-    CLI_ENV,
-    port,
-    '/ocsp',
-  );
+  const server = await startPublish(ca, port);
   const runs = { full: [], conditional: [] };
   try {
     const etag = await new Promise((resolve, reject) => {

@@ -51,7 +51,7 @@ export function parseDays(flag: string) {
 
 /**
  * A parser for `--port`.
- * @param min - the lowest port allowed: 0 where the system may choose one (serve), else 1
+ * @param min - the lowest port allowed: 0 where the system may choose one (serve, publish), else 1
  */
 export function parsePort(min: 0 | 1) {
   return (value: string): number => {

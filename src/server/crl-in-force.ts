@@ -28,7 +28,14 @@ import type { Clock } from './clock.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
 import { type PeerCertificate, type PeerPolicy, peerChainAbove, type TlsPeer } from './identity.js';
 import type { ServerLogger } from './log.js';
-import { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
+import {
+  assertNotOlder,
+  crlTimeProblem,
+  describeCrl,
+  type LoadedCrl,
+  logCrlRejected,
+  readCrlFile,
+} from './revocation.js';
 
 /**
  * How often the CRL file is stat'ed, in addition to the directory watch; see file-watch.ts. At 500 ms it
@@ -106,15 +113,6 @@ export interface CrlSummary {
   crlNumber: bigint;
   nextUpdate: Date;
   revoked: number;
-}
-
-function describe(c: LoadedCrl) {
-  return {
-    file: c.file,
-    crlNumber: c.crl.crlNumber.toString(),
-    revoked: c.crl.revoked.length,
-    nextUpdate: c.crl.nextUpdate.toISOString(),
-  };
 }
 
 /** The certificates above the client's in its chain that the CRL's CA issued (the root itself excluded). */
@@ -210,7 +208,7 @@ export class CrlInForce {
   announce(): void {
     const c = this.#crl;
     if (c) {
-      this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describe(c));
+      this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describeCrl(c));
       this.#onTime(c, true);
     } else if (this.#o.file !== undefined) {
       this.#o.logger.event('warn', 'crl-missing', 'no CRL: revocation is not checked until one appears', {
@@ -262,7 +260,7 @@ export class CrlInForce {
     this.#seen = staged.version;
     const c = staged.crl;
     if (!c) return;
-    if (message) this.#o.logger.event('info', 'crl-loaded', message, describe(c));
+    if (message) this.#o.logger.event('info', 'crl-loaded', message, describeCrl(c));
     this.#onTime(c, true);
     this.#o.closeRevoked(c);
   }
@@ -286,11 +284,7 @@ export class CrlInForce {
       if (this.#crl?.crl.der.equals(staged.crl!.crl.der)) return;
       this.#o.renewContext();
     } catch (e) {
-      logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
-        file,
-        code: (e as MtlsCaError).code,
-        hint: this.#o.errorHint(e as MtlsCaError),
-      });
+      logCrlRejected(logger, file, e, keeping, this.#o.errorHint);
       return;
     }
     this.commit(staged, `CRL number ${staged.crl!.crl.crlNumber} applied`);
@@ -371,21 +365,21 @@ export class CrlInForce {
         'warn',
         'crl-expiring',
         `CRL expires at ${c.crl.nextUpdate.toISOString()}, in ${hours} h: from then on every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
-        { ...describe(c), hoursLeft: hours },
+        { ...describeCrl(c), hoursLeft: hours },
       );
     } else if (state === 'expired') {
       logger.event(
         'error',
         'crl-expired',
         `CRL expired at ${c.crl.nextUpdate.toISOString()}: every client certificate is refused (CRL_HAS_EXPIRED) until a fresh CRL is published`,
-        describe(c),
+        describeCrl(c),
       );
     } else {
       logger.event(
         'error',
         'crl-not-yet-valid',
         `CRL is valid only from ${c.crl.thisUpdate.toISOString()}: every client certificate is refused (CRL_NOT_YET_VALID) until then`,
-        { ...describe(c), hint: "compare this server's clock with the CA machine's" },
+        { ...describeCrl(c), hint: "compare this server's clock with the CA machine's" },
       );
     }
   }

@@ -1,9 +1,12 @@
 /**
  * What the servers share about their socket: binding it (with an error worded for whoever chose the
- * address), the URL they announce, and the status Node's HTTP parser refuses a request with.
+ * address), the URL they announce, the status Node's HTTP parser refuses a request with, and the graceful
+ * close.
  */
-import type { Server } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Server, Socket } from 'node:net';
 import { MtlsCaError } from '../pki/errors.js';
+import type { ServerLogger } from './log.js';
 
 export interface ListenAddress {
   host: string;
@@ -64,5 +67,31 @@ export function listenOn(
       const { port: bound } = server.address() as { port: number };
       resolve({ host, port: bound, url: urlFor(scheme, host, bound) });
     });
+  });
+}
+
+/**
+ * Stops accepting, lets the requests in flight finish (Node >= 19 closes idle keep-alive connections in
+ * close(); active ones close after their response), and drops whatever is still open after `shutdownMs`.
+ * @param sockets - every connection of the server, for the forced end
+ * @returns resolves once the server has closed
+ */
+export function closeGracefully(
+  server: HttpServer,
+  sockets: ReadonlySet<Socket>,
+  shutdownMs: number,
+  logger: ServerLogger,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      logger.event('warn', 'shutdown-forced', `closing ${sockets.size} connection(s) still open`);
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+    }, shutdownMs);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
   });
 }

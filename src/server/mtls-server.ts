@@ -33,7 +33,7 @@ import { acceptedPeer, Connections, connectionOf, judgePeer } from './connection
 import { CrlInForce, type CrlSummary, revokedBy, type StagedCrl } from './crl-in-force.js';
 import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
 import type { PeerCertificate, UnauthorizedReason } from './identity.js';
-import { type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
+import { closeGracefully, type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
 import { createLogger, type ServerLogger } from './log.js';
 import type { LoadedCrl } from './revocation.js';
 import {
@@ -388,7 +388,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     },
 
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      if (!closing) {
         crl.close();
         serverFilesWatch?.close();
         // A request in flight gets its answer, then the connection closes (a pipelined one behind it too:
@@ -397,22 +397,8 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
           const res = connectionOf(socket)?.latestResponse;
           if (res && !res.headersSent) res.setHeader('Connection', 'close');
         }
-        const force = setTimeout(() => {
-          logger.event(
-            'warn',
-            'shutdown-forced',
-            `closing ${connections.sockets.size} connection(s) still open`,
-          );
-          server.closeAllConnections();
-          for (const socket of connections.sockets) socket.destroy();
-        }, timeouts.shutdownMs);
-        // Node >= 19 also closes idle keep-alive connections in close(); active ones close after their response.
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+        closing = closeGracefully(server, connections.sockets, timeouts.shutdownMs, logger);
+      }
       return closing;
     },
   };

@@ -23,7 +23,7 @@ import { layout } from '../store/layout.js';
 import { createAccessLog } from './access-log.js';
 import { type Clock, systemClock } from './clock.js';
 import { CRL_REMINDER_MS, crlWarningTime } from './crl-in-force.js';
-import { type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
+import { closeGracefully, type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
 import { createLogger, type LogFormat, type LogSink, type ServerLogger } from './log.js';
 import { type CertificateStatusSource, OcspResponder } from './ocsp-responder.js';
 import { PublishedCrl } from './published-crl.js';
@@ -428,21 +428,12 @@ export async function createPublishServer(options: PublishServerOptions): Promis
     reload,
 
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      if (!closing) {
         cancelAlarm?.();
         crl.close();
         responder.close();
-        const force = setTimeout(() => {
-          logger.event('warn', 'shutdown-forced', `closing ${sockets.size} connection(s) still open`);
-          server.closeAllConnections();
-          for (const socket of sockets) socket.destroy();
-        }, timeouts.shutdownMs);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+        closing = closeGracefully(server, sockets, timeouts.shutdownMs, logger);
+      }
       return closing;
     },
   };

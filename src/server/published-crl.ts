@@ -11,7 +11,7 @@ import type { Certificate } from '../pki/certificate.js';
 import type { MtlsCaError } from '../pki/errors.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
 import type { ServerLogger } from './log.js';
-import { assertNotOlder, type LoadedCrl, readCrlFile } from './revocation.js';
+import { assertNotOlder, describeCrl, type LoadedCrl, logCrlRejected, readCrlFile } from './revocation.js';
 import { type ServedFile, servedFile } from './served-file.js';
 
 /** RFC 5280 4.2.1.13 and RFC 2585: a DER CRL over HTTP. */
@@ -30,15 +30,6 @@ export interface PublishedCrlOptions {
   errorHint: (e: MtlsCaError) => string | undefined;
   /** Called after a new CRL is served (the schedule looks at its dates). */
   onChange: () => void;
-}
-
-function describe(c: LoadedCrl) {
-  return {
-    file: c.file,
-    crlNumber: c.crl.crlNumber.toString(),
-    revoked: c.crl.revoked.length,
-    nextUpdate: c.crl.nextUpdate.toISOString(),
-  };
 }
 
 export class PublishedCrl {
@@ -70,7 +61,7 @@ export class PublishedCrl {
   /** Logs the CRL served at start, or that there is none. */
   announce(): void {
     const c = this.#current?.crl;
-    if (c) this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describe(c));
+    if (c) this.#o.logger.event('info', 'crl-loaded', `CRL number ${c.crl.crlNumber} loaded`, describeCrl(c));
     else
       this.#o.logger.event('warn', 'crl-missing', 'no CRL: /crl answers 404 until one appears', {
         file: this.#o.file,
@@ -104,16 +95,12 @@ export class PublishedCrl {
       // A CRL of the CA served before is compared by number; one of a new CA starts a new count.
       if (this.#current?.crl.signer.der.equals(next.signer.der)) assertNotOlder(next, this.#current.crl);
     } catch (e) {
-      logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
-        file,
-        code: (e as MtlsCaError).code,
-        hint: this.#o.errorHint(e as MtlsCaError),
-      });
+      logCrlRejected(logger, file, e, keeping, this.#o.errorHint);
       return;
     }
     if (this.#current?.crl.crl.der.equals(next.crl.der)) return;
     this.#put(next);
-    logger.event('info', 'crl-loaded', `CRL number ${next.crl.crlNumber} applied`, describe(next));
+    logger.event('info', 'crl-loaded', `CRL number ${next.crl.crlNumber} applied`, describeCrl(next));
     this.#o.onChange();
   }
 

@@ -10,6 +10,7 @@ import type { Certificate } from '../pki/certificate.js';
 import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { fileVersion } from './file-watch.js';
+import type { ServerLogger } from './log.js';
 
 /** A CRL that parsed and was signed by one of the server's CAs. */
 export interface LoadedCrl {
@@ -108,4 +109,33 @@ export function crlTimeProblem(crl: Crl, now = new Date()): 'expired' | 'not-yet
   if (crl.nextUpdate.getTime() <= now.getTime()) return 'expired';
   if (crl.thisUpdate.getTime() > now.getTime()) return 'not-yet-valid';
   return undefined;
+}
+
+/**
+ * Logs a CRL file that was not put in force (`crl-rejected`, level error), with what is kept instead.
+ * @param keeping - what stays: `keeping CRL number 7`, `no CRL is in force`
+ * @param errorHint - the hint for the error, in the words of the program running the server
+ */
+export function logCrlRejected(
+  logger: ServerLogger,
+  file: string,
+  e: unknown,
+  keeping: string,
+  errorHint: (e: MtlsCaError) => string | undefined,
+): void {
+  logger.event('error', 'crl-rejected', `${(e as Error).message}; ${keeping}`, {
+    file,
+    code: (e as MtlsCaError).code,
+    hint: errorHint(e as MtlsCaError),
+  });
+}
+
+/** The fields of a log line about a CRL: its file, number, entries and next update. */
+export function describeCrl(c: LoadedCrl) {
+  return {
+    file: c.file,
+    crlNumber: c.crl.crlNumber.toString(),
+    revoked: c.crl.revoked.length,
+    nextUpdate: c.crl.nextUpdate.toISOString(),
+  };
 }

@@ -1,11 +1,35 @@
 /**
  * `mtls-ca publish` as the real binary (needs `npm run build`), for the interop tests whose consumers —
- * openssl, nginx, Java, Tomcat — fetch from it as they would in production; and a free port to put in a
- * publish URL before the certificates that carry it are issued.
+ * openssl, nginx, Java, Tomcat — fetch from it as they would in production; a free port to put in a publish
+ * URL before the certificates that carry it are issued; and curl as the client those servers judge.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { BIN, baseEnv } from './cli.js';
+import { type RunResult, run } from './tools.js';
+
+/**
+ * One HTTPS request by curl with the PEM certificate and key of client `name` of the CA in `dir`, trusting
+ * that CA; synchronous (the server is another process).
+ * @param extra - more curl options (`-w`, `-o` …)
+ */
+export function curlAs(dir: string, name: string, url: string, extra: string[] = []): RunResult {
+  const p = (f: string) => path.join(dir, f);
+  return run('curl', [
+    '-s',
+    '--max-time',
+    '30',
+    ...extra,
+    '--cacert',
+    p('ca/ca.crt'),
+    '--cert',
+    p(`client/${name}.crt`),
+    '--key',
+    p(`client/${name}.key`),
+    url,
+  ]);
+}
 
 /** A TCP port nothing listens on right now (bound once on 127.0.0.1 and released). */
 export function freePort(): Promise<number> {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
-import { freePort, type PublishProcess, startPublish } from '../helpers/publish.js';
+import { curlAs, freePort, type PublishProcess, startPublish } from '../helpers/publish.js';
 import { describeWithTools, run, tempDir } from '../helpers/tools.js';
 
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
@@ -114,18 +114,7 @@ describeWithTools(['java', 'curl'], 'a JSSE server checking revocation against m
   /** One HTTPS request with `name`'s PEM certificate and key; resolves with the server's line about it. */
   async function connect(jvm: Jvm, name: string): Promise<string> {
     const line = jvm.next();
-    run('curl', [
-      '-s',
-      '--max-time',
-      '30',
-      '--cacert',
-      p('ca/ca.crt'),
-      '--cert',
-      p(`client/${name}.crt`),
-      '--key',
-      p(`client/${name}.key`),
-      `https://localhost:${jvm.port}/`,
-    ]);
+    curlAs(dir, name, `https://localhost:${jvm.port}/`);
     return line;
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
-import { freePort, type PublishProcess, startPublish, waitForPort } from '../helpers/publish.js';
+import { curlAs, freePort, type PublishProcess, startPublish, waitForPort } from '../helpers/publish.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
@@ -180,18 +180,7 @@ http {
     try {
       await waitForPort(nginxPort);
       const get = (name: string) =>
-        run('curl', [
-          '-s',
-          '-w',
-          '\n%{http_code}',
-          '--cacert',
-          p('ca/ca.crt'),
-          '--cert',
-          p(`client/${name}.crt`),
-          '--key',
-          p(`client/${name}.key`),
-          `https://localhost:${nginxPort}/`,
-        ]).stdout;
+        curlAs(dir, name, `https://localhost:${nginxPort}/`, ['-w', '\n%{http_code}']).stdout;
       expect(get('bob')).toBe('hello CN=bob\n\n200');
       expect(get('alice')).toMatch(/400 The SSL certificate error.*\n400$/s);
       const log = fs.readFileSync(path.join(prefix, 'error.log'), 'utf8');

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
-import { freePort, waitForPort } from '../helpers/publish.js';
-import { describeWithTools, inCi, run, runOk, tempDir } from '../helpers/tools.js';
+import { curlAs, freePort, waitForPort } from '../helpers/publish.js';
+import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
 const CATALINA_HOME = '/usr/share/tomcat10';
 const LISTENER = path.resolve(import.meta.dirname, '../../docs/recipes/tomcat/CrlReloadListener.java');
@@ -33,25 +33,11 @@ function suite(): void {
   let log = '';
 
   /** An HTTPS GET with `name`'s certificate: the status, or 0 when the TLS connection was refused. */
-  const get = (name: string): number => {
-    const r = run('curl', [
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '20',
-      '--cacert',
-      p('ca/ca.crt'),
-      '--cert',
-      p(`client/${name}.crt`),
-      '--key',
-      p(`client/${name}.key`),
-      `https://localhost:${port}/hello.txt`,
-    ]);
-    return Number(r.stdout);
-  };
+  const get = (name: string): number =>
+    Number(
+      curlAs(dir, name, `https://localhost:${port}/hello.txt`, ['-o', '/dev/null', '-w', '%{http_code}'])
+        .stdout,
+    );
 
   beforeAll(async () => {
     expect(haveTomcat, `${CATALINA_HOME} is missing: install the Debian package tomcat10`).toBe(true);

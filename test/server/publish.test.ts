@@ -33,6 +33,23 @@ import { tempDir } from '../helpers/tools.js';
 
 const DAY = 86_400_000;
 
+/** A CA directory with a publish URL (key unencrypted: the operations then need no password). */
+function initPublishingCa(store: CaStore, publishUrl: string, now?: Date) {
+  return initCa(store, {
+    caName: 'Publish Test CA',
+    keyType: 'ecdsa-p256',
+    caDays: 365,
+    hosts: [],
+    serverDays: 30,
+    p12Profile: 'compat',
+    force: false,
+    caPassword: null,
+    store: { given: 'store-password' },
+    publishUrl,
+    now,
+  });
+}
+
 interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -93,18 +110,7 @@ describe('the publish server', () => {
   const responder = () => Certificate.from(fs.readFileSync(store.paths.ocspCert));
 
   beforeAll(async () => {
-    const init = await initCa(store, {
-      caName: 'Publish Test CA',
-      keyType: 'ecdsa-p256',
-      caDays: 365,
-      hosts: [],
-      serverDays: 30,
-      p12Profile: 'compat',
-      force: false,
-      caPassword: null,
-      store: { given: 'store-password' },
-      publishUrl: 'http://127.0.0.1:9/pki/',
-    });
+    const init = await initPublishingCa(store, 'http://127.0.0.1:9/pki/');
     expect(init.publishUrl).toBe('http://127.0.0.1:9/pki');
     const issued = await issueClients(
       store,
@@ -346,19 +352,7 @@ describe('the publish schedule on a manual clock', () => {
   const start = new Date('2030-01-01T00:00:00.000Z');
 
   beforeAll(async () => {
-    await initCa(store, {
-      caName: 'Schedule CA',
-      keyType: 'ecdsa-p256',
-      caDays: 365,
-      hosts: [],
-      serverDays: 30,
-      p12Profile: 'compat',
-      force: false,
-      caPassword: null,
-      store: { given: 'store-password' },
-      publishUrl: 'http://127.0.0.1:9',
-      now: start,
-    });
+    await initPublishingCa(store, 'http://127.0.0.1:9', start);
   });
 
   const open = (o: { clock: ReturnType<typeof manualClock>; renew?: () => Promise<void> }) => {

@@ -1,13 +1,14 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
 import type { ServerLogger } from '../../server/log.js';
 import type { CaStore } from '../../store/ca-store.js';
-import { type CommandContext, caPasswordFileOption, helpAfter } from '../context.js';
+import { type CommandContext, caPasswordFileOption, helpAfter, parsePort } from '../context.js';
 import { hintFor } from '../hints.js';
 import type { Io } from '../io.js';
 import type { Output } from '../output.js';
 import { caPasswordUnattended } from '../passwords.js';
 import { RECIPES } from '../revocation-notes.js';
+import { serveUntilStopped } from '../signals.js';
 
 interface PublishFlags {
   port?: number;
@@ -15,13 +16,6 @@ interface PublishFlags {
   logFormat: 'text' | 'json';
   autoRenew?: boolean;
   caPasswordFile?: string;
-}
-
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65_535)
-    throw new InvalidArgumentError('--port takes a number from 0 to 65535.');
-  return n;
 }
 
 /** The hints of the publish server's warnings, in the CLI's words. */
@@ -136,18 +130,7 @@ async function runPublish(store: CaStore, flags: PublishFlags, out: Output, io: 
       ].join('\n'),
     );
   }
-  await new Promise<void>((resolve) => {
-    const onHup = () => server.reload();
-    const onStop = () => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGINT', onStop);
-      process.off('SIGTERM', onStop);
-      server.close().then(resolve, resolve);
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGINT', onStop);
-    process.on('SIGTERM', onStop);
-  });
+  await serveUntilStopped(server);
 }
 
 /** Printed as is (commander does not re-wrap 'after' text): at most 80 columns. */
@@ -182,7 +165,7 @@ export function registerPublish(program: Command, ctx: CommandContext): void {
     )
     .addOption(
       new Option('--port <port>', "TCP port (default: the publish URL's; 0: any free port)").argParser(
-        parsePort,
+        parsePort(0),
       ),
     )
     .option('--listen <address>', 'address to bind (:: is every interface, IPv6 and IPv4)', '::')

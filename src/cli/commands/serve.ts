@@ -10,6 +10,7 @@ import type { Io } from '../io.js';
 import type { Output } from '../output.js';
 import { ENV_CA_PASSWORD } from '../passwords.js';
 import { shellWord } from '../render.js';
+import { serveUntilStopped } from '../signals.js';
 
 export interface ServeFlags {
   port: number;
@@ -112,22 +113,7 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
 
   const { server, address } = await start();
   banner(address.url);
-  await new Promise<void>((resolve) => {
-    const onHup = () => {
-      server.reload().catch(() => {
-        // The server logged why (reload-failed); it keeps serving with what it had.
-      });
-    };
-    const onStop = () => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGINT', onStop);
-      process.off('SIGTERM', onStop);
-      server.close().then(resolve, resolve);
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGINT', onStop);
-    process.on('SIGTERM', onStop);
-  });
+  await serveUntilStopped(server);
 }
 
 /** Printed as is (commander does not re-wrap 'after' text): at most 80 columns. */
