@@ -26,7 +26,13 @@ export function javaClasses(): string {
  * @param properties - system properties, `-Dkey=value` (e.g. `javax.net.ssl.trustStore`)
  */
 export function javaProgram(
-  program: 'HttpsClient' | 'MtlsHandshake' | 'KeytoolBatch' | 'DefaultContextClient' | 'ParseJava' | 'JsseServer',
+  program:
+    | 'HttpsClient'
+    | 'MtlsHandshake'
+    | 'KeytoolBatch'
+    | 'DefaultContextClient'
+    | 'ParseJava'
+    | 'JsseServer',
   args: string[] = [],
   properties: Record<string, string> = {},
 ): string[] {
