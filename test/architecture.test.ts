@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
 
-type Layer = 'pki' | 'store' | 'files' | 'trust' | 'ops' | 'cli' | 'server';
+type Layer = 'pki' | 'tls' | 'store' | 'files' | 'trust' | 'ops' | 'cli' | 'server';
 
 interface Import {
   /** As written: `../store/atomic.js`, `node:fs`, `chalk`. */
@@ -122,13 +122,14 @@ const inLayer = (...layers: Layer[]) => sources.filter((s) => layers.includes(s.
 describe('layers import only the layers below them', () => {
   const allowed: Record<Layer, Layer[]> = {
     pki: ['pki'],
+    tls: ['tls', 'pki'],
     store: ['store', 'pki'],
     files: ['files', 'pki'],
     // The trust stores outside the CA directory: never the store, so never the CA directory's files.
     trust: ['trust', 'pki'],
-    ops: ['ops', 'pki', 'store', 'files', 'trust'],
+    ops: ['ops', 'pki', 'tls', 'store', 'files', 'trust'],
     server: ['server', 'pki', 'files', 'store'],
-    cli: ['cli', 'pki', 'store', 'files', 'ops', 'server', 'trust'],
+    cli: ['cli', 'pki', 'tls', 'store', 'files', 'ops', 'server', 'trust'],
   };
 
   test.each(Object.keys(allowed) as Layer[])('%s', (layer) => {
@@ -145,6 +146,24 @@ describe('layers import only the layers below them', () => {
       inLayer('server'),
       (i) =>
         i.resolved !== undefined && layerOf(i.resolved) === 'store' && !i.resolved.endsWith('/layout.ts'),
+    );
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('tls is pure: the bytes of a captured connection in, what they say out', () => {
+  test('it imports node:crypto only', () => {
+    const wrong = offending(inLayer('tls'), (i) => !i.resolved && i.specifier !== 'node:crypto');
+    expect(wrong).toEqual([]);
+  });
+
+  test('it never touches the process or the console', () => {
+    const wrong = offendingNodes(
+      inLayer('tls'),
+      (n) =>
+        ts.isPropertyAccessExpression(n) &&
+        ts.isIdentifier(n.expression) &&
+        ['process', 'console'].includes(n.expression.text),
     );
     expect(wrong).toEqual([]);
   });
@@ -174,12 +193,12 @@ describe('pki is pure: bytes and objects in and out', () => {
 
 describe('the layers below the CLI speak no CLI: a library user has no commands or flags', () => {
   const COMMANDS =
-    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|serve|publish|publish-url|demo|snippet|trust';
+    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|doctor|serve|publish|publish-url|demo|snippet|trust';
   /** Whole arguments of the programs src/trust runs, which are theirs, not ours. */
   const OTHER_PROGRAMS_FLAGS = new Set(['--fresh']);
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
 
-  test.each(['pki', 'store', 'files', 'trust', 'ops', 'server'] as Layer[])(
+  test.each(['pki', 'tls', 'store', 'files', 'trust', 'ops', 'server'] as Layer[])(
     '%s: no `mtls-ca <command>` or `--flag` in a string',
     (layer) => {
       const wrong = offendingNodes(
