@@ -7,10 +7,12 @@
  *   key generation (keys.test.ts does, with fresh keys). Without them a dozen files each spent seconds on
  *   their own RSA-3072 and RSA-4096 keys;
  * - the Java programs the interop tests run, compiled once: `java File.java` compiles the source at every
- *   start, which costs more than the program itself.
+ *   start, which costs more than the program itself;
+ * - the Go programs of test/helpers/go, built once (`go run` builds at every start), with Go's own build
+ *   cache kept beside them.
  *
- * A test file reaches them through test/helpers/fixtures.ts and test/helpers/java.ts; what they save and how
- * to undo them is in docs/performance.md ("The test suite").
+ * A test file reaches them through test/helpers/fixtures.ts, test/helpers/java.ts and test/helpers/go.ts;
+ * what they save and how to undo them is in docs/performance.md ("The test suite").
  */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -35,6 +37,8 @@ export interface Fixtures {
   keysFile: string;
   /** The compiled test/helpers/java programs, or undefined when there is no javac (their suites skip). */
   javaClasses?: string;
+  /** The folder of the built test/helpers/go programs, or undefined when there is no go (their suites skip). */
+  goPrograms?: string;
 }
 
 declare module 'vitest' {
@@ -46,6 +50,7 @@ declare module 'vitest' {
 const HERE = import.meta.dirname;
 const CACHE = path.resolve(HERE, '../node_modules/.cache/mtls-ca-tests');
 const JAVA_SOURCES = path.join(HERE, 'helpers/java');
+const GO_SOURCES = path.join(HERE, 'helpers/go');
 
 /** Makes `dir` by `make(tmp)` into a temp folder renamed into place, unless it exists (another run made it). */
 async function cached(dir: string, make: (tmp: string) => Promise<void> | void): Promise<string> {
@@ -109,7 +114,30 @@ async function compileJava(): Promise<string | undefined> {
   });
 }
 
+async function buildGo(): Promise<string | undefined> {
+  const version = await run('go', ['version']).catch(() => undefined);
+  if (!version) return undefined;
+  const sources = fs
+    .readdirSync(GO_SOURCES)
+    .filter((f) => f.endsWith('.go'))
+    .sort();
+  const dir = path.join(
+    CACHE,
+    `go-${hash(version.stdout, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(GO_SOURCES, f))]))}`,
+  );
+  // Go keeps its compiled packages in GOCACHE; without HOME (CI) it has no default, and a kept one makes a
+  // rebuild after a change to a program take a second instead of ten.
+  const env = { ...process.env, GOCACHE: path.join(CACHE, 'go-build'), GOPATH: path.join(CACHE, 'go-path') };
+  return cached(dir, async (tmp) => {
+    for (const f of sources) {
+      await run('go', ['build', '-o', path.join(tmp, f.replace(/\.go$/, '')), path.join(GO_SOURCES, f)], {
+        env,
+      });
+    }
+  });
+}
+
 export default async function setup(project: TestProject): Promise<void> {
-  const [keysFile, javaClasses] = await Promise.all([makeKeys(), compileJava()]);
-  project.provide('fixtures', { keysFile, javaClasses });
+  const [keysFile, javaClasses, goPrograms] = await Promise.all([makeKeys(), compileJava(), buildGo()]);
+  project.provide('fixtures', { keysFile, javaClasses, goPrograms });
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../pki/key-types.js';
-import type { CaStore } from '../store/ca-store.js';
+import type { CaStore, CaStoreOptions } from '../store/ca-store.js';
 import { DEFAULT_DIR } from '../store/layout.js';
 import type { Io } from './io.js';
 import { Output } from './output.js';
@@ -33,10 +33,13 @@ export class CommandContext {
     return Output.create(this.io, this.globals(cmd).json);
   }
 
-  /** The CA directory's store, loaded on demand so that `--help` and `--version` stay fast. */
-  async store(cmd: Command): Promise<CaStore> {
+  /**
+   * The CA directory's store, loaded on demand so that `--help` and `--version` stay fast.
+   * @param options - `readOnly` for a command that only looks (CaStoreOptions)
+   */
+  async store(cmd: Command, options?: CaStoreOptions): Promise<CaStore> {
     const { CaStore } = await import('../store/ca-store.js');
-    return new CaStore(path.resolve(this.globals(cmd).dir));
+    return new CaStore(path.resolve(this.globals(cmd).dir), options);
   }
 }
 

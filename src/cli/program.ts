@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerImport } from './commands/import.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
@@ -70,6 +71,7 @@ ${EXIT_CODES}
   registerRevoke(program, ctx);
   registerRenew(program, ctx);
   registerAudit(program, ctx);
+  registerDoctor(program, ctx);
   registerServe(program, ctx);
   registerPublishUrl(program, ctx);
   registerPublish(program, ctx);

@@ -35,6 +35,8 @@ export const INPUT = {
    * leaves room for a very large CA.
    */
   crl: { what: 'a CRL', maxBytes: 64 * MiB },
+  /** What `doctor` presents or trusts: a certificate (with its chain), a key, a .p12, a CA bundle. */
+  identity: { what: 'a certificate, key or PKCS#12 file', maxBytes: MiB },
   /** Tens of thousands of users, a batch of several minutes at a few hundred clients a second. */
   clientList: { what: 'a list of users', maxBytes: 4 * MiB },
   /** About 200,000 users with a few roles each. */

@@ -6,6 +6,7 @@
  */
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 /** The CRL lifetime of a CA that has published none yet, in days; re-signing well before then is cron's job. */
 export const DEFAULT_CRL_DAYS = 7;
@@ -38,4 +39,17 @@ export function crlLifetimeDays(crl: CrlDates): number {
 export function crlRenewalTime(crl: CrlDates): Date {
   const from = crl.thisUpdate.getTime();
   return new Date(from + (crl.nextUpdate.getTime() - from) / 2);
+}
+
+/** How long before its nextUpdate a CRL is worth a warning (the server logs one, `doctor` reports one). */
+export const CRL_WARNING_MS = 48 * HOUR_MS;
+
+/**
+ * When to start warning that `crl` will expire: {@link CRL_WARNING_MS} before its nextUpdate, or, for a CRL
+ * that lives 4 days or less, once half its lifetime has passed — earlier, a short-lived CRL renewed on time
+ * by cron would be warned about all its life, and a warning that never stops says nothing.
+ * @param crl - the CRL's thisUpdate and nextUpdate
+ */
+export function crlWarningTime(crl: CrlDates): number {
+  return Math.max(crl.nextUpdate.getTime() - CRL_WARNING_MS, crlRenewalTime(crl).getTime());
 }

@@ -22,7 +22,7 @@
  * and again every hour until one comes into force; the warnings then only appear when renewing fails.
  */
 import type { Certificate } from '../pki/certificate.js';
-import { type CrlDates, crlRenewalTime } from '../pki/crl-lifetime.js';
+import { crlRenewalTime, crlWarningTime } from '../pki/crl-lifetime.js';
 import type { MtlsCaError } from '../pki/errors.js';
 import type { Clock } from './clock.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
@@ -48,21 +48,11 @@ const WATCH_SETTLE_MS = 25;
 
 const HOUR_MS = 3_600_000;
 
-/** How long before its nextUpdate the server starts warning that a CRL will expire. */
-export const CRL_WARNING_MS = 48 * HOUR_MS;
+// Where the warning starts is the CRL's own affair, shared with `doctor`'s lint.
+export { CRL_WARNING_MS, crlWarningTime } from '../pki/crl-lifetime.js';
 
 /** How often a warning about the CRL in force is repeated, and a failed renewal tried again. */
 export const CRL_REMINDER_MS = HOUR_MS;
-
-/**
- * When the server starts warning that `crl` will expire: {@link CRL_WARNING_MS} before its nextUpdate, or,
- * for a CRL that lives 4 days or less, once half its lifetime has passed — earlier, a short-lived CRL
- * renewed on time by cron would be warned about all its life, and a warning that never stops says nothing.
- * @param crl - the CRL's thisUpdate and nextUpdate
- */
-export function crlWarningTime(crl: CrlDates): number {
-  return Math.max(crl.nextUpdate.getTime() - CRL_WARNING_MS, crlRenewalTime(crl).getTime());
-}
 
 /** Where a CRL stands at a moment: good for a while yet, close to its nextUpdate, or out of date. */
 type TimeState = 'fresh' | 'expiring' | 'expired' | 'not-yet-valid';

@@ -25,7 +25,7 @@ import {
   GENESIS,
   verifyAuditLog,
 } from './audit.js';
-import { commitPending, recoverCommit } from './commit.js';
+import { commitPending, INTENT_FILE, recoverCommit } from './commit.js';
 import {
   type InventoryEntry,
   type InventoryEvent,
@@ -55,12 +55,37 @@ interface StagedLogs {
   settings?: CaSettings;
 }
 
+/** A file or folder of the CA directory, as {@link CaStore.entries} lists it. */
+export interface CaDirectoryEntry {
+  /** Relative to the CA directory, with `/`. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  /** The permission bits (`0o644`). */
+  mode: number;
+}
+
+export interface CaStoreOptions {
+  /**
+   * Read the files as they are: never finish or undo a commit that a killed command left (which writes), and
+   * refuse the lock and transactions. For a reader that reports such a commit instead (`doctor`).
+   */
+  readOnly?: boolean;
+}
+
 export class CaStore {
   readonly paths: Layout;
+  readonly readOnly: boolean;
 
-  /** @param root - the CA directory; relative paths resolve against the current directory */
-  constructor(readonly root: string) {
+  /**
+   * @param root - the CA directory; relative paths resolve against the current directory
+   * @param options - read-only access ({@link CaStoreOptions})
+   */
+  constructor(
+    readonly root: string,
+    options: CaStoreOptions = {},
+  ) {
     this.paths = layout(root);
+    this.readOnly = options.readOnly ?? false;
   }
 
   /** A path relative to the CA directory, for messages and inventory records. */
@@ -175,11 +200,60 @@ export class CaStore {
   }
 
   /**
-   * The bytes of a file of the CA directory (a client's .p12), or undefined when there is none.
+   * The bytes of a file of the CA directory (a .p12, a trust store, the CA key), or undefined when there is none.
    * @param file - from {@link CaStore.paths}
    */
   readArtifact(file: string): Buffer | undefined {
     return this.#readIfPresent(file);
+  }
+
+  /**
+   * Every file and folder under the CA directory, `backups/` left out, folders before what they hold: what a
+   * check of names and modes walks. Symbolic links are listed, not followed.
+   */
+  entries(): CaDirectoryEntry[] {
+    this.#settle();
+    const out: CaDirectoryEntry[] = [];
+    const walk = (dir: string) => {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir).sort();
+      } catch (e) {
+        throw ioFailure('read', this.display(dir), e);
+      }
+      for (const name of names) {
+        const file = path.join(dir, name);
+        const rel = this.relative(file).split(path.sep).join('/');
+        if (rel === 'backups') continue;
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(file);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile
+          throw ioFailure('read', this.display(file), e);
+        }
+        const type = st.isFile()
+          ? 'file'
+          : st.isDirectory()
+            ? 'directory'
+            : st.isSymbolicLink()
+              ? 'symlink'
+              : 'other';
+        out.push({ path: rel, type, mode: st.mode & 0o7777 });
+        if (type === 'directory') walk(file);
+      }
+    };
+    walk(this.root);
+    return out;
+  }
+
+  /**
+   * What a killed command left: `pending` when its commit record is there (the files may disagree until the
+   * next command finishes it), `abandoned` when only its intent is (temp files to remove), else undefined.
+   */
+  interruptedCommit(): 'pending' | 'abandoned' | undefined {
+    if (commitPending(this.root)) return 'pending';
+    return fs.existsSync(path.join(this.root, INTENT_FILE)) ? 'abandoned' : undefined;
   }
 
   /** The users with a browser bundle (`client/client_<name>.p12`), in the order the folder lists them. */
@@ -381,6 +455,7 @@ export class CaStore {
    * Runs `fn` holding the directory lock, after finishing a commit that a killed command left (commit.ts).
    */
   lock<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.#assertWritable();
     return withLock(this.paths.lock, () => {
       this.#recover();
       this.#assertSameCa();
@@ -442,7 +517,7 @@ export class CaStore {
    * a writer checks again what it read once it holds the lock itself.
    */
   #settle(): void {
-    if (holdsLock(this.paths.lock) || !commitPending(this.root)) return;
+    if (this.readOnly || holdsLock(this.paths.lock) || !commitPending(this.root)) return;
     try {
       withLockIfFree(this.paths.lock, () => this.#recover());
     } catch (e) {
@@ -524,6 +599,11 @@ export class CaStore {
   }
 
   newTransaction(): Transaction {
+    this.#assertWritable();
     return new Transaction(this.root);
+  }
+
+  #assertWritable(): void {
+    if (this.readOnly) throw new Error('a read-only CaStore neither locks nor writes');
   }
 }

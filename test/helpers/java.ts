@@ -32,7 +32,8 @@ export function javaProgram(
     | 'KeytoolBatch'
     | 'DefaultContextClient'
     | 'ParseJava'
-    | 'JsseServer',
+    | 'JsseServer'
+    | 'MtlsServer',
   args: string[] = [],
   properties: Record<string, string> = {},
 ): string[] {
