@@ -97,8 +97,8 @@ interface DirectionReader {
   message(m: HandshakeMessage): void;
   alert(a: SeenAlert): void;
   application(): void;
-  /** The negotiated TLS 1.3 suite, once the ServerHello has settled on TLS 1.3; else undefined. */
-  tls13(): number | undefined;
+  /** The version and suite the ServerHello settled on, once it has been read. */
+  negotiated(): ServerHello | undefined;
   /** After each plaintext record under TLS 1.3: whether this side encrypts from the next record on. */
   protectsNext(): boolean;
   /** Key log labels of this side's handshake and application traffic secrets. */
@@ -134,15 +134,19 @@ function readDirection(bytes: Buffer, keyLog: KeyLogSecrets, on: DirectionReader
       if (type === ContentType.applicationData) on.application();
       continue;
     }
+    const negotiated = on.negotiated();
+    const tls13 =
+      negotiated !== undefined && negotiated.version >= TLS13 ? negotiated.cipherSuite : undefined;
     if (type === ContentType.changeCipherSpec) {
-      // TLS 1.3 sends one for middlebox compatibility only (§D.4); in TLS 1.2 encryption starts after it.
-      if (on.tls13() === undefined) tls12Protected = true;
+      // In TLS 1.2 encryption starts after it. TLS 1.3 sends one for middlebox compatibility only (§D.4),
+      // after a HelloRetryRequest too, before the ServerHello that settles the version.
+      if (negotiated !== undefined && tls13 === undefined) tls12Protected = true;
       continue;
     }
     // An alert is in the clear when its side has no keys yet (a client refusing the ServerHello).
-    if (type === ContentType.applicationData && on.tls13() !== undefined) {
+    if (type === ContentType.applicationData && tls13 !== undefined) {
       if (keyChange) {
-        const o = openerFor(on.tls13()!, keyLog, keyChange);
+        const o = openerFor(tls13, keyLog, keyChange);
         if (typeof o === 'string') return o;
         opener = o;
         keyChange = undefined;
@@ -169,7 +173,7 @@ function readDirection(bytes: Buffer, keyLog: KeyLogSecrets, on: DirectionReader
     } catch (e) {
       return reason(e);
     }
-    if (on.tls13() === undefined) continue;
+    if (on.negotiated() === undefined || on.negotiated()!.version < TLS13) continue;
     if (!opener && !keyChange && on.protectsNext()) keyChange = on.secrets.handshake;
     else if (opener && finished && !handshake.midMessage) {
       finished = false;
@@ -195,10 +199,7 @@ export function readConversation(capture: Capture): Conversation {
     capture.server.length > 0 &&
     !(capture.server[0]! >= ContentType.changeCipherSpec && capture.server[0]! <= ContentType.heartbeat);
   const version = () => server.hello?.version;
-  const tls13 = () => {
-    const v = version();
-    return v !== undefined && v >= TLS13 ? server.hello!.cipherSuite : undefined;
-  };
+  const negotiated = () => server.hello;
   let serverHelloRead = false;
   server.unread = notTls
     ? 'the server sent no TLS record'
@@ -226,7 +227,7 @@ export function readConversation(capture: Capture): Conversation {
         application: () => {
           server.applicationRecords++;
         },
-        tls13,
+        negotiated,
         // The server encrypts everything after its ServerHello.
         protectsNext: () => serverHelloRead,
         secrets: { handshake: 'SERVER_HANDSHAKE_TRAFFIC_SECRET', application: 'SERVER_TRAFFIC_SECRET_0' },
@@ -248,7 +249,7 @@ export function readConversation(capture: Capture): Conversation {
           },
           alert: (a) => client.alerts.push(a),
           application: () => {},
-          tls13,
+          negotiated,
           protectsNext: () => clientHellos >= (server.helloRetryRequest ? 2 : 1),
           secrets: { handshake: 'CLIENT_HANDSHAKE_TRAFFIC_SECRET', application: 'CLIENT_TRAFFIC_SECRET_0' },
         });

@@ -116,7 +116,9 @@ export function parseCertificateRequest(body: Buffer, version: number): Certific
     let caNames: Buffer[] = [];
     if (authorities) {
       const a = new WireReader(authorities, 'certificate_authorities');
-      caNames = readNames(new WireReader(a.vector(2, 3), 'certificate_authorities'));
+      // RFC 8446 asks for at least one name (authorities<3..2^16-1>), but OpenSSL 3.0 with -no_ca_names
+      // sends the extension empty: read that as what it means, no names.
+      caNames = readNames(new WireReader(a.vector(2), 'certificate_authorities'));
       a.end();
     }
     return { caNames, signatureAlgorithms: readSchemes(sigAlgs, 'signature_algorithms') };

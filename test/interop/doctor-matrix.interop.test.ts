@@ -448,7 +448,12 @@ const nodeServer: ServerUnderTest = {
     return {
       ports,
       stop: async () => {
-        await Promise.all(servers.map((s) => new Promise((r) => (s.closeAllConnections(), s.close(r)))));
+        await Promise.all(
+          servers.map((s) => {
+            s.closeAllConnections();
+            return new Promise((r) => s.close(r));
+          }),
+        );
       },
     };
   },
