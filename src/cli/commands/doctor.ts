@@ -169,12 +169,24 @@ function checkFlags(url: string | undefined, f: Flags): void {
   }
 }
 
+/** A file a flag names; a missing one says which flag to correct. */
+async function readNamed(io: Io, file: string, flag: string): Promise<Buffer> {
+  try {
+    return await readInput(io, file, INPUT.identity, flag);
+  } catch (e) {
+    if (isMtlsCaError(e, 'NOT_FOUND') && !e.hint) {
+      throw new MtlsCaError(e.code, e.message, `check the path given to ${flag}`, e.cause);
+    }
+    throw e;
+  }
+}
+
 /** The client certificate the flags name, or undefined for none. */
 async function clientIdentity(io: Io, store: CaStore, f: Flags): Promise<ClientIdentity | undefined> {
   const live = await import('../../ops/doctor-live.js');
   if (f.client !== undefined) return live.clientFromStore(store, f.client);
   if (f.p12 !== undefined) {
-    const data = await readInput(io, f.p12, INPUT.identity, '--p12');
+    const data = await readNamed(io, f.p12, '--p12');
     const passFile = `${f.p12}.pass`;
     const password =
       f.passwordFile !== undefined
@@ -197,8 +209,8 @@ async function clientIdentity(io: Io, store: CaStore, f: Flags): Promise<ClientI
   }
   if (f.cert !== undefined && f.key !== undefined) {
     return live.clientFromFiles(
-      { data: await readInput(io, f.cert, INPUT.identity, '--cert'), label: inputName(f.cert) },
-      { data: await readInput(io, f.key, INPUT.identity, '--key'), label: inputName(f.key) },
+      { data: await readNamed(io, f.cert, '--cert'), label: inputName(f.cert) },
+      { data: await readNamed(io, f.key, '--key'), label: inputName(f.key) },
     );
   }
   return undefined;
@@ -221,7 +233,7 @@ async function diagnoseUrl(io: Io, store: CaStore, url: string, f: Flags): Promi
       : undefined;
   let serverCa: Sourced<Certificate[]>;
   if (f.ca !== undefined) {
-    const text = (await readInput(io, f.ca, INPUT.identity, '--ca')).toString('latin1');
+    const text = (await readNamed(io, f.ca, '--ca')).toString('latin1');
     const certificates = Certificate.allFromPem(text, inputName(f.ca));
     if (certificates.length === 0) {
       throw new MtlsCaError('PARSE_FAILED', `read --ca ${inputName(f.ca)}: no PEM certificate in it`);
