@@ -43,7 +43,7 @@ function reactionText(e: Evidence): string {
     case 'http':
       if (r.page === 'certificate-error') return 'nginx\'s 400 page "The SSL certificate error"';
       if (r.page === 'no-certificate') return 'nginx\'s 400 page "No required SSL certificate was sent"';
-      return `HTTP ${r.status}${r.reason ? ` ${r.reason}` : ''}${r.detail ? ` (${r.detail})` : ''}`;
+      return `HTTP ${r.status}${r.reason ? ` ${JSON.stringify({ reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) })}` : ''}`;
     case 'silent':
       return 'no answer within the time-out';
   }
@@ -507,13 +507,20 @@ export function lintLines(out: Output, r: LintReport, w: WordsContext): string[]
     lines.push(`${severity}  ${f.file.padEnd(width)}  ${f.code}: ${message} — ${fix}`);
   }
   const c = r.checked;
-  const what = `${c.certificates} certificates, ${c.keys} keys, ${c.pkcs12} .p12 files, ${c.trustStores} trust stores, ${c.crl ? 'the CRL' : 'no CRL'}, ${c.users} users`;
+  const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const what = [
+    count(c.certificates, 'certificate'),
+    count(c.keys, 'key'),
+    count(c.pkcs12, '.p12 file'),
+    count(c.trustStores, 'trust store'),
+    c.crl ? 'the CRL' : 'no CRL',
+    count(c.users, 'user'),
+  ].join(', ');
   const errors = r.findings.filter((f) => f.severity === 'error').length;
-  const warnings = r.findings.length - errors;
   lines.push(
     r.findings.length === 0
       ? `${out.color.green('clean')}: ${r.dir} — checked ${what}`
-      : `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'} in ${r.dir} — checked ${what}`,
+      : `${count(errors, 'error')}, ${count(r.findings.length - errors, 'warning')} in ${r.dir} — checked ${what}`,
   );
   for (const n of r.notes) lines.push(`note: ${noteText(n)}`);
   return lines;

@@ -313,64 +313,20 @@ export async function diagnose(o: LiveOptions): Promise<LiveDiagnosis> {
   const c = readConversation({ client: p.clientBytes, server: p.serverBytes, keyLog: parseKeyLog(p.keyLog) });
   const hello = c.server.hello;
 
-  const evidence: Evidence = {
-    url: o.url,
-    servername,
-    connect: p.connect.ok
-      ? { ok: true, ms: p.connect.ms }
-      : { ok: false, ms: p.connect.ms, error: p.connect.code, timedOut: p.connect.timedOut },
-    offered: { min: o.minVersion ?? tls.DEFAULT_MIN_VERSION, max: o.maxVersion ?? tls.DEFAULT_MAX_VERSION },
-    alerts: [
-      ...c.server.alerts.map((a) => ({ from: 'server' as const, alert: a.name })),
-      ...c.client.alerts.map((a) => ({ from: 'client' as const, alert: a.name })),
-    ],
-    timings: { connectMs: p.connect.ms, handshakeMs: p.handshake.ms, totalMs: p.totalMs },
-  };
-  if (p.connect.ok) evidence.address = p.connect.address;
-  if (hello) {
-    evidence.tls = {
-      version: versionName(hello.version),
-      cipher: cipherSuiteName(hello.cipherSuite),
-      helloRetryRequest: c.server.helloRetryRequest,
-    };
-  }
-  if (p.handshake.error) evidence.tlsError = p.handshake.error.code ?? p.handshake.error.message;
-  if (p.answer) {
-    evidence.answer = {
-      status: p.answer.status,
-      ...(p.answer.headers.server ? { server: p.answer.headers.server } : {}),
-    };
-  }
-  if (c.server.unread || c.client.unread) {
-    evidence.unread = {
-      ...(c.server.unread ? { server: c.server.unread } : {}),
-      ...(c.client.unread ? { client: c.client.unread } : {}),
-    };
-  }
+  const alerts = [
+    ...c.server.alerts.map((a) => ({ from: 'server' as const, alert: a.name })),
+    ...c.client.alerts.map((a) => ({ from: 'client' as const, alert: a.name })),
+  ];
 
+  let chain: Certificate[] | undefined;
   let chainCheck: ServerChainCheck | undefined;
   if (c.server.certificates?.length) {
-    const chain = c.server.certificates.map((d) => new Certificate(d, 'the server certificate'));
-    evidence.serverChain = chain.map(facts);
+    chain = c.server.certificates.map((d) => new Certificate(d, 'the server certificate'));
     chainCheck = checkServerChain(chain, o.serverCa.value, servername, now);
-    const san = chain[0]!.subjectAltNames;
-    evidence.serverCertificate = {
-      ...chainCheck,
-      trustedFrom: o.serverCa.source,
-      names: [...(san.dns ?? []), ...(san.ip ?? [])],
-    };
   }
 
   const request = c.server.certificateRequest;
   const requested = request ? true : c.server.flightComplete ? false : undefined;
-  if (requested !== undefined) {
-    evidence.clientAuth = {
-      requested,
-      caNames: (request?.caNames ?? []).map(nameText),
-      signatureAlgorithms: (request?.signatureAlgorithms ?? []).map(signatureSchemeName),
-    };
-  }
-
   let issuerAdvertised: boolean | undefined;
   let problems: CertificateProblem[] = [];
   if (client) {
@@ -378,34 +334,17 @@ export async function diagnose(o: LiveOptions): Promise<LiveDiagnosis> {
     if (request && request.caNames.length > 0) {
       issuerAdvertised = issuers.some((i) => request.caNames.some((n) => n.equals(i)));
     }
-    problems = checkCertificate(client.certificate, 'client', {
-      ca: o.ca?.value,
-      crl: o.crl?.value,
-      now,
-    });
-    evidence.clientCertificate = {
-      ...facts(client.certificate),
-      source: client.source,
-      ...(issuerAdvertised !== undefined ? { issuerAdvertised } : {}),
-      ...(c.client.certificatesSent !== undefined ? { sent: c.client.certificatesSent } : {}),
-      problems,
-      checkedAgainst: {
-        ...(o.ca ? { ca: o.ca.source } : {}),
-        ...(o.crl ? { crl: o.crl.source } : {}),
-      },
-    };
+    problems = checkCertificate(client.certificate, 'client', { ca: o.ca?.value, crl: o.crl?.value, now });
   }
 
   const wireAlert = c.server.alerts.find((a) => a.name !== 'close_notify')?.name;
   const reaction = reactionOf(p, wireAlert);
-  if (reaction) evidence.reaction = reaction;
-  const protocolVersion = evidence.alerts.some((a) => a.alert === 'protocol_version');
   const verdict = decide({
     connected: p.connect.ok,
     notTls: c.notTls,
     serverHello: hello !== undefined,
     versionRefused:
-      protocolVersion ||
+      alerts.some((a) => a.alert === 'protocol_version') ||
       VERSION_ERRORS.has(p.handshake.error?.code ?? '') ||
       alertOfNodeError(p.handshake.error?.code) === 'protocol_version',
     versionsLimited: o.minVersion !== undefined || o.maxVersion !== undefined,
@@ -417,5 +356,80 @@ export async function diagnose(o: LiveOptions): Promise<LiveDiagnosis> {
     reaction,
     problems,
   });
+
+  // In the order of the connection: where, TLS, the server's chain, its request, our certificate, its answer.
+  const san = chain?.[0]?.subjectAltNames;
+  const evidence: Evidence = {
+    url: o.url,
+    servername,
+    ...(p.connect.ok ? { address: p.connect.address } : {}),
+    connect: p.connect.ok
+      ? { ok: true, ms: p.connect.ms }
+      : { ok: false, ms: p.connect.ms, error: p.connect.code, timedOut: p.connect.timedOut },
+    offered: { min: o.minVersion ?? tls.DEFAULT_MIN_VERSION, max: o.maxVersion ?? tls.DEFAULT_MAX_VERSION },
+    ...(hello
+      ? {
+          tls: {
+            version: versionName(hello.version),
+            cipher: cipherSuiteName(hello.cipherSuite),
+            helloRetryRequest: c.server.helloRetryRequest,
+          },
+        }
+      : {}),
+    ...(chain && chainCheck
+      ? {
+          serverChain: chain.map(facts),
+          serverCertificate: {
+            ...chainCheck,
+            trustedFrom: o.serverCa.source,
+            names: [...(san?.dns ?? []), ...(san?.ip ?? [])],
+          },
+        }
+      : {}),
+    ...(requested !== undefined
+      ? {
+          clientAuth: {
+            requested,
+            caNames: (request?.caNames ?? []).map(nameText),
+            signatureAlgorithms: (request?.signatureAlgorithms ?? []).map(signatureSchemeName),
+          },
+        }
+      : {}),
+    ...(client
+      ? {
+          clientCertificate: {
+            ...facts(client.certificate),
+            source: client.source,
+            ...(issuerAdvertised !== undefined ? { issuerAdvertised } : {}),
+            ...(c.client.certificatesSent !== undefined ? { sent: c.client.certificatesSent } : {}),
+            problems,
+            checkedAgainst: {
+              ...(o.ca ? { ca: o.ca.source } : {}),
+              ...(o.crl ? { crl: o.crl.source } : {}),
+            },
+          },
+        }
+      : {}),
+    ...(reaction ? { reaction } : {}),
+    ...(p.answer
+      ? {
+          answer: {
+            status: p.answer.status,
+            ...(p.answer.headers.server ? { server: p.answer.headers.server } : {}),
+          },
+        }
+      : {}),
+    alerts,
+    ...(p.handshake.error ? { tlsError: p.handshake.error.code ?? p.handshake.error.message } : {}),
+    ...(c.server.unread || c.client.unread
+      ? {
+          unread: {
+            ...(c.server.unread ? { server: c.server.unread } : {}),
+            ...(c.client.unread ? { client: c.client.unread } : {}),
+          },
+        }
+      : {}),
+    timings: { connectMs: p.connect.ms, handshakeMs: p.handshake.ms, totalMs: p.totalMs },
+  };
   return { verdict, evidence };
 }

@@ -207,6 +207,13 @@ export function cipherSuiteName(suite: number): string {
 const SIGNATURE_SCHEMES = new Map<number, string>([
   [0x0201, 'rsa_pkcs1_sha1'],
   [0x0203, 'ecdsa_sha1'],
+  // TLS 1.2's SHA-224 and DSA pairs (RFC 5246 §7.4.1.4.1), which OpenSSL still offers there
+  [0x0301, 'rsa_sha224'],
+  [0x0302, 'dsa_sha224'],
+  [0x0303, 'ecdsa_sha224'],
+  [0x0402, 'dsa_sha256'],
+  [0x0502, 'dsa_sha384'],
+  [0x0602, 'dsa_sha512'],
   [0x0401, 'rsa_pkcs1_sha256'],
   [0x0501, 'rsa_pkcs1_sha384'],
   [0x0601, 'rsa_pkcs1_sha512'],

@@ -120,7 +120,7 @@ describe('lint: exit code, text and --json', () => {
     const r = await doctor([]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      `clean: ${dir} — checked 3 certificates, 2 keys, 2 .p12 files, 2 trust stores, the CRL, 1 users\n` +
+      `clean: ${dir} — checked 3 certificates, 2 keys, 2 .p12 files, 2 trust stores, the CRL, 1 user\n` +
         'note: ca/ca.key: encrypted; set MTLS_CA_PASSWORD or pass --ca-password-file to check it against the CA certificate\n',
     );
   });
@@ -143,7 +143,7 @@ describe('lint: exit code, text and --json', () => {
       expect(r.stdout.split('\n').slice(0, 3)).toEqual([
         `error    client/alice.key  MODE_TOO_OPEN: mode 0640: a secret others on this machine can read — chmod 600 ${dir}/client/alice.key`,
         `error    server/           HOST_NOT_COVERED: no server certificate holds api.example.com: clients connecting to it refuse the server — issue one: mtls-ca issue-server api.example.com --dir ${dir}`,
-        `2 errors, 0 warnings in ${dir} — checked 3 certificates, 2 keys, 2 .p12 files, 2 trust stores, the CRL, 1 users`,
+        `2 errors, 0 warnings in ${dir} — checked 3 certificates, 2 keys, 2 .p12 files, 2 trust stores, the CRL, 1 user`,
       ]);
     } finally {
       fs.chmodSync(l.client('alice').key, 0o600);

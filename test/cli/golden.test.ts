@@ -7,14 +7,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, test, vi } from 'vitest';
 import { createCsr } from '../../src/pki/csr.js';
 import { exportPrivateKeyPem } from '../../src/pki/keys.js';
 import { createRootCa, issueClientCertificate } from '../../src/pki/profiles.js';
+import type { MtlsServer } from '../../src/server/mtls-server.js';
+import { layout } from '../../src/store/layout.js';
 import { cli } from '../helpers/cli.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { expectGolden, normalise, transcriptOf } from '../helpers/golden.js';
 import { tempDir } from '../helpers/tools.js';
+import { startServer } from '../server/helpers.js';
 
 /** The instant every transcript runs at. */
 const NOW = new Date('2026-01-15T09:30:00.000Z');
@@ -25,6 +28,11 @@ const INIT = ['init', '--ca-name', 'Golden CA'];
 
 const root = tempDir('mtls-ca-golden-');
 let n = 0;
+/** Servers a transcript diagnoses, closed after the file. */
+const running: MtlsServer[] = [];
+afterAll(async () => {
+  await Promise.all(running.map((s) => s.close()));
+});
 
 beforeEach(() => {
   // Only Date: timers, performance.now and the file system keep real time.
@@ -43,6 +51,13 @@ interface Scenario {
   env?: Record<string, string>;
   /** Files written into the test folder before the commands run (e.g. a batch list), by name. */
   files?: Record<string, string>;
+  /**
+   * Runs after the setup commands, before the shown ones (damage a file, start a server); returns words to
+   * put into the shown commands, as `$NAME` → value.
+   */
+  prepare?: (dir: string) => Promise<Record<string, string> | undefined> | Record<string, string> | undefined;
+  /** Makes stable what only this transcript varies in (a server's port, a duration), after normalise. */
+  tidy?: (text: string) => string;
 }
 
 /**
@@ -54,11 +69,14 @@ async function golden(name: string, s: Scenario): Promise<void> {
   const dir = path.join(folder, 'ssl');
   fs.mkdirSync(folder);
   for (const [file, text] of Object.entries(s.files ?? {})) fs.writeFileSync(path.join(folder, file), text);
-  const expand = (args: string[]) => args.map((a) => a.replaceAll('$TMP', folder));
+  const words: Record<string, string> = { $TMP: folder };
+  const expand = (args: string[]) =>
+    args.map((a) => Object.entries(words).reduce((x, [k, v]) => x.replaceAll(k, v), a));
   for (const args of s.setup ?? []) {
     const r = await cli([...expand(args), '--dir', dir], s.env ?? env);
     if (r.code !== 0) throw new Error(`setup ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   }
+  Object.assign(words, (await s.prepare?.(dir)) ?? {});
   let text = '';
   for (const args of s.show) {
     // inspect reads the file it is given, whatever the CA directory
@@ -68,7 +86,8 @@ async function golden(name: string, s: Scenario): Promise<void> {
     ];
     text += transcriptOf(full, await cli(full, s.env ?? env));
   }
-  expectGolden(name, normalise(text, folder, passwordsIn(dir)));
+  const normal = normalise(text, folder, passwordsIn(dir));
+  expectGolden(name, s.tidy ? s.tidy(normal) : normal);
 }
 
 /** The generated passwords of the `.pass` files under `dir`. */
@@ -94,6 +113,7 @@ describe('--help of every command', () => {
     ['renew', ['renew']],
     ['audit', ['audit']],
     ['audit-verify', ['audit', 'verify']],
+    ['doctor', ['doctor']],
     ['serve', ['serve']],
     ['publish-url', ['publish-url']],
     ['publish', ['publish']],
@@ -296,6 +316,55 @@ describe('normal output', () => {
     await golden('publish-url', {
       setup: [INIT],
       show: [['publish-url'], ['publish-url', 'http://ca.example.com:8080/pki/'], ['publish-url', '--clear']],
+    });
+  });
+
+  test('doctor: the lint of a clean directory', async () => {
+    await golden('doctor-lint-clean', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user']],
+      show: [['doctor'], ['doctor', '--json']],
+    });
+  });
+
+  test('doctor: the lint, with findings', async () => {
+    await golden('doctor-lint', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user']],
+      show: [['doctor', '--host', 'api.example.com']],
+      prepare: (dir) => {
+        const l = layout(dir);
+        fs.chmodSync(l.client('pavel').key, 0o644);
+        fs.writeFileSync(l.users, '{"users": {"pavel": {"roles": ["user"]}, "ghost": {"roles": []}}}\n');
+        return undefined;
+      },
+    });
+  });
+
+  test('doctor: a live diagnosis — OK, no certificate, another name, a revoked certificate (want mode), --json', async () => {
+    await golden('doctor-live', {
+      // a client valid for ten years: the server checks it on the real clock, not the transcript's
+      setup: [
+        INIT,
+        ['issue-client', 'pavel', '--role', 'user', '--days', '3650'],
+        ['issue-client', 'bob', '--role', 'user', '--days', '3650'],
+        ['revoke', 'bob'],
+      ],
+      prepare: async (dir) => {
+        const need = await startServer(running, { dir });
+        const want = await startServer(running, { dir, clientAuth: 'want' });
+        return { $NEED: need.url, $WANT: want.url };
+      },
+      show: [
+        ['doctor', '$NEED/customer/1', '--client', 'pavel'],
+        ['doctor', '$NEED/'],
+        ['doctor', '$NEED/', '--client', 'pavel', '--servername', 'api.example.com'],
+        ['doctor', '$WANT/', '--client', 'bob'],
+        ['doctor', '$WANT/', '--client', 'bob', '--json'],
+      ],
+      tidy: (text) =>
+        text
+          .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
+          .replace(/"(\w+Ms|ms)": \d+/g, '"$1": <ms>')
+          .replace(/\b\d+ ms\b/g, '<n> ms'),
     });
   });
 

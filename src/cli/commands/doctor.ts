@@ -98,7 +98,7 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
           'mtls-ca doctor https://localhost:8443 --client pavel',
           'mtls-ca doctor https://api.example.com/health --p12 alice.p12 --ca ca.crt --json',
         ],
-        '\n  1   with a URL: the verdict is not OK; without: the lint found something',
+        '\n  1   also: with a URL, a verdict other than OK; without one, a finding',
       ),
     )
     .action(async (url: string | undefined, flags: Flags, cmd: Command) => {
