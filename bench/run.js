@@ -20,6 +20,7 @@ const BENCHMARKS = {
   handshakes: () => import('./benchmarks/handshakes.js'),
   scale: () => import('./benchmarks/scale.js'),
   publish: () => import('./benchmarks/publish.js'),
+  doctor: () => import('./benchmarks/doctor.js'),
 };
 const DEFAULT_SET = [
   'startup',
@@ -30,6 +31,7 @@ const DEFAULT_SET = [
   'handshakes',
   'scale',
   'publish',
+  'doctor',
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');

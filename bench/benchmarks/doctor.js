@@ -1,5 +1,5 @@
 /**
- * 8. `doctor`: how long a whole diagnosis takes on loopback, against `mtls-ca serve` (need mode) — the real
+ * 9. `doctor`: how long a whole diagnosis takes on loopback, against `mtls-ca serve` (need mode) — the real
  * CLI from start to exit, with the time of the connection itself as the diagnosis reports it — next to curl
  * making the same one request with the same certificate. Cases: accepted (OK), no certificate (the server
  * closes after the handshake), a revoked certificate (refused, and the lint against the CRL says why); and
@@ -21,7 +21,8 @@ function doctorRun(args, expectVerdict) {
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   const doc = JSON.parse(r.stdout);
   const verdict = doc.verdict ?? (doc.clean ? 'clean' : 'findings');
-  if (verdict !== expectVerdict) throw new Error(`doctor ${args.join(' ')}: ${verdict}, not ${expectVerdict}\n${r.stdout}`);
+  if (verdict !== expectVerdict)
+    throw new Error(`doctor ${args.join(' ')}: ${verdict}, not ${expectVerdict}\n${r.stdout}`);
   return { ms, connectionMs: doc.evidence?.timings.totalMs };
 }
 
@@ -32,7 +33,10 @@ export async function run() {
   const url = `https://127.0.0.1:${server.port}/customer/1`;
   const cases = {
     'accepted (OK)': { args: [url, '--client', 'pavel', '--dir', ca.dir], verdict: 'OK' },
-    'no certificate (closed after the handshake)': { args: [url, '--dir', ca.dir], verdict: 'NO_CLIENT_CERT' },
+    'no certificate (closed after the handshake)': {
+      args: [url, '--dir', ca.dir],
+      verdict: 'NO_CLIENT_CERT',
+    },
     'revoked (refused; the CRL says why)': {
       args: [url, '--client', 'bob', '--dir', ca.dir],
       verdict: 'CLIENT_CERT_REVOKED',
@@ -43,7 +47,18 @@ export async function run() {
   const connection = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   const curl = [];
   const pavel = ca.client('pavel');
-  const curlArgs = ['-sS', '-o', '/dev/null', '--cacert', ca.caCert, '--cert', pavel.cert, '--key', pavel.key, url];
+  const curlArgs = [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '--cacert',
+    ca.caCert,
+    '--cert',
+    pavel.cert,
+    '--key',
+    pavel.key,
+    url,
+  ];
   try {
     for (let i = 0; i < WARMUP + RUNS; i++) {
       for (const [name, c] of Object.entries(cases)) {

@@ -132,7 +132,9 @@ function suite(): void {
     await within(10_000, 'Tomcat refusing alice', () => get('alice') === 0, 200);
     expect(get('bob')).toBe(200);
     // logged after the reload returns, so it may reach us just after the first refusal
-    await within(10_000, "the listener's log line", () => log.includes('CRL changed: reloaded the TLS configuration of'));
+    await within(10_000, "the listener's log line", () =>
+      log.includes('CRL changed: reloaded the TLS configuration of'),
+    );
   });
 }
 
