@@ -466,6 +466,27 @@ export function findingWords(
         message: `no server certificate holds ${f.host}: clients connecting to it refuse the server`,
         fix: `issue one: mtls-ca issue-server ${f.host}${w.dirFlag}`,
       };
+    case 'OCSP_RESPONDER_MISSING':
+      return {
+        message: `the CA publishes at ${f.publishUrl}, but the OCSP responder certificate is missing: every OCSP request is answered tryLater, and servers checking OCSP refuse every client`,
+        fix: `issue it: mtls-ca crl${w.dirFlag}`,
+      };
+    case 'OCSP_RESPONDER_INVALID':
+      return {
+        message: `the OCSP responder certificate ${
+          f.problem === 'expired'
+            ? 'has expired'
+            : f.problem === 'not-issued-by-ca'
+              ? 'is not signed by this CA'
+              : 'is not for OCSP signing (OCSPSigning)'
+        }: servers checking OCSP refuse every client`,
+        fix: `issue a new one: remove ${path('ca/ocsp.key')}, then mtls-ca crl${w.dirFlag} (publish --auto-renew keeps it fresh)`,
+      };
+    case 'CERT_WITHOUT_PUBLISH_URL':
+      return {
+        message: `in use, but names no CRL at ${f.publishUrl}/crl (issued before the publish URL): Java and nginx cannot check whether it is revoked`,
+        fix: f.name ? `renew it to add the URLs: mtls-ca renew ${f.name}${w.dirFlag}` : 'issue it again',
+      };
     case 'ED25519_FOR_BROWSERS':
       return {
         message:
@@ -515,6 +536,7 @@ export function lintLines(out: Output, r: LintReport, w: WordsContext): string[]
     count(c.trustStores, 'trust store'),
     c.crl ? 'the CRL' : 'no CRL',
     count(c.users, 'user'),
+    ...(c.publishUrl ? [`what the publish URL ${c.publishUrl} promises`] : []),
   ].join(', ');
   const errors = r.findings.filter((f) => f.severity === 'error').length;
   lines.push(

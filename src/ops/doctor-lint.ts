@@ -62,6 +62,13 @@ export type Finding = { severity: Severity; file: string } & (
   | { code: 'SERVER_NO_SAN' }
   | { code: 'HOST_NOT_COVERED'; host: string }
   | { code: 'ED25519_FOR_BROWSERS'; use: 'client' | 'server' }
+  | { code: 'OCSP_RESPONDER_MISSING'; publishUrl: string }
+  | {
+      code: 'OCSP_RESPONDER_INVALID';
+      problem: 'expired' | 'not-issued-by-ca' | 'not-for-ocsp';
+      publishUrl: string;
+    }
+  | { code: 'CERT_WITHOUT_PUBLISH_URL'; name?: string; publishUrl: string }
 );
 export type FindingCode = Finding['code'];
 
@@ -83,6 +90,8 @@ export interface LintReport {
     trustStores: number;
     crl: boolean;
     users: number;
+    /** The publish URL whose promises were checked, when the CA has one. */
+    publishUrl?: string;
   };
 }
 
@@ -275,7 +284,9 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
   // Files the inventory says were written for a certificate still in use, and are gone.
   for (const [file, e] of newestByFile) {
     const status = statusOf(e, now);
-    if ((status === 'valid' || status === 'expired') && e.profile !== 'ca' && !files.has(file)) {
+    // The CA's own files are checked above, and the OCSP responder's with the publish URL below.
+    const checkedElsewhere = e.profile === 'ca' || e.profile === 'ocsp';
+    if ((status === 'valid' || status === 'expired') && !checkedElsewhere && !files.has(file)) {
       add({ code: 'FILE_MISSING', severity: 'warning', file, name: e.name, serial: e.serial });
     }
   }
@@ -389,6 +400,45 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
       const notRevoked = [...listed].filter((s) => !revoked.has(s));
       if (notListed.length > 0 || notRevoked.length > 0) {
         add({ code: 'CRL_OUT_OF_STEP', severity: 'error', file: crlFile, notListed, notRevoked });
+      }
+    }
+  }
+
+  // A publish URL: every certificate in use names it, and the OCSP responder `publish` signs with is valid.
+  // Whether `publish` runs and serves this CRL is the live check's business (doctor URL/crl is not mTLS).
+  const publishUrl = attempt(p.settings, () => store.readSettings())?.publishUrl;
+  if (publishUrl !== undefined) {
+    checked.publishUrl = publishUrl;
+    const responderFile = rel(p.ocspCert);
+    const responder = files.has(responderFile)
+      ? attempt(p.ocspCert, () => store.readCertificate(p.ocspCert))
+      : undefined;
+    if (!files.has(responderFile)) {
+      add({ code: 'OCSP_RESPONDER_MISSING', severity: 'error', file: responderFile, publishUrl });
+    } else if (responder) {
+      checked.certificates++;
+      const problem = !issuedBy(responder, caCert)
+        ? 'not-issued-by-ca'
+        : responder.validityAt(now) === 'expired'
+          ? 'expired'
+          : responder.extendedKeyUsage.includes('ocspSigning')
+            ? undefined
+            : 'not-for-ocsp';
+      if (problem)
+        add({ code: 'OCSP_RESPONDER_INVALID', severity: 'error', file: responderFile, problem, publishUrl });
+    }
+    const crlUrl = `${publishUrl}/crl`;
+    for (const [file, cert] of current) {
+      const record = newestByFile.get(file);
+      const inUse = record?.serial === cert.serialHex && statusOf(record, now) === 'valid';
+      if (inUse && !cert.revocationUrls.crl.includes(crlUrl)) {
+        add({
+          code: 'CERT_WITHOUT_PUBLISH_URL',
+          severity: 'warning',
+          file,
+          publishUrl,
+          ...(record.name ? { name: record.name } : {}),
+        });
       }
     }
   }

@@ -357,3 +357,68 @@ describe('each damage, its finding', () => {
     expect(r.notes).toEqual([{ code: 'CA_KEY_ABSENT', file: 'ca/ca.key' }]);
   });
 });
+
+describe('a CA with a publish URL', () => {
+  /** A copy of the base directory given a publish URL: alice and bob, issued before it, carry none. */
+  async function published(damage?: (dir: string, l: ReturnType<typeof layout>) => void) {
+    return damaged(async (d, l) => {
+      const r = await cli(['publish-url', 'http://ca.example.com:8080', '--dir', d], {
+        MTLS_CA_PASSWORD: CA_PASSWORD,
+      });
+      if (r.code !== 0) throw new Error(r.stderr);
+      damage?.(d, l);
+    });
+  }
+
+  test('certificates issued before it: CERT_WITHOUT_PUBLISH_URL each, gone once renewed', async () => {
+    const dir = await published();
+    const r = await lint(dir);
+    expect(r.checked.publishUrl).toBe('http://ca.example.com:8080');
+    expect(r.findings.map((f) => `${f.code} ${f.file}`).sort()).toEqual([
+      'CERT_WITHOUT_PUBLISH_URL client/alice.crt',
+      'CERT_WITHOUT_PUBLISH_URL client/bob.crt',
+      'CERT_WITHOUT_PUBLISH_URL server/server.crt',
+    ]);
+    for (const name of ['alice', 'bob', 'server']) {
+      const renewed = await cli(['renew', name, '--dir', dir], { MTLS_CA_PASSWORD: CA_PASSWORD });
+      expect(renewed.code, renewed.stderr).toBe(0);
+    }
+    expect((await lint(dir)).findings).toEqual([]);
+  });
+
+  test('no OCSP responder certificate: OCSP_RESPONDER_MISSING (not FILE_MISSING)', async () => {
+    const dir = await published((_d, l) => fs.rmSync(l.ocspCert));
+    const r = await lint(dir);
+    expect(r.findings.filter((f) => f.file === 'ca/ocsp.crt').map((f) => f.code)).toEqual([
+      'OCSP_RESPONDER_MISSING',
+    ]);
+  });
+
+  test('a responder certificate without OCSPSigning, signed by the CA key with openssl: OCSP_RESPONDER_INVALID', async () => {
+    const dir = await published((d, l) => {
+      const caKey = path.join(d, 'ca-plain.key');
+      runOk('openssl', ['pkey', '-in', l.caKey, '-passin', `pass:${CA_PASSWORD}`, '-out', caKey]);
+      const request = path.join(d, 'ocsp.csr');
+      runOk('openssl', ['x509', '-x509toreq', '-in', l.ocspCert, '-signkey', l.ocspKey, '-out', request]);
+      // no -extfile: the new certificate has no extensions, so no extended key usage
+      runOk('openssl', [
+        'x509',
+        '-req',
+        '-in',
+        request,
+        '-CA',
+        l.caCert,
+        '-CAkey',
+        caKey,
+        '-days',
+        '7',
+        '-out',
+        l.ocspCert,
+      ]);
+      fs.rmSync(request);
+      fs.rmSync(caKey);
+    });
+    const invalid = (await lint(dir)).findings.find((f) => f.code === 'OCSP_RESPONDER_INVALID');
+    expect(invalid).toMatchObject({ file: 'ca/ocsp.crt', problem: 'not-for-ocsp', severity: 'error' });
+  });
+});

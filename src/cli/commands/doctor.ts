@@ -68,8 +68,8 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
         'out (connect 5 s, handshake 5 s, answer 5 s).\n\n' +
         'Without a URL: lints the CA directory — chains and signatures, validity (a warning 30 days ahead),\n' +
         'keys against certificates, every .p12 against its .pass, the trust stores, the CRL, file modes,\n' +
-        'users.json against the certificates in use, the server names, Ed25519 where browsers go. It reads\n' +
-        'and never writes.',
+        'users.json against the certificates in use, the server names, Ed25519 where browsers go; with a\n' +
+        'publish URL, the OCSP responder and the URL in every certificate in use. It reads and never writes.',
     )
     .argument('[url]', 'https://HOST[:PORT][/PATH] of the server to diagnose')
     .option('--client <name>', 'present the certificate of client NAME of the CA directory')
