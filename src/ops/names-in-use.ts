@@ -13,7 +13,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import { nameKey } from '../pki/names.js';
 import type { CaStore } from '../store/ca-store.js';
 import type { CertificateProfile, SupersedeEvent } from '../store/inventory.js';
-import { findInventoryNames } from '../store/inventory-index-reader.js';
+import { findNamesLike } from '../store/inventory-index-reader.js';
 
 /**
  * Refuses the first of `names` that reads like a name the inventory holds for `profile` (`ALREADY_EXISTS`,
@@ -27,10 +27,12 @@ export function refuseLookalikes(
   action: (name: string) => string,
 ): void {
   const wanted = new Map(names.map((n) => [nameKey(n), n]));
-  const [existing] = findInventoryNames(store.paths.inventoryIndex, store.paths.inventory, profile, (n) => {
-    const requested = wanted.get(nameKey(n));
-    return requested !== undefined && requested !== n;
-  });
+  const existing = findNamesLike(
+    store.paths.inventoryIndex,
+    store.paths.inventory,
+    profile,
+    new Set(wanted.keys()),
+  ).find((n) => wanted.get(nameKey(n)) !== n);
   if (existing === undefined) return;
   const name = wanted.get(nameKey(existing))!;
   throw new MtlsCaError(

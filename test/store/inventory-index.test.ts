@@ -16,7 +16,7 @@ import {
   INDEX_HEADER,
   inventoryIndexState,
 } from '../../src/store/inventory-index.js';
-import { findInventoryNames, readInventoryIndex } from '../../src/store/inventory-index-reader.js';
+import { findNamesLike, readInventoryIndex } from '../../src/store/inventory-index-reader.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
@@ -314,25 +314,35 @@ describe('CaStore.appendInventory keeps the index in step, rebuilding it when it
   });
 });
 
-describe('findInventoryNames: the names of a profile from the index while in step, else from the log', () => {
+describe('findNamesLike: the names of a profile that read like a key, from the index while in step, else from the log', () => {
   const batches = (): InventoryEvent[][] => [
     [issue('01', 'pavel'), issue('02', 'web', { profile: 'server' })],
     [issue('03', 'müller\tx'), { op: 'revoke', serial: '01', at: 'T', reason: 'r' }],
     [issue('04', 'pavel')],
   ];
-  const names = (f: { log: string; idx: string }, wanted: (n: string) => boolean = () => true) =>
-    findInventoryNames(f.idx, f.log, 'client', wanted);
+  const names = (f: { log: string; idx: string }, keys = ['pavel', 'müller\tx', 'mallory', 'zoe']) =>
+    findNamesLike(f.idx, f.log, 'client', new Set(keys));
   /** The index says "mallory" where the log says "pavel": which of the two was read shows in the result. */
   const edited = (f: { log: string; idx: string }) =>
     fs.writeFileSync(f.idx, fs.readFileSync(f.idx, 'latin1').replace('\tpavel\t', '\tmallory\t'));
 
-  test('in step: every issue of the profile, escapes undone, filtered by the predicate', () => {
+  test('in step: every issue of the profile whose name reads like a key, escapes undone', () => {
     const f = written(batches());
     expect(names(f)).toEqual(['pavel', 'müller\tx', 'pavel']);
-    expect(findInventoryNames(f.idx, f.log, 'server', () => true)).toEqual(['web']);
-    expect(names(f, (n) => n.startsWith('m'))).toEqual(['müller\tx']);
+    expect(findNamesLike(f.idx, f.log, 'server', new Set(['web']))).toEqual(['web']);
+    expect(findNamesLike(f.idx, f.log, 'server', new Set(['pavel']))).toEqual([]);
+    expect(names(f, ['müller\tx'])).toEqual(['müller\tx']);
+    expect(names(f, [])).toEqual([]);
     edited(f);
     expect(names(f)).toEqual(['mallory', 'müller\tx', 'pavel']);
+  });
+
+  test('look-alikes: another case, and compatibility forms the index writes escaped (longer than the key)', () => {
+    const f = written([
+      [issue('01', 'PaVeL'), issue('02', 'ｐａｖｅｌ'), issue('03', 'pavel2'), issue('04', 'ﬁona')],
+    ]);
+    expect(names(f, ['pavel'])).toEqual(['PaVeL', 'ｐａｖｅｌ']);
+    expect(names(f, ['fiona'])).toEqual(['ﬁona']);
   });
 
   test.each<[string, (f: { log: string; idx: string }) => void, string[]]>([
