@@ -186,6 +186,18 @@ export class Certificate {
     return first?.tag === der.Tag.BOOLEAN && first.content[0] !== 0;
   }
 
+  /** basicConstraints' pathLenConstraint: how many CAs may stand below this one; undefined when unlimited. */
+  get pathLength(): number | undefined {
+    const bc = this.extension(OID.basicConstraints);
+    const limit = bc ? der.decode(bc.value).children.find((c) => c.tag === der.Tag.INTEGER) : undefined;
+    return limit ? Number(der.readInteger(limit)) : undefined;
+  }
+
+  /** Whether the certificate names itself as its issuer (a root). */
+  get isSelfIssued(): boolean {
+    return this.issuerDer.equals(this.subjectDer);
+  }
+
   get keyUsage(): string[] {
     const ku = this.extension(OID.keyUsage);
     if (!ku) return [];

@@ -11,6 +11,14 @@ const HOUR_MS = 3_600_000;
 /** The CRL lifetime of a CA that has published none yet, in days; re-signing well before then is cron's job. */
 export const DEFAULT_CRL_DAYS = 7;
 
+/**
+ * The CRL lifetime of a root that has published none yet, in days. A root that signs an intermediate is meant
+ * to be kept offline, and its CRL (which lists the intermediates it revoked) can only be signed while its key
+ * is brought back: half a year leaves room for that, while the intermediate's short-lived CRL covers the
+ * certificates in daily use.
+ */
+export const DEFAULT_ROOT_CRL_DAYS = 180;
+
 /** The longest lifetime mtls-ca signs (100 years, the bound of every validity it takes in days). */
 const MAX_CRL_DAYS = 36_500;
 

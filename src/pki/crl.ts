@@ -15,7 +15,7 @@ import {
 import { sign, signatureAlgorithmFor, signatureAlgorithmName, verify } from './keys.js';
 import { decodeName, formatName, type NameAttribute } from './names.js';
 import { OID } from './oids.js';
-import { pemOrDer, toPem } from './pem.js';
+import { isPem, pemBlocks, pemOrDer, toPem } from './pem.js';
 import type { CertificateAuthority } from './profiles.js';
 
 /** CRLReason names in code order (RFC 5280 5.3.1); code 7 is unused, so codes run 0..6 and 8..10. */
@@ -365,6 +365,22 @@ export class Crl {
    */
   static from(data: Buffer | string, what: string): Crl {
     return new Crl(pemOrDer(data, ['X509 CRL'], what), what);
+  }
+
+  /**
+   * Every CRL of a file: each `X509 CRL` block of PEM text, in order (a bundle, as nginx's `ssl_crl` and
+   * `openssl verify -CRLfile` read one), or the one CRL of DER input.
+   * @param what - names the input in errors (a file path)
+   * @throws MtlsCaError `PARSE_FAILED` when a block is not a CRL, or PEM text holds none
+   */
+  static allFrom(data: Buffer | string, what: string): Crl[] {
+    if (!isPem(data)) return [Crl.from(data, what)];
+    const text = typeof data === 'string' ? data : data.toString('latin1');
+    const crls = pemBlocks(text)
+      .filter((b) => b.label === 'X509 CRL')
+      .map((b) => new Crl(b.der, what));
+    if (crls.length === 0) throw new MtlsCaError('PARSE_FAILED', `read ${what}: no X509 CRL PEM block found`);
+    return crls;
   }
 
   get issuerName(): string {

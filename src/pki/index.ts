@@ -58,6 +58,7 @@ export {
 export { type Pkcs12Contents, parsePkcs12 } from './pkcs12-read.js';
 export {
   type CertificateAuthority,
+  createIntermediateCa,
   createRootCa,
   issueClientCertificate,
   issueServerCertificate,

@@ -60,19 +60,31 @@ function leafKeyUsage(key: KeyObject): KeyUsage[] {
   return key.asymmetricKeyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
 }
 
+/** The checks every new CA certificate passes: a valid name, and a key pair that belongs together. */
+function assertCaRequest(subject: DistinguishedName, privateKey: KeyObject, publicKey: KeyObject): void {
+  if (!subject.commonName) throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the CA name is empty');
+  assertCommonName(subject.commonName, 'CA name');
+  if (!isKeyPair(privateKey, publicKey)) {
+    throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the public key does not match the private key');
+  }
+}
+
 /**
  * A self-signed root: basicConstraints critical CA:TRUE, keyUsage critical keyCertSign+cRLSign, SKI.
  * @param subject - the CA's name; `commonName` is required
  * @param privateKey - the CA's key; its public half is derived
+ * @param pathLength - how many CAs may stand below it (basicConstraints pathLenConstraint): 1 for a root that
+ *   signs an issuing intermediate; default no limit, as for a root that issues leaves itself
  */
 export function createRootCa(
-  opts: { subject: DistinguishedName; privateKey: KeyObject; publicKey: KeyObject } & ValidityOptions,
+  opts: {
+    subject: DistinguishedName;
+    privateKey: KeyObject;
+    publicKey: KeyObject;
+    pathLength?: number;
+  } & ValidityOptions,
 ): Certificate {
-  if (!opts.subject.commonName) throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the CA name is empty');
-  assertCommonName(opts.subject.commonName, 'CA name');
-  if (!isKeyPair(opts.privateKey, opts.publicKey)) {
-    throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the public key does not match the private key');
-  }
+  assertCaRequest(opts.subject, opts.privateKey, opts.publicKey);
   const name = encodeName(opts.subject);
   return signCertificate(
     {
@@ -82,12 +94,63 @@ export function createRootCa(
       ...validity(opts),
       publicKey: opts.publicKey,
       extensions: [
-        basicConstraints(true),
+        basicConstraints(true, opts.pathLength),
         keyUsage(['keyCertSign', 'cRLSign']),
         subjectKeyIdentifier(keyIdentifier(opts.publicKey)),
       ],
     },
     opts.privateKey,
+  );
+}
+
+/** Refuses to sign with a CA that has expired: what it signs would never verify. */
+function assertNotExpired(caCert: Certificate, now: Date): void {
+  if (caCert.notAfter <= now) {
+    throw new MtlsCaError(
+      'CA_EXPIRED',
+      `use CA ${caCert.subjectName}: it expired on ${caCert.notAfter.toISOString()}`,
+      { detail: { kind: 'ca-expired' } },
+    );
+  }
+}
+
+/**
+ * An issuing intermediate CA signed by a root: basicConstraints critical CA:TRUE with pathLenConstraint 0 (it
+ * signs leaves only), keyUsage critical keyCertSign+cRLSign, SKI, and AKI naming the root's key. It ends no
+ * later than the root: a chain is only as long-lived as its shortest link.
+ * @param root - the root that signs it
+ * @param subject - its name; `commonName` is required and should differ from the root's, so that every
+ *   tool tells the two apart by name
+ * @param privateKey - its key; `publicKey` must be its public half
+ */
+export function createIntermediateCa(
+  opts: {
+    root: CertificateAuthority;
+    subject: DistinguishedName;
+    privateKey: KeyObject;
+    publicKey: KeyObject;
+  } & ValidityOptions,
+): Certificate {
+  assertCaRequest(opts.subject, opts.privateKey, opts.publicKey);
+  const rootCert = opts.root.certificate;
+  assertNotExpired(rootCert, opts.now ?? new Date());
+  const v = validity(opts);
+  if (v.notAfter > rootCert.notAfter) v.notAfter = rootCert.notAfter;
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: rootCert.subjectDer,
+      subject: encodeName(opts.subject),
+      ...v,
+      publicKey: opts.publicKey,
+      extensions: [
+        basicConstraints(true, 0),
+        keyUsage(['keyCertSign', 'cRLSign']),
+        subjectKeyIdentifier(keyIdentifier(opts.publicKey)),
+        authorityKeyIdentifier(rootCert.subjectKeyIdentifier ?? keyIdentifier(rootCert.publicKey)),
+      ],
+    },
+    opts.root.privateKey,
   );
 }
 
@@ -122,14 +185,7 @@ function issueLeaf(o: LeafOptions): Certificate {
   assertAltNames(o.altNames, o.eku === OID.serverAuth);
   if (o.subject.commonName !== undefined) assertCommonName(o.subject.commonName);
   const caCert = o.ca.certificate;
-  const now = o.now ?? new Date();
-  if (caCert.notAfter <= now) {
-    throw new MtlsCaError(
-      'CA_EXPIRED',
-      `use CA ${caCert.subjectName}: it expired on ${caCert.notAfter.toISOString()}`,
-      { detail: { kind: 'ca-expired' } },
-    );
-  }
+  assertNotExpired(caCert, o.now ?? new Date());
   const v = validity(o);
   // A leaf must not outlive its issuer: clients would reject the chain after the CA expires anyway.
   if (v.notAfter > caCert.notAfter) v.notAfter = caCert.notAfter;
