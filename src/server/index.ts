@@ -63,7 +63,15 @@ export {
 } from './publish-server.js';
 export { CRL_CONTENT_TYPE, PublishedCrl } from './published-crl.js';
 export { type ErrorBody, escapeHtml, renderErrorPage, sendError, sendJson } from './responses.js';
-export { assertNotOlder, crlTimeProblem, type LoadedCrl, readCrlFile } from './revocation.js';
+export {
+  assertNoneOlder,
+  assertNotOlder,
+  crlTimeProblem,
+  type LoadedCrl,
+  type LoadedCrls,
+  readCaCrl,
+  readCrlFile,
+} from './revocation.js';
 export {
   loadTlsMaterial,
   MIN_TLS_VERSION,

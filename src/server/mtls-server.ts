@@ -35,7 +35,7 @@ import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
 import type { PeerCertificate, UnauthorizedReason } from './identity.js';
 import { closeGracefully, type ListenAddress, listenOn, REFUSAL_STATUS } from './listen.js';
 import { createLogger, type ServerLogger } from './log.js';
-import type { LoadedCrl } from './revocation.js';
+import type { LoadedCrls } from './revocation.js';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -135,8 +135,13 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     hints: options.eventHints,
   });
 
-  /** The versions of the certificate and key files a reload would read now. */
-  const serverFilesVersion = () => `${fileVersion(files.certFile)}|${fileVersion(files.keyFile)}`;
+  /**
+   * The versions of the certificate, key and CA files a reload would read now. The CA file changes when the
+   * CAs in force do (`mtls-ca ca rotate` and `ca retire` rewrite ca/ca-bundle.pem, with the CRLs of the new
+   * set, which only the new CAs can vouch for).
+   */
+  const serverFilesVersion = () =>
+    `${fileVersion(files.certFile)}|${fileVersion(files.keyFile)}|${fileVersion(files.caFile)}`;
   /** Those of the certificate and key in force (taken before they were read). */
   let served = serverFilesVersion();
   let material: TlsMaterial;
@@ -229,7 +234,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   });
 
   /** A certificate is checked only in the handshake: close the open connections this CRL revokes. */
-  const closeRevokedConnections = (c: LoadedCrl) => {
+  const closeRevokedConnections = (c: LoadedCrls) => {
     for (const socket of connections.clients) {
       const peer = acceptedPeer(socket);
       if (socket.destroyed || !peer || !revokedBy(c, peer, socket)) continue;
@@ -242,7 +247,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
           subject: peer.subject,
           serial: peer.serial,
           client: clientAddress(socket),
-          crlNumber: c.crl.crlNumber.toString(),
+          crlNumber: c.crls[0]?.crl.crlNumber.toString(),
         },
       );
       socket.destroy();
@@ -278,7 +283,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
         trigger,
         serial: material.certificate.serialHex,
         notAfter: material.certificate.notAfter.toISOString(),
-        crlNumber: c?.crl.crlNumber.toString(),
+        crlNumber: c?.crls[0]?.crl.crlNumber.toString(),
       },
     );
   };
@@ -297,7 +302,7 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
   let reported: string | undefined;
   /**
    * Watch event or poll tick: reloads when the server certificate or key file was replaced (`mtls-ca renew
-   * server`), as SIGHUP would. A pair caught in the middle of its replacement (the certificate renamed over,
+   * server`), or the CA file (`mtls-ca ca rotate`), as SIGHUP would. A pair caught in the middle of its replacement (the certificate renamed over,
    * the key not yet) fails to load for a moment, so a version is reported only when it still fails at the
    * next look, and once; the server keeps what it has meanwhile.
    */
@@ -363,10 +368,14 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
       logger.event('info', 'listening', `listening on ${result.url}`, { clientAuth });
       if (options.watchCrl !== false) crl.watch();
       if (options.watchServerFiles !== false && !serverFilesWatch) {
-        serverFilesWatch = watchFiles([files.certFile, files.keyFile], reloadChangedServerFiles, {
-          pollMs: SERVER_FILES_POLL_MS,
-          settleMs: SERVER_FILES_SETTLE_MS,
-        });
+        serverFilesWatch = watchFiles(
+          [files.certFile, files.keyFile, files.caFile],
+          reloadChangedServerFiles,
+          {
+            pollMs: SERVER_FILES_POLL_MS,
+            settleMs: SERVER_FILES_SETTLE_MS,
+          },
+        );
       }
       return result;
     },

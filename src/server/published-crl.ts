@@ -1,7 +1,8 @@
 /**
- * The CRL the publish server hands out at `/crl`: ca/crl.pem read, checked (signed by the CA, not older than
- * the one served) and kept as DER with its validators, replaced when the file changes. A file that fails the
- * checks is logged (crl-rejected) and the CRL served stays; a CRL file removed keeps the one served.
+ * The CRL the publish server hands out at `/crl`: the issuing CA's CRL of ca/crl.pem (which holds a root's
+ * and a previous CA's too, when there are), checked (signed by the CA, not older than the one served) and
+ * kept as DER with its validators, replaced when the file changes. A file that fails the checks is logged
+ * (crl-rejected) and the CRL served stays; a CRL file removed keeps the one served.
  *
  * Last-Modified only ever grows from one CRL to the next, even for two CRLs signed in the same second: Java's
  * CRL fetcher keeps its copy when Last-Modified is the one it has seen, even on a 200, so a second CRL with
@@ -11,7 +12,7 @@ import type { Certificate } from '../pki/certificate.js';
 import type { MtlsCaError } from '../pki/errors.js';
 import { type FileWatch, fileVersion, MISSING, watchFiles } from './file-watch.js';
 import type { ServerLogger } from './log.js';
-import { assertNotOlder, describeCrl, type LoadedCrl, logCrlRejected, readCrlFile } from './revocation.js';
+import { assertNotOlder, describeCrl, type LoadedCrl, logCrlRejected, readCaCrl } from './revocation.js';
 import { type ServedFile, servedFile } from './served-file.js';
 
 /** RFC 5280 4.2.1.13 and RFC 2585: a DER CRL over HTTP. */
@@ -45,7 +46,7 @@ export class PublishedCrl {
   constructor(o: PublishedCrlOptions) {
     this.#o = o;
     this.#seen = fileVersion(o.file);
-    if (this.#seen !== MISSING) this.#put(readCrlFile(o.file, [o.ca()]));
+    if (this.#seen !== MISSING) this.#put(readCaCrl(o.file, o.ca()));
   }
 
   /** The CRL served, if any. */
@@ -91,7 +92,7 @@ export class PublishedCrl {
     }
     let next: LoadedCrl;
     try {
-      next = readCrlFile(file, [this.#o.ca()]);
+      next = readCaCrl(file, this.#o.ca());
       // A CRL of the CA served before is compared by number; one of a new CA starts a new count.
       if (this.#current?.crl.signer.der.equals(next.signer.der)) assertNotOlder(next, this.#current.crl);
     } catch (e) {

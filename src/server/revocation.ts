@@ -1,5 +1,6 @@
 /**
- * Revocation in the server, the pure part: the CA's CRL read from a file with its signature checked once,
+ * Revocation in the server, the pure part: the CRLs of a file (one per CA: an intermediate's and its root's,
+ * or a rotation's old and new CA's, as `ca/crl.pem` holds them) read with their signatures checked once,
  * the rules for replacing one CRL by another, and the lookups. `crl-in-force.ts` keeps the CRL in force,
  * watches its file and applies the policy in the handshake (OpenSSL never sees the CRL: it would re-verify
  * its signature on every handshake). A file that is not a CRL of a CA the server trusts (another CA's, a
@@ -23,20 +24,32 @@ export interface LoadedCrl {
   nextUpdateMs: number;
   /** The CA certificate whose key signed it. */
   signer: Certificate;
+  /** Whether the signer is a root (self-issued): then no CRL speaks for anything above its certificates. */
+  signerIsRoot: boolean;
   /** Serials as {@link Certificate.serialHex} writes them. */
   revokedSerials: ReadonlySet<string>;
   /** {@link fileVersion} of the file before it was read. */
   version: string;
 }
 
-/**
- * Reads a CRL (PEM or DER) and checks that one of `caCertificates` signed it.
- * @param file - the CRL file
- * @param caCertificates - the CAs the server trusts for client certificates
- * @throws MtlsCaError NOT_FOUND, IO_FAILED, INVALID_ARGUMENT (not a regular file, over 64 MiB), PARSE_FAILED
- *   (not a CRL, no nextUpdate or CRL number), BAD_SIGNATURE (issued or signed by another CA)
- */
-export function readCrlFile(file: string, caCertificates: readonly Certificate[]): LoadedCrl {
+/** The CRLs of one file, each signed by one of the server's CAs, at most one per CA. */
+export interface LoadedCrls {
+  file: string;
+  /** In file order: the first is the CA that issues (as `ca/crl.pem` lists them). */
+  crls: readonly LoadedCrl[];
+  /** The same CRLs by {@link LoadedCrl.issuerName}: the CRL that speaks for a certificate of that issuer. */
+  byIssuer: ReadonlyMap<string, LoadedCrl>;
+  /** {@link fileVersion} of the file before it was read. */
+  version: string;
+}
+
+/** The CRLs `crls` (of one file, read at `version`) as a {@link LoadedCrls}. */
+export function crlSet(file: string, crls: readonly LoadedCrl[], version: string): LoadedCrls {
+  return { file, crls, byIssuer: new Map(crls.map((c) => [c.issuerName, c])), version };
+}
+
+/** The CRLs of a file, parsed (signatures unchecked), and the file's version before it was read. */
+function readCrls(file: string): { crls: Crl[]; version: string } {
   const version = fileVersion(file);
   let data: Buffer;
   try {
@@ -51,9 +64,8 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
     }
     throw e;
   }
-  let crl: Crl;
   try {
-    crl = Crl.from(data, file);
+    return { crls: Crl.allFrom(data, file), version };
   } catch (e) {
     if (e instanceof MtlsCaError && e.hint === undefined) {
       throw new MtlsCaError(e.code, e.message, {
@@ -63,6 +75,43 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
     }
     throw e;
   }
+}
+
+/**
+ * Reads the CRL of one CA from a CRL file: the CRL whose issuer is `ca`, signed by it (the others of the file,
+ * the root's or a previous CA's, are left out); a file without one is refused as another CA's.
+ * @param file - the CRL file (ca/crl.pem)
+ * @param ca - the CA whose CRL is wanted
+ * @throws MtlsCaError as {@link readCrlFile}
+ */
+export function readCaCrl(file: string, ca: Certificate): LoadedCrl {
+  const { crls, version } = readCrls(file);
+  const own = crls.find((c) => c.issuerDer.equals(ca.subjectDer)) ?? crls[0]!;
+  return loadCrl(file, own, [ca], version);
+}
+
+/**
+ * Reads a file of CRLs (PEM with one or more `X509 CRL` blocks, or one DER CRL) and checks that each was
+ * signed by one of `caCertificates`, and that no CA has two.
+ * @param file - the CRL file
+ * @param caCertificates - the CAs the server trusts for client certificates
+ * @throws MtlsCaError NOT_FOUND, IO_FAILED, INVALID_ARGUMENT (not a regular file, over 64 MiB, two CRLs of
+ *   one CA), PARSE_FAILED (not a CRL, no nextUpdate or CRL number), BAD_SIGNATURE (issued or signed by another CA)
+ */
+export function readCrlFile(file: string, caCertificates: readonly Certificate[]): LoadedCrls {
+  const { crls, version } = readCrls(file);
+  const loaded = crls.map((crl) => loadCrl(file, crl, caCertificates, version));
+  const set = crlSet(file, loaded, version);
+  if (set.byIssuer.size < loaded.length) {
+    // Which of two CRLs of one CA would apply is a guess; a file like that was not written by mtls-ca.
+    throw new MtlsCaError('INVALID_ARGUMENT', `use CRL ${file}: it holds two CRLs of one CA`, {
+      detail: { kind: 'crl-unusable', problem: 'damaged' },
+    });
+  }
+  return set;
+}
+
+function loadCrl(file: string, crl: Crl, caCertificates: readonly Certificate[], version: string): LoadedCrl {
   const signer = caCertificates.find((ca) => crl.isSignedBy(ca));
   if (!signer) {
     throw new MtlsCaError(
@@ -78,9 +127,21 @@ export function readCrlFile(file: string, caCertificates: readonly Certificate[]
     thisUpdateMs: crl.thisUpdate.getTime(),
     nextUpdateMs: crl.nextUpdate.getTime(),
     signer,
+    signerIsRoot: signer.isSelfIssued,
     revokedSerials: new Set(crl.revoked.map((r) => r.serialHex)),
     version,
   };
+}
+
+/**
+ * {@link assertNotOlder} for each CRL of a file against the one of the same CA in force.
+ * @param next - the CRLs about to be applied
+ * @param current - the CRLs in force, if any
+ * @throws MtlsCaError INVALID_ARGUMENT
+ */
+export function assertNoneOlder(next: LoadedCrls, current: LoadedCrls | undefined): void {
+  if (!current) return;
+  for (const crl of next.crls) assertNotOlder(crl, current.byIssuer.get(crl.issuerName));
 }
 
 /**

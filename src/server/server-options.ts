@@ -2,6 +2,7 @@
  * The options of createMtlsServer: files, address, client authentication mode, timeouts; their defaults,
  * and their checks (a bad option fails before any file is read).
  */
+import fs from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { MtlsCaError } from '../pki/errors.js';
 import { layout } from '../store/layout.js';
@@ -41,11 +42,19 @@ export const DEFAULT_HOST = '127.0.0.1';
 export interface MtlsServerOptions {
   /** The CA directory; supplies every file below that is not given explicitly. */
   dir?: string;
-  /** Server certificate PEM; default `<dir>/server/server.crt`. */
+  /**
+   * Server certificate PEM, followed by the intermediates to send with it; default
+   * `<dir>/server/server.fullchain.pem` when the CA directory has one (its CA is an intermediate), else
+   * `<dir>/server/server.crt`.
+   */
   certFile?: string;
   /** Server private key, unencrypted PEM; default `<dir>/server/server.key`. */
   keyFile?: string;
-  /** CA certificate(s) that client certificates must chain to; default `<dir>/ca/ca.crt`. */
+  /**
+   * CA certificate(s) that client certificates must chain to; default `<dir>/ca/ca-bundle.pem` (every CA in
+   * force: the issuing CA, its root, a CA a rotation replaced), or `<dir>/ca/ca.crt` while the CA directory
+   * has no bundle (made before it existed).
+   */
   caFile?: string;
   /** users.json; default `<dir>/users.json`. */
   usersFile?: string;
@@ -59,7 +68,8 @@ export interface MtlsServerOptions {
   watchCrl?: boolean;
   /**
    * Default true: reload on its own when the server certificate or key file is replaced (as `mtls-ca renew
-   * server` does), keeping what it has if the new pair is unreadable or mismatched. False: only
+   * server` does), or the CA file (as `mtls-ca ca rotate` does), keeping what it has if the new files are
+   * unreadable or the pair is mismatched. False: only
    * {@link MtlsServer.reload} (SIGHUP) reads them.
    */
   watchServerFiles?: boolean;
@@ -102,9 +112,11 @@ export interface MtlsServerOptions {
 /** The files the server reads: each given one, else its place in the CA directory. */
 export function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: string; crlFile?: string } {
   const l = o.dir === undefined ? undefined : layout(o.dir);
-  const certFile = o.certFile ?? l?.server().cert;
+  const certFile = o.certFile ?? (l && firstExisting(l.server().fullchain, l.server().cert));
   const keyFile = o.keyFile ?? l?.server().key;
-  const caFile = o.caFile ?? l?.caCert;
+  const caFile = o.caFile ?? l?.caBundle;
+  // A directory made before ca-bundle.pem existed has ca.crt alone until a rotation writes the bundle.
+  const caFallback = o.caFile === undefined ? l?.caCert : undefined;
   const usersFile = o.usersFile ?? l?.users;
   const missing = Object.entries({ certFile, keyFile, caFile, usersFile })
     .filter(([, v]) => v === undefined)
@@ -117,7 +129,22 @@ export function resolveFiles(o: MtlsServerOptions): TlsFiles & { usersFile: stri
     );
   }
   const crlFile = o.crlFile ?? l?.crl;
-  return { certFile: certFile!, keyFile: keyFile!, caFile: caFile!, usersFile: usersFile!, crlFile };
+  return {
+    certFile: certFile!,
+    keyFile: keyFile!,
+    caFile: caFile!,
+    ...(caFallback ? { caFallback } : {}),
+    usersFile: usersFile!,
+    crlFile,
+  };
+}
+
+/**
+ * The first of `files` that exists, else the last: a CA directory whose CA is its own root has no fullchain
+ * file. Chosen at start.
+ */
+function firstExisting(...files: string[]): string {
+  return files.find((f) => fs.existsSync(f)) ?? files[files.length - 1]!;
 }
 
 /** The timeouts in force: the defaults with `overrides` applied, checked. */

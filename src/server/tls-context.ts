@@ -20,6 +20,11 @@ export interface TlsFiles {
   keyFile: string;
   /** The CA certificate(s) client certificates must chain to (PEM; several may be concatenated). */
   caFile: string;
+  /**
+   * Read instead of `caFile` while that does not exist: a CA directory made before ca/ca-bundle.pem existed
+   * has ca/ca.crt alone, until a rotation writes the bundle (then a reload reads it).
+   */
+  caFallback?: string;
 }
 
 /** TLS material that passed our checks, ready for {@link secureContextOptions}. */
@@ -54,7 +59,8 @@ function readText(file: string, what: string): string {
 export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
   const certPem = readText(files.certFile, 'server certificate');
   const keyPem = readText(files.keyFile, 'server key');
-  const caPem = readText(files.caFile, 'CA certificate');
+  const caFile = files.caFallback && !fs.existsSync(files.caFile) ? files.caFallback : files.caFile;
+  const caPem = readText(caFile, 'CA certificate');
   const certificate = Certificate.from(certPem, files.certFile);
   const key: KeyObject = parsePrivateKey(keyPem, undefined, files.keyFile);
   if (!isKeyPair(key, certificate.publicKey)) {
@@ -64,9 +70,9 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
       'replace both files together, then reload',
     );
   }
-  const caCertificates = Certificate.allFromPem(caPem, files.caFile);
+  const caCertificates = Certificate.allFromPem(caPem, caFile);
   if (caCertificates.length === 0) {
-    throw new MtlsCaError('PARSE_FAILED', `read ${files.caFile}: no CERTIFICATE PEM block found`);
+    throw new MtlsCaError('PARSE_FAILED', `read ${caFile}: no CERTIFICATE PEM block found`);
   }
   return { certPem, keyPem, caPem, certificate, caCertificates };
 }

@@ -7,11 +7,42 @@ import path from 'node:path';
 
 export const DEFAULT_DIR = 'ssl';
 
+/** The files of one CA certificate and its key (a previous or retired issuing CA, see {@link Layout}). */
+export interface CaFiles {
+  dir: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * Where everything lives. The CA that issues is always `ca/ca.crt` and `ca/ca.key`; with an intermediate it
+ * is signed by `ca/root.crt`, whose key `ca/root.key` may be taken offline. After a rotation the CA it
+ * replaced lives on in `ca/previous/<serial>/` (its certificates stay valid), and once retired in
+ * `ca/retired/<serial>/` (out of every trust file, its key kept: a CA key is never destroyed).
+ */
 export interface Layout {
   root: string;
   caDir: string;
+  /** The issuing CA: the root itself, or the intermediate the root signed. */
   caCert: string;
   caKey: string;
+  /** With an intermediate: the root CA, and its key while it is online. */
+  rootCert: string;
+  rootKey: string;
+  /** With an intermediate: the issuing CA then the root, as `openssl verify -untrusted` and servers take it. */
+  chain: string;
+  /**
+   * Every CA certificate a client certificate of this CA may chain to: the issuing CA, the root, and the CAs a
+   * rotation replaced while they are in use. What servers trust (serve's default, nginx's
+   * `ssl_client_certificate`).
+   */
+  caBundle: string;
+  previousDir: string;
+  /** A CA a rotation replaced, by its serial: still trusted, its certificates valid until they expire. */
+  previous(serial: string): CaFiles;
+  retiredDir: string;
+  /** A CA retired from trust, by its serial. */
+  retired(serial: string): CaFiles;
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
   /**
@@ -36,8 +67,11 @@ export interface Layout {
   serverDir: string;
   clientDir: string;
   users: string;
-  /** Server leaf files for `name` (default `server`). */
-  server(name?: string): { cert: string; key: string; keyStore: string };
+  /**
+   * Server leaf files for `name` (default `server`); `fullchain` (the leaf and the intermediate, for nginx,
+   * HAProxy and Node) is written when the issuing CA is an intermediate.
+   */
+  server(name?: string): { cert: string; key: string; keyStore: string; fullchain: string };
   trustStoreJks: string;
   trustStoreP12: string;
   /** Client files for a user name. */
@@ -51,11 +85,26 @@ export function layout(root: string): Layout {
   const caDir = path.join(root, 'ca');
   const serverDir = path.join(root, 'server');
   const clientDir = path.join(root, 'client');
+  const previousDir = path.join(caDir, 'previous');
+  const retiredDir = path.join(caDir, 'retired');
+  const caFiles = (dir: string): CaFiles => ({
+    dir,
+    cert: path.join(dir, 'ca.crt'),
+    key: path.join(dir, 'ca.key'),
+  });
   return {
     root,
     caDir,
     caCert: path.join(caDir, 'ca.crt'),
     caKey: path.join(caDir, 'ca.key'),
+    rootCert: path.join(caDir, 'root.crt'),
+    rootKey: path.join(caDir, 'root.key'),
+    chain: path.join(caDir, 'chain.pem'),
+    caBundle: path.join(caDir, 'ca-bundle.pem'),
+    previousDir,
+    previous: (serial) => caFiles(path.join(previousDir, serial)),
+    retiredDir,
+    retired: (serial) => caFiles(path.join(retiredDir, serial)),
     inventory: path.join(caDir, 'inventory.jsonl'),
     inventoryIndex: path.join(caDir, 'inventory.idx'),
     lock: path.join(root, '.mtls-ca.lock'),
@@ -72,6 +121,7 @@ export function layout(root: string): Layout {
       cert: path.join(serverDir, `${name}.crt`),
       key: path.join(serverDir, `${name}.key`),
       keyStore: path.join(serverDir, name === 'server' ? 'keyStore.p12' : `${name}.p12`),
+      fullchain: path.join(serverDir, `${name}.fullchain.pem`),
     }),
     trustStoreJks: path.join(serverDir, 'trustStore.jks'),
     trustStoreP12: path.join(serverDir, 'trustStore.p12'),
