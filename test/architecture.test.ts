@@ -193,7 +193,7 @@ describe('pki is pure: bytes and objects in and out', () => {
 
 describe('the layers below the CLI speak no CLI: a library user has no commands or flags', () => {
   const COMMANDS =
-    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|audit|doctor|serve|publish|publish-url|demo|snippet|trust';
+    'init|import|issue-client|issue-server|sign-csr|inspect|list|revoke|crl|renew|ca|root|audit|doctor|serve|publish|publish-url|demo|snippet|trust';
   /** Whole arguments of the programs src/trust runs, which are theirs, not ours. */
   const OTHER_PROGRAMS_FLAGS = new Set(['--fresh']);
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);

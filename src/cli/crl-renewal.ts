@@ -42,18 +42,23 @@ export async function prepareCrlRenewal(
     try {
       const r = await renewCrlIfDue(store, { caPassword, now: now() });
       if (!r) return;
-      logger.event(
-        'info',
-        'crl-renewed',
-        `CRL number ${r.crl.crlNumber} published: the one before ${REASON_TEXT[r.reason]}`,
-        {
-          file: r.crl.file,
-          crlNumber: r.crl.crlNumber,
-          revoked: r.crl.revoked,
-          nextUpdate: r.crl.nextUpdate,
-          reason: r.reason,
-        },
-      );
+      for (const { crl, reason } of [r, ...(r.others ?? [])]) {
+        // The issuing CA's CRL as ever; another CA's (a root's, a previous CA's) says whose it is.
+        const whose = crl.role === 'issuing' ? '' : ` of ${crl.issuer}`;
+        logger.event(
+          'info',
+          'crl-renewed',
+          `CRL number ${crl.crlNumber}${whose} published: the one before ${REASON_TEXT[reason]}`,
+          {
+            file: crl.file,
+            crlNumber: crl.crlNumber,
+            revoked: crl.revoked,
+            nextUpdate: crl.nextUpdate,
+            reason,
+            ...(whose ? { issuer: crl.issuer } : {}),
+          },
+        );
+      }
     } catch (e) {
       const err = e instanceof MtlsCaError ? e : undefined;
       logger.event('error', 'crl-renew-failed', `renew the CRL: ${(e as Error)?.message ?? String(e)}`, {

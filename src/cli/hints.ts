@@ -6,7 +6,7 @@
 import { quote } from '../pki/characters.js';
 import type { ErrorDetail, MtlsCaError } from '../pki/errors.js';
 import type { MtlsServerOptions } from '../server/server-options.js';
-import { ENV_CA_PASSWORD } from './passwords.js';
+import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD } from './passwords.js';
 
 /** Where each tool of `import --from` keeps its CA, for an import that found none where it looked. */
 const IMPORT_SOURCES: Record<string, string> = {
@@ -28,6 +28,24 @@ function hintForDetail(d: ErrorDetail): string {
       return 'create a new CA with `mtls-ca init --force` (the old one is kept in a backup folder)';
     case 'ca-password':
       return `pass the CA password with --ca-password-file F or ${ENV_CA_PASSWORD}`;
+    case 'root-key-offline':
+      return 'bring the root key back with `mtls-ca root import FILE` (and take it offline again after with `mtls-ca root export`)';
+    case 'root-key-online':
+      return 'nothing to bring back; `mtls-ca root export --out FILE` takes it offline';
+    case 'ca-key-missing':
+      return 'restore it from a backup of the CA directory';
+    case 'nothing-to-retire':
+      return 'see the CAs in force at the end of `mtls-ca list`; a CA replaced by `mtls-ca ca rotate` is retired';
+    case 'ca-in-use':
+      return `renew them (\`mtls-ca renew <name>\` issues from the new CA) or wait until they expire; --force retires it now and cuts ${d.count === 1 ? 'it' : 'them'} off`;
+    case 'several-previous-cas':
+      return 'name one by its serial: `mtls-ca ca retire <serial>`';
+    case 'ca-name-taken':
+      return 'pass --ca-name with a name no CA of this directory has had';
+    case 'store-password':
+      return `pass the stores' password with --password-file F or ${ENV_STORE_PASSWORD}`;
+    case 'no-root':
+      return 'a CA made with `mtls-ca init --intermediate` has a root whose key can go offline';
     case 'name-has-valid-certificate':
       return 'pass --force to replace it (the old one is marked superseded)';
     case 'lookalike-name':
@@ -49,9 +67,11 @@ function hintForDetail(d: ErrorDetail): string {
     case 'unknown-certificate':
       return 'see `mtls-ca list`';
     case 'ca-certificate':
-      return 'to replace the CA, run `mtls-ca init --force`';
+      return 'to replace the CA, run `mtls-ca ca rotate` (or start over with `mtls-ca init --force`)';
     case 'ocsp-responder-certificate':
       return 'to replace the responder now, remove ca/ocsp.key and run `mtls-ca crl`';
+    case 'issuing-ca':
+      return 'issue from a new intermediate first (`mtls-ca ca rotate`), then revoke this one by its serial';
     case 'all-expired':
       return 'see `mtls-ca list --status expired`';
     case 'crl-unusable':

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerCa } from './commands/ca.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImport } from './commands/import.js';
@@ -14,6 +15,7 @@ import { registerPublish } from './commands/publish.js';
 import { registerPublishUrl } from './commands/publish-url.js';
 import { registerRenew } from './commands/renew.js';
 import { registerRevoke } from './commands/revoke.js';
+import { registerRoot } from './commands/root.js';
 import { registerServe } from './commands/serve.js';
 import { registerSignCsr } from './commands/sign-csr.js';
 import { registerSnippet } from './commands/snippet.js';
@@ -70,6 +72,8 @@ ${EXIT_CODES}
   registerList(program, ctx);
   registerRevoke(program, ctx);
   registerRenew(program, ctx);
+  registerCa(program, ctx);
+  registerRoot(program, ctx);
   registerAudit(program, ctx);
   registerDoctor(program, ctx);
   registerServe(program, ctx);

@@ -15,9 +15,20 @@ export function fileLines(out: Output, files: WrittenFile[]): string[] {
   );
 }
 
-/** The CRL a command wrote, as revoke, crl and renew --revoke-old report it. */
+/** A CA's name as people say it: its CN, when that is all its subject holds. */
+export function caLabel(subject: string): string {
+  return /^CN=[^,]*$/.test(subject) ? subject.slice(3) : subject;
+}
+
+/**
+ * The CRL a command wrote, as revoke, crl, renew --revoke-old, rotate and retire report it; the CRL of a CA
+ * other than the one that issues (a root's, a previous CA's; all are in ca/crl.pem) says whose it is.
+ */
 export function crlLine(crl: CrlSummary): string {
-  return `Wrote ${crl.file} (CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${day(crl.nextUpdate)}).`;
+  const numbers = `(CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${day(crl.nextUpdate)})`;
+  if (crl.role === 'issuing') return `Wrote ${crl.file} ${numbers}.`;
+  const whose = crl.role === 'root' ? 'the root' : 'previous CA';
+  return `Wrote the CRL of ${whose} "${caLabel(crl.issuer)}" to ${crl.file} ${numbers}.`;
 }
 
 /**

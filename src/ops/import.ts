@@ -423,12 +423,14 @@ export async function importCa(store: CaStore, o: ImportKeyOptions): Promise<Imp
   const written = await writeCaDirectory(store, {
     ca,
     caPassword: o.caPassword,
-    caAudit: auditRecord('import', plan.ca, now, {
-      profile: 'ca',
-      keyType: plan.keyType,
-      from: o.source.tool,
-      certificates: plan.certificates.length,
-    }),
+    caAudit: [
+      auditRecord('import', plan.ca, now, {
+        profile: 'ca',
+        keyType: plan.keyType,
+        from: o.source.tool,
+        certificates: plan.certificates.length,
+      }),
+    ],
     caIssuedAt: plan.ca.notBefore,
     server: { certificate: server, privateKey: serverKeys.privateKey },
     p12Profile: o.p12Profile,

@@ -1,14 +1,23 @@
-/** `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. */
+/**
+ * `init`: a new CA, a server leaf for this machine, the server key store and both trust stores. The CA is its
+ * own root, or with `intermediate` two: a root (pathLen 1) and the intermediate it signs (pathLen 0), which
+ * issues — `ca/ca.crt` and `ca/ca.key` always mean the CA that issues. Both keys are encrypted with the CA
+ * password, one secret to keep; the root's can then be taken offline (root-key.ts).
+ */
 import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
-import { DEFAULT_CRL_DAYS } from '../pki/crl-lifetime.js';
+import { DEFAULT_CRL_DAYS, DEFAULT_ROOT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
-import { createJks } from '../pki/jks.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
 import { assertCommonName } from '../pki/names.js';
-import { createPkcs12, createTrustStorePkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
-import { type CertificateAuthority, createRootCa, issueServerCertificate } from '../pki/profiles.js';
+import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
+import {
+  type CertificateAuthority,
+  createIntermediateCa,
+  createRootCa,
+  issueServerCertificate,
+} from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaStore, UsersFile } from '../store/ca-store.js';
@@ -21,9 +30,10 @@ import {
   storePasswordFor,
   type WrittenFile,
 } from './common.js';
-import { stageCrl } from './crl.js';
+import { stageCrls } from './crl.js';
 import { checkPublishUrl, type ResponderSummary, revocationUrlsFor } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { fullchainOf, stageCaBundle, stageTrustStores, type TrustedCa } from './trust-files.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '::1'];
@@ -38,7 +48,12 @@ export interface InitOptions {
   p12Profile: Pkcs12Profile;
   /** Move an existing CA directory's contents to a backup folder first. */
   force: boolean;
-  /** The CA key password; null stores the key unencrypted (an explicit choice, for demos). */
+  /**
+   * A root named `caName` and an issuing intermediate below it (named by {@link intermediateName}), instead of
+   * one CA that is its own root. Both are valid for `caDays`.
+   */
+  intermediate?: boolean;
+  /** The CA key password, for the root's key too; null stores the keys unencrypted (an explicit choice, for demos). */
   caPassword: string | null;
   store: StorePasswordChoice;
   /**
@@ -51,7 +66,10 @@ export interface InitOptions {
 
 export interface InitResult {
   dir: string;
+  /** The CA that issues: the intermediate, with one. */
   ca: CertificateSummary & { keyEncrypted: boolean };
+  /** The root that signed the intermediate, with one. */
+  root?: CertificateSummary;
   server: CertificateSummary;
   files: WrittenFile[];
   passwordFiles: string[];
@@ -108,14 +126,56 @@ export function checkInit(
   checkOptions(o);
 }
 
+/**
+ * The name of the first intermediate under a root named `rootName`. Rotation counts on from it
+ * ({@link nextCaName}): the CAs of a directory are told apart by name, by servers matching a CRL to its CA
+ * as by people reading `list`.
+ */
+export function intermediateName(rootName: string): string {
+  return `${rootName} Intermediate 1`;
+}
+
+/**
+ * The name of the CA that replaces one named `name`: its number one up (`Acme Intermediate 1` → `Acme
+ * Intermediate 2`), or ` 2` added (`Acme` → `Acme 2`).
+ */
+export function nextCaName(name: string): string {
+  const m = /^(.*\S) (\d{1,6})$/.exec(name);
+  return m ? `${m[1]} ${Number(m[2]) + 1}` : `${name} 2`;
+}
+
 export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
   const now = o.now ?? new Date();
   const { caName, altNames, publishUrl } = checkOptions(o);
   if (o.caPassword !== null) assertCaPasswordLength(o.caPassword);
   refuseExistingCa(store, o.force);
 
-  const [caKeys, serverKeys] = await Promise.all([generateKeyPair(o.keyType), generateKeyPair(o.keyType)]);
-  const caCert = createRootCa({ subject: { commonName: caName }, ...caKeys, days: o.caDays, now });
+  const [caKeys, serverKeys, rootKeys] = await Promise.all([
+    generateKeyPair(o.keyType),
+    generateKeyPair(o.keyType),
+    o.intermediate ? generateKeyPair(o.keyType) : undefined,
+  ]);
+  let root: CertificateAuthority | undefined;
+  let caCert: Certificate;
+  if (rootKeys) {
+    const rootCert = createRootCa({
+      subject: { commonName: caName },
+      ...rootKeys,
+      pathLength: 1,
+      days: o.caDays,
+      now,
+    });
+    root = { certificate: rootCert, privateKey: rootKeys.privateKey };
+    caCert = createIntermediateCa({
+      root,
+      subject: { commonName: intermediateName(caName) },
+      ...caKeys,
+      days: o.caDays,
+      now,
+    });
+  } else {
+    caCert = createRootCa({ subject: { commonName: caName }, ...caKeys, days: o.caDays, now });
+  }
   const ca = { certificate: caCert, privateKey: caKeys.privateKey };
   const serverCert = issueServerCertificate({
     ca,
@@ -127,12 +187,25 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   });
   const written = await writeCaDirectory(store, {
     ca,
+    root,
     caPassword: o.caPassword,
-    caAudit: auditRecord('init', caCert, now, {
-      profile: 'ca',
-      keyType: o.keyType,
-      ...(publishUrl ? { publishUrl } : {}),
-    }),
+    caAudit: root
+      ? [
+          auditRecord('init', root.certificate, now, {
+            profile: 'ca',
+            keyType: o.keyType,
+            role: 'root',
+            ...(publishUrl ? { publishUrl } : {}),
+          }),
+          auditRecord('issue', caCert, now, { profile: 'ca', role: 'intermediate' }),
+        ]
+      : [
+          auditRecord('init', caCert, now, {
+            profile: 'ca',
+            keyType: o.keyType,
+            ...(publishUrl ? { publishUrl } : {}),
+          }),
+        ],
     publishUrl,
     caIssuedAt: now,
     server: { certificate: serverCert, privateKey: serverKeys.privateKey },
@@ -144,6 +217,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   return {
     dir: store.display(store.root),
     ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
+    ...(root ? { root: summarize(root.certificate) } : {}),
     server: summarize(serverCert),
     ...written,
   };
@@ -163,11 +237,14 @@ export interface CaHistory {
 
 /** Everything {@link writeCaDirectory} writes: a CA held, and what it has already made. */
 export interface NewCaDirectory {
+  /** The CA that issues. */
   ca: CertificateAuthority;
-  /** The CA key password; null stores the key unencrypted. */
+  /** The root that signed `ca`, when `ca` is an intermediate. */
+  root?: CertificateAuthority;
+  /** The CA key password, for the root's key too; null stores the keys unencrypted. */
   caPassword: string | null;
-  /** The CA's audit line: made here (`init`) or brought in (`import`). */
-  caAudit: AuditRecord;
+  /** The CA's audit lines: made here (`init`) or brought in (`import`). */
+  caAudit: AuditRecord[];
   /** When the CA was issued, for its inventory record. */
   caIssuedAt: Date;
   /** The server leaf for this machine, and its key. */
@@ -198,9 +275,13 @@ export function writeCaDirectory(
   store: CaStore,
   d: NewCaDirectory,
 ): Promise<Pick<InitResult, 'files' | 'passwordFiles' | 'backup' | 'publishUrl' | 'responder'>> {
-  const { ca, now } = d;
+  const { ca, root, now } = d;
   const caCert = ca.certificate;
   const serverCert = d.server.certificate;
+  const cas: TrustedCa[] = [
+    { role: 'issuing', certificate: caCert },
+    ...(root ? [{ role: 'root' as const, certificate: root.certificate }] : []),
+  ];
   return store.lock(() => {
     refuseExistingCa(store, d.force, d.action);
     const tx = store.newTransaction();
@@ -210,15 +291,29 @@ export function writeCaDirectory(
     const files = new FileList(tx, (f) => store.display(f));
     const p = store.paths;
     const server = p.server();
-    files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, 'CA certificate');
+    const encrypted = d.caPassword === null ? 'NOT encrypted' : 'encrypted';
+    if (root) {
+      files.write(p.rootCert, root.certificate.toPem(), MODE_PUBLIC, 'root CA certificate');
+      files.write(
+        p.rootKey,
+        exportPrivateKeyPem(root.privateKey, d.caPassword ?? undefined),
+        MODE_SECRET,
+        `root CA key (${encrypted}; keep it offline)`,
+      );
+    }
+    const issuing = root ? 'issuing CA (intermediate)' : 'CA';
+    files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, `${issuing} certificate`);
     files.write(
       p.caKey,
       exportPrivateKeyPem(ca.privateKey, d.caPassword ?? undefined),
       MODE_SECRET,
-      d.caPassword === null ? 'CA key (NOT encrypted)' : 'CA key (encrypted)',
+      `${issuing} key (${encrypted})`,
     );
+    stageCaBundle(store, files, cas);
     for (const f of d.history?.files ?? []) files.write(f.path, f.data, MODE_PUBLIC, f.what);
     files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
+    const fullchain = fullchainOf(serverCert, caCert);
+    if (fullchain) files.write(server.fullchain, fullchain, MODE_PUBLIC, 'server certificate + intermediate');
     files.write(server.key, exportPrivateKeyPem(d.server.privateKey), MODE_SECRET, 'server key');
     const passwordFiles: string[] = [];
     const storePassword = (artifact: string) => {
@@ -239,23 +334,7 @@ export function writeCaDirectory(
       MODE_SECRET,
       'server key store (server.ssl.key-store)',
     );
-    const trusted = [{ alias: 'ca', certificate: caCert }];
-    files.write(
-      p.trustStoreJks,
-      createJks(trusted, storePassword(p.trustStoreJks), now),
-      MODE_PUBLIC,
-      'trust store, JKS (server.ssl.trust-store)',
-    );
-    files.write(
-      p.trustStoreP12,
-      createTrustStorePkcs12({
-        entries: trusted,
-        password: storePassword(p.trustStoreP12),
-        profile: d.p12Profile,
-      }),
-      MODE_PUBLIC,
-      'trust store, PKCS#12',
-    );
+    stageTrustStores(store, files, cas, { storePassword, p12Profile: d.p12Profile, now });
     // A users.json already there (and no CA) was written for this CA: it is kept, and gains the new roles.
     const fresh: UsersFile | undefined = store.exists(p.users) && !d.force ? undefined : { users: {} };
     if (d.users?.size) {
@@ -264,44 +343,57 @@ export function writeCaDirectory(
     } else if (fresh) {
       files.write(p.users, `${JSON.stringify(fresh, null, 2)}\n`, MODE_PUBLIC, 'users and roles');
     }
-    store.appendInventory(tx, [
+    const caEvent = (cert: Certificate, files: string[]) =>
       issueEvent(
-        caCert,
-        caCert.commonName ?? 'ca',
+        cert,
+        cert.commonName ?? 'ca',
         'ca',
-        [store.relative(p.caCert), store.relative(p.caKey)],
+        files.map((f) => store.relative(f)),
         d.caIssuedAt,
-      ),
+      );
+    store.appendInventory(tx, [
+      ...(root ? [caEvent(root.certificate, [p.rootCert, p.rootKey])] : []),
+      caEvent(caCert, [p.caCert, p.caKey]),
       ...(d.history?.events ?? []),
       issueEvent(
         serverCert,
         'server',
         'server',
-        [store.relative(server.cert), store.relative(server.key)],
+        [server.cert, ...(fullchain ? [server.fullchain] : []), server.key].map((f) => store.relative(f)),
         now,
       ),
     ]);
 
-    // A CRL from the start — empty, or listing what the CA had revoked before — so servers (serve, nginx
-    // ssl_crl) can point at it before any revocation here; a new CA directory starts with the default lifetime,
-    // whatever the CRL it replaces said.
-    const crl = stageCrl(store, tx, ca, d.history?.entries ?? [], now, DEFAULT_CRL_DAYS);
-    files.files.push({ path: crl.summary.file, mode: '0644', what: 'certificate revocation list' });
+    // CRLs from the start — empty, or listing what the CA had revoked before — so servers (serve, nginx
+    // ssl_crl) can point at them before any revocation here; a new CA directory starts with the default
+    // lifetimes, whatever the CRLs it replaces said.
+    const crls = stageCrls(store, tx, {
+      cas,
+      sign: root ? [ca, root] : [ca],
+      entries: d.history?.entries ?? [],
+      now,
+      days: (c) => (c.role === 'root' ? DEFAULT_ROOT_CRL_DAYS : DEFAULT_CRL_DAYS),
+    });
+    files.files.push({
+      path: crls.signed[0]!.file,
+      mode: '0644',
+      what: root ? 'the CRLs of the intermediate and the root' : 'certificate revocation list',
+    });
     if (d.publishUrl !== undefined)
       files.files.push({ path: store.display(p.settings), mode: '0644', what: 'settings (publish URL)' });
-    if (crl.responder) {
+    if (crls.responder) {
       files.files.push(
-        { path: crl.responder.file, mode: '0644', what: 'OCSP responder certificate' },
+        { path: crls.responder.file, mode: '0644', what: 'OCSP responder certificate' },
         { path: store.display(p.ocspKey), mode: '0600', what: 'OCSP responder key (for publish)' },
       );
     }
     store.appendAudit(
       tx,
       [
-        d.caAudit,
+        ...d.caAudit,
         ...(d.history?.audit ?? []),
         auditRecord('issue', serverCert, now, { profile: 'server' }),
-        crl.audit,
+        ...crls.audit,
       ],
       ca.privateKey,
     );
@@ -311,7 +403,7 @@ export function writeCaDirectory(
       passwordFiles,
       ...(backup ? { backup: store.display(backup) } : {}),
       ...(d.publishUrl ? { publishUrl: d.publishUrl } : {}),
-      ...(crl.responder ? { responder: crl.responder } : {}),
+      ...(crls.responder ? { responder: crls.responder } : {}),
     };
   });
 }

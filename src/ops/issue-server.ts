@@ -17,6 +17,7 @@ import {
 import { refuseLookalikes } from './names-in-use.js';
 import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { fullchainOf } from './trust-files.js';
 
 export interface IssueServerOptions {
   hosts: string[];
@@ -98,6 +99,8 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
     files.write(paths.cert, cert.toPem(), MODE_PUBLIC, 'server certificate');
+    const fullchain = fullchainOf(cert, ca.certificate);
+    if (fullchain) files.write(paths.fullchain, fullchain, MODE_PUBLIC, 'server certificate + intermediate');
     files.write(paths.key, exportPrivateKeyPem(keys.privateKey), MODE_SECRET, 'server key');
     const { password, passwordFile } = storePasswordFor(paths.keyStore, o.store, files);
     files.write(
@@ -118,7 +121,9 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
         cert,
         name,
         'server',
-        [paths.cert, paths.key, paths.keyStore].map((f) => store.relative(f)),
+        [paths.cert, ...(fullchain ? [paths.fullchain] : []), paths.key, paths.keyStore].map((f) =>
+          store.relative(f),
+        ),
         now,
       ),
     ]);

@@ -1,6 +1,9 @@
-/** `list`: the inventory, newest first, with each certificate's status and days left. */
+/**
+ * `list`: the inventory, newest first, with each certificate's status, days left and issuer; and, when a
+ * rotation left CAs in force beside the one that issues, how much each of them still vouches for.
+ */
 import { MtlsCaError } from '../pki/errors.js';
-import type { CaStore } from '../store/ca-store.js';
+import type { CaRole, CaStore } from '../store/ca-store.js';
 import {
   type CertificateProfile,
   type CertificateStatus,
@@ -22,6 +25,8 @@ export interface ListedCertificate {
   profile: CertificateProfile;
   serial: string;
   subject: string;
+  /** The CA that signed it (itself, for a root). */
+  issuer: string;
   keyType: string;
   notBefore: string;
   notAfter: string;
@@ -32,9 +37,26 @@ export interface ListedCertificate {
   revocationReason?: string;
 }
 
+/** A CA a rotation replaced, and what it still vouches for. */
+export interface PreviousCa {
+  subject: string;
+  serial: string;
+  role: CaRole;
+  notAfter: string;
+  /**
+   * How many certificates it issued still authenticate — valid or superseded, neither revoked nor expired —
+   * and would stop working if it were retired now.
+   */
+  inUse: number;
+  /** When the last of those expires: from then on it can be retired. Absent when none is left. */
+  lastNotAfter?: string;
+}
+
 /** The selected certificates, newest first; each one is built when asked for, so a 100,000-row list stays small. */
 export interface CertificateListing {
   readonly length: number;
+  /** The CAs a rotation replaced that are still in force, newest first (none without a rotation). */
+  readonly previous: PreviousCa[];
   /** The certificate at `k` (0 ≤ k < length): a fresh object each call. */
   at(k: number): ListedCertificate;
   /** Releases the inventory index it reads from; `at` must not be called after. */
@@ -103,6 +125,7 @@ function select(records: InventoryRecords, o: ListOptions, now: Date): Certifica
   }
   return {
     length: count,
+    previous: [],
     at(k) {
       const j = order[k]!;
       const r = records.record(kept[j]!);
@@ -111,6 +134,7 @@ function select(records: InventoryRecords, o: ListOptions, now: Date): Certifica
         profile: r.profile,
         serial: r.serial,
         subject: r.subject,
+        issuer: r.issuer ?? r.subject,
         keyType: r.keyType,
         notBefore: r.notBefore,
         notAfter: r.notAfter,
@@ -142,9 +166,49 @@ export async function listInventory(store: CaStore, o: ListOptions = {}): Promis
     (r) => r.close(),
   );
   try {
-    return select(records, o, now);
+    const previous = store.casInForce().filter((c) => c.role === 'previous');
+    return {
+      ...select(records, o, now),
+      previous: previous.length ? caUsage(records, previous, now) : [],
+    };
   } catch (e) {
     records.close();
     throw e;
   }
+}
+
+/**
+ * What each of `cas` still vouches for among `records`: its certificates that authenticate at `now` (neither
+ * revoked nor expired — a superseded one still does) and when the last of them expires. A CA with none left
+ * can be retired without cutting anyone off.
+ * @param cas - CAs in force, by certificate
+ */
+export function caUsage(
+  records: InventoryRecords,
+  cas: readonly { role: CaRole; certificate: { subjectName: string; serialHex: string; notAfter: Date } }[],
+  now: Date,
+): PreviousCa[] {
+  const usage = new Map(
+    cas.map((c) => [
+      c.certificate.subjectName,
+      {
+        subject: c.certificate.subjectName,
+        serial: c.certificate.serialHex,
+        role: c.role,
+        notAfter: c.certificate.notAfter.toISOString(),
+        inUse: 0,
+      } as PreviousCa,
+    ]),
+  );
+  const nowMs = now.getTime();
+  for (let i = 0; i < records.size; i++) {
+    const k = records.keys(i);
+    if (k.revoked || !(k.notAfterMs >= nowMs)) continue;
+    const r = records.record(i);
+    const u = r.issuer !== r.subject ? usage.get(r.issuer ?? '') : undefined;
+    if (!u) continue;
+    u.inUse++;
+    if (u.lastNotAfter === undefined || r.notAfter > u.lastNotAfter) u.lastNotAfter = r.notAfter;
+  }
+  return [...usage.values()];
 }

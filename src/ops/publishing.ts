@@ -8,7 +8,7 @@
  * (id-pkix-ocsp-nocheck), so it is short-lived instead: it lives as long as the CA's CRLs and is re-issued,
  * with a new key, by whatever signs a CRL once half its lifetime has passed — `crl` from cron, `revoke`,
  * `renew --revoke-old`, `serve --crl-auto-renew` and `publish` given the CA password — in the same
- * transaction as the CRL (stageCrl), recorded in the inventory (profile `ocsp`) and the audit log. The
+ * transaction as the CRL (stageCrls), recorded in the inventory (profile `ocsp`) and the audit log. The
  * cadence that keeps the CRL fresh keeps the responder fresh.
  */
 import type { Certificate } from '../pki/certificate.js';
@@ -157,7 +157,7 @@ export interface ResponderSummary {
 /**
  * Stages a new OCSP responder certificate and key when the CA publishes (its settings after `tx`) and the
  * current one is due ({@link responderRenewalReason}): both files, the inventory lines (the new one issued,
- * the one it replaces superseded) and the audit line. Called by stageCrl, which every command that signs a
+ * the one it replaces superseded) and the audit line. Called by stageCrls, which every command that signs a
  * CRL goes through.
  * @param ca - the CA, key included
  * @param now - the issuing time

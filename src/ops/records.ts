@@ -67,6 +67,7 @@ export function issueEvent(
     name,
     profile,
     subject: s.subject,
+    issuer: s.issuer,
     keyType: s.keyType,
     notBefore: s.notBefore,
     notAfter: s.notAfter,
@@ -77,7 +78,7 @@ export function issueEvent(
 }
 
 /**
- * The audit line of an operation on one certificate.
+ * The audit line of an operation on one certificate, naming the CA that issued it.
  * @param op - the operation
  * @param cert - the certificate it made or changed
  * @param now - when
@@ -93,6 +94,7 @@ export function auditRecord(
     time: now.toISOString(),
     op,
     subject: cert.subjectName,
+    issuer: cert.issuerName,
     serial: cert.serialHex,
     fingerprint: cert.fingerprint256,
     result: 'ok',

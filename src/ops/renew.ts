@@ -11,7 +11,11 @@ import { exportPrivateKeyPem, generateKeyPair, isKeyPair, type KeyType, keyTypeO
 import { assertCommonName } from '../pki/names.js';
 import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
-import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.js';
+import {
+  type CertificateAuthority,
+  issueClientCertificate,
+  issueServerCertificate,
+} from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, statusOf } from '../store/inventory.js';
@@ -23,9 +27,10 @@ import {
   storePasswordFor,
   type WrittenFile,
 } from './common.js';
-import { type CrlSummary, stageCrl } from './crl.js';
+import { type CrlSummary, issuerInForce, loadCaKeys, stageCrls } from './crl.js';
 import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { fullchainOf } from './trust-files.js';
 
 export interface RenewOptions {
   name: string;
@@ -64,7 +69,7 @@ export interface RenewResult {
 interface RenewalPlan {
   current: InventoryEntry;
   profile: 'client' | 'server';
-  paths: { cert: string; key: string; p12: string; csr: string | undefined };
+  paths: { cert: string; key: string; p12: string; csr: string | undefined; fullchain: string | undefined };
   old: Certificate;
   days: number;
   /** The key to keep (without `rekey`). */
@@ -92,7 +97,7 @@ function planRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'days' | 're
   const profile = current.profile as 'client' | 'server';
   const paths =
     profile === 'client'
-      ? store.paths.client(o.name)
+      ? { ...store.paths.client(o.name), fullchain: undefined }
       : { ...store.paths.server(o.name), p12: store.paths.server(o.name).keyStore, csr: undefined };
   const old = store.readCertificate(paths.cert);
   if (!old) {
@@ -151,7 +156,13 @@ export function checkRenewal(store: CaStore, o: Pick<RenewOptions, 'name' | 'day
 export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResult> {
   const now = o.now ?? new Date();
   const { current, profile, paths, old, days, keptKey } = planRenewal(store, o);
-  const ca = store.loadCa(o.caPassword);
+  const cas = store.casInForce();
+  // The old certificate goes into the CRL of the CA that issued it: after a rotation, the previous CA.
+  const oldCa = o.revokeOld ? issuerInForce(cas, current, `renew ${o.name}`) : cas[0]!;
+  const [ca, oldIssuer] = loadCaKeys(store, oldCa === cas[0] ? [oldCa] : [cas[0]!, oldCa], o.caPassword) as [
+    CertificateAuthority,
+    CertificateAuthority | undefined,
+  ];
   // The CA's current publish URL: renewing an older certificate gives it the revocation URLs it lacked.
   const revocation = publishedRevocationUrls(store);
   const san = old.subjectAltNames;
@@ -206,6 +217,8 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
     if (o.rekey) files.write(paths.key, exportPrivateKeyPem(privateKey), MODE_SECRET, `${profile} key (new)`);
     if (csrPem && paths.csr) files.write(paths.csr, csrPem, MODE_PUBLIC, 'certificate request (new key)');
     files.write(paths.cert, cert.toPem(), MODE_PUBLIC, `${profile} certificate`);
+    const fullchain = paths.fullchain && fullchainOf(cert, ca.certificate);
+    if (fullchain) files.write(paths.fullchain!, fullchain, MODE_PUBLIC, 'server certificate + intermediate');
     // Reuse a generated password, so whatever reads the .p12 keeps working after the renewal.
     const generated = o.store.given === undefined ? store.readGeneratedPassword(paths.p12) : undefined;
     const choice = generated === undefined ? o.store : { given: generated };
@@ -224,7 +237,13 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
       profile === 'client' ? 'key + certificate + CA for browsers and Java' : 'server key store',
     );
     // The old record's files, and any this renewal adds (a key and request for a client signed from a CSR).
-    const written = [o.rekey ? paths.key : undefined, csrPem ? paths.csr : undefined, paths.cert, paths.p12];
+    const written = [
+      o.rekey ? paths.key : undefined,
+      csrPem ? paths.csr : undefined,
+      paths.cert,
+      fullchain ? paths.fullchain : undefined,
+      paths.p12,
+    ];
     const event = issueEvent(
       cert,
       o.name,
@@ -239,19 +258,20 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
       const e = locked.find((x) => x.serial === current.serial)!;
       e.revokedAt = nowIso;
       e.revocationReason = 'superseded';
-      const staged = stageCrl(store, tx, ca, locked, now);
-      crl = staged.summary;
+      const staged = stageCrls(store, tx, { cas, sign: [oldIssuer ?? ca], entries: locked, now });
+      crl = staged.signed[0];
       audit.push(
         {
           time: nowIso,
           op: 'revoke',
           subject: current.subject,
+          ...(current.issuer ? { issuer: current.issuer } : {}),
           serial: current.serial,
           fingerprint: current.fingerprint,
           result: 'ok',
           detail: { reason: 'superseded' },
         },
-        staged.audit,
+        ...staged.audit,
       );
     }
     store.appendInventory(tx, [

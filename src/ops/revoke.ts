@@ -1,6 +1,8 @@
 /**
- * `revoke`: marks certificates revoked in the inventory and publishes a new CRL (crl.ts) in the same
- * transaction, so the inventory, the CRL and the audit log never disagree.
+ * `revoke`: marks certificates revoked in the inventory and publishes new CRLs (crl.ts) in the same
+ * transaction, so the inventory, the CRLs and the audit log never disagree. Each certificate goes into the CRL
+ * of the CA that issued it: the issuing CA, a CA a rotation replaced, or — for an intermediate CA that no
+ * longer issues — the root, whose key must then be in the directory.
  */
 import { canonicalSerial } from '../pki/certificate.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
@@ -8,7 +10,7 @@ import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, type RevokeEvent, statusOf } from '../store/inventory.js';
-import { type CrlSummary, stageCrl } from './crl.js';
+import { type CrlSummary, issuerInForce, loadCaKeys, stageCrls } from './crl.js';
 import type { ResponderSummary } from './publishing.js';
 
 /** The revocation reasons offered (the ones that apply to end-entity certificates of a private CA). */
@@ -40,6 +42,7 @@ function findRevocationTargets(
   entries: InventoryEntry[],
   target: string,
   now: Date,
+  issuingSubject: string,
   all = false,
 ): InventoryEntry[] {
   const hex = target.replace(/:/g, '').toLowerCase();
@@ -56,11 +59,7 @@ function findRevocationTargets(
       detail: { kind: 'unknown-certificate' },
     });
   }
-  if (matches.some((m) => m.profile === 'ca')) {
-    throw new MtlsCaError('INVALID_ARGUMENT', `revoke ${target}: that is the CA certificate`, {
-      detail: { kind: 'ca-certificate' },
-    });
-  }
+  refuseCaInUse(matches, target, issuingSubject);
   if (matches.some((m) => m.profile === 'ocsp')) {
     // Clients never check it (id-pkix-ocsp-nocheck): a revocation would change nothing. It is short-lived.
     throw new MtlsCaError(
@@ -101,6 +100,30 @@ function findRevocationTargets(
 }
 
 /**
+ * Refuses to revoke a CA certificate in use: a root (nothing revokes a root: it is replaced), and the CA that
+ * issues (revoked, it would take every certificate in use with it and leave nothing to issue with: a new CA
+ * comes first). An intermediate a rotation replaced may be revoked, by its root.
+ * @param issuingSubject - the subject of the CA that issues
+ */
+function refuseCaInUse(matches: InventoryEntry[], target: string, issuingSubject: string): void {
+  for (const m of matches) {
+    if (m.profile !== 'ca') continue;
+    if (m.issuer === undefined || m.issuer === m.subject) {
+      throw new MtlsCaError('INVALID_ARGUMENT', `revoke ${target}: that is the CA certificate`, {
+        detail: { kind: 'ca-certificate' },
+      });
+    }
+    if (m.subject === issuingSubject) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `revoke ${target}: that is the intermediate CA that issues (${m.subject})`,
+        { detail: { kind: 'issuing-ca' } },
+      );
+    }
+  }
+}
+
+/**
  * What `revoke` would revoke, read without the lock and without the CA key: the checks a command makes before
  * it asks for the CA password, so that a name nobody has fails first. {@link revoke} repeats them under the
  * lock.
@@ -109,8 +132,8 @@ export function checkRevocation(
   store: CaStore,
   o: Pick<RevokeOptions, 'target' | 'all' | 'now'>,
 ): InventoryEntry[] {
-  store.assertInitialized();
-  return findRevocationTargets(store.readInventory(), o.target, o.now ?? new Date(), o.all);
+  const issuing = store.readCaCertificate().subjectName;
+  return findRevocationTargets(store.readInventory(), o.target, o.now ?? new Date(), issuing, o.all);
 }
 
 export interface RevokeOptions {
@@ -124,13 +147,16 @@ export interface RevokeOptions {
 }
 
 export interface RevokeResult {
-  revoked: { name: string; profile: string; serial: string; subject: string }[];
+  revoked: { name: string; profile: string; serial: string; subject: string; issuer?: string }[];
   reason: RevocationReason;
+  /** The CRL that lists them (the first, when they were issued by several CAs). */
   crl: CrlSummary;
   /** The CA's publish URL, when it publishes: servers checking OCSP or the CRL there see the revocation. */
   publishUrl?: string;
   /** The OCSP responder certificate issued with the CRL, when one was due. */
   responder?: ResponderSummary;
+  /** The other CRLs written, when the certificates were issued by more than one CA. */
+  others?: CrlSummary[];
 }
 
 export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeResult> {
@@ -142,10 +168,36 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
       `one of ${REVOKE_REASONS.join(', ')}`,
     );
   }
-  const ca = store.loadCa(o.caPassword);
+  const cas = store.casInForce();
+  const action = `revoke ${o.target}`;
+  // The keys of the CAs that issued the targets (a CA a rotation replaced, the root of an intermediate), and
+  // the issuing CA's, which signs the audit lines: loaded before the lock, as every command does.
+  const planned = cas.length > 1 ? checkRevocation(store, o) : [];
+  const issuers = [...new Set(planned.map((t) => issuerInForce(cas, t, action)))];
+  const [issuing, ...others] = loadCaKeys(
+    store,
+    [cas[0]!, ...issuers.filter((c) => c !== cas[0])],
+    o.caPassword,
+  );
+  const keys = [issuing!, ...others];
   return store.lock(() => {
     const entries = store.readInventory();
-    const targets = findRevocationTargets(entries, o.target, now, o.all);
+    const targets = findRevocationTargets(entries, o.target, now, cas[0]!.certificate.subjectName, o.all);
+    const sign = [
+      ...new Set(
+        targets.map((t) => {
+          const ca = issuerInForce(cas, t, action);
+          const key = keys.find((k) => k.certificate.der.equals(ca.certificate.der));
+          if (!key) {
+            throw new MtlsCaError(
+              'INVALID_ARGUMENT',
+              `${action}: the certificates changed meanwhile; run it again`,
+            );
+          }
+          return key;
+        }),
+      ),
+    ];
     const events: RevokeEvent[] = targets.map((t) => ({
       op: 'revoke',
       serial: t.serial,
@@ -157,7 +209,7 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
       t.revocationReason = o.reason;
     }
     const tx = store.newTransaction();
-    const { audit, summary, responder } = stageCrl(store, tx, ca, entries, now);
+    const crls = stageCrls(store, tx, { cas, sign, entries, now });
     const { publishUrl } = store.readSettings();
     store.appendInventory(tx, events);
     store.appendAudit(
@@ -168,28 +220,32 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
             time: now.toISOString(),
             op: 'revoke',
             subject: t.subject,
+            ...(t.issuer ? { issuer: t.issuer } : {}),
             serial: t.serial,
             fingerprint: t.fingerprint,
             result: 'ok',
             detail: { reason: o.reason },
           }),
         ),
-        audit,
+        ...crls.audit,
       ],
-      ca.privateKey,
+      issuing!.privateKey,
     );
     tx.commit();
+    const [crl, ...otherCrls] = crls.signed;
     return {
       revoked: targets.map((t) => ({
         name: t.name,
         profile: t.profile,
         serial: t.serial,
         subject: t.subject,
+        ...(t.issuer ? { issuer: t.issuer } : {}),
       })),
       reason: o.reason,
-      crl: summary,
+      crl: crl!,
+      ...(otherCrls.length ? { others: otherCrls } : {}),
       ...(publishUrl ? { publishUrl } : {}),
-      ...(responder ? { responder } : {}),
+      ...(crls.responder ? { responder: crls.responder } : {}),
     };
   });
 }

@@ -46,6 +46,30 @@ export type ErrorDetail =
   | { kind: 'ca-expired' }
   /** `PASSWORD_REQUIRED` or `BAD_PASSWORD` for the CA key: the CA password is missing or wrong. */
   | { kind: 'ca-password' }
+  /**
+   * `NOT_FOUND`: the root's key is needed (to sign an intermediate or the root's CRL) and it is offline, not
+   * in the CA directory; bringing it back (`importRootKey`) resolves it.
+   */
+  | { kind: 'root-key-offline' }
+  /** `ALREADY_EXISTS`: the root's key was to be brought back, and it is in the directory already. */
+  | { kind: 'root-key-online' }
+  /** `NOT_FOUND`: the key of a CA a rotation replaced is missing from the directory; a backup has it. */
+  | { kind: 'ca-key-missing' }
+  /** `NOT_FOUND` or `INVALID_ARGUMENT`: no CA was replaced by a rotation, or not the one named. */
+  | { kind: 'nothing-to-retire' }
+  /**
+   * `INVALID_ARGUMENT`: the CA to retire issued `count` certificates still in use; renewing them (or waiting
+   * for them to expire) resolves it, `force` cuts them off.
+   */
+  | { kind: 'ca-in-use'; count: number }
+  /** `AMBIGUOUS`: `count` CAs replaced by rotations are in force; name one by its serial. */
+  | { kind: 'several-previous-cas'; count: number }
+  /** `ALREADY_EXISTS`: a new CA would have the name of one the directory has (or had); another name helps. */
+  | { kind: 'ca-name-taken' }
+  /** `PASSWORD_REQUIRED`: a key or trust store made with a password the user chose must be rewritten. */
+  | { kind: 'store-password' }
+  /** `NOT_FOUND`: a root was asked for, and the CA is its own root; a CA made with an intermediate has one. */
+  | { kind: 'no-root' }
   /** `ALREADY_EXISTS`: `name` has a valid certificate; `force` replaces it and marks it superseded. */
   | { kind: 'name-has-valid-certificate'; name: string }
   /** `ALREADY_EXISTS`: a new name reads like `existing`; use that one (with `force`) or another name. */
@@ -68,13 +92,18 @@ export type ErrorDetail =
   | { kind: 'key-unusable' }
   /** `NOT_FOUND`: no certificate in the inventory has the name or serial asked for. */
   | { kind: 'unknown-certificate' }
-  /** `INVALID_ARGUMENT`: the certificate asked for is the CA's own; a new CA replaces it. */
+  /** `INVALID_ARGUMENT`: the certificate asked for is the CA's own (a root); a new CA replaces it. */
   | { kind: 'ca-certificate' }
   /**
    * `INVALID_ARGUMENT`: the certificate asked for is the CA's OCSP responder, which clients never check; the
    * next CRL signed after its key is removed issues a new one.
    */
   | { kind: 'ocsp-responder-certificate' }
+  /**
+   * `INVALID_ARGUMENT`: the certificate asked for is the intermediate that issues; a new one (a rotation) must
+   * take over first, then the old one can be revoked.
+   */
+  | { kind: 'issuing-ca' }
   /** `NOT_FOUND`: every certificate of the name has expired (they are listed with status expired). */
   | { kind: 'all-expired' }
   /**

@@ -116,6 +116,7 @@ export class Transaction {
   #tempCount = 0;
   #staged: (StagedWrite | StagedAppend)[] = [];
   #moves: { from: string; to: string }[] = [];
+  #removes: string[] = [];
   /** Folders the intent names. */
   #intentDirs = new Set<string>();
   /** Folders this transaction created, outermost first; removed on rollback when empty again. */
@@ -158,6 +159,16 @@ export class Transaction {
   move(from: string, to: string): this {
     this.#assertOpen();
     this.#moves.push({ from, to });
+    return this;
+  }
+
+  /**
+   * Stages the removal of a file, applied after every write: it is kept as a backup until the commit is done,
+   * so that a rollback (or recovery before the end) brings it back.
+   */
+  remove(target: string): this {
+    this.#assertOpen();
+    this.#removes.push(target);
     return this;
   }
 
@@ -266,7 +277,7 @@ export class Transaction {
 
   /** Steps 3 to 5 of the protocol, once every temp file is written; rolls back on failure. */
   #commitPrepared(): void {
-    if (this.#staged.length === 0 && this.#moves.length === 0) {
+    if (this.#staged.length === 0 && this.#moves.length === 0 && this.#removes.length === 0) {
       this.#discard();
       return;
     }
@@ -340,13 +351,21 @@ export class Transaction {
     const created = [...this.#createdDirs];
     for (const m of this.#moves)
       for (const d of missingLevels(path.dirname(m.to))) if (!created.includes(d)) created.push(d);
+    const removes = this.#removes.map((target) => ({
+      target: rel(target),
+      backup: rel(this.#tempPath(target)),
+    }));
     return {
       tx: this.#id,
-      dirs: [...new Set([this.#root, ...this.#intentDirs])].map(rel),
+      // The folders of removed files hold their backups until the end: recovery sweeps them too.
+      dirs: [...new Set([this.#root, ...this.#intentDirs, ...this.#removes.map((f) => path.dirname(f))])].map(
+        rel,
+      ),
       created: created.map(rel),
       moves,
       writes,
       appends: [...appends.values()],
+      ...(removes.length ? { removes } : {}),
     };
   }
 

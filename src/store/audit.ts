@@ -21,13 +21,31 @@ import { MtlsCaError } from '../pki/errors.js';
 import { sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
 import { ioFailure } from './io-error.js';
 
-/** `settings`: a change of the CA's settings (settings.ts), with what it was set to. */
-export type AuditOperation = 'init' | 'import' | 'issue' | 'sign' | 'revoke' | 'renew' | 'crl' | 'settings';
+/**
+ * `settings`: a change of the CA's settings (settings.ts), with what it was set to. `rotate`: a new issuing CA
+ * took over (the line names it); `retire`: a CA a rotation replaced left the trust files; `root-export` /
+ * `root-import`: the root's key left the directory or came back.
+ */
+export type AuditOperation =
+  | 'init'
+  | 'import'
+  | 'issue'
+  | 'sign'
+  | 'revoke'
+  | 'renew'
+  | 'crl'
+  | 'settings'
+  | 'rotate'
+  | 'retire'
+  | 'root-export'
+  | 'root-import';
 
 export interface AuditRecord {
   time: string;
   op: AuditOperation;
   subject?: string;
+  /** The CA that issued the certificate the line is about, or that signed the CRL. */
+  issuer?: string;
   serial?: string;
   fingerprint?: string;
   result: 'ok';
@@ -108,14 +126,17 @@ interface AuditHead {
   last: string;
 }
 
-/** The head record of `headFile` if its signature is the CA's; `missing`, or `invalid` when garbled or forged. */
-function readHead(headFile: string, publicKey: KeyObject): AuditHead | 'missing' | 'invalid' {
+/**
+ * The head record of `headFile` if its signature is the CA's; `missing`, or `invalid` when garbled or forged.
+ * @param signed - whether a CA key signed the head's text
+ */
+function readHead(headFile: string, signed: (text: string) => boolean): AuditHead | 'missing' | 'invalid' {
   const text = readText(headFile)?.trimEnd();
   if (text === undefined) return 'missing';
   try {
     const head = JSON.parse(text) as AuditHead;
     if (!Number.isSafeInteger(head.lines) || typeof head.last !== 'string') return 'invalid';
-    return signatureHolds(text, publicKey, algorithmOf(publicKey)) ? head : 'invalid';
+    return signed(text) ? head : 'invalid';
   } catch {
     return 'invalid';
   }
@@ -131,10 +152,22 @@ export interface AuditTail {
  * The tail a writer extends: the hash of the log's last line, and the count of the valid head — or, when there
  * is none, of the log itself (a one-off full read).
  * @param caKey - the CA private key (its public half checks the head)
+ * @param formerCas - the CAs that may have signed the head before `caKey`'s CA (a rotation replaced them);
+ *   asked for only when the head is not signed by `caKey`
  */
-export function auditTail(logFile: string, headFile: string, caKey: KeyObject): AuditTail {
+export function auditTail(
+  logFile: string,
+  headFile: string,
+  caKey: KeyObject,
+  formerCas: () => readonly Certificate[] = () => [],
+): AuditTail {
   const last = lastLine(logFile);
-  const head = readHead(headFile, createPublicKey(caKey));
+  const publicKey = createPublicKey(caKey);
+  const algorithm = algorithmOf(publicKey);
+  const head = readHead(
+    headFile,
+    (text) => signatureHolds(text, publicKey, algorithm) || new Signers(formerCas()).signed(text),
+  );
   const lines = typeof head === 'object' ? head.lines : lineCount(readText(logFile) ?? '');
   return { prev: last === undefined ? GENESIS : lineHash(last), lines };
 }
@@ -174,14 +207,34 @@ export interface AuditVerification {
   headMissing?: boolean;
 }
 
+/** Public keys that may have signed lines, each with its signature algorithm; the last one that did is tried first. */
+class Signers {
+  readonly #keys: { key: KeyObject; algorithm: string }[];
+  constructor(cas: readonly Certificate[]) {
+    this.#keys = cas.map((ca) => ({ key: ca.publicKey, algorithm: algorithmOf(ca.publicKey) }));
+  }
+
+  /** Whether one of the keys signed the line (or head); that key moves to the front. */
+  signed(line: string): boolean {
+    const i = this.#keys.findIndex((k) => signatureHolds(line, k.key, k.algorithm));
+    if (i > 0) this.#keys.unshift(...this.#keys.splice(i, 1));
+    return i >= 0;
+  }
+}
+
 /**
  * Checks the chain, every line's signature, and the log's end against its head.
  * @param file - ca/audit.log
  * @param headFile - ca/audit.head
- * @param ca - the CA certificate whose key signed the lines and the head
+ * @param cas - the CA certificates whose keys may have signed lines and the head: the issuing CA, and the CAs
+ *   it replaced (each signed the lines of its day)
  */
-export function verifyAuditLog(file: string, headFile: string, ca: Certificate): AuditVerification {
-  const algorithm = algorithmOf(ca.publicKey);
+export function verifyAuditLog(
+  file: string,
+  headFile: string,
+  cas: Certificate | readonly Certificate[],
+): AuditVerification {
+  const signers = new Signers(Array.isArray(cas) ? cas : [cas as Certificate]);
   const text = readText(file);
   if (text === undefined) {
     throw new MtlsCaError(
@@ -206,8 +259,7 @@ export function verifyAuditLog(file: string, headFile: string, ca: Certificate):
     } catch {
       return bad(i, 'is not valid JSON');
     }
-    if (!signatureHolds(line, ca.publicKey, algorithm))
-      return bad(i, 'carries no valid CA signature (edited)');
+    if (!signers.signed(line)) return bad(i, 'carries no valid CA signature (edited)');
     if (record.prev !== prev) {
       return bad(
         i,
@@ -219,7 +271,7 @@ export function verifyAuditLog(file: string, headFile: string, ca: Certificate):
     prev = lineHash(line);
   }
   const name = path.basename(headFile);
-  const head = readHead(headFile, ca.publicKey);
+  const head = readHead(headFile, (text) => signers.signed(text));
   if (head === 'missing') {
     return {
       ok: false,

@@ -35,12 +35,27 @@ import {
 import { encodeInventoryAppend, encodeInventoryIndex, inventoryIndexState } from './inventory-index.js';
 import { readInventoryIndex } from './inventory-index-reader.js';
 import { describeErrno, ioFailure } from './io-error.js';
-import { type Layout, layout } from './layout.js';
+import { type CaFiles, type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
 import { type CaSettings, encodeSettings, parseSettings } from './settings.js';
 
 export interface UsersFile {
   users: Record<string, { roles: string[] }>;
+}
+
+/**
+ * What a CA of the directory is to it: the CA that issues (`ca/ca.crt`), the root that signed it (with an
+ * intermediate), or one that a rotation replaced and that stays trusted until retired (`ca/previous/`).
+ */
+export type CaRole = 'issuing' | 'root' | 'previous';
+
+/** A CA in force in the directory: trusted, its CRL in `ca/crl.pem`. */
+export interface CaInForce {
+  role: CaRole;
+  certificate: Certificate;
+  certFile: string;
+  /** Its key file, which may be missing: a root taken offline. */
+  keyFile: string;
 }
 
 /** What a transaction has staged into the logs so far. */
@@ -121,6 +136,90 @@ export class CaStore {
     return Certificate.from(this.#read(this.paths.caCert), this.display(this.paths.caCert));
   }
 
+  /** The root that signed the issuing CA (`ca/root.crt`), or undefined for a CA that is its own root. */
+  readRootCertificate(): Certificate | undefined {
+    return this.readCertificate(this.paths.rootCert);
+  }
+
+  /**
+   * Every CA in force, the issuing CA first, then its root (with an intermediate), then the CAs a rotation
+   * replaced, newest first: the CAs servers trust and whose CRLs `ca/crl.pem` holds.
+   */
+  casInForce(): CaInForce[] {
+    const p = this.paths;
+    const cas: CaInForce[] = [
+      { role: 'issuing', certificate: this.readCaCertificate(), certFile: p.caCert, keyFile: p.caKey },
+    ];
+    const root = this.readRootCertificate();
+    if (root) cas.push({ role: 'root', certificate: root, certFile: p.rootCert, keyFile: p.rootKey });
+    for (const { certificate, files } of this.#casIn(p.previousDir, (serial) => p.previous(serial)))
+      cas.push({ role: 'previous', certificate, certFile: files.cert, keyFile: files.key });
+    return cas;
+  }
+
+  /** The CAs retired from trust (`ca/retired/`), newest first: they signed audit lines in their time. */
+  retiredCas(): Certificate[] {
+    return this.#casIn(this.paths.retiredDir, (serial) => this.paths.retired(serial)).map(
+      (c) => c.certificate,
+    );
+  }
+
+  /** The CA certificates of the folders in `dir` (one per CA, named by its serial), newest first. */
+  #casIn(dir: string, files: (serial: string) => CaFiles): { certificate: Certificate; files: CaFiles }[] {
+    this.#settle();
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw ioFailure('read', this.display(dir), e);
+    }
+    return entries
+      .flatMap((serial) => {
+        const f = files(serial);
+        const certificate = this.readCertificate(f.cert);
+        return certificate ? [{ certificate, files: f }] : [];
+      })
+      .sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
+  }
+
+  /**
+   * The key of a CA in force other than through {@link loadCa}: the root's, or a previous CA's. It is
+   * encrypted with the CA password, as the issuing CA's key is.
+   * @param ca - from {@link casInForce}
+   * @param password - the CA password; ignored for an unencrypted key
+   * @throws MtlsCaError NOT_FOUND when the key is not in the directory (a root taken offline: detail
+   *   `root-key-offline`), BAD_PASSWORD / PASSWORD_REQUIRED (detail `ca-password`)
+   */
+  loadCaKey(ca: CaInForce, password: string | undefined): CertificateAuthority {
+    const data = this.#readIfPresent(ca.keyFile);
+    if (!data) {
+      throw new MtlsCaError(
+        'NOT_FOUND',
+        `read ${this.display(ca.keyFile)}: the key of ${ca.certificate.subjectName} is not in ${this.display(this.root)}`,
+        { detail: ca.role === 'root' ? { kind: 'root-key-offline' } : { kind: 'ca-key-missing' } },
+      );
+    }
+    return { certificate: ca.certificate, privateKey: this.#parseCaKey(data, ca.keyFile, password) };
+  }
+
+  /** The bytes of a CA's key file as stored (encrypted with the CA password), for taking it offline. */
+  readCaKeyFile(ca: CaInForce): Buffer {
+    return this.#read(ca.keyFile);
+  }
+
+  /** A CA key file's key, with a wrong or missing password said to be the CA password's. */
+  #parseCaKey(data: Buffer, file: string, password: string | undefined): KeyObject {
+    try {
+      return parsePrivateKey(data, password, this.display(file));
+    } catch (e) {
+      if (e instanceof MtlsCaError && (e.code === 'BAD_PASSWORD' || e.code === 'PASSWORD_REQUIRED')) {
+        throw new MtlsCaError(e.code, e.message, { cause: e, detail: { kind: 'ca-password' } });
+      }
+      throw e;
+    }
+  }
+
   isCaKeyEncrypted(): boolean {
     this.assertInitialized();
     return isEncryptedPrivateKey(this.#read(this.paths.caKey).toString('latin1'));
@@ -132,17 +231,9 @@ export class CaStore {
    */
   loadCa(password: string | undefined): CertificateAuthority {
     const certificate = this.readCaCertificate();
-    const keyData = this.#read(this.paths.caKey);
-    try {
-      const privateKey = parsePrivateKey(keyData, password, this.display(this.paths.caKey));
-      this.#loadedCa = certificate.der;
-      return { certificate, privateKey };
-    } catch (e) {
-      if (e instanceof MtlsCaError && (e.code === 'BAD_PASSWORD' || e.code === 'PASSWORD_REQUIRED')) {
-        throw new MtlsCaError(e.code, e.message, { cause: e, detail: { kind: 'ca-password' } });
-      }
-      throw e;
-    }
+    const privateKey = this.#parseCaKey(this.#read(this.paths.caKey), this.paths.caKey, password);
+    this.#loadedCa = certificate.der;
+    return { certificate, privateKey };
   }
 
   /**
@@ -272,10 +363,21 @@ export class CaStore {
   }
 
   /**
-   * The CA's current CRL (ca/crl.pem), parsed but its signature unchecked; `missing` when there is none, and
-   * `unreadable` when it cannot be read or is not a CRL (then it is to be replaced, not trusted).
+   * The issuing CA's current CRL, the first of ca/crl.pem (see {@link readCrls}), parsed but its signature
+   * unchecked; `missing` when there is none, and `unreadable` when it cannot be read or is not a CRL (then it
+   * is to be replaced, not trusted).
    */
   readCrl(): Crl | 'missing' | 'unreadable' {
+    const crls = this.readCrls();
+    return typeof crls === 'string' ? crls : crls[0]!;
+  }
+
+  /**
+   * Every CRL of ca/crl.pem: one per CA in force, the issuing CA's first (a file nginx's `ssl_crl` and
+   * `openssl verify -CRLfile` take whole), parsed but their signatures unchecked; `missing` or `unreadable`
+   * as for {@link readCrl}.
+   */
+  readCrls(): Crl[] | 'missing' | 'unreadable' {
     this.#settle();
     let data: Buffer;
     try {
@@ -284,7 +386,7 @@ export class CaStore {
       return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
     }
     try {
-      return Crl.from(data, this.display(this.paths.crl));
+      return Crl.allFrom(data, this.display(this.paths.crl));
     } catch {
       return 'unreadable';
     }
@@ -362,17 +464,32 @@ export class CaStore {
       logs.audit ??
       (logs.fresh
         ? { prev: GENESIS, lines: 0 }
-        : auditTail(this.paths.auditLog, this.paths.auditHead, caKey));
+        : auditTail(this.paths.auditLog, this.paths.auditHead, caKey, () => [
+            ...this.casInForce()
+              .filter((c) => c.role === 'previous')
+              .map((c) => c.certificate),
+            ...this.retiredCas(),
+          ]));
     const { lines, head, tail: next } = encodeAudit(tail, records, caKey);
     tx.append(this.paths.auditLog, lines);
     tx.write(this.paths.auditHead, head, MODE_PUBLIC);
     logs.audit = next;
   }
 
-  /** Verifies the audit log and its head (audit.ts) on a finished state of the directory. */
+  /**
+   * Verifies the audit log and its head (audit.ts) on a finished state of the directory. Each line was signed
+   * by the issuing CA of its day: the current one, or one a rotation replaced (previous or retired).
+   */
   verifyAudit(): Promise<AuditVerification> {
-    const ca = this.readCaCertificate();
-    return this.readFinished(() => verifyAuditLog(this.paths.auditLog, this.paths.auditHead, ca));
+    return this.readFinished(() => {
+      const signers = [
+        ...this.casInForce()
+          .filter((c) => c.role !== 'root')
+          .map((c) => c.certificate),
+        ...this.retiredCas(),
+      ];
+      return verifyAuditLog(this.paths.auditLog, this.paths.auditHead, signers);
+    });
   }
 
   /** The CA's settings (settings.ts); none set when the file does not exist. */

@@ -21,11 +21,11 @@
  *    target exists, the name of its backup; each log's length before the commit and the bytes it gains; the
  *    moves of `init --force` and `import --force`.
  * 4. Apply ({@link applyCommit}), in this order: moves; files — each replaced file is hard-linked to its
- *    backup, then the temp file renamed over it (the CRL, users.json and ca/audit.head are among them); then
- *    the logs grow: the inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at
+ *    backup, then the temp file renamed over it (the CRL, users.json and ca/audit.head are among them); files
+ *    removed — each hard-linked to its backup, then unlinked (`root export`); then the logs grow: the inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at
  *    its recorded length and cut after the new bytes, so that applying twice is applying once. The folders
  *    are fsynced.
- * 5. Done ({@link finishCommit}): the backups are removed, then the commit record (the root folder fsynced,
+ * 5. Done ({@link finishCommit}): the backups are removed (a removed file is gone only now), then the commit record (the root folder fsynced,
  *    so that no later commit can find it again), then the intent.
  *
  * When a step of 4 fails in the process (a full disk as a log grows, a folder where a file must go), the
@@ -96,6 +96,11 @@ export interface CommitRecord extends CommitIntent {
   writes: { target: string; tmp: string; backup?: string }[];
   /** Logs that grow by `data` at byte `offset`; `created` when the log did not exist before. */
   appends: { target: string; offset: number; data: string; created: boolean }[];
+  /**
+   * Files removed (a root key taken offline): each kept as `backup` until the commit is done, so that a
+   * rollback brings it back. Absent in records written before removals existed.
+   */
+  removes?: { target: string; backup: string }[];
 }
 
 /** `file` as a commit record holds it: relative to `root` when inside it, else absolute. */
@@ -232,6 +237,14 @@ export function applyCommit(root: string, record: CommitRecord, again: boolean):
       fs.renameSync(tmp, target);
       touched.add(path.dirname(target));
     }
+    for (const r of record.removes ?? []) {
+      const target = at(r.target);
+      file = target;
+      if (again && !exists(target)) continue; // removed by an earlier run
+      if (!(again && exists(at(r.backup)))) keepBackup(target, at(r.backup));
+      fs.rmSync(target, { force: true });
+      touched.add(path.dirname(target));
+    }
     for (const a of record.appends) {
       file = at(a.target);
       writeLogAt(file, a.offset, a.data, a.created, again);
@@ -260,6 +273,13 @@ export function rollBackCommit(root: string, record: CommitRecord): void {
       file = at(a.target);
       if (a.created) fs.rmSync(file, { force: true });
       else if (exists(file) && fs.statSync(file).size > a.offset) fs.truncateSync(file, a.offset);
+    }
+    for (const r of [...(record.removes ?? [])].reverse()) {
+      file = at(r.target);
+      if (exists(at(r.backup))) {
+        fs.renameSync(at(r.backup), file);
+        fs.rmSync(at(r.backup), { force: true }); // still there when it was a link to the target itself
+      }
     }
     for (const w of [...record.writes].reverse()) {
       const tmp = at(w.tmp);
@@ -317,6 +337,7 @@ function removeTempFiles(root: string, intent: CommitIntent): void {
  */
 export function finishCommit(root: string, record: CommitRecord, again: boolean): void {
   for (const w of record.writes) if (w.backup) fs.rmSync(path.resolve(root, w.backup), { force: true });
+  for (const r of record.removes ?? []) fs.rmSync(path.resolve(root, r.backup), { force: true });
   if (again) removeTempFiles(root, record);
   fs.rmSync(path.join(root, JOURNAL_FILE), { force: true });
   fs.rmSync(path.join(root, UNDO_FILE), { force: true });

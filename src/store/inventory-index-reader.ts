@@ -36,6 +36,8 @@ const OP_ISSUE = 0x69; // i
 const OP_REVOKE = 0x72; // r
 const OP_SUPERSEDE = 0x73; // s
 const OP_TRAILER = 0x3d; // =
+/** The fields of an issue line (inventory-index.ts). */
+const ISSUE_FIELDS = 9;
 
 function unescapeField(text: string): string {
   return text.replace(/\\(u[0-9a-f]{4}|[\s\S]?)/g, (_, e: string) => {
@@ -150,7 +152,7 @@ class IndexedInventory implements InventoryRecords {
 
   record(i: number): InventoryRecord {
     const [text, start] = this.file.lineAt(this.rows[i]!);
-    const f = fieldsAt(text, start, 8);
+    const f = fieldsAt(text, start, ISSUE_FIELDS);
     const m = this.marks.get(i);
     return {
       serial: f[0]!,
@@ -161,6 +163,7 @@ class IndexedInventory implements InventoryRecords {
       keyType: f[5]!,
       fingerprint: f[6]!,
       subject: f[7]!,
+      issuer: f[8] || undefined,
       revokedAt: m?.revokedAt,
       revocationReason: m?.revocationReason,
       supersededAt: m?.supersededAt,
@@ -311,7 +314,7 @@ function scanIndex(fd: number, log: FileState | undefined): InventoryRecords | u
   const notBeforeTime = new Column(new Int32Array(capacity));
   const profiles: string[] = [];
   const profileCodes = new Map<string, number>();
-  const tabAt = new Int32Array(8);
+  const tabAt = new Int32Array(ISSUE_FIELDS);
   let n = 0;
   const events = new Map<string, { at: number; op: number; when: string; detail: string }[]>();
   const ok = file.forEachLine((text, start, offset) => {
@@ -322,15 +325,15 @@ function scanIndex(fd: number, log: FileState | undefined): InventoryRecords | u
       const end = text.indexOf('\n', start);
       let tabs = 0;
       for (let t = start + 1; t >= 0 && t < end; t = text.indexOf('\t', t + 1)) {
-        if (tabs === 8) return false; // a ninth field
+        if (tabs === ISSUE_FIELDS) return false; // a field too many
         tabAt[tabs++] = t;
       }
-      if (tabs !== 8) return false;
+      if (tabs !== ISSUE_FIELDS) return false;
       let p = text.slice(tabAt[1]! + 1, tabAt[2]);
       let nb = text.slice(tabAt[2]! + 1, tabAt[3]);
       let na = text.slice(tabAt[3]! + 1, tabAt[4]);
       if (text.slice(start, end).includes('\\')) {
-        const f = fieldsAt(text, start, 8); // checks every escape, so record() cannot fail later
+        const f = fieldsAt(text, start, ISSUE_FIELDS); // checks every escape, so record() cannot fail later
         p = f[1]!;
         nb = f[2]!;
         na = f[3]!;

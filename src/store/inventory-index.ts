@@ -5,8 +5,8 @@
  * only while it is provably in step:
  *
  * ```
- * # mtls-ca inventory index v1 ...        header (exactly {@link INDEX_HEADER})
- * i␉serial␉profile␉notBefore␉notAfter␉name␉keyType␉fingerprint␉subject
+ * # mtls-ca inventory index v2 ...        header (exactly {@link INDEX_HEADER})
+ * i␉serial␉profile␉notBefore␉notAfter␉name␉keyType␉fingerprint␉subject␉issuer (issuer empty: unknown)
  * r␉serial␉at␉reason                      a revoke event
  * s␉serial␉at␉by                          a supersede event
  * !                                       the log holds something the index cannot express: use the log
@@ -28,7 +28,7 @@ import { encodeEvents } from './inventory.js';
 
 /** The first line of inventory.idx; a different one (another version) means "not usable". */
 export const INDEX_HEADER =
-  '# mtls-ca inventory index v1: derived from inventory.jsonl; safe to delete, the next write rebuilds it';
+  '# mtls-ca inventory index v2: derived from inventory.jsonl; safe to delete, the next write rebuilds it';
 
 const UNSAFE = /[\\\u0000-\u001f\u007f-\uffff]/;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
@@ -68,6 +68,8 @@ function issueLine(e: Omit<IssueEvent, 'op'>): string {
     e.keyType,
     e.fingerprint,
     e.subject,
+    // Empty for a line written before the field existed (readInventory fills it in, an append has it).
+    e.issuer ?? '',
   ]);
 }
 

@@ -17,6 +17,11 @@ export interface IssueEvent {
   name: string;
   profile: CertificateProfile;
   subject: string;
+  /**
+   * The subject of the CA that signed it (itself for a root). Lines written before the field existed have
+   * none: they were issued by the directory's first CA, which {@link readInventory} fills in.
+   */
+  issuer?: string;
   keyType: string;
   notBefore: string;
   notAfter: string;
@@ -55,6 +60,7 @@ export type InventoryRecord = Pick<
   | 'name'
   | 'profile'
   | 'subject'
+  | 'issuer'
   | 'keyType'
   | 'notBefore'
   | 'notAfter'
@@ -138,7 +144,20 @@ export function readInventory(file: string): InventoryEntry[] {
       }
     }
   }
-  return [...bySerial.values()];
+  const entries = [...bySerial.values()];
+  fillIssuers(entries);
+  return entries;
+}
+
+/**
+ * Gives the lines written before `issuer` was recorded their issuer: the directory had one CA then, the first
+ * CA of the inventory, which signed every certificate and itself (a rotation or an intermediate came later,
+ * and wrote the field).
+ */
+function fillIssuers(entries: InventoryEntry[]): void {
+  const first = entries.find((e) => e.profile === 'ca');
+  if (!first) return;
+  for (const e of entries) if (e.issuer === undefined) e.issuer = first.subject;
 }
 
 /** Revoked beats superseded beats expired. */

@@ -111,6 +111,12 @@ describe('--help of every command', () => {
     ['revoke', ['revoke']],
     ['crl', ['crl']],
     ['renew', ['renew']],
+    ['ca', ['ca']],
+    ['ca-rotate', ['ca', 'rotate']],
+    ['ca-retire', ['ca', 'retire']],
+    ['root', ['root']],
+    ['root-export', ['root', 'export']],
+    ['root-import', ['root', 'import']],
     ['audit', ['audit']],
     ['audit-verify', ['audit', 'verify']],
     ['doctor', ['doctor']],
@@ -312,6 +318,19 @@ describe('normal output', () => {
     });
   });
 
+  test('init --intermediate, list, the root key exported, crl, and the root key back', async () => {
+    await golden('init-intermediate', {
+      show: [
+        [...INIT, '--intermediate'],
+        ['issue-client', 'pavel', '--role', 'user'],
+        ['list'],
+        ['root', 'export', '--out', '$TMP/root.key'],
+        ['crl'],
+        ['root', 'import', '$TMP/root.key'],
+      ],
+    });
+  });
+
   test('publish-url on a CA made without one, then --clear', async () => {
     await golden('publish-url', {
       setup: [INIT],
@@ -365,6 +384,20 @@ describe('normal output', () => {
           .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
           .replace(/"(\w+Ms|ms)": \d+/g, '"$1": <ms>')
           .replace(/\b\d+ ms\b/g, '<n> ms'),
+    });
+  });
+
+  test('ca rotate, list, renew to the new CA, ca retire', async () => {
+    await golden('ca-rotate', {
+      setup: [INIT, ['issue-client', 'pavel', '--role', 'user']],
+      show: [
+        ['ca', 'rotate'],
+        ['list'],
+        ['ca', 'retire'],
+        ['renew', 'pavel', '--revoke-old'],
+        ['renew', 'server', '--revoke-old'],
+        ['ca', 'retire'],
+      ],
     });
   });
 

@@ -103,6 +103,7 @@ describeWithTools(['openssl'], 'import --from openssl', () => {
     ).toEqual([
       [`${dir}/ca/ca.crt`, '0644', 'CA certificate'],
       [`${dir}/ca/ca.key`, '0600', 'CA key (encrypted)'],
+      [`${dir}/ca/ca-bundle.pem`, '0644', 'every CA in force, for servers to trust'],
       [`${dir}/server/server.crt`, '0644', 'server certificate'],
       [`${dir}/server/server.key`, '0600', 'server key'],
       [`${dir}/server/keyStore.p12`, '0600', 'server key store (server.ssl.key-store)'],

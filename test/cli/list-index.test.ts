@@ -15,7 +15,8 @@ const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw
 const DAY_MS = 86_400_000;
 
 // ---------------------------------------------------------------------------------------------------------
-// The reference: `list` as it was before the index (src/ops/list.ts and src/cli/commands/list.ts at 4d6b61e).
+// The reference: `list` as it was before the index (src/ops/list.ts and src/cli/commands/list.ts at 4d6b61e),
+// with the issuer each row has named since (a directory of one CA shows no ISSUER column).
 
 function oldRows(entries: InventoryEntry[], now: Date, profile?: string) {
   const status = (e: InventoryEntry) =>
@@ -32,6 +33,7 @@ function oldRows(entries: InventoryEntry[], now: Date, profile?: string) {
       profile: e.profile,
       serial: e.serial,
       subject: e.subject,
+      issuer: e.issuer ?? e.subject,
       keyType: e.keyType,
       notBefore: e.notBefore,
       notAfter: e.notAfter,

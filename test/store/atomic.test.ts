@@ -98,6 +98,30 @@ describe('Transaction', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 
+  test('remove: the file is gone after the commit, with no backup left beside it', () => {
+    const dir = fixture();
+    const tx = new Transaction(dir);
+    tx.write(path.join(dir, 'elsewhere.txt'), 'copy\n', MODE_SECRET);
+    tx.remove(path.join(dir, 'old.txt'));
+    tx.commit();
+    expect(snapshot(dir)).toEqual({
+      'elsewhere.txt': `600 ${sha256('copy\n')}`,
+      'log.txt': `644 ${sha256('line 1\n')}`,
+    });
+  });
+
+  test('a commit that fails after a remove brings the removed file back, mode and bytes', () => {
+    const dir = fixture();
+    fs.mkdirSync(path.join(dir, 'log-folder')); // appends come after removes: this one fails
+    const before = snapshot(dir);
+    const tx = new Transaction(dir);
+    tx.write(path.join(dir, 'elsewhere.txt'), 'copy\n', MODE_SECRET);
+    tx.remove(path.join(dir, 'old.txt'));
+    tx.append(path.join(dir, 'log-folder'), 'line\n');
+    expect(errorOf(() => tx.commit()).code).toBe('IO_FAILED');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
   test('abort() after flushes removes the temp files and the folders it created, and only those', async () => {
     const dir = fixture();
     const before = snapshot(dir);

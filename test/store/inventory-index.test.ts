@@ -29,6 +29,7 @@ function issue(serial: string, name: string, extra: Partial<IssueEvent> = {}): I
     name,
     profile: 'client',
     subject: `CN=${name}`,
+    issuer: 'CN=ca',
     keyType: 'ecdsa-p256',
     notBefore: '2026-01-02T03:04:05.000Z',
     notAfter: '2027-01-02T03:04:05.000Z',
@@ -68,6 +69,7 @@ function folded(log: string): unknown[] {
     name: e.name,
     profile: e.profile,
     subject: e.subject,
+    issuer: e.issuer,
     keyType: e.keyType,
     notBefore: e.notBefore,
     notAfter: e.notAfter,
@@ -92,7 +94,7 @@ describe('encoding', () => {
     expect(batch).toEqual({
       jsonl: json,
       index:
-        'i\t0a\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\talice\tecdsa-p256\tAB:CD\tCN=alice\n' +
+        'i\t0a\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\talice\tecdsa-p256\tAB:CD\tCN=alice\tCN=ca\n' +
         's\t09\tT1\t0a\n' +
         `=\t${100 + Buffer.byteLength(json)}\n`,
       inventoryBytes: 100 + Buffer.byteLength(json),
@@ -105,7 +107,7 @@ describe('encoding', () => {
     const line = fs.readFileSync(files.idx, 'latin1').split('\n')[2]!;
     expect(line).toBe(
       'i\t0b\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\tzo\\u00eb\tecdsa-p256\tAB:CD\t' +
-        'CN=a\\tb\\nc\\\\d\\re "Zo\\u00eb" \\ud83d\\ude00 \\ud800 \\u007f',
+        'CN=a\\tb\\nc\\\\d\\re "Zo\\u00eb" \\ud83d\\ude00 \\ud800 \\u007f\tCN=ca',
     );
     const records = indexed(files)!;
     expect(records.record(0)).toMatchObject({ name: 'zoë', subject });
@@ -165,9 +167,9 @@ describe('reading folds as readInventory does', () => {
     const bytes = fs.statSync(files.log).size;
     fs.writeFileSync(files.idx, encodeInventoryIndex(readInventory(files.log), bytes));
     expect(fs.readFileSync(files.idx, 'latin1').split('\n').slice(1)).toEqual([
-      'i\t01\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\ta\tecdsa-p256\tAB:CD\tCN=a',
+      'i\t01\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\ta\tecdsa-p256\tAB:CD\tCN=a\tCN=ca',
       'r\t01\tT\tr',
-      'i\t02\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\tb\tecdsa-p256\tAB:CD\tCN=b',
+      'i\t02\tclient\t2026-01-02T03:04:05.000Z\t2027-01-02T03:04:05.000Z\tb\tecdsa-p256\tAB:CD\tCN=b\tCN=ca',
       's\t02\tU\t01',
       `=\t${bytes}`,
       '',

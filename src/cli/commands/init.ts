@@ -19,7 +19,7 @@ import { isInteractive } from '../io.js';
 import { HOST_RULES } from '../name-rules-help.js';
 import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
-import { caDirectoryLines, day } from '../render.js';
+import { caDirectoryLines, caLabel, day } from '../render.js';
 import { enforcementLines } from '../revocation-notes.js';
 
 interface InitFlags {
@@ -30,6 +30,7 @@ interface InitFlags {
   serverDays: number;
   p12Profile: Pkcs12Profile;
   force?: boolean;
+  intermediate?: boolean;
   caPasswordFile?: string;
   caPassword?: boolean;
   passwordFile?: string;
@@ -45,7 +46,11 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .description(
       'Creates a private CA and everything a server needs for mutual TLS: the CA certificate and (encrypted) key,\n' +
         'a server certificate for localhost, 127.0.0.1 and ::1 (plus each --host), keyStore.p12 for\n' +
-        'Tomcat/Spring Boot, and the CA as trusted entry in trustStore.jks and trustStore.p12.',
+        'Tomcat/Spring Boot, and the CA as trusted entry in trustStore.jks and trustStore.p12.\n\n' +
+        'With --intermediate, two CAs: a root (ca/root.crt) and an intermediate it signs (ca/ca.crt), which\n' +
+        'issues every certificate; both keys are encrypted with the CA password. The trust stores hold the\n' +
+        'root; keyStore.p12 and client .p12 files carry the intermediate; server/server.fullchain.pem is the\n' +
+        'server certificate and the intermediate, for nginx, HAProxy and Node.',
     )
     .option('--ca-name <name>', "the CA certificate's common name", DEFAULT_CA_NAME)
     .addOption(keyTypeOption())
@@ -56,6 +61,10 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .option(
       '--publish-url <url>',
       'where `mtls-ca publish` will serve the CRL and OCSP (http://host:port): certificates carry these URLs',
+    )
+    .option(
+      '--intermediate',
+      'a root CA (ca/root.crt, its key can go offline) and an intermediate below it that issues (ca/ca.crt)',
     )
     .option('--force', 'move an existing CA to ssl/backups/<time>/ and start over')
     .addOption(caPasswordFileOption())
@@ -69,6 +78,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           'mtls-ca init --ca-password-file ca.pass \\\n      --host api.example.com --host 10.0.0.5',
           'mtls-ca init --publish-url http://ca.example.com:8080   # CRL + OCSP URLs',
           'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
+          'mtls-ca init --intermediate && mtls-ca root export --out /media/usb/root.key',
         ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
@@ -119,6 +129,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           serverDays: flags.serverDays,
           p12Profile: flags.p12Profile,
           force: Boolean(flags.force),
+          intermediate: Boolean(flags.intermediate),
           caPassword,
           store: storeChoice,
           publishUrl: flags.publishUrl,
@@ -126,7 +137,14 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       );
       out.result(r, () => [
         ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
-        `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
+        r.root
+          ? `Created root CA "${caLabel(r.root.subject)}" and below it the intermediate "${caLabel(r.ca.subject)}" that issues (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`
+          : `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
+        ...(r.root
+          ? [
+              `The root's key is needed only for a new intermediate (\`mtls-ca ca rotate\`) and the root's CRL: take it offline with \`mtls-ca root export --out FILE\`.`,
+            ]
+          : []),
         ...caDirectoryLines(out, r),
         ...enforcementLines(r.publishUrl),
         '',

@@ -3,7 +3,7 @@ import type { ResponderSummary } from '../../ops/publishing.js';
 import type { RevocationReason } from '../../pki/crl.js';
 import { type CommandContext, caPasswordFileOption, helpAfter, parseDays } from '../context.js';
 import { caPasswordForUse } from '../passwords.js';
-import { crlLine, day } from '../render.js';
+import { caLabel, crlLine, day } from '../render.js';
 import { RECIPES } from '../revocation-notes.js';
 
 /** The OCSP responder certificate a CRL signing re-issued, if it did. */
@@ -38,7 +38,9 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
       'Marks the certificate with that serial, or of that name, revoked in the inventory and writes a new\n' +
         "ca/crl.pem (CRL number + 1, valid for the CA's CRL lifetime: see crl). A running `mtls-ca serve`\n" +
         'applies it within 2 s. A name with more than one certificate in use (after `renew` or `--force`)\n' +
-        'lists them: choose one by its serial, or pass --all.',
+        'lists them: choose one by its serial, or pass --all. A certificate goes into the CRL of the CA that\n' +
+        'issued it (after `ca rotate`, maybe the previous one); an intermediate CA that no longer issues, by its\n' +
+        "serial, into the root's CRL, which takes every certificate under it along (the root key is needed).",
     )
     .argument('<name|serial>', 'a client or server name, or a serial in hex (colons allowed)')
     .addOption(new Option('--reason <reason>', 'revocation reason').choices(REASONS).default('unspecified'))
@@ -69,7 +71,7 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
           ...r.revoked.map(
             (c) => `Revoked ${c.profile} certificate "${c.name}" (serial ${c.serial}), reason ${r.reason}.`,
           ),
-          crlLine(r.crl),
+          ...[r.crl, ...(r.others ?? [])].map(crlLine),
           ...responderLines(r.responder),
           ...revokedWhereLines(r.publishUrl),
         ]);
@@ -84,12 +86,20 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
         "--days ahead. --days sets the CA's CRL lifetime: later CRLs (crl, revoke, renew --revoke-old,\n" +
         'serve --crl-auto-renew) keep the lifetime of the CRL they replace. Once the CRL in force is past its\n' +
         'next update, `mtls-ca serve` refuses every client (it can no longer tell who is revoked), so run this\n' +
-        'daily from cron, or serve with --crl-auto-renew.',
+        'daily from cron, or serve with --crl-auto-renew.\n\n' +
+        "ca/crl.pem holds one CRL per CA in force: with an intermediate the root's CRL too (180 days for a new\n" +
+        'root: its key may be offline; re-signed here while it is in the directory), and after `ca rotate` the\n' +
+        "previous CA's until it is retired. Each keeps its own lifetime.",
     )
     .option(
       '--days <days>',
       "days until the CRL's nextUpdate (default: the lifetime of the current CRL; 7 for a new CA)",
       parseDays('--days'),
+    )
+    .option(
+      '--root-days <days>',
+      "days until the root CRL's nextUpdate, with an intermediate (default: its current lifetime)",
+      parseDays('--root-days'),
     )
     .addOption(caPasswordFileOption())
     .addHelpText(
@@ -100,12 +110,20 @@ export function registerRevoke(program: Command, ctx: CommandContext): void {
         '0 3 * * *  MTLS_CA_PASSWORD=… mtls-ca crl --dir /etc/mtls   # crontab',
       ]),
     )
-    .action(async (flags: { days?: number; caPasswordFile?: string }, cmd: Command) => {
+    .action(async (flags: { days?: number; rootDays?: number; caPasswordFile?: string }, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const { resignCrl } = await import('../../ops/crl.js');
       const caPassword = await caPasswordForUse(ctx.io, flags, store);
-      const r = await resignCrl(store, { days: flags.days, caPassword });
-      out.result(r, () => [crlLine(r), ...responderLines(r.responder)]);
+      const r = await resignCrl(store, { days: flags.days, rootDays: flags.rootDays, caPassword });
+      out.result(r, () => [
+        crlLine(r),
+        ...(r.others ?? []).map(crlLine),
+        ...(r.keyOffline ?? []).map(
+          (c) =>
+            `Kept the CRL of the root "${caLabel(c.issuer)}" (next update ${day(c.nextUpdate)}): its key is offline; re-sign it before then, after \`mtls-ca root import FILE\`.`,
+        ),
+        ...responderLines(r.responder),
+      ]);
     });
 }

@@ -45,7 +45,9 @@ function curlHint(store: CaStore, url: string): string {
   const password = store.exists(store.paths.passwordFile(c.p12))
     ? `$(cat ${shellWord(store.display(store.paths.passwordFile(c.p12)))})`
     : '<password>';
-  return `curl --cacert ${shellWord(store.display(store.paths.caCert))} --cert-type P12 --cert "${p12}:${password}" ${url}/customer/1`;
+  // The server's certificate chains to the root, with an intermediate (serve sends the fullchain).
+  const anchor = store.exists(store.paths.rootCert) ? store.paths.rootCert : store.paths.caCert;
+  return `curl --cacert ${shellWord(store.display(anchor))} --cert-type P12 --cert "${p12}:${password}" ${url}/customer/1`;
 }
 
 /**
