@@ -20,6 +20,7 @@ export interface SnippetFacts {
   dir: string;
   /** The CA certificate's common name (or its subject when it has none). */
   caName: string;
+  /** The CA certificates to trust: ca/ca.crt, or with an intermediate ca/ca-bundle.pem (intermediate + root). */
   caCert: string;
   crl: string;
   /** The CRL's next update (ISO 8601), when the CRL can be read: the date a snippet's server stops trusting it. */
@@ -27,6 +28,7 @@ export interface SnippetFacts {
   server: {
     /** `server`, or the name given to `issue-server --name`. */
     name: string;
+    /** The server certificate, or with an intermediate the fullchain file (certificate + intermediate). */
     cert: string;
     key: string;
     /** The PKCS#12 key store with the server's key, certificate and the CA (alias `server`). */
@@ -112,15 +114,19 @@ export function snippetFacts(store: CaStore, options: SnippetOptions = {}): Snip
   }
 
   const crl = store.readCrl();
+  // With an intermediate, servers trust every CA in force and send the intermediate with their certificate.
+  const intermediate = store.readRootCertificate() !== undefined;
   return {
     dir: abs(store.root),
     caName: ca.commonName ?? ca.subjectName,
-    caCert: abs(p.caCert),
+    caCert: abs(intermediate ? p.caBundle : p.caCert),
     crl: abs(p.crl),
     crlNextUpdate: typeof crl === 'string' ? undefined : crl.nextUpdate.toISOString(),
     server: {
       name: serverName,
-      cert: abs(serverFiles.cert),
+      cert: abs(
+        intermediate && store.exists(serverFiles.fullchain) ? serverFiles.fullchain : serverFiles.cert,
+      ),
       key: abs(serverFiles.key),
       keyStore: abs(serverFiles.keyStore),
       keyStorePassword: password(serverFiles.keyStore),

@@ -69,9 +69,11 @@ async function context(store: CaStore, req: TrustRequest): Promise<Context> {
   return { store, req, here, platform: req.platform ?? here };
 }
 
+/** The CA to trust: the root, when an intermediate issues (a chain is trusted through its root). */
 function caOf(store: CaStore) {
-  const ca = store.readCaCertificate();
-  return { ca, caFile: store.paths.caCert };
+  const root = store.readRootCertificate();
+  if (root) return { ca: root, caFile: store.paths.rootCert };
+  return { ca: store.readCaCertificate(), caFile: store.paths.caCert };
 }
 
 function clientOf(store: CaStore, name: string) {

@@ -139,6 +139,19 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
     expect(verified.code, verified.stderr).toBe(0);
   });
 
+  test('snippet: servers trust the bundle and send the fullchain; trust installs the root', async () => {
+    const nginx = await cli(['snippet', 'nginx', '--dir', dir]);
+    expect(nginx.code, nginx.stderr).toBe(0);
+    expect(nginx.stdout).toMatch(
+      new RegExp(`\\n\\s+ssl_certificate\\s+${p('server/server.fullchain.pem')};\\n`),
+    );
+    expect(nginx.stdout).toMatch(new RegExp(`\\n\\s+ssl_client_certificate\\s+${p('ca/ca-bundle.pem')};\\n`));
+    const trust = await cli(['trust', 'install', '--nss', '--dry-run', '--dir', dir], { HOME: root });
+    expect(trust.stdout).toMatch(
+      new RegExp(`certutil -A .* -n 'Acme Root \\[mtls-ca [0-9a-f]+\\]' -t C,, -i ${p('ca/root.crt')}\\n`),
+    );
+  });
+
   test('revoking the intermediate that issues, or the root, is refused and changes nothing', async () => {
     const before = snapshot(dir);
     const int = await cli(['revoke', await serialOf(p('ca/ca.crt')), '--dir', dir], env);
