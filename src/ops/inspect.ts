@@ -51,17 +51,23 @@ export type InspectResult =
       certificates: (CertificateDetails & { friendlyName?: string; trusted: boolean })[];
     }
   | { type: 'jks'; file: string; entries: (CertificateDetails & { alias: string; date: string })[] }
-  | {
+  | ({
       type: 'crl';
       file: string;
-      issuer: string;
-      crlNumber: string;
-      thisUpdate: string;
-      nextUpdate: string;
-      expired: boolean;
-      signatureAlgorithm: string;
-      revoked: { serial: string; revokedAt: string; reason?: string }[];
-    };
+      /** The other CRLs of the file, in order (ca/crl.pem holds one per CA in force: a root's, …). */
+      others?: CrlDetails[];
+    } & CrlDetails);
+
+/** One CRL's fields, as inspect shows them. */
+export interface CrlDetails {
+  issuer: string;
+  crlNumber: string;
+  thisUpdate: string;
+  nextUpdate: string;
+  expired: boolean;
+  signatureAlgorithm: string;
+  revoked: { serial: string; revokedAt: string; reason?: string }[];
+}
 
 /** The files that need a password to be read. */
 export type ProtectedKind = 'private-key' | 'pkcs12' | 'jks';
@@ -126,7 +132,7 @@ export async function inspectData(
       };
     }
     if (label === 'CERTIFICATE REQUEST' || label === 'NEW CERTIFICATE REQUEST') return csrResult(file, data);
-    if (label === 'X509 CRL') return crlResult(file, Crl.from(data, file), now);
+    if (label === 'X509 CRL') return crlResult(file, Crl.allFrom(data, file), now);
     if (label && /PRIVATE KEY$/.test(label)) {
       const encrypted = isEncryptedPrivateKey(text);
       const key = parsePrivateKey(
@@ -166,7 +172,7 @@ export async function inspectData(
       file,
       certificates: [certificateDetails(new Certificate(data, file), now)],
     }),
-    () => crlResult(file, Crl.from(data, file), now),
+    () => crlResult(file, [Crl.from(data, file)], now),
     () => csrResult(file, data),
   ]) {
     try {
@@ -229,10 +235,13 @@ function csrResult(file: string, data: Buffer): InspectResult {
   };
 }
 
-function crlResult(file: string, crl: Crl, now: Date): InspectResult {
+function crlResult(file: string, crls: Crl[], now: Date): InspectResult {
+  const [first, ...others] = crls.map((c) => crlDetails(c, now));
+  return { type: 'crl', file, ...first!, ...(others.length ? { others } : {}) };
+}
+
+function crlDetails(crl: Crl, now: Date): CrlDetails {
   return {
-    type: 'crl',
-    file,
     issuer: crl.issuerName,
     crlNumber: crl.crlNumber.toString(),
     thisUpdate: crl.thisUpdate.toISOString(),

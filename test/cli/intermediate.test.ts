@@ -125,6 +125,17 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
     expect(table).toMatch(/\npavel +client .* valid +Acme Root Intermediate 1\n/);
     const inspected = await cli(['inspect', p('client/pavel.crt')]);
     expect(inspected.stdout).toContain('CN=Acme Root Intermediate 1');
+    const crls = (await cli(['inspect', p('ca/crl.pem'), '--json'])).json<{
+      issuer: string;
+      others?: { issuer: string }[];
+    }>();
+    expect([crls.issuer, ...(crls.others ?? []).map((c) => c.issuer)]).toEqual([
+      'CN=Acme Root Intermediate 1',
+      'CN=Acme Root',
+    ]);
+    expect((await cli(['inspect', p('ca/crl.pem')])).stdout).toContain(
+      `\nCRL ${p('ca/crl.pem')} (2 of 2)\n  Issuer:       CN=Acme Root\n`,
+    );
     const issues = fs
       .readFileSync(p('ca/audit.log'), 'utf8')
       .trim()

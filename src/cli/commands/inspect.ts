@@ -177,15 +177,19 @@ function renderInspect(out: Output, r: InspectResult): string[] {
           ...certLines(out, e, '    '),
         ]),
       ];
-    case 'crl':
-      return [
-        `CRL ${r.file}`,
-        `  Issuer:       ${r.issuer}`,
-        `  Number:       ${r.crlNumber}`,
-        `  Updated:      ${r.thisUpdate}`,
-        `  Next update:  ${r.nextUpdate}${r.expired ? out.color.red(' (EXPIRED: re-sign it with `mtls-ca crl`)') : ''}`,
-        `  Revoked:      ${r.revoked.length}`,
-        ...r.revoked.map((x) => `    ${x.serial}  ${x.revokedAt}${x.reason ? `  ${x.reason}` : ''}`),
-      ];
+    case 'crl': {
+      // A file of several CRLs (ca/crl.pem with an intermediate or after a rotation): each, numbered.
+      const all = [r, ...(r.others ?? [])];
+      return all.flatMap((c, i) => [
+        ...(i ? [''] : []),
+        all.length > 1 ? `CRL ${r.file} (${i + 1} of ${all.length})` : `CRL ${r.file}`,
+        `  Issuer:       ${c.issuer}`,
+        `  Number:       ${c.crlNumber}`,
+        `  Updated:      ${c.thisUpdate}`,
+        `  Next update:  ${c.nextUpdate}${c.expired ? out.color.red(' (EXPIRED: re-sign it with `mtls-ca crl`)') : ''}`,
+        `  Revoked:      ${c.revoked.length}`,
+        ...c.revoked.map((x) => `    ${x.serial}  ${x.revokedAt}${x.reason ? `  ${x.reason}` : ''}`),
+      ]);
+    }
   }
 }
