@@ -352,7 +352,9 @@ export function writeCaDirectory(
         d.caIssuedAt,
       );
     store.appendInventory(tx, [
-      ...(root ? [caEvent(root.certificate, [p.rootCert, p.rootKey])] : []),
+      // The root's key is left out: it may leave the directory (root export), and the inventory never
+      // names a file that is not there.
+      ...(root ? [caEvent(root.certificate, [p.rootCert])] : []),
       caEvent(caCert, [p.caCert, p.caKey]),
       ...(d.history?.events ?? []),
       issueEvent(

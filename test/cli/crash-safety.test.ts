@@ -10,7 +10,7 @@
  * What is covered, and why it is enough: each command is traced once without injection, and every call it
  * makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp files,
  * which the main thread's temp writes already cover; before the lock nothing is changed). The points are
- * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, inventory,
+ * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, removed files, inventory,
  * audit log, folder fsyncs, clean-up — and the first and last point of every run of one step are all
  * killed at (every boundary between steps, from both sides), plus an even spread of the points in between,
  * up to {@link POINTS_PER_COMMAND}. Within one step the state differs only by how many of the same kind of
@@ -42,7 +42,8 @@ const POINTS_PER_COMMAND = 12;
 /** strace'd processes at once: one per core of the CI machine. */
 const PARALLEL = 2;
 
-const COMMANDS: { name: string; args: string[] }[] = [
+/** `template`: the CA directory it runs on — the template CA, or one made with an intermediate. */
+const COMMANDS: { name: string; args: string[]; template?: 'intermediate' }[] = [
   { name: 'issue-client', args: ['issue-client', 'bob', '--role', 'user'] },
   { name: 'issue-client --from', args: ['issue-client', '--from', 'BATCH'] },
   { name: 'revoke', args: ['revoke', 'alice', '--reason', 'keyCompromise'] },
@@ -50,6 +51,8 @@ const COMMANDS: { name: string; args: string[] }[] = [
   { name: 'crl', args: ['crl'] },
   { name: 'init --force', args: ['init', '--force'] },
   { name: 'import --force', args: ['import', '--from', 'openssl', 'SOURCE', '--force'] },
+  { name: 'ca rotate', args: ['ca', 'rotate'] },
+  { name: 'root export', args: ['root', 'export', '--out', 'OUT'], template: 'intermediate' },
 ];
 
 /** strace injects the kills; openssl makes the CA that import --force brings in. */
@@ -70,7 +73,8 @@ function stepOf(e: TraceEvent, previous: string | undefined): string {
   if (name === '.mtls-ca.lock') return 'unlock';
   if (e.syscall === 'rename') return TEMP.test(first) ? 'files' : 'moves';
   if (e.syscall === 'link') return 'files'; // a replaced file's backup, just before its rename
-  if (e.syscall === 'unlink') return 'clean-up';
+  // A file the commit removes (root export); the clean-up unlinks backups and temp files only.
+  if (e.syscall === 'unlink') return TEMP.test(first) ? 'clean-up' : 'removes';
   if (/inventory\.(jsonl|idx)$/.test(first)) return 'inventory';
   if (first.endsWith('audit.log')) return 'audit log';
   if (TEMP.test(first)) return 'temp files';
@@ -144,15 +148,23 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
   let skip: string | undefined;
   let n = 0;
 
-  /** A fresh copy of the template CA. */
-  function copy(): string {
+  const intermediate = path.join(root, 'template-intermediate');
+  /** A fresh copy of the template CA (or of the one with an intermediate). */
+  function copy(kind?: 'intermediate'): string {
     const dir = path.join(root, `ca-${n++}`);
-    fs.cpSync(template, dir, { recursive: true });
+    fs.cpSync(kind ? intermediate : template, dir, { recursive: true });
     return dir;
   }
   const argsFor = (args: string[], dir: string) => [
     ...args.map((a) =>
-      a === 'BATCH' ? path.join(root, 'batch.txt') : a === 'SOURCE' ? path.join(root, 'source', 'demoCA') : a,
+      a === 'BATCH'
+        ? path.join(root, 'batch.txt')
+        : a === 'SOURCE'
+          ? path.join(root, 'source', 'demoCA')
+          : // beside the CA directory: a key taken offline leaves it
+            a === 'OUT'
+            ? `${dir}-root.key`
+            : a,
     ),
     '--dir',
     dir,
@@ -171,10 +183,18 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
       const r = await cli([...args, '--dir', template], env);
       expect(r.code, r.stderr).toBe(0);
     }
+    for (const args of [
+      ['init', '--intermediate'],
+      ['issue-client', 'pavel', '--role', 'user'],
+    ]) {
+      const r = await cli([...args, '--dir', intermediate], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
     fs.writeFileSync(path.join(root, 'batch.txt'), 'carol user\ndave user admin\nerin\n');
     // openssl ca's CA, its key under the CA password: what import --force brings in, with a client to copy
     await makeOpensslCaFolder(path.join(root, 'source'), env.MTLS_CA_PASSWORD);
     expect(caProblems(template)).toEqual([]);
+    expect(caProblems(intermediate)).toEqual([]);
   });
 
   for (const command of COMMANDS) {
@@ -183,15 +203,17 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
         console.warn(`[skip] ${skip}`);
         ctx.skip();
       }
-      const dry = copy();
+      const dry = copy(command.template);
       const traced = await traceCommand(argsFor(command.args, dry), env);
       expect(traced.result.code, traced.result.stderr).toBe(0);
       const finished = shape(snapshot(dry));
       const points = killPoints(traced.events, dry);
       const steps = new Set(points.map((p) => p.step));
       const expected = ['intent', 'temp files', 'commit record', 'files', 'audit log', 'folder fsyncs'];
-      expected.push('clean-up', 'unlock', ...(command.name === 'crl' ? [] : ['inventory']));
-      if (command.name.endsWith(' --force')) expected.push('moves');
+      const noInventory = command.name === 'crl' || command.name === 'root export';
+      expected.push('clean-up', 'unlock', ...(noInventory ? [] : ['inventory']));
+      if (command.name.endsWith(' --force') || command.name === 'ca rotate') expected.push('moves');
+      if (command.name === 'root export') expected.push('removes');
       for (const step of expected)
         expect(steps, `${command.name} has a kill point in ${step}`).toContain(step);
       expect(
@@ -202,7 +224,7 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
       const outcomes = { back: 0, forward: 0 };
       const failures: string[] = [];
       await pool(points, PARALLEL, async (point) => {
-        const dir = copy();
+        const dir = copy(command.template);
         const before = snapshot(dir);
         const injection = { ...point.injection, path: point.injection.path?.replace(dry, dir) };
         const where = `killed at ${point.step}: ${point.call} (${injection.syscall} #${injection.when})`;

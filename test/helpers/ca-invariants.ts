@@ -23,7 +23,21 @@ function files(dir: string, sub = ''): string[] {
   return out;
 }
 
-const ISSUING_OPS = new Set(['init', 'import', 'issue', 'sign', 'renew']);
+const ISSUING_OPS = new Set(['init', 'import', 'issue', 'sign', 'renew', 'rotate']);
+/** Audit lines about no certificate's inventory event: a CRL, settings, the root key moving, a retirement. */
+const NO_EVENT_OPS = new Set(['crl', 'settings', 'root-export', 'root-import', 'retire']);
+
+/**
+ * The CA certificates in force in `dir`: the issuing CA, its root (with an intermediate), and the CAs a
+ * rotation replaced (ca/previous/<serial>/ca.crt).
+ */
+function casInForce(dir: string): Certificate[] {
+  const p = layout(dir);
+  const files = [p.caCert, p.rootCert];
+  if (fs.existsSync(p.previousDir))
+    for (const serial of fs.readdirSync(p.previousDir)) files.push(p.previous(serial).cert);
+  return files.filter((f) => fs.existsSync(f)).map((f) => Certificate.from(fs.readFileSync(f)));
+}
 
 /**
  * The problems of the CA in `dir` (empty when it is sound):
@@ -43,10 +57,10 @@ export function caProblems(dir: string): string[] {
     if (f.endsWith('.tmp') || f.endsWith('.stale') || path.basename(f).startsWith('.mtls-ca.'))
       problems.push(`${f} is left over`);
   }
-  let ca: Certificate;
+  let cas: Certificate[];
   let events: InventoryEvent[];
   try {
-    ca = Certificate.from(fs.readFileSync(p.caCert));
+    cas = casInForce(dir);
     events = fs
       .readFileSync(p.inventory, 'utf8')
       .split('\n')
@@ -56,11 +70,12 @@ export function caProblems(dir: string): string[] {
     return [...problems, `the CA or its inventory cannot be read: ${(e as Error).message}`];
   }
   const entries = readInventory(p.inventory);
+  const signedByOne = (cert: Certificate) => cas.some((ca) => cert.isIssuedBy(ca));
   const bySerial = new Map(entries.map((e) => [e.serial, e]));
 
   for (const f of all.filter((x) => x.endsWith('.crt'))) {
     const cert = Certificate.from(fs.readFileSync(path.join(dir, f)));
-    if (cert.isIssuedBy(ca) && !bySerial.has(cert.serialHex))
+    if (signedByOne(cert) && !bySerial.has(cert.serialHex))
       problems.push(`${f} (serial ${cert.serialHex}) is signed by the CA but not in the inventory`);
   }
   const newest = new Map<string, (typeof entries)[number]>();
@@ -72,11 +87,11 @@ export function caProblems(dir: string): string[] {
       const cert = Certificate.from(fs.readFileSync(path.join(dir, f)));
       if (cert.serialHex !== e.serial)
         problems.push(`${f} is not the certificate ${e.serial} its newest inventory record names`);
-      else if (!cert.isIssuedBy(ca)) problems.push(`${f} is in the inventory but not signed by the CA`);
+      else if (!signedByOne(cert)) problems.push(`${f} is in the inventory but not signed by a CA in force`);
     }
   }
 
-  const audit = verifyAuditLog(p.auditLog, p.auditHead, ca);
+  const audit = verifyAuditLog(p.auditLog, p.auditHead, cas);
   if (!audit.ok) problems.push(`audit log: line ${audit.firstBadLine} ${audit.reason}`);
   const lines = fs
     .readFileSync(p.auditLog, 'utf8')
@@ -94,20 +109,28 @@ export function caProblems(dir: string): string[] {
   for (const l of lines) {
     const key = `${ISSUING_OPS.has(l.op) ? 'issue' : l.op} ${l.serial}`;
     // A CRL and a change of settings are no certificate's events.
-    if (l.op !== 'crl' && l.op !== 'settings' && !recorded.has(key))
+    if (!NO_EVENT_OPS.has(l.op) && !recorded.has(key))
       problems.push(`audit line ${l.op} ${l.serial} has no inventory event`);
   }
 
   try {
-    const crl = Crl.from(fs.readFileSync(p.crl), p.crl);
-    if (!crl.isSignedBy(ca)) problems.push('crl.pem is not signed by the CA');
-    const listed = crl.revoked.map((r) => r.serialHex).sort();
-    const revoked = entries
-      .filter((e) => e.revokedAt)
-      .map((e) => e.serial)
-      .sort();
-    if (listed.join() !== revoked.join())
-      problems.push(`crl.pem revokes [${listed}] where the inventory revokes [${revoked}]`);
+    // One CRL per CA in force, each signed by its CA and listing what the inventory revoked of that CA's.
+    const crls = Crl.allFrom(fs.readFileSync(p.crl), p.crl);
+    for (const crl of crls) {
+      if (!cas.some((ca) => crl.isSignedBy(ca)))
+        problems.push(`crl.pem: ${crl.issuerName} is not a CA in force`);
+      const listed = crl.revoked.map((r) => r.serialHex).sort();
+      const revoked = entries
+        .filter((e) => e.revokedAt && e.issuer === crl.issuerName)
+        .map((e) => e.serial)
+        .sort();
+      if (listed.join() !== revoked.join())
+        problems.push(
+          `crl.pem of ${crl.issuerName} revokes [${listed}] where the inventory revokes [${revoked}]`,
+        );
+    }
+    if (crls.length !== cas.length)
+      problems.push(`crl.pem holds ${crls.length} CRLs for ${cas.length} CAs in force`);
   } catch (e) {
     problems.push(`crl.pem cannot be read: ${(e as Error).message}`);
   }
