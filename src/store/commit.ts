@@ -18,15 +18,16 @@
  *    written and fsynced. Nothing a reader looks at has changed yet; a full disk fails here.
  * 3. Commit point: the commit record is written to `.mtls-ca.journal.tmp`, fsynced and renamed to
  *    `.mtls-ca.journal`, and the root folder fsynced. It lists each file's temp file, target and, when the
- *    target exists, the name of its backup; each log's length before the commit and the bytes it gains; the
- *    moves of `init --force` and `import --force`.
+ *    target exists, the name of its backup; each file to remove and the name of its backup; each log's
+ *    length before the commit and the bytes it gains; the moves of `init --force`, `import --force` and
+ *    `ca rotate`.
  * 4. Apply ({@link applyCommit}), in this order: moves; files — each replaced file is hard-linked to its
  *    backup, then the temp file renamed over it (the CRL, users.json and ca/audit.head are among them); files
- *    removed — each hard-linked to its backup, then unlinked (`root export`); then the logs grow: the inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at
- *    its recorded length and cut after the new bytes, so that applying twice is applying once. The folders
- *    are fsynced.
- * 5. Done ({@link finishCommit}): the backups are removed (a removed file is gone only now), then the commit record (the root folder fsynced,
- *    so that no later commit can find it again), then the intent.
+ *    removed — each hard-linked to its backup, then unlinked (`root export`); then the logs grow: the
+ *    inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at its recorded
+ *    length and cut after the new bytes, so that applying twice is applying once. The folders are fsynced.
+ * 5. Done ({@link finishCommit}): the backups are removed (a removed file's last link with them), then the
+ *    commit record (the root folder fsynced, so that no later commit can find it again), then the intent.
  *
  * When a step of 4 fails in the process (a full disk as a log grows, a folder where a file must go), the
  * commit is rolled back ({@link rollBackCommit}): the record is renamed to `.mtls-ca.undo`, logs are cut back

@@ -10,8 +10,8 @@
  * What is covered, and why it is enough: each command is traced once without injection, and every call it
  * makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp files,
  * which the main thread's temp writes already cover; before the lock nothing is changed). The points are
- * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, removed files, inventory,
- * audit log, folder fsyncs, clean-up — and the first and last point of every run of one step are all
+ * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, removed files,
+ * inventory, audit log, folder fsyncs, clean-up — and the first and last point of every run of one step are all
  * killed at (every boundary between steps, from both sides), plus an even spread of the points in between,
  * up to {@link POINTS_PER_COMMAND}. Within one step the state differs only by how many of the same kind of
  * call were made, and the recovery code is the same for all commands; the per-command runs check that each
