@@ -326,6 +326,11 @@ export function findingWords(
         message: 'the CA certificate does not verify with its own key',
         fix: 'restore ca/ca.crt from a backup',
       };
+    case 'CA_NOT_ISSUED_BY_ROOT':
+      return {
+        message: `the intermediate CA certificate does not verify with the key of ${f.root}`,
+        fix: 'restore ca/ca.crt and ca/root.crt from a backup',
+      };
     case 'CA_NOT_A_CA':
       return {
         message: 'the CA certificate is not a CA (basicConstraints CA:TRUE and keyCertSign are required)',
@@ -394,7 +399,7 @@ export function findingWords(
     case 'TRUST_STORE_WITHOUT_CA':
       return {
         message: `does not hold the CA certificate ${f.ca}: Java trusts no client of this CA with it`,
-        fix: `import it: keytool -importcert -alias ca -file ${path('ca/ca.crt')} -keystore ${path(f.file)}`,
+        fix: `import it: keytool -importcert -alias ${f.alias} -file ${path(f.caFile)} -keystore ${path(f.file)}`,
       };
     case 'TRUST_STORE_NOT_TRUSTED':
       return {

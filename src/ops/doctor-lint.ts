@@ -23,6 +23,7 @@ import {
   fitFor,
   issuedBy,
 } from './doctor-checks.js';
+import { trustAnchors } from './trust-files.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -31,6 +32,8 @@ export type Finding = { severity: Severity; file: string } & (
   | { code: 'COMMIT_INTERRUPTED'; state: 'pending' | 'abandoned' }
   | { code: 'FILE_UNREADABLE'; cause: string }
   | { code: 'CA_NOT_SELF_SIGNED' }
+  /** With an intermediate: ca/ca.crt does not verify with the key of ca/root.crt. */
+  | { code: 'CA_NOT_ISSUED_BY_ROOT'; root: string }
   | { code: 'CA_NOT_A_CA' }
   | { code: 'CERT_EXPIRED'; notAfter: string; name?: string }
   | { code: 'CERT_NOT_YET_VALID'; notBefore: string; name?: string }
@@ -46,7 +49,13 @@ export type Finding = { severity: Severity; file: string } & (
       certificate?: string;
     }
   | { code: 'TRUST_STORE_MISSING' }
-  | { code: 'TRUST_STORE_WITHOUT_CA'; ca: string }
+  | {
+      code: 'TRUST_STORE_WITHOUT_CA';
+      ca: string;
+      /** The CA's certificate file and the alias mtls-ca gives it, for the import that fixes it. */
+      caFile: string;
+      alias: string;
+    }
   | { code: 'TRUST_STORE_NOT_TRUSTED'; ca: string }
   | { code: 'CRL_MISSING' }
   | { code: 'CRL_NOT_SIGNED_BY_CA'; issuer: string }
@@ -154,9 +163,24 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
   const interrupted = store.interruptedCommit();
   if (interrupted) add({ code: 'COMMIT_INTERRUPTED', severity: 'error', file: '.', state: interrupted });
 
-  // The CA itself.
+  // The CAs in force: the one that issues, its root (with an intermediate), the ones a rotation replaced.
+  const inForce = store.casInForce();
+  const cas = inForce.map((c) => c.certificate);
+  const root = store.readRootCertificate();
+  /** The CA in force that signed `cert`; the issuing CA when none did (checkCertificate then says so). */
+  const issuerOf = (cert: Certificate) => cas.find((c) => issuedBy(cert, c)) ?? caCert;
+
+  // The CA itself, and with an intermediate the root that signed it.
   checked.certificates++;
-  if (!issuedBy(caCert, caCert)) add({ code: 'CA_NOT_SELF_SIGNED', severity: 'error', file: rel(p.caCert) });
+  if (root) {
+    checked.certificates++;
+    if (!issuedBy(root, root)) add({ code: 'CA_NOT_SELF_SIGNED', severity: 'error', file: rel(p.rootCert) });
+    else if (!issuedBy(caCert, root)) {
+      add({ code: 'CA_NOT_ISSUED_BY_ROOT', severity: 'error', file: rel(p.caCert), root: rel(p.rootCert) });
+    }
+  } else if (!issuedBy(caCert, caCert)) {
+    add({ code: 'CA_NOT_SELF_SIGNED', severity: 'error', file: rel(p.caCert) });
+  }
   if (!fitFor(caCert, 'ca')) add({ code: 'CA_NOT_A_CA', severity: 'error', file: rel(p.caCert) });
   for (const problem of checkCertificate(caCert, 'ca', { now, warnDays: EXPIRY_WARNING_DAYS })) {
     addProblem(rel(p.caCert), problem, caCert.commonName);
@@ -245,13 +269,14 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
     current.set(entry.path, cert);
     const use = useOf(entry.path)!;
     const record = newestByFile.get(entry.path);
-    const issuedByCa = issuedBy(cert, caCert);
+    const issuer = issuerOf(cert);
+    const issuedByCa = issuedBy(cert, issuer);
     if (issuedByCa && !inventory.some((e) => e.serial === cert.serialHex)) {
       add({ code: 'CERT_NOT_IN_INVENTORY', severity: 'error', file: entry.path, serial: cert.serialHex });
     }
     const retired = record?.serial === cert.serialHex && (record.revokedAt || record.supersededAt);
     if (!retired) {
-      for (const problem of checkCertificate(cert, use, { ca: caCert, now, warnDays: EXPIRY_WARNING_DAYS })) {
+      for (const problem of checkCertificate(cert, use, { ca: issuer, now, warnDays: EXPIRY_WARNING_DAYS })) {
         addProblem(entry.path, problem, record?.name);
       }
       if (use === 'server') {
@@ -364,10 +389,14 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
       return parsePkcs12(data, password, store.display(store_)).certificates;
     });
     if (!found) continue;
-    const entry = found.find((c) => c.certificate.der.equals(caCert.der));
-    if (!entry) add({ code: 'TRUST_STORE_WITHOUT_CA', severity: 'error', file, ca: caCert.subjectName });
-    else if (!entry.trusted)
-      add({ code: 'TRUST_STORE_NOT_TRUSTED', severity: 'error', file, ca: caCert.subjectName });
+    // The roots in force: the CA itself, or the root of its intermediate (and a root a rotation replaced).
+    for (const { alias, certificate } of trustAnchors(inForce)) {
+      const entry = found.find((c) => c.certificate.der.equals(certificate.der));
+      const ca = certificate.subjectName;
+      const caFile = rel(inForce.find((c) => c.certificate === certificate)!.certFile);
+      if (!entry) add({ code: 'TRUST_STORE_WITHOUT_CA', severity: 'error', file, ca, caFile, alias });
+      else if (!entry.trusted) add({ code: 'TRUST_STORE_NOT_TRUSTED', severity: 'error', file, ca });
+    }
   }
 
   // The CRL: the CA's, in date, and listing what the inventory revoked.
@@ -395,7 +424,10 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
         add({ code: 'CRL_EXPIRING', severity: 'warning', file: crlFile, nextUpdate });
       }
       const listed = new Set(crl.revoked.map((r) => r.serialHex));
-      const revoked = new Set(inventory.filter((e) => e.revokedAt).map((e) => e.serial));
+      // The issuing CA's CRL (the first of the file) lists what it issued; a root's lists intermediates.
+      const revoked = new Set(
+        inventory.filter((e) => e.revokedAt && e.issuer === caCert.subjectName).map((e) => e.serial),
+      );
       const notListed = [...revoked].filter((s) => !listed.has(s));
       const notRevoked = [...listed].filter((s) => !revoked.has(s));
       if (notListed.length > 0 || notRevoked.length > 0) {

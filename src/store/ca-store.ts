@@ -147,8 +147,10 @@ export class CaStore {
    */
   casInForce(): CaInForce[] {
     const p = this.paths;
+    // The issuing CA's certificate, its key there or not (a copy of the directory on a server has none).
+    const issuing = this.readCertificate(p.caCert) ?? this.readCaCertificate();
     const cas: CaInForce[] = [
-      { role: 'issuing', certificate: this.readCaCertificate(), certFile: p.caCert, keyFile: p.caKey },
+      { role: 'issuing', certificate: issuing, certFile: p.caCert, keyFile: p.caKey },
     ];
     const root = this.readRootCertificate();
     if (root) cas.push({ role: 'root', certificate: root, certFile: p.rootCert, keyFile: p.rootKey });

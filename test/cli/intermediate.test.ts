@@ -163,6 +163,12 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
     );
   });
 
+  test('doctor: a directory with an intermediate is clean (the CA verifies with the root, the stores hold the root)', async () => {
+    const r = await cli(['doctor', '--dir', dir], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^clean: /);
+  });
+
   test('revoking the intermediate that issues, or the root, is refused and changes nothing', async () => {
     const before = snapshot(dir);
     const int = await cli(['revoke', await serialOf(p('ca/ca.crt')), '--dir', dir], env);
@@ -293,6 +299,12 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
       const bob = verifyChain(dir, p('client/bob.crt'), { untrusted: p('ca/ca.crt'), crls: true });
       expect(bob.stdout + bob.stderr).toBe(`${p('client/bob.crt')}: OK\n`);
       expect((await cli(['audit', 'verify', '--dir', dir])).code).toBe(0);
+      // Certificates of the previous intermediate are judged against it, the new one's against the new one.
+      const doctor = (await cli(['doctor', '--dir', dir, '--json'], env)).json<{
+        findings: { code: string; user?: string }[];
+      }>();
+      // alice's one certificate is revoked: the only finding
+      expect(doctor.findings.map((f) => [f.code, f.user])).toEqual([['USER_WITHOUT_CERTIFICATE', 'alice']]);
     });
   });
 });
