@@ -5,6 +5,7 @@
  * nothing here touches the CA directory or loads the store, which only the main thread writes.
  */
 import type { KeyObject } from 'node:crypto';
+import type { MessagePort } from 'node:worker_threads';
 import { Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
 import type { RevocationUrls } from '../pki/extensions.js';
@@ -15,6 +16,7 @@ import { type CertificateAuthority, issueClientCertificate } from '../pki/profil
 import type { AuditRecord } from '../store/audit.js';
 import type { IssueEvent } from '../store/inventory.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { channelSigner } from './signer-channel.js';
 
 /** What building a client needs besides the CA: the same for the whole batch, and cloneable to a worker. */
 export interface ClientBuildSettings {
@@ -29,7 +31,10 @@ export interface ClientBuildSettings {
 /** The CA and settings a worker thread receives (workerData). */
 export interface ClientWorkerData extends ClientBuildSettings {
   caCertificate: Uint8Array;
-  caKey: KeyObject;
+  /** The CA key; absent when it is in a token, which only the main thread reaches: then it signs over `port`. */
+  caKey?: KeyObject;
+  /** The channel to the main thread's signer (signer-channel.ts), when there is no `caKey`. */
+  port?: MessagePort;
 }
 
 /** One client to build. Key and password travel by postMessage, never argv or the environment. */
@@ -120,5 +125,8 @@ export function buildClients(
 /** The CA of a worker's workerData. */
 export function caOfWorkerData(d: ClientWorkerData): CertificateAuthority {
   const der = Buffer.from(d.caCertificate.buffer, d.caCertificate.byteOffset, d.caCertificate.byteLength);
-  return { certificate: Certificate.from(der, 'CA certificate'), privateKey: d.caKey };
+  const certificate = Certificate.from(der, 'CA certificate');
+  if (d.caKey) return { certificate, privateKey: d.caKey };
+  if (!d.port) throw new Error('worker data without a CA key or a port to sign through');
+  return { certificate, privateKey: channelSigner(d.port, certificate.publicKey) };
 }

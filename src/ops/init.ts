@@ -4,12 +4,12 @@
  * issues — `ca/ca.crt` and `ca/ca.key` always mean the CA that issues. Both keys are encrypted with the CA
  * password, one secret to keep; the root's can then be taken offline (root-key.ts).
  */
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
 import { DEFAULT_CRL_DAYS, DEFAULT_ROOT_CRL_DAYS } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { hostsToAltNames } from '../pki/general-names.js';
-import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.js';
+import { exportPrivateKeyPem, generateKeyPair, type KeyType, keyTypeOf, type Signer } from '../pki/keys.js';
 import { assertCommonName } from '../pki/names.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import {
@@ -53,8 +53,16 @@ export interface InitOptions {
    * one CA that is its own root. Both are valid for `caDays`.
    */
   intermediate?: boolean;
-  /** The CA key password, for the root's key too; null stores the keys unencrypted (an explicit choice, for demos). */
+  /**
+   * The CA key password, for the root's key too; null stores the keys unencrypted (an explicit choice, for demos).
+   * Unused with `tokenKey`.
+   */
   caPassword: string | null;
+  /**
+   * A CA key already made in a PKCS#11 token: the CA signs with it, and the directory keeps its URI
+   * (ca/ca-key.uri) where a key file would be. Its type must be `keyType`.
+   */
+  tokenKey?: TokenCaKey;
   store: StorePasswordChoice;
   /**
    * Where the CA will publish its CRL, OCSP responses and certificate (publishing.ts): the server
@@ -64,10 +72,16 @@ export interface InitOptions {
   now?: Date;
 }
 
+/** A CA key in a token: it signs, and its URI (without a PIN) is what the CA's store keeps to find it again. */
+export interface TokenCaKey extends Signer {
+  readonly uri: string;
+}
+
 export interface InitResult {
   dir: string;
   /** The CA that issues: the intermediate, with one. */
-  ca: CertificateSummary & { keyEncrypted: boolean };
+  /** `keyUri`: where its key is when a token holds it. */
+  ca: CertificateSummary & { keyEncrypted: boolean; keyUri?: string };
   /** The root that signed the intermediate, with one. */
   root?: CertificateSummary;
   server: CertificateSummary;
@@ -147,11 +161,25 @@ export function nextCaName(name: string): string {
 export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult> {
   const now = o.now ?? new Date();
   const { caName, altNames, publishUrl } = checkOptions(o);
-  if (o.caPassword !== null) assertCaPasswordLength(o.caPassword);
+  const token = o.tokenKey;
+  if (token && keyTypeOf(token.publicKey) !== o.keyType) {
+    throw new MtlsCaError(
+      'WRONG_KEY_TYPE',
+      `create CA with the token key ${token.uri}: it is ${keyTypeOf(token.publicKey)}, not ${o.keyType}`,
+    );
+  }
+  if (token && o.intermediate) {
+    // the root's key would be a file, and with a token there is no CA password to encrypt it with
+    throw new MtlsCaError(
+      'UNSUPPORTED',
+      `create CA with the token key ${token.uri}: a token key for a CA with an intermediate is not supported`,
+    );
+  }
+  if (o.caPassword !== null && !token) assertCaPasswordLength(o.caPassword);
   refuseExistingCa(store, o.force);
 
   const [caKeys, serverKeys, rootKeys] = await Promise.all([
-    generateKeyPair(o.keyType),
+    token ? { privateKey: token, publicKey: token.publicKey } : generateKeyPair(o.keyType),
     generateKeyPair(o.keyType),
     o.intermediate ? generateKeyPair(o.keyType) : undefined,
   ]);
@@ -189,6 +217,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
     ca,
     root,
     caPassword: o.caPassword,
+    ...(token ? { caKeyUri: token.uri } : {}),
     caAudit: root
       ? [
           auditRecord('init', root.certificate, now, {
@@ -203,6 +232,7 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
           auditRecord('init', caCert, now, {
             profile: 'ca',
             keyType: o.keyType,
+            ...(token ? { keyUri: token.uri } : {}),
             ...(publishUrl ? { publishUrl } : {}),
           }),
         ],
@@ -216,7 +246,9 @@ export async function initCa(store: CaStore, o: InitOptions): Promise<InitResult
   });
   return {
     dir: store.display(store.root),
-    ca: { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
+    ca: token
+      ? { ...summarize(caCert), keyEncrypted: false, keyUri: token.uri }
+      : { ...summarize(caCert), keyEncrypted: o.caPassword !== null },
     ...(root ? { root: summarize(root.certificate) } : {}),
     server: summarize(serverCert),
     ...written,
@@ -243,6 +275,8 @@ export interface NewCaDirectory {
   root?: CertificateAuthority;
   /** The CA key password, for the root's key too; null stores the keys unencrypted. */
   caPassword: string | null;
+  /** The URI of the CA key in a token (`ca.privateKey` is its signer): written instead of a key file. */
+  caKeyUri?: string;
   /** The CA's audit lines: made here (`init`) or brought in (`import`). */
   caAudit: AuditRecord[];
   /** When the CA was issued, for its inventory record. */
@@ -293,6 +327,9 @@ export function writeCaDirectory(
     const server = p.server();
     const encrypted = d.caPassword === null ? 'NOT encrypted' : 'encrypted';
     if (root) {
+      // a root made here or imported: its key is in this process (a token CA has no root, see initCa)
+      if (!(root.privateKey instanceof KeyObject))
+        throw new Error('a root key held elsewhere cannot be written');
       files.write(p.rootCert, root.certificate.toPem(), MODE_PUBLIC, 'root CA certificate');
       files.write(
         p.rootKey,
@@ -303,12 +340,18 @@ export function writeCaDirectory(
     }
     const issuing = root ? 'issuing CA (intermediate)' : 'CA';
     files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, `${issuing} certificate`);
-    files.write(
-      p.caKey,
-      exportPrivateKeyPem(ca.privateKey, d.caPassword ?? undefined),
-      MODE_SECRET,
-      `${issuing} key (${encrypted})`,
-    );
+    if (d.caKeyUri !== undefined) {
+      files.write(p.caKeyUri, `${d.caKeyUri}\n`, MODE_PUBLIC, `where the ${issuing} key is: a PKCS#11 token`);
+    } else if (ca.privateKey instanceof KeyObject) {
+      files.write(
+        p.caKey,
+        exportPrivateKeyPem(ca.privateKey, d.caPassword ?? undefined),
+        MODE_SECRET,
+        `${issuing} key (${encrypted})`,
+      );
+    } else {
+      throw new Error('a CA key held elsewhere needs its URI to be written');
+    }
     stageCaBundle(store, files, cas);
     for (const f of d.history?.files ?? []) files.write(f.path, f.data, MODE_PUBLIC, f.what);
     files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
@@ -355,7 +398,7 @@ export function writeCaDirectory(
       // The root's key is left out: it may leave the directory (root export), and the inventory never
       // names a file that is not there.
       ...(root ? [caEvent(root.certificate, [p.rootCert])] : []),
-      caEvent(caCert, [p.caCert, p.caKey]),
+      caEvent(caCert, [p.caCert, d.caKeyUri !== undefined ? p.caKeyUri : p.caKey]),
       ...(d.history?.events ?? []),
       issueEvent(
         serverCert,

@@ -7,6 +7,7 @@
  * this thread writes and fsyncs the finished files; for a small one in this thread, where starting workers
  * would cost more than they save.
  */
+import { KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
@@ -32,6 +33,7 @@ import {
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
 import { publishedRevocationUrls } from './publishing.js';
 import type { CertificateSummary } from './records.js';
+import { serveSigner } from './signer-channel.js';
 import { runInWorkers } from './worker-pool.js';
 
 export interface IssueClientSettings {
@@ -249,25 +251,33 @@ export async function issueClients(
       const plan = workerPlan(requests.length, s.parallel);
       if (plan) {
         let flushFailure: unknown;
-        await runInWorkers<ClientJob, BuiltClient>({
-          entry: plan.entry,
-          workers: Math.min(plan.workers, Math.ceil(requests.length / WORKER_CHUNK)),
-          workerData: {
-            ...build,
-            caCertificate: ca.certificate.der,
-            caKey: ca.privateKey,
-          } satisfies ClientWorkerData,
-          jobs: makeJobs(),
-          chunkSize: WORKER_CHUNK,
-          onResults: (first, built) => {
-            if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
-            stage(first, built);
-            // Written and fsynced while the workers build the next chunks; renamed only at the commit.
-            tx.flush().catch((e: unknown) => {
-              flushFailure ??= e;
-            });
-          },
-        });
+        // A key in a token stays in this thread's session: the workers have this thread sign for them.
+        const key = ca.privateKey;
+        const remote = key instanceof KeyObject ? undefined : serveSigner(key);
+        try {
+          await runInWorkers<ClientJob, BuiltClient>({
+            entry: plan.entry,
+            workers: Math.min(plan.workers, Math.ceil(requests.length / WORKER_CHUNK)),
+            workerData: {
+              ...build,
+              caCertificate: ca.certificate.der,
+              ...(key instanceof KeyObject ? { caKey: key } : {}),
+            } satisfies ClientWorkerData,
+            connect: remote?.connect,
+            jobs: makeJobs(),
+            chunkSize: WORKER_CHUNK,
+            onResults: (first, built) => {
+              if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
+              stage(first, built);
+              // Written and fsynced while the workers build the next chunks; renamed only at the commit.
+              tx.flush().catch((e: unknown) => {
+                flushFailure ??= e;
+              });
+            },
+          });
+        } finally {
+          remote?.close();
+        }
       } else {
         stage(0, buildClients(ca, build, await makeJobs()));
       }

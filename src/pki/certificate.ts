@@ -12,7 +12,14 @@ import {
   KeyUsageBit,
   type SubjectAltNames,
 } from './extensions.js';
-import { sign, signatureAlgorithmFor, signatureAlgorithmName, subjectPublicKeyInfo, verify } from './keys.js';
+import {
+  type SigningKey,
+  sign,
+  signatureAlgorithmFor,
+  signatureAlgorithmName,
+  subjectPublicKeyInfo,
+  verify,
+} from './keys.js';
 import { commonNameOf, decodeName, formatName, type NameAttribute } from './names.js';
 import { OID } from './oids.js';
 import { pemOrDer, toPem } from './pem.js';
@@ -51,7 +58,7 @@ export function canonicalSerial(hex: string): string {
 }
 
 /** Builds the TBSCertificate, signs it with `issuerKey` and returns the certificate. */
-export function signCertificate(t: CertificateTemplate, issuerKey: KeyObject): Certificate {
+export function signCertificate(t: CertificateTemplate, issuerKey: SigningKey): Certificate {
   if (t.notAfter <= t.notBefore) {
     throw new MtlsCaError('INVALID_ARGUMENT', 'issue certificate: notAfter is not after notBefore');
   }

@@ -30,7 +30,21 @@ export type ErrorCode =
   | 'IO_FAILED'
   /** Changing a store outside the CA directory needs privileges this process does not have. */
   | 'PERMISSION_DENIED'
-  | 'TAMPERED';
+  | 'TAMPERED'
+  /** A PKCS#11 module that does not load, or is no PKCS#11 module. */
+  | 'PKCS11_MODULE'
+  /** No token with the label a pkcs11: URI names. */
+  | 'TOKEN_NOT_FOUND'
+  /** The token refused the PIN (wrong, or locked after too many wrong ones). */
+  | 'BAD_PIN'
+  /** No key object of the label (or id) a pkcs11: URI names. */
+  | 'KEY_NOT_FOUND'
+  /** A key of another type than the one needed (RSA for an ECDSA CA, P-384 for P-256, a secret key). */
+  | 'WRONG_KEY_TYPE'
+  /** A key of the right type that is not the CA's (it does not sign for the CA certificate). */
+  | 'KEY_MISMATCH'
+  /** A token failed an operation for another reason (removed, out of memory, a device error). */
+  | 'TOKEN_FAILED';
 
 /**
  * What went wrong, as data, where the way out is a choice in the caller's interface: the library and the

@@ -31,6 +31,7 @@ export { assertAltNames, hostsToAltNames, URI_SCHEMES } from './general-names.js
 export { createJks, type JksEntry, parseJks } from './jks.js';
 export {
   DEFAULT_KEY_TYPE,
+  ecdsaSignatureDer,
   exportPrivateKeyDer,
   exportPrivateKeyPem,
   generateKeyPair,
@@ -43,6 +44,9 @@ export {
   keyTypeName,
   keyTypeOf,
   parsePrivateKey,
+  publicKeyOf,
+  type Signer,
+  type SigningKey,
   subjectPublicKeyInfo,
 } from './keys.js';
 export { assertCommonName, assertSafeName, type DistinguishedName, nameKey } from './names.js';

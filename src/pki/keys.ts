@@ -17,6 +17,30 @@ export interface KeyPair {
   publicKey: KeyObject;
 }
 
+/**
+ * A key that signs where it lives — a PKCS#11 token, a KMS — and never hands its private half to this
+ * process. It signs in the scheme {@link signatureAlgorithmFor} names for its public key: RSA PKCS#1 v1.5 with
+ * SHA-256, ECDSA with SHA-256 (P-256) or SHA-384 (P-384) as a DER Ecdsa-Sig-Value (RFC 3279 2.2.3).
+ */
+export interface Signer {
+  /** The public half; its type chooses the signature scheme. */
+  readonly publicKey: KeyObject;
+  /**
+   * The signature over `data`, the whole message (the signer hashes it).
+   * @param data - what is signed: a TBSCertificate, a TBSCertList, an audit line
+   */
+  sign(data: Buffer): Buffer;
+}
+
+/** A private key held in this process, or a {@link Signer} for one held elsewhere. */
+export type SigningKey = KeyObject | Signer;
+
+/** The public half of a signing key. */
+export function publicKeyOf(key: SigningKey): KeyObject {
+  if (!(key instanceof crypto.KeyObject)) return key.publicKey;
+  return key.type === 'private' ? crypto.createPublicKey(key) : key;
+}
+
 const generate = promisify(crypto.generateKeyPair) as (
   type: string,
   options: Record<string, unknown>,
@@ -181,8 +205,9 @@ export function subjectPublicKeyInfo(key: KeyObject): Buffer {
 }
 
 /** True when the two keys form a pair (their public halves are equal). */
-export function isKeyPair(privateKey: KeyObject, publicKey: KeyObject): boolean {
-  return subjectPublicKeyInfo(privateKey).equals(subjectPublicKeyInfo(publicKey));
+export function isKeyPair(privateKey: SigningKey, publicKey: KeyObject): boolean {
+  const own = privateKey instanceof crypto.KeyObject ? privateKey : privateKey.publicKey;
+  return subjectPublicKeyInfo(own).equals(subjectPublicKeyInfo(publicKey));
 }
 
 interface SignatureScheme {
@@ -206,8 +231,8 @@ const SIGNATURE_SCHEMES: Record<string, SignatureScheme> = {
 };
 
 /** The scheme we sign with for a key: SHA-256 for RSA and P-256, SHA-384 for P-384, pure Ed25519. */
-function schemeFor(key: KeyObject): SignatureScheme {
-  switch (keyTypeOf(key)) {
+function schemeFor(key: SigningKey): SignatureScheme {
+  switch (keyTypeOf(key instanceof crypto.KeyObject ? key : key.publicKey)) {
     case 'ecdsa-p256':
       return SIGNATURE_SCHEMES[OID.ecdsaWithSHA256]!;
     case 'ecdsa-p384':
@@ -220,7 +245,7 @@ function schemeFor(key: KeyObject): SignatureScheme {
 }
 
 /** The DER AlgorithmIdentifier that a signature by this key carries. */
-export function signatureAlgorithmFor(key: KeyObject): Buffer {
+export function signatureAlgorithmFor(key: SigningKey): Buffer {
   const s = schemeFor(key);
   return s.nullParams ? der.sequence(der.oid(s.oid), der.nullValue()) : der.sequence(der.oid(s.oid));
 }
@@ -232,8 +257,42 @@ export function signatureAlgorithmName(oid: string): string {
 }
 
 /** Signs `data` with the key's scheme (ECDSA signatures are DER, as X.509 wants). */
-export function sign(key: KeyObject, data: Buffer): Buffer {
+export function sign(key: SigningKey, data: Buffer): Buffer {
+  if (!(key instanceof crypto.KeyObject)) return key.sign(data);
   return crypto.sign(schemeFor(key).hash, data, key);
+}
+
+/**
+ * The digest a {@link Signer} applies to the data before its key signs: `sha256` or `sha384`. Ed25519 signs
+ * the message itself, so a signer that hashes has no scheme for it (`UNSUPPORTED`).
+ * @param publicKey - the signer's public key
+ */
+export function signatureDigest(publicKey: KeyObject): 'sha256' | 'sha384' {
+  const hash = schemeFor(publicKey).hash;
+  if (hash !== 'sha256' && hash !== 'sha384') {
+    throw new MtlsCaError(
+      'UNSUPPORTED',
+      `sign with a ${keyTypeName(publicKey)} key: it does not hash what it signs`,
+    );
+  }
+  return hash;
+}
+
+/**
+ * The DER Ecdsa-Sig-Value (RFC 3279 2.2.3) of a raw ECDSA signature `r ‖ s`, each half as long as the curve's
+ * order — as PKCS#11's CKM_ECDSA returns it. The halves are unsigned: a leading zero octet is dropped and one is
+ * added before a high bit, so a short r or s still encodes as DER wants.
+ * @param raw - r and s, big-endian, of equal length
+ */
+export function ecdsaSignatureDer(raw: Buffer): Buffer {
+  if (raw.length === 0 || raw.length % 2 !== 0) {
+    throw new MtlsCaError(
+      'PARSE_FAILED',
+      `read ECDSA signature: ${raw.length} bytes is not r and s of one length`,
+    );
+  }
+  const half = raw.length / 2;
+  return der.sequence(der.integer(raw.subarray(0, half)), der.integer(raw.subarray(half)));
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   subjectKeyIdentifier,
 } from './extensions.js';
 import { assertAltNames } from './general-names.js';
-import { isKeyPair } from './keys.js';
+import { isKeyPair, type SigningKey } from './keys.js';
 import { assertCommonName, type DistinguishedName, encodeName } from './names.js';
 import { OID } from './oids.js';
 
@@ -32,7 +32,8 @@ export const BACKDATE_MS = 5 * 60_000;
 
 export interface CertificateAuthority {
   certificate: Certificate;
-  privateKey: KeyObject;
+  /** The CA's key: a private key in this process, or a `Signer` for one in a token. */
+  privateKey: SigningKey;
 }
 
 export interface ValidityOptions {
@@ -61,7 +62,7 @@ function leafKeyUsage(key: KeyObject): KeyUsage[] {
 }
 
 /** The checks every new CA certificate passes: a valid name, and a key pair that belongs together. */
-function assertCaRequest(subject: DistinguishedName, privateKey: KeyObject, publicKey: KeyObject): void {
+function assertCaRequest(subject: DistinguishedName, privateKey: SigningKey, publicKey: KeyObject): void {
   if (!subject.commonName) throw new MtlsCaError('INVALID_ARGUMENT', 'create CA: the CA name is empty');
   assertCommonName(subject.commonName, 'CA name');
   if (!isKeyPair(privateKey, publicKey)) {
@@ -72,14 +73,14 @@ function assertCaRequest(subject: DistinguishedName, privateKey: KeyObject, publ
 /**
  * A self-signed root: basicConstraints critical CA:TRUE, keyUsage critical keyCertSign+cRLSign, SKI.
  * @param subject - the CA's name; `commonName` is required
- * @param privateKey - the CA's key; its public half is derived
+ * @param privateKey - the CA's key, or a `Signer` for one in a token; it must pair with `publicKey`
  * @param pathLength - how many CAs may stand below it (basicConstraints pathLenConstraint): 1 for a root that
  *   signs an issuing intermediate; default no limit, as for a root that issues leaves itself
  */
 export function createRootCa(
   opts: {
     subject: DistinguishedName;
-    privateKey: KeyObject;
+    privateKey: SigningKey;
     publicKey: KeyObject;
     pathLength?: number;
   } & ValidityOptions,
@@ -127,7 +128,7 @@ export function createIntermediateCa(
   opts: {
     root: CertificateAuthority;
     subject: DistinguishedName;
-    privateKey: KeyObject;
+    privateKey: SigningKey;
     publicKey: KeyObject;
   } & ValidityOptions,
 ): Certificate {

@@ -12,19 +12,20 @@
  * operations. Deleting the head as well is seen by `verify` until the next operation, which, finding no head,
  * starts one from the lines present (as it does once for a CA from before heads existed).
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Certificate } from '../pki/certificate.js';
 import * as der from '../pki/der.js';
 import { MtlsCaError } from '../pki/errors.js';
-import { sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
+import { publicKeyOf, type SigningKey, sign, signatureAlgorithmFor, verify } from '../pki/keys.js';
 import { ioFailure } from './io-error.js';
 
 /**
  * `settings`: a change of the CA's settings (settings.ts), with what it was set to. `rotate`: a new issuing CA
  * took over (the line names it); `retire`: a CA a rotation replaced left the trust files; `root-export` /
- * `root-import`: the root's key left the directory or came back.
+ * `root-import`: the root's key left the directory or came back; `move-key`: the CA key moved from its file
+ * into a PKCS#11 token.
  */
 export type AuditOperation =
   | 'init'
@@ -38,7 +39,8 @@ export type AuditOperation =
   | 'rotate'
   | 'retire'
   | 'root-export'
-  | 'root-import';
+  | 'root-import'
+  | 'move-key';
 
 export interface AuditRecord {
   time: string;
@@ -104,7 +106,7 @@ function lineCount(text: string): number {
 const SIG_SUFFIX = /,"sig":"([A-Za-z0-9_-]+)"}$/;
 
 /** `body` (a JSON object) with the CA's signature over it as its last member. */
-function signed(body: string, caKey: KeyObject): string {
+function signed(body: string, caKey: SigningKey): string {
   const sig = sign(caKey, Buffer.from(body, 'utf8')).toString('base64url');
   return `${body.slice(0, -1)},"sig":"${sig}"}`;
 }
@@ -158,11 +160,11 @@ export interface AuditTail {
 export function auditTail(
   logFile: string,
   headFile: string,
-  caKey: KeyObject,
+  caKey: SigningKey,
   formerCas: () => readonly Certificate[] = () => [],
 ): AuditTail {
   const last = lastLine(logFile);
-  const publicKey = createPublicKey(caKey);
+  const publicKey = publicKeyOf(caKey);
   const algorithm = algorithmOf(publicKey);
   const head = readHead(
     headFile,
@@ -174,12 +176,12 @@ export function auditTail(
 
 /**
  * The lines to append for `records` after `tail`, and the new head; both signed by the CA key.
- * @param caKey - the CA private key (every audited operation has it loaded)
+ * @param caKey - the CA private key, or its token's signer (every audited operation has it loaded)
  */
 export function encodeAudit(
   tail: AuditTail,
   records: AuditRecord[],
-  caKey: KeyObject,
+  caKey: SigningKey,
 ): { lines: string; head: string; tail: AuditTail } {
   let prev = tail.prev;
   let out = '';

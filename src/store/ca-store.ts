@@ -7,13 +7,22 @@
  * error. (The server, a long-running reader of the files it serves, reads and watches them itself.)
  */
 
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Certificate } from '../pki/certificate.js';
 import { Crl } from '../pki/crl.js';
+import * as der from '../pki/der.js';
 import { MtlsCaError } from '../pki/errors.js';
-import { isEncryptedPrivateKey, parsePrivateKey } from '../pki/keys.js';
+import {
+  isEncryptedPrivateKey,
+  parsePrivateKey,
+  type Signer,
+  type SigningKey,
+  sign,
+  signatureAlgorithmFor,
+  verify,
+} from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
 import { MODE_PUBLIC, Transaction } from './atomic.js';
 import {
@@ -116,12 +125,13 @@ export class CaStore {
 
   isInitialized(): boolean {
     this.#settle();
-    return fs.existsSync(this.paths.caCert) || fs.existsSync(this.paths.caKey);
+    return [this.paths.caCert, this.paths.caKey, this.paths.caKeyUri].some((f) => fs.existsSync(f));
   }
 
   assertInitialized(): void {
     this.#settle();
-    if (!fs.existsSync(this.paths.caCert) || !fs.existsSync(this.paths.caKey)) {
+    const hasKey = fs.existsSync(this.paths.caKey) || fs.existsSync(this.paths.caKeyUri);
+    if (!fs.existsSync(this.paths.caCert) || !hasKey) {
       const missing = fs.existsSync(this.paths.caCert) ? this.paths.caKey : this.paths.caCert;
       throw new MtlsCaError(
         'CA_NOT_INITIALIZED',
@@ -222,17 +232,83 @@ export class CaStore {
     }
   }
 
+  /** Whether the CA key file is encrypted; false for a CA whose key is in a token (see {@link tokenKeyUri}). */
   isCaKeyEncrypted(): boolean {
-    this.assertInitialized();
+    if (this.tokenKeyUri() !== undefined) return false;
     return isEncryptedPrivateKey(this.#read(this.paths.caKey).toString('latin1'));
   }
 
   /**
-   * Loads the CA certificate and key.
-   * @param password - the CA key password; ignored for an unencrypted key
+   * The PKCS#11 URI of the CA key when a token holds it (ca/ca-key.uri), or undefined for a key file. Whoever
+   * opens the token hands its signer back with {@link useTokenKey} before {@link loadCa}.
+   */
+  tokenKeyUri(): string | undefined {
+    this.assertInitialized();
+    const text = this.#readIfPresent(this.paths.caKeyUri)?.toString('utf8').trim();
+    if (text === undefined) return undefined;
+    if (!text.startsWith('pkcs11:')) {
+      throw new MtlsCaError('PARSE_FAILED', `read ${this.display(this.paths.caKeyUri)}: not a pkcs11: URI`);
+    }
+    return text;
+  }
+
+  /** The signer of the CA's token key, once {@link useTokenKey} checked it. */
+  #tokenKey: Signer | undefined;
+
+  /**
+   * Gives the store the signer of the CA key that {@link tokenKeyUri} names, which {@link loadCa} returns from
+   * then on. It must sign for the CA certificate: a signature over a fresh challenge is verified with the
+   * certificate's public key, so a token key of another CA (same label, another token) is refused here.
+   * @param signer - the opened token key
+   * @throws MtlsCaError KEY_MISMATCH when it is not the CA certificate's key
+   */
+  useTokenKey(signer: Signer): void {
+    const certificate = this.readCaCertificate();
+    const challenge = Buffer.concat([Buffer.from('mtls-ca key check '), randomBytes(32)]);
+    const algorithm = der.readOid(der.decode(signatureAlgorithmFor(certificate.publicKey)).children[0]!);
+    if (!verify(certificate.publicKey, algorithm, challenge, sign(signer, challenge))) {
+      throw new MtlsCaError(
+        'KEY_MISMATCH',
+        `check the token key: it does not sign for ${this.display(this.paths.caCert)} (another CA's key)`,
+      );
+    }
+    this.#tokenKey = signer;
+  }
+
+  /**
+   * Stages taking ca/ca.key out of use (to {@link Layout.caKeyRemoved}), for a CA whose key moved into a token;
+   * {@link discardRemovedCaKey} deletes it after the commit.
+   */
+  stageCaKeyRemoval(tx: Transaction): void {
+    tx.move(this.paths.caKey, this.paths.caKeyRemoved);
+  }
+
+  /**
+   * Deletes the CA key file a committed move into a token took out of use, also one a crash left behind. The
+   * file is unlinked, not overwritten: on a journaling or copy-on-write file system, or flash, overwriting in
+   * place does not reach the old blocks anyway.
+   */
+  discardRemovedCaKey(): void {
+    try {
+      fs.unlinkSync(this.paths.caKeyRemoved);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw ioFailure('delete', this.display(this.paths.caKeyRemoved), e);
+    }
+  }
+
+  /**
+   * Loads the CA certificate and key: the key file, or the token key given to {@link useTokenKey}.
+   * @param password - the CA key password; ignored for an unencrypted key and a token key
    */
   loadCa(password: string | undefined): CertificateAuthority {
     const certificate = this.readCaCertificate();
+    if (this.tokenKeyUri() !== undefined) {
+      // A programming error, not a user's: the command opens the token before it uses the CA.
+      if (!this.#tokenKey) throw new Error('loadCa() of a CA whose key is in a token, before useTokenKey()');
+      this.#loadedCa = certificate.der;
+      return { certificate, privateKey: this.#tokenKey };
+    }
     const privateKey = this.#parseCaKey(this.#read(this.paths.caKey), this.paths.caKey, password);
     this.#loadedCa = certificate.der;
     return { certificate, privateKey };
@@ -458,9 +534,9 @@ export class CaStore {
   /**
    * Stages signed, hash-chained audit lines in a transaction, and the log's new head (ca/audit.head, see
    * audit.ts) in the same commit.
-   * @param caKey - the CA private key, which signs the lines and the head
+   * @param caKey - the CA private key or its token's signer, which signs the lines and the head
    */
-  appendAudit(tx: Transaction, records: AuditRecord[], caKey: KeyObject): void {
+  appendAudit(tx: Transaction, records: AuditRecord[], caKey: SigningKey): void {
     const logs = this.#logs(tx);
     const tail =
       logs.audit ??

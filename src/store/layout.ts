@@ -43,6 +43,16 @@ export interface Layout {
   retiredDir: string;
   /** A CA retired from trust, by its serial. */
   retired(serial: string): CaFiles;
+  /**
+   * Where the CA key is when a PKCS#11 token holds it: one line, its RFC 7512 URI (never a PIN). A CA has
+   * either this or {@link Layout.caKey}.
+   */
+  caKeyUri: string;
+  /**
+   * The CA key file on its way out, after `ca move-key` committed: deleted right after the commit (a crash in
+   * between leaves it here, still encrypted).
+   */
+  caKeyRemoved: string;
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
   /**
@@ -105,6 +115,8 @@ export function layout(root: string): Layout {
     previous: (serial) => caFiles(path.join(previousDir, serial)),
     retiredDir,
     retired: (serial) => caFiles(path.join(retiredDir, serial)),
+    caKeyUri: path.join(caDir, 'ca-key.uri'),
+    caKeyRemoved: path.join(caDir, '.ca.key.removed'),
     inventory: path.join(caDir, 'inventory.jsonl'),
     inventoryIndex: path.join(caDir, 'inventory.idx'),
     lock: path.join(root, '.mtls-ca.lock'),

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as der from '../../src/pki/der.js';
 import {
+  ecdsaSignatureDer,
   exportPrivateKeyDer,
   exportPrivateKeyPem,
   generateKeyPair,
@@ -20,8 +21,10 @@ import {
   keyTypeName,
   keyTypeOf,
   parsePrivateKey,
+  type Signer,
   sign,
   signatureAlgorithmFor,
+  signatureDigest,
   subjectPublicKeyInfo,
   verify,
 } from '../../src/pki/keys.js';
@@ -79,6 +82,68 @@ describe.each(KEY_TYPES)('%s', (kt) => {
     expect(isKeyPair(parsePrivateKey(plain, undefined, 'k.pem'), publicKey)).toBe(true);
     expect(isKeyPair(parsePrivateKey(exportPrivateKeyDer(privateKey), undefined, 'k.der'), publicKey)).toBe(
       true,
+    );
+  });
+});
+
+describe('signers: keys held elsewhere (a PKCS#11 token)', () => {
+  /**
+   * A raw r ‖ s signature — what PKCS#11's CKM_ECDSA returns — as DER. r and s are unsigned halves of the
+   * curve's size: one with a high first bit needs a 0x00 in DER, one with leading zero bytes loses them.
+   */
+  test.each([
+    ['ecdsa-p256', 'P-256', 32],
+    ['ecdsa-p384', 'P-384', 48],
+  ] as const)('ecdsaSignatureDer turns %s r ‖ s into a signature node:crypto verifies', (kt, curve, size) => {
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: curve });
+    const hash = signatureDigest(publicKey);
+    expect(hash).toBe(kt === 'ecdsa-p256' ? 'sha256' : 'sha384');
+    const seen = { highBit: 0, lowBit: 0 };
+    for (let i = 0; i < 300; i++) {
+      const data = Buffer.from(`message ${i}`);
+      const raw = crypto.sign(hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      expect(raw).toHaveLength(2 * size);
+      if (raw[0]! >= 0x80) seen.highBit++;
+      else seen.lowBit++;
+      // OpenSSL 3 re-encodes a DER signature and refuses one that differs: only canonical DER verifies.
+      expect(crypto.verify(hash, data, publicKey, ecdsaSignatureDer(raw))).toBe(true);
+    }
+    // 300 signatures hold both cases of r's first bit (each missing with a chance of 2^-300); a short r
+    // (a zero first byte, 1 in 256) is likely among them, and certain in the hand-made case below.
+    expect(seen.highBit).toBeGreaterThan(0);
+    expect(seen.lowBit).toBeGreaterThan(0);
+  });
+
+  test('ecdsaSignatureDer of a hand-made short r and s', () => {
+    const r = Buffer.alloc(32);
+    r[31] = 1; // r = 1: 31 leading zero bytes
+    const s = Buffer.alloc(32, 0xff); // high bit set: DER needs a leading 0x00
+    expect(ecdsaSignatureDer(Buffer.concat([r, s])).toString('hex')).toBe(
+      `3026020101022100${'ff'.repeat(32)}`,
+    );
+    expect(errorOf(() => ecdsaSignatureDer(Buffer.alloc(63))).message).toBe(
+      'read ECDSA signature: 63 bytes is not r and s of one length',
+    );
+  });
+
+  test('sign() hands the data to a Signer, and certificates carry its algorithm', () => {
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const seen: Buffer[] = [];
+    const signer: Signer = {
+      publicKey,
+      sign(data) {
+        seen.push(data);
+        return crypto.sign('sha384', data, privateKey);
+      },
+    };
+    const data = Buffer.from('tbs');
+    const signature = sign(signer, data);
+    expect(seen).toEqual([data]);
+    expect(signatureAlgorithmFor(signer).equals(signatureAlgorithmFor(privateKey))).toBe(true);
+    expect(verify(publicKey, '1.2.840.10045.4.3.3', data, signature)).toBe(true);
+    expect(isKeyPair(signer, publicKey)).toBe(true);
+    expect(errorOf(() => signatureDigest(crypto.generateKeyPairSync('ed25519').publicKey)).code).toBe(
+      'UNSUPPORTED',
     );
   });
 });

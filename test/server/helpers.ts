@@ -3,7 +3,7 @@
  * (the server runs in the test's process, so a synchronous spawn would block the very server it calls).
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Certificate } from '../../src/pki/certificate.js';
@@ -24,9 +24,12 @@ export interface ClientFiles {
   certificate: Certificate;
 }
 
+/** A CA whose key is in this process: openssl signs some test certificates with a copy of it. */
+export type TestCa = CertificateAuthority & { privateKey: KeyObject };
+
 export interface TestCaDir {
   dir: string;
-  ca: CertificateAuthority;
+  ca: TestCa;
   caFile: string;
   usersFile: string;
   /** Issues a client certificate signed by `ca` (default: this directory's CA) into `<dir>/client/`. */
@@ -39,7 +42,7 @@ export interface TestCaDir {
   writeUsers(users: Record<string, { roles: string[] }>): void;
 }
 
-export async function newCa(commonName: string): Promise<CertificateAuthority> {
+export async function newCa(commonName: string): Promise<TestCa> {
   const keys = await generateKeyPair('ecdsa-p256');
   const certificate = createRootCa({ subject: { commonName }, ...keys, days: 3650 });
   return { certificate, privateKey: keys.privateKey };
