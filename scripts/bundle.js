@@ -32,7 +32,8 @@ await build({
   platform: 'node',
   target: 'node20',
   // What the package depends on at run time stays outside; anything else it imports is bundled.
-  external: Object.keys(pkg.dependencies),
+  // So do the optional peer dependencies (pkcs11js, a native module): loaded only where used, when installed.
+  external: [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})],
   // commander is CommonJS: its require('events') etc. need a require function in an ES module.
   banner: {
     js: "import { createRequire as __mtlsCaCreateRequire } from 'node:module'; const require = __mtlsCaCreateRequire(import.meta.url);",

@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
 
-type Layer = 'pki' | 'tls' | 'store' | 'files' | 'trust' | 'ops' | 'cli' | 'server';
+type Layer = 'pki' | 'tls' | 'store' | 'files' | 'trust' | 'token' | 'ops' | 'cli' | 'server';
 
 interface Import {
   /** As written: `../store/atomic.js`, `node:fs`, `chalk`. */
@@ -127,9 +127,11 @@ describe('layers import only the layers below them', () => {
     files: ['files', 'pki'],
     // The trust stores outside the CA directory: never the store, so never the CA directory's files.
     trust: ['trust', 'pki'],
+    // Keys in PKCS#11 tokens: signers for pki, with no knowledge of where the CA keeps the URI.
+    token: ['token', 'pki'],
     ops: ['ops', 'pki', 'tls', 'store', 'files', 'trust'],
     server: ['server', 'pki', 'files', 'store'],
-    cli: ['cli', 'pki', 'tls', 'store', 'files', 'ops', 'server', 'trust'],
+    cli: ['cli', 'pki', 'tls', 'store', 'files', 'ops', 'server', 'trust', 'token'],
   };
 
   test.each(Object.keys(allowed) as Layer[])('%s', (layer) => {
@@ -198,7 +200,7 @@ describe('the layers below the CLI speak no CLI: a library user has no commands 
   const OTHER_PROGRAMS_FLAGS = new Set(['--fresh']);
   const CLI_WORDS = new RegExp(`\\bmtls-ca (${COMMANDS})\\b|(^|[\\s\`'"(])--[a-z]`);
 
-  test.each(['pki', 'tls', 'store', 'files', 'trust', 'ops', 'server'] as Layer[])(
+  test.each(['pki', 'tls', 'store', 'files', 'trust', 'token', 'ops', 'server'] as Layer[])(
     '%s: no `mtls-ca <command>` or `--flag` in a string',
     (layer) => {
       const wrong = offendingNodes(
@@ -224,6 +226,8 @@ describe('each third-party library behind one adapter', () => {
     chalk: (rel) => rel === 'src/cli/output.ts',
     commander: (rel) => rel.startsWith('src/cli/'),
     express: (rel) => rel === 'src/server/app.ts' || rel === 'src/server/responses.ts',
+    // optional, loaded only when a pkcs11: URI is used
+    pkcs11js: (rel) => rel === 'src/token/pkcs11.ts',
   };
 
   test.each(Object.keys(adapters))('%s', (library) => {

@@ -117,6 +117,18 @@ async function passwordThatOpens(
 }
 
 /**
+ * For a CA whose key is in a PKCS#11 token: opens it (module and PIN from the URI or the environment, see
+ * token.ts) and gives it to the store; then there is no CA password to ask for.
+ * @returns whether the CA key is a token key
+ */
+async function openedTokenKey(io: Io, store: CaStore, o: { prompt: boolean }): Promise<boolean> {
+  if (store.tokenKeyUri() === undefined) return false;
+  const { useCaTokenKey } = await import('./token.js');
+  await useCaTokenKey(io, store, o);
+  return true;
+}
+
+/**
  * The CA key password for a command that uses an existing CA (only asked when the key is encrypted), checked
  * against the key at once (see {@link passwordThatOpens}).
  * @param store - the CA directory whose key the password opens
@@ -126,6 +138,7 @@ export async function caPasswordForUse(
   opts: { caPasswordFile?: string },
   store: CaStore,
 ): Promise<string | undefined> {
+  if (await openedTokenKey(io, store, { prompt: true })) return undefined;
   if (!store.isCaKeyEncrypted()) return undefined;
   const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
   return passwordThatOpens(io, given, (password) => store.loadCa(password), {
@@ -296,6 +309,7 @@ export async function caPasswordUnattended(
   action: string,
 ): Promise<string | undefined> {
   const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  if (await openedTokenKey(io, store, { prompt: false })) return undefined;
   if (!store.isCaKeyEncrypted()) return undefined;
   if (given === undefined) {
     throw new MtlsCaError(

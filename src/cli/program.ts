@@ -58,6 +58,8 @@ Environment:
   MTLS_CA_DIR             the CA directory (default ./ssl)
   MTLS_CA_PASSWORD        the CA key password
   MTLS_CA_STORE_PASSWORD  the password for .p12 files and key stores
+  MTLS_CA_PKCS11_MODULE   the PKCS#11 module of a CA key in a token
+  MTLS_CA_PKCS11_PIN      the PIN of that token
   NO_COLOR                no colours
   MTLS_CA_DEBUG=1         stack traces for internal errors
 ${EXIT_CODES}

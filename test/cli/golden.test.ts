@@ -114,6 +114,7 @@ describe('--help of every command', () => {
     ['ca', ['ca']],
     ['ca-rotate', ['ca', 'rotate']],
     ['ca-retire', ['ca', 'retire']],
+    ['ca-move-key', ['ca', 'move-key']],
     ['root', ['root']],
     ['root-export', ['root', 'export']],
     ['root-import', ['root', 'import']],

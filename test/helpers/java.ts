@@ -33,7 +33,8 @@ export function javaProgram(
     | 'DefaultContextClient'
     | 'ParseJava'
     | 'JsseServer'
-    | 'MtlsServer',
+    | 'MtlsServer'
+    | 'VerifySigned',
   args: string[] = [],
   properties: Record<string, string> = {},
 ): string[] {

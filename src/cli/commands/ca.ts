@@ -11,6 +11,7 @@ import {
 } from '../context.js';
 import { caPasswordForUse, givenStorePassword } from '../passwords.js';
 import { caLabel, crlLine, day, fileLines } from '../render.js';
+import { registerCaMoveKey } from './ca-move-key.js';
 
 interface RotateFlags {
   caName?: string;
@@ -41,10 +42,11 @@ Rotation, step by step:
 export function registerCa(program: Command, ctx: CommandContext): void {
   const ca = program
     .command('ca')
-    .summary('replace the CA that issues (rotate), and retire the one it replaced')
+    .summary('replace the CA that issues (rotate), retire the one it replaced, move its key to a token')
     .description(
       'A CA is replaced in two steps: `ca rotate` makes a new CA that issues from then on while the old one\n' +
-        'stays trusted, and `ca retire` takes the old one out of trust once nothing it issued is in use.',
+        'stays trusted, and `ca retire` takes the old one out of trust once nothing it issued is in use.\n' +
+        '`ca move-key` moves the key of the CA that issues from its file into a PKCS#11 token (an HSM).',
     );
 
   ca.command('rotate')
@@ -150,4 +152,5 @@ export function registerCa(program: Command, ctx: CommandContext): void {
         ...fileLines(out, r.files),
       ]);
     });
+  registerCaMoveKey(ca, ctx);
 }

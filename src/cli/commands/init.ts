@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { type Command, Option } from 'commander';
+import type { InitResult } from '../../ops/init.js';
 import { MtlsCaError } from '../../pki/errors.js';
 import type { KeyType } from '../../pki/key-types.js';
 import type { Pkcs12Profile } from '../../pki/pkcs12.js';
@@ -15,12 +16,15 @@ import {
   passwordFileOption,
   serverDaysOption,
 } from '../context.js';
-import { isInteractive } from '../io.js';
+import { type Io, isInteractive } from '../io.js';
 import { HOST_RULES } from '../name-rules-help.js';
+import { closeWhenDone } from '../open-tokens.js';
+import type { Output } from '../output.js';
 import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
 import { caDirectoryLines, caLabel, day } from '../render.js';
 import { enforcementLines } from '../revocation-notes.js';
+import { ENV_PKCS11_MODULE, ENV_PKCS11_PIN, parseTokenUri, tokenAccess, withTokenHints } from '../token.js';
 
 interface InitFlags {
   caName: string;
@@ -33,6 +37,7 @@ interface InitFlags {
   intermediate?: boolean;
   caPasswordFile?: string;
   caPassword?: boolean;
+  caKey?: string;
   passwordFile?: string;
   publishUrl?: string;
 }
@@ -69,6 +74,10 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .option('--force', 'move an existing CA to ssl/backups/<time>/ and start over')
     .addOption(caPasswordFileOption())
     .addOption(new Option('--no-ca-password', 'store the CA key UNENCRYPTED (0600) — for demos only'))
+    .option(
+      '--ca-key <uri>',
+      `generate the CA key in a PKCS#11 token instead of a file: pkcs11:token=LABEL;object=KEY-LABEL (module from ${ENV_PKCS11_MODULE}, PIN from ${ENV_PKCS11_PIN} or pin-source=file:F)`,
+    )
     .addOption(passwordFileOption())
     .addHelpText(
       'after',
@@ -79,12 +88,27 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           'mtls-ca init --publish-url http://ca.example.com:8080   # CRL + OCSP URLs',
           'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
           'mtls-ca init --intermediate && mtls-ca root export --out /media/usb/root.key',
+          "mtls-ca init --ca-key 'pkcs11:token=CA;object=ca-key'  # the key in an HSM",
         ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const { checkInit, initCa, refuseExistingCa } = await import('../../ops/init.js');
+      if (flags.caKey !== undefined && flags.intermediate) {
+        throw new MtlsCaError(
+          'USAGE',
+          'use --ca-key with --intermediate: a token key for a CA with an intermediate is not supported',
+          'leave out --intermediate (the CA key in the token is the root that issues)',
+        );
+      }
+      if (flags.caKey !== undefined && (flags.caPasswordFile !== undefined || flags.caPassword === false)) {
+        throw new MtlsCaError(
+          'USAGE',
+          `use --ca-key with ${flags.caPasswordFile !== undefined ? '--ca-password-file' : '--no-ca-password'}: a key in a token has no password`,
+          "leave it out: the token's PIN protects the key",
+        );
+      }
       refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
       let caName = flags.caName;
       let hosts = flags.host ?? [];
@@ -109,46 +133,73 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       }
       // before the passwords; repeated by initCa
       checkInit(store, { ...flags, caName, hosts, force: Boolean(flags.force) });
-      if (flags.keyType === 'ed25519') {
+      if (flags.keyType === 'ed25519' && flags.caKey === undefined) {
         out.warn(
           ed25519Warning('the CA, its server certificate and (by default) every client get Ed25519 keys'),
         );
       }
-      const caPassword = await caPasswordForCreate(ctx.io, flags, (text) => out.warn(text));
-      const storeChoice = await storePasswordChoice(ctx.io, flags);
-      if (caPassword === null)
-        out.warn(
-          'the CA key is stored UNENCRYPTED (--no-ca-password); anyone who can read it can issue certificates',
+      const tokenKey =
+        flags.caKey === undefined ? undefined : await generateCaTokenKey(ctx.io, flags.caKey, flags.keyType);
+      try {
+        const caPassword = tokenKey
+          ? null
+          : await caPasswordForCreate(ctx.io, flags, (text) => out.warn(text));
+        const storeChoice = await storePasswordChoice(ctx.io, flags);
+        if (caPassword === null && !tokenKey)
+          out.warn(
+            'the CA key is stored UNENCRYPTED (--no-ca-password); anyone who can read it can issue certificates',
+          );
+        const r = await out.spin(`Generating ${flags.keyType} keys…`, () =>
+          initCa(store, {
+            caName,
+            keyType: flags.keyType,
+            caDays: flags.caDays,
+            hosts,
+            serverDays: flags.serverDays,
+            p12Profile: flags.p12Profile,
+            force: Boolean(flags.force),
+            caPassword,
+            intermediate: Boolean(flags.intermediate),
+            ...(tokenKey ? { tokenKey } : {}),
+            store: storeChoice,
+            publishUrl: flags.publishUrl,
+          }),
         );
-      const r = await out.spin(`Generating ${flags.keyType} keys…`, () =>
-        initCa(store, {
-          caName,
-          keyType: flags.keyType,
-          caDays: flags.caDays,
-          hosts,
-          serverDays: flags.serverDays,
-          p12Profile: flags.p12Profile,
-          force: Boolean(flags.force),
-          intermediate: Boolean(flags.intermediate),
-          caPassword,
-          store: storeChoice,
-          publishUrl: flags.publishUrl,
-        }),
-      );
-      out.result(r, () => [
-        ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
-        r.root
-          ? `Created root CA "${caLabel(r.root.subject)}" and below it the intermediate "${caLabel(r.ca.subject)}" that issues (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`
-          : `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
-        ...(r.root
-          ? [
-              `The root's key is needed only for a new intermediate (\`mtls-ca ca rotate\`) and the root's CRL: take it offline with \`mtls-ca root export --out FILE\`.`,
-            ]
-          : []),
-        ...caDirectoryLines(out, r),
-        ...enforcementLines(r.publishUrl),
-        '',
-        `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
-      ]);
+        printInit(out, r);
+      } catch (e) {
+        tokenKey?.destroy(); // nothing written: the key made for this CA goes with it
+        throw e;
+      }
     });
+}
+
+/** Generates the CA key in the token `text` names, closed when the command ends. */
+async function generateCaTokenKey(io: Io, text: string, keyType: KeyType) {
+  return withTokenHints(async () => {
+    const uri = await parseTokenUri(text, '--ca-key');
+    const access = await tokenAccess(io, uri, { prompt: true });
+    const { generateTokenKey } = await import('../../token/token-key.js');
+    const key = await generateTokenKey(uri, keyType, access);
+    closeWhenDone(key);
+    return key;
+  });
+}
+
+function printInit(out: Output, r: InitResult): void {
+  out.result(r, () => [
+    ...(r.backup ? [`Moved the previous CA to ${r.backup}`] : []),
+    r.root
+      ? `Created root CA "${caLabel(r.root.subject)}" and below it the intermediate "${caLabel(r.ca.subject)}" that issues (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`
+      : `Created CA "${r.ca.subject.replace(/^CN=/, '')}" (${r.ca.keyType}) in ${r.dir}, valid until ${day(r.ca.notAfter)}.`,
+    ...(r.root
+      ? [
+          `The root's key is needed only for a new intermediate (\`mtls-ca ca rotate\`) and the root's CRL: take it offline with \`mtls-ca root export --out FILE\`.`,
+        ]
+      : []),
+    ...(r.ca.keyUri ? [`Its key was generated in the token and cannot leave it: ${r.ca.keyUri}`] : []),
+    ...caDirectoryLines(out, r),
+    ...enforcementLines(r.publishUrl),
+    '',
+    `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
+  ]);
 }

@@ -11,6 +11,7 @@ import type { Output } from '../output.js';
 import { ENV_CA_PASSWORD } from '../passwords.js';
 import { shellWord } from '../render.js';
 import { serveUntilStopped } from '../signals.js';
+import { ENV_PKCS11_PIN } from '../token.js';
 
 export interface ServeFlags {
   port: number;
@@ -107,8 +108,8 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
         if (cluster.worker?.id === 1) banner(address.url);
         return server;
       },
-      // The workers face the network and never use the CA key: they do not get its password.
-      { logger, renewCrl, workerEnv: { [ENV_CA_PASSWORD]: undefined } },
+      // The workers face the network and never use the CA key: they get neither its password nor a token's PIN.
+      { logger, renewCrl, workerEnv: { [ENV_CA_PASSWORD]: undefined, [ENV_PKCS11_PIN]: undefined } },
     );
     return;
   }
