@@ -5,18 +5,16 @@
  * nothing here touches the CA directory or loads the store, which only the main thread writes.
  */
 import type { KeyObject } from 'node:crypto';
-import type { MessagePort } from 'node:worker_threads';
 import { Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
 import type { RevocationUrls } from '../pki/extensions.js';
-import { exportPrivateKeyDer, type KeyPair, type KeyType } from '../pki/keys.js';
+import { exportPrivateKeyDer, type KeyPair, type KeyType, type Signer } from '../pki/keys.js';
 import { toPem } from '../pki/pem.js';
 import { createPkcs12, type Pkcs12Profile } from '../pki/pkcs12.js';
 import { type CertificateAuthority, issueClientCertificate } from '../pki/profiles.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { IssueEvent } from '../store/inventory.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
-import { channelSigner } from './signer-channel.js';
 
 /** What building a client needs besides the CA: the same for the whole batch, and cloneable to a worker. */
 export interface ClientBuildSettings {
@@ -31,10 +29,11 @@ export interface ClientBuildSettings {
 /** The CA and settings a worker thread receives (workerData). */
 export interface ClientWorkerData extends ClientBuildSettings {
   caCertificate: Uint8Array;
-  /** The CA key; absent when it is in a token, which only the main thread reaches: then it signs over `port`. */
+  /**
+   * The CA key; absent when it is in a PKCS#11 token, whose session only the main thread has: then every job
+   * comes with its certificate ({@link ClientJob.certificate}).
+   */
   caKey?: KeyObject;
-  /** The channel to the main thread's signer (signer-channel.ts), when there is no `caKey`. */
-  port?: MessagePort;
 }
 
 /** One client to build. Key and password travel by postMessage, never argv or the environment. */
@@ -54,6 +53,11 @@ export interface ClientJob {
   password: string;
   /** The files written for it, relative to the CA directory, for the inventory. */
   files: string[];
+  /**
+   * Its certificate (DER), when the main thread signed it: a CA key in a token signs only in that thread's
+   * session. Absent, the builder signs it with the CA key it has.
+   */
+  certificate?: Uint8Array;
 }
 
 /** A built client: file contents and the records that describe it, all plain cloneable data. */
@@ -67,6 +71,28 @@ export interface BuiltClient {
   audit: AuditRecord;
 }
 
+/**
+ * The certificate of a client to build, signed by `ca`.
+ * @param ca - the CA that signs it
+ * @param s - the batch's days, time and revocation URLs
+ * @param job - the client: name, email, key pair
+ */
+export function signClientCertificate(
+  ca: CertificateAuthority,
+  s: Pick<ClientBuildSettings, 'days' | 'now' | 'revocation'>,
+  job: Pick<ClientJob, 'name' | 'email' | 'keys'>,
+): Certificate {
+  return issueClientCertificate({
+    ca,
+    publicKey: job.keys.publicKey,
+    commonName: job.name,
+    email: job.email,
+    days: s.days,
+    now: s.now,
+    revocation: s.revocation,
+  });
+}
+
 function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: ClientJob): BuiltClient {
   const { keys } = job;
   // The tutorial's request, signed by the key, is written as <name>.csr. It is not parsed back: the
@@ -77,15 +103,9 @@ function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: Clie
     subject: { commonName: job.name },
     altNames: { email: job.email },
   });
-  const cert = issueClientCertificate({
-    ca,
-    publicKey: keys.publicKey,
-    commonName: job.name,
-    email: job.email,
-    days: s.days,
-    now: s.now,
-    revocation: s.revocation,
-  });
+  const cert = job.certificate
+    ? Certificate.from(Buffer.from(job.certificate), `certificate of ${job.name}`)
+    : signClientCertificate(ca, s, job);
   const keyDer = exportPrivateKeyDer(keys.privateKey); // once, for key file and PKCS#12
   const p12 = createPkcs12({
     privateKey: keys.privateKey,
@@ -126,7 +146,15 @@ export function buildClients(
 export function caOfWorkerData(d: ClientWorkerData): CertificateAuthority {
   const der = Buffer.from(d.caCertificate.buffer, d.caCertificate.byteOffset, d.caCertificate.byteLength);
   const certificate = Certificate.from(der, 'CA certificate');
-  if (d.caKey) return { certificate, privateKey: d.caKey };
-  if (!d.port) throw new Error('worker data without a CA key or a port to sign through');
-  return { certificate, privateKey: channelSigner(d.port, certificate.publicKey) };
+  return { certificate, privateKey: d.caKey ?? signedByMainThread(certificate) };
+}
+
+/** The CA key of a worker whose jobs come signed: asked to sign, it is a programming error. */
+function signedByMainThread(certificate: Certificate): Signer {
+  return {
+    publicKey: certificate.publicKey,
+    sign() {
+      throw new Error('a worker was asked to sign with a CA key in a token: the main thread signs its jobs');
+    },
+  };
 }

@@ -21,6 +21,7 @@ import {
   type ClientBuildSettings,
   type ClientJob,
   type ClientWorkerData,
+  signClientCertificate,
 } from './client-build.js';
 import { type ClientRequest, validateClientRequest } from './client-request.js';
 import {
@@ -33,7 +34,6 @@ import {
 import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
 import { publishedRevocationUrls } from './publishing.js';
 import type { CertificateSummary } from './records.js';
-import { serveSigner } from './signer-channel.js';
 import { runInWorkers } from './worker-pool.js';
 
 export interface IssueClientSettings {
@@ -251,33 +251,33 @@ export async function issueClients(
       const plan = workerPlan(requests.length, s.parallel);
       if (plan) {
         let flushFailure: unknown;
-        // A key in a token stays in this thread's session: the workers have this thread sign for them.
+        // A CA key in a token signs only in this thread's session: this thread signs the certificates as
+        // it makes the jobs, and the workers build the rest (docs/performance.md).
         const key = ca.privateKey;
-        const remote = key instanceof KeyObject ? undefined : serveSigner(key);
-        try {
-          await runInWorkers<ClientJob, BuiltClient>({
-            entry: plan.entry,
-            workers: Math.min(plan.workers, Math.ceil(requests.length / WORKER_CHUNK)),
-            workerData: {
-              ...build,
-              caCertificate: ca.certificate.der,
-              ...(key instanceof KeyObject ? { caKey: key } : {}),
-            } satisfies ClientWorkerData,
-            connect: remote?.connect,
-            jobs: makeJobs(),
-            chunkSize: WORKER_CHUNK,
-            onResults: (first, built) => {
-              if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
-              stage(first, built);
-              // Written and fsynced while the workers build the next chunks; renamed only at the commit.
-              tx.flush().catch((e: unknown) => {
-                flushFailure ??= e;
-              });
-            },
-          });
-        } finally {
-          remote?.close();
-        }
+        const signHere = !(key instanceof KeyObject);
+        await runInWorkers<ClientJob, BuiltClient>({
+          entry: plan.entry,
+          workers: Math.min(plan.workers, Math.ceil(requests.length / WORKER_CHUNK)),
+          workerData: {
+            ...build,
+            caCertificate: ca.certificate.der,
+            ...(signHere ? {} : { caKey: key }),
+          } satisfies ClientWorkerData,
+          jobs: makeJobs().then((jobs) =>
+            signHere
+              ? jobs.map((job) => ({ ...job, certificate: signClientCertificate(ca, build, job).der }))
+              : jobs,
+          ),
+          chunkSize: WORKER_CHUNK,
+          onResults: (first, built) => {
+            if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
+            stage(first, built);
+            // Written and fsynced while the workers build the next chunks; renamed only at the commit.
+            tx.flush().catch((e: unknown) => {
+              flushFailure ??= e;
+            });
+          },
+        });
       } else {
         stage(0, buildClients(ca, build, await makeJobs()));
       }

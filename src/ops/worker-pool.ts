@@ -4,7 +4,7 @@
  * caller as they arrive, so that it can write them while the rest is still being computed. Secrets (CA key,
  * passwords) travel by workerData and postMessage — memory of this process, never argv or the environment.
  */
-import { isMainThread, type MessagePort, parentPort, Worker } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { type ErrorCode, type ErrorDetail, MtlsCaError } from '../pki/errors.js';
 
 interface ChunkMessage<J> {
@@ -26,12 +26,7 @@ export interface WorkerPoolOptions<J, R> {
   /** The worker module: it calls {@link serveJobs}. */
   entry: URL;
   /** Handed to every worker as `workerData` (structured clone; KeyObjects are allowed). */
-  workerData: Record<string, unknown>;
-  /**
-   * Makes a port for each worker, which it finds as `workerData.port`: a channel back to this thread, for what
-   * only this thread can do (sign with a token key, signer-channel.ts).
-   */
-  connect?: () => MessagePort;
+  workerData: unknown;
   /** Number of worker threads, at least 1. */
   workers: number;
   /**
@@ -62,12 +57,7 @@ export async function runInWorkers<J, R>(o: WorkerPoolOptions<J, R>): Promise<vo
   const threads = Array.from(
     { length: Math.max(1, o.workers) },
     // env: {} — the worker needs nothing from the environment (MTLS_CA_PASSWORD among it).
-    () => {
-      const port = o.connect?.();
-      return port
-        ? new Worker(o.entry, { workerData: { ...o.workerData, port }, transferList: [port], env: {} })
-        : new Worker(o.entry, { workerData: o.workerData, env: {} });
-    },
+    () => new Worker(o.entry, { workerData: o.workerData, env: {} }),
   );
   const chunks: ChunkMessage<J>[] = [];
   let next = 0;
