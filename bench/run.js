@@ -21,6 +21,7 @@ const BENCHMARKS = {
   scale: () => import('./benchmarks/scale.js'),
   publish: () => import('./benchmarks/publish.js'),
   doctor: () => import('./benchmarks/doctor.js'),
+  token: () => import('./benchmarks/token.js'),
 };
 const DEFAULT_SET = [
   'startup',
@@ -32,6 +33,7 @@ const DEFAULT_SET = [
   'scale',
   'publish',
   'doctor',
+  'token',
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');
