@@ -1,8 +1,8 @@
 /**
- * 8. A CA key in a PKCS#11 token: `mtls-ca issue-client --from FILE` with 1,000 ecdsa-p256 clients into a CA
+ * 9. A CA key in a PKCS#11 token: `mtls-ca issue-client --from FILE` with 1,000 ecdsa-p256 clients into a CA
  * whose key SoftHSM 2 holds (`init --ca-key pkcs11:…`) against the same into a CA with an encrypted key file.
- * With the token key every certificate and audit line is signed by SoftHSM in the main thread's session,
- * and the worker threads build the rest of each client; with the file key the workers sign too. Three runs
+ * With the token key every certificate and audit line is signed by SoftHSM in the main thread's session (the
+ * worker threads ask it for each chunk's signatures and build the rest); with the file key the workers sign. Three runs
  * of each, alternating, after one smaller unmeasured round of each: the median of a shared machine's runs.
  *
  * Every run checks its output: 1,000 .p12 files and inventory lines, and one certificate verified by

@@ -5,7 +5,7 @@
  * nothing here touches the CA directory or loads the store, which only the main thread writes.
  */
 import type { KeyObject } from 'node:crypto';
-import { Certificate } from '../pki/certificate.js';
+import { assembleCertificate, Certificate } from '../pki/certificate.js';
 import { encodeCsr } from '../pki/csr.js';
 import type { RevocationUrls } from '../pki/extensions.js';
 import { exportPrivateKeyDer, type KeyPair, type KeyType, type Signer } from '../pki/keys.js';
@@ -30,8 +30,8 @@ export interface ClientBuildSettings {
 export interface ClientWorkerData extends ClientBuildSettings {
   caCertificate: Uint8Array;
   /**
-   * The CA key; absent when it is in a PKCS#11 token, whose session only the main thread has: then every job
-   * comes with its certificate ({@link ClientJob.certificate}).
+   * The CA key; absent when it is in a PKCS#11 token, whose session only the main thread has: then the worker
+   * has the main thread sign ({@link buildClientsSignedElsewhere}).
    */
   caKey?: KeyObject;
 }
@@ -53,11 +53,6 @@ export interface ClientJob {
   password: string;
   /** The files written for it, relative to the CA directory, for the inventory. */
   files: string[];
-  /**
-   * Its certificate (DER), when the main thread signed it: a CA key in a token signs only in that thread's
-   * session. Absent, the builder signs it with the CA key it has.
-   */
-  certificate?: Uint8Array;
 }
 
 /** A built client: file contents and the records that describe it, all plain cloneable data. */
@@ -93,7 +88,12 @@ export function signClientCertificate(
   });
 }
 
-function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: ClientJob): BuiltClient {
+function buildClient(
+  ca: CertificateAuthority,
+  s: ClientBuildSettings,
+  job: ClientJob,
+  cert: Certificate = signClientCertificate(ca, s, job),
+): BuiltClient {
   const { keys } = job;
   // The tutorial's request, signed by the key, is written as <name>.csr. It is not parsed back: the
   // certificate takes the same public key, name and email from here (as it did from the parsed request),
@@ -103,9 +103,6 @@ function buildClient(ca: CertificateAuthority, s: ClientBuildSettings, job: Clie
     subject: { commonName: job.name },
     altNames: { email: job.email },
   });
-  const cert = job.certificate
-    ? Certificate.from(Buffer.from(job.certificate), `certificate of ${job.name}`)
-    : signClientCertificate(ca, s, job);
   const keyDer = exportPrivateKeyDer(keys.privateKey); // once, for key file and PKCS#12
   const p12 = createPkcs12({
     privateKey: keys.privateKey,
@@ -142,19 +139,40 @@ export function buildClients(
   return jobs.map((job) => buildClient(ca, s, job));
 }
 
-/** The CA of a worker's workerData. */
-export function caOfWorkerData(d: ClientWorkerData): CertificateAuthority {
-  const der = Buffer.from(d.caCertificate.buffer, d.caCertificate.byteOffset, d.caCertificate.byteLength);
-  const certificate = Certificate.from(der, 'CA certificate');
-  return { certificate, privateKey: d.caKey ?? signedByMainThread(certificate) };
-}
-
-/** The CA key of a worker whose jobs come signed: asked to sign, it is a programming error. */
-function signedByMainThread(certificate: Certificate): Signer {
-  return {
-    publicKey: certificate.publicKey,
-    sign() {
-      throw new Error('a worker was asked to sign with a CA key in a token: the main thread signs its jobs');
+/**
+ * Builds clients like {@link buildClients} with a CA key that signs elsewhere (in a token of the main thread):
+ * each certificate's TBSCertificate is made here, the signatures of the whole chunk are asked for at once — one
+ * round trip, awaited, not blocking this thread's other chunks — and the rest is built here.
+ * @param caCertificate - the CA's certificate (its public key names the signature algorithm)
+ * @param s - the settings of the whole batch
+ * @param jobs - the clients, each with its key pair and password
+ * @param sign - signs each TBSCertificate with the CA key, in order
+ */
+export async function buildClientsSignedElsewhere(
+  caCertificate: Certificate,
+  s: ClientBuildSettings,
+  jobs: ClientJob[],
+  sign: (tbs: Buffer[]) => Promise<Buffer[]>,
+): Promise<BuiltClient[]> {
+  const tbs: Buffer[] = [];
+  // Signs nothing: it keeps what it is given, and the certificate it helps make is thrown away.
+  const recorder: Signer = {
+    publicKey: caCertificate.publicKey,
+    sign(data) {
+      tbs.push(data);
+      return Buffer.alloc(0);
     },
   };
+  for (const job of jobs) signClientCertificate({ certificate: caCertificate, privateKey: recorder }, s, job);
+  const signatures = await sign(tbs);
+  const ca = { certificate: caCertificate, privateKey: recorder };
+  return jobs.map((job, i) =>
+    buildClient(ca, s, job, assembleCertificate(tbs[i]!, caCertificate.publicKey, signatures[i]!)),
+  );
+}
+
+/** The CA of a worker's workerData: its certificate, and its key unless that is in a token. */
+export function caOfWorkerData(d: ClientWorkerData): { certificate: Certificate; privateKey?: KeyObject } {
+  const der = Buffer.from(d.caCertificate.buffer, d.caCertificate.byteOffset, d.caCertificate.byteLength);
+  return { certificate: Certificate.from(der, 'CA certificate'), privateKey: d.caKey };
 }

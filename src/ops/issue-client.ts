@@ -9,7 +9,7 @@
  */
 import { KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { generateKeyPair, type KeyPair, type KeyType } from '../pki/keys.js';
+import { generateKeyPair, type KeyPair, type KeyType, sign } from '../pki/keys.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
@@ -21,7 +21,6 @@ import {
   type ClientBuildSettings,
   type ClientJob,
   type ClientWorkerData,
-  signClientCertificate,
 } from './client-build.js';
 import { type ClientRequest, validateClientRequest } from './client-request.js';
 import {
@@ -251,8 +250,8 @@ export async function issueClients(
       const plan = workerPlan(requests.length, s.parallel);
       if (plan) {
         let flushFailure: unknown;
-        // A CA key in a token signs only in this thread's session: this thread signs the certificates as
-        // it makes the jobs, and the workers build the rest (docs/performance.md).
+        // A CA key in a token signs only in this thread's session: the workers ask this thread for each
+        // chunk's signatures and build the rest (docs/performance.md).
         const key = ca.privateKey;
         const signHere = !(key instanceof KeyObject);
         await runInWorkers<ClientJob, BuiltClient>({
@@ -263,12 +262,9 @@ export async function issueClients(
             caCertificate: ca.certificate.der,
             ...(signHere ? {} : { caKey: key }),
           } satisfies ClientWorkerData,
-          jobs: makeJobs().then((jobs) =>
-            signHere
-              ? jobs.map((job) => ({ ...job, certificate: signClientCertificate(ca, build, job).der }))
-              : jobs,
-          ),
+          jobs: makeJobs(),
           chunkSize: WORKER_CHUNK,
+          answer: (tbs) => (tbs as Uint8Array[]).map((t) => sign(key, Buffer.from(t))),
           onResults: (first, built) => {
             if (flushFailure) throw flushFailure; // a full disk stops the workers at the next chunk
             stage(first, built);

@@ -20,7 +20,13 @@ interface SerializedError {
   stack?: string;
 }
 
-type ResultMessage<R> = { first: number; results: R[] } | { first: number; error: SerializedError };
+type ResultMessage<R> =
+  | { first: number; results: R[] }
+  | { first: number; error: SerializedError }
+  | { ask: number; request: unknown };
+
+/** This thread's answer to a worker's {@link askMainThread}. */
+type AnswerMessage = { answer: number; response: unknown } | { answer: number; error: SerializedError };
 
 export interface WorkerPoolOptions<J, R> {
   /** The worker module: it calls {@link serveJobs}. */
@@ -36,6 +42,11 @@ export interface WorkerPoolOptions<J, R> {
   jobs: J[] | Promise<J[]>;
   /** Jobs per message; small enough to balance the load, large enough that messages cost nothing. */
   chunkSize: number;
+  /**
+   * Answers a worker's {@link askMainThread} in this thread: what only this thread can do, such as sign with a
+   * key in its PKCS#11 session. A throw goes back to the worker as its error.
+   */
+  answer?(request: unknown): unknown;
   /**
    * Receives each chunk's results (`results[i]` is for `jobs[first + i]`), in completion order. Awaited
    * before the next chunk's results are delivered; a throw stops the pool and is rethrown.
@@ -86,6 +97,7 @@ export async function runInWorkers<J, R>(o: WorkerPoolOptions<J, R>): Promise<vo
       // Listeners first: a worker that fails to start reports it while the jobs are still being made.
       for (const w of threads) {
         w.on('message', (m: ResultMessage<R>) => {
+          if ('ask' in m) return w.postMessage(answerOf(o, m.ask, m.request));
           if ('error' in m) return fail(deserializeError(m.error));
           send(w);
           deliver(m);
@@ -111,11 +123,46 @@ export async function runInWorkers<J, R>(o: WorkerPoolOptions<J, R>): Promise<vo
   }
 }
 
+function answerOf<J, R>(o: WorkerPoolOptions<J, R>, id: number, request: unknown): AnswerMessage {
+  try {
+    if (!o.answer) throw new Error('a worker asked, and this pool answers nothing');
+    return { answer: id, response: o.answer(request) };
+  } catch (e) {
+    return { answer: id, error: serializeError(e) };
+  }
+}
+
+/** Questions this worker asked the main thread, by id, until their answers come. */
+const asked = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+let lastAsked = 0;
+
+/**
+ * The worker side: asks the main thread (its pool's {@link WorkerPoolOptions.answer}) and awaits the answer,
+ * while the worker goes on with its other chunks.
+ * @param request - what to ask (structured clone)
+ */
+export function askMainThread<T>(request: unknown): Promise<T> {
+  const port = parentPort;
+  if (isMainThread || !port) throw new Error('askMainThread() runs in a worker thread');
+  const id = ++lastAsked;
+  return new Promise<T>((resolve, reject) => {
+    asked.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    port.postMessage({ ask: id, request } satisfies ResultMessage<never>);
+  });
+}
+
 /** The worker side: answers each chunk with `handle(jobs)`; errors go back to the pool, which rethrows them. */
 export function serveJobs<J, R>(handle: (jobs: J[]) => Promise<R[]>): void {
   const port = parentPort;
   if (isMainThread || !port) throw new Error('serveJobs() runs in a worker thread');
-  port.on('message', async (m: ChunkMessage<J>) => {
+  port.on('message', async (m: ChunkMessage<J> | AnswerMessage) => {
+    if ('answer' in m) {
+      const waiting = asked.get(m.answer);
+      asked.delete(m.answer);
+      if ('error' in m) waiting?.reject(deserializeError(m.error));
+      else waiting?.resolve(m.response);
+      return;
+    }
     try {
       const results = await handle(m.jobs);
       port.postMessage({ first: m.first, results } satisfies ResultMessage<R>);

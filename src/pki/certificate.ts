@@ -73,8 +73,18 @@ export function signCertificate(t: CertificateTemplate, issuerKey: SigningKey): 
     subjectPublicKeyInfo(t.publicKey),
     der.explicit(3, der.sequence(...t.extensions.map(encodeExtension))),
   );
-  const signature = sign(issuerKey, tbs);
-  return new Certificate(der.sequence(tbs, algorithm, der.bitString(signature)));
+  return assembleCertificate(tbs, issuerKey, sign(issuerKey, tbs));
+}
+
+/**
+ * The certificate of a TBSCertificate and its signature, made elsewhere: by a key that signs where it lives,
+ * reached from another thread.
+ * @param tbs - the TBSCertificate DER that was signed
+ * @param issuerKey - the issuer's key, or its public half: it names the signature algorithm
+ * @param signature - the signature over `tbs`
+ */
+export function assembleCertificate(tbs: Buffer, issuerKey: SigningKey, signature: Buffer): Certificate {
+  return new Certificate(der.sequence(tbs, signatureAlgorithmFor(issuerKey), der.bitString(signature)));
 }
 
 const EKU_NAMES = new Map<string, string>([

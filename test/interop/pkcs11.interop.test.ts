@@ -136,7 +136,7 @@ describeWithTools(
       });
     });
 
-    test('a batch big enough for worker threads: the main thread signs in the token, the workers build the rest', async () => {
+    test('a batch big enough for worker threads: they ask the main thread to sign in the token, and build the rest', async () => {
       const dir = freshDir();
       const l = layout(dir);
       await ok(dir, ['init', '--ca-name', 'Batch CA', '--ca-key', 'pkcs11:token=p256;object=batch-key']);
