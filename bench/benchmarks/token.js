@@ -1,5 +1,5 @@
 /**
- * 9. A CA key in a PKCS#11 token: `mtls-ca issue-client --from FILE` with 1,000 ecdsa-p256 clients into a CA
+ * 10. A CA key in a PKCS#11 token: `mtls-ca issue-client --from FILE` with 1,000 ecdsa-p256 clients into a CA
  * whose key SoftHSM 2 holds (`init --ca-key pkcs11:…`) against the same into a CA with an encrypted key file.
  * With the token key every certificate and audit line is signed by SoftHSM in the main thread's session (the
  * worker threads ask it for each chunk's signatures and build the rest); with the file key the workers sign. Three runs
