@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import { opensslVerifyCaCrl, readAuditRecords } from '../helpers/ca-files.js';
 import { javaProgram } from '../helpers/java.js';
+import { freePort, startPublish } from '../helpers/publish.js';
 import { PIN, SOFTHSM_TOOLS, softHsm, tokenCli } from '../helpers/softhsm.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
@@ -151,6 +152,49 @@ describeWithTools(
         3,
       );
       await ok(dir, ['audit', 'verify']);
+    });
+
+    test('OCSP: publish answers for a token CA, and openssl verifies the responder the token certified', async () => {
+      const dir = freshDir();
+      const l = layout(dir);
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      await ok(dir, [
+        'init',
+        '--ca-name',
+        'OCSP CA',
+        '--ca-key',
+        'pkcs11:token=p256;object=ocsp-ca',
+        '--publish-url',
+        url,
+      ]);
+      await ok(dir, ['issue-client', 'alice']);
+      await ok(dir, ['issue-client', 'bob']);
+      await ok(dir, ['revoke', 'bob']);
+      const publish = await startPublish(dir, port);
+      try {
+        const ocsp = (name: string) =>
+          run('openssl', [
+            'ocsp',
+            '-issuer',
+            l.caCert,
+            '-CAfile',
+            l.caCert,
+            '-url',
+            `${url}/ocsp`,
+            '-cert',
+            l.client(name).cert,
+          ]);
+        const alice = ocsp('alice');
+        expect(alice.stdout).toContain(`${l.client('alice').cert}: good`);
+        // the delegated responder's signature, and its certificate's chain to the CA — signed in the token
+        expect(alice.stderr).toContain('Response verify OK');
+        const bob = ocsp('bob');
+        expect(bob.stdout).toContain(`${l.client('bob').cert}: revoked`);
+        expect(bob.stderr).toContain('Response verify OK');
+      } finally {
+        await publish.stop();
+      }
     });
 
     describe.each([
