@@ -163,37 +163,28 @@ function refuseTaken(session: TokenSession, label: string, id: Buffer | undefine
   }
 }
 
-/** The attributes of a new private key that keep it in the token. */
-function privateTemplate(session: TokenSession, label: string, id: Buffer): Template {
-  const { lib } = session;
-  return [
-    { type: lib.CKA_CLASS, value: lib.CKO_PRIVATE_KEY },
-    { type: lib.CKA_TOKEN, value: true },
-    { type: lib.CKA_PRIVATE, value: true },
-    { type: lib.CKA_SENSITIVE, value: true },
-    { type: lib.CKA_EXTRACTABLE, value: false },
-    // a CA key signs, nothing else (tokens such as SoftHSM allow decrypting and unwrapping by default)
-    { type: lib.CKA_SIGN, value: true },
-    { type: lib.CKA_DECRYPT, value: false },
-    { type: lib.CKA_UNWRAP, value: false },
-    { type: lib.CKA_DERIVE, value: false },
-    { type: lib.CKA_LABEL, value: label },
-    { type: lib.CKA_ID, value: id },
-  ];
-}
+/**
+ * The boolean attributes of a new key's two halves: kept in the token; the private half sensitive, never
+ * extractable, and used only to sign (tokens such as SoftHSM allow decrypting and unwrapping by default).
+ */
+const HALVES = {
+  private: {
+    yes: ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_SIGN'],
+    no: ['CKA_EXTRACTABLE', 'CKA_DECRYPT', 'CKA_UNWRAP', 'CKA_DERIVE'],
+  },
+  public: { yes: ['CKA_TOKEN', 'CKA_VERIFY'], no: ['CKA_PRIVATE', 'CKA_ENCRYPT', 'CKA_WRAP', 'CKA_DERIVE'] },
+} as const;
 
-function publicTemplate(session: TokenSession, label: string, id: Buffer): Template {
+/** The template of a new key's private or public half, labelled `label` with CKA_ID `id`. */
+function keyTemplate(session: TokenSession, half: 'private' | 'public', label: string, id: Buffer): Template {
   const { lib } = session;
+  const { yes, no } = HALVES[half];
   return [
-    { type: lib.CKA_CLASS, value: lib.CKO_PUBLIC_KEY },
-    { type: lib.CKA_TOKEN, value: true },
-    { type: lib.CKA_PRIVATE, value: false },
-    { type: lib.CKA_VERIFY, value: true },
-    { type: lib.CKA_ENCRYPT, value: false },
-    { type: lib.CKA_WRAP, value: false },
-    { type: lib.CKA_DERIVE, value: false },
+    { type: lib.CKA_CLASS, value: half === 'private' ? lib.CKO_PRIVATE_KEY : lib.CKO_PUBLIC_KEY },
     { type: lib.CKA_LABEL, value: label },
     { type: lib.CKA_ID, value: id },
+    ...yes.map((name) => ({ type: lib[name], value: true })),
+    ...no.map((name) => ({ type: lib[name], value: false })),
   ];
 }
 
@@ -213,6 +204,25 @@ async function withSession<T>(
 }
 
 /**
+ * Opens a session for a new key of `keyType` labelled `object=` of the URI, after refusing a label (or id) in
+ * use, and runs `make` with its label and id (the URI's, or 8 random bytes).
+ */
+async function withNewKey<T>(
+  uri: Pkcs11Uri,
+  keyType: string,
+  access: TokenAccess,
+  action: string,
+  make: (session: TokenSession, label: string, id: Buffer) => T,
+): Promise<T> {
+  assertTokenKeyType(keyType, action);
+  const label = requireLabel(uri, action);
+  return withSession(uri, access, (session) => {
+    refuseTaken(session, label, uri.id, action);
+    return make(session, label, uri.id ?? crypto.randomBytes(8));
+  });
+}
+
+/**
  * Generates a key pair inside the token, labelled `object=` of the URI with a fresh random id; the private
  * half never leaves it.
  * @param uri - the token and the new key's label
@@ -226,14 +236,10 @@ export async function generateTokenKey(
   access: TokenAccess,
 ): Promise<TokenKey> {
   const action = 'generate the CA key in the token';
-  assertTokenKeyType(keyType, action);
-  const label = requireLabel(uri, action);
-  return withSession(uri, access, (session) => {
-    refuseTaken(session, label, uri.id, action);
+  return withNewKey(uri, keyType, access, action, (session, label, id) => {
     const { lib } = session;
-    const id = uri.id ?? crypto.randomBytes(8);
-    const pub = publicTemplate(session, label, id);
-    const priv = privateTemplate(session, label, id);
+    const pub = keyTemplate(session, 'public', label, id);
+    const priv = keyTemplate(session, 'private', label, id);
     let pair: { publicKey: Handle; privateKey: Handle };
     let publicKey: KeyObject;
     try {
@@ -299,12 +305,8 @@ export async function importTokenKey(
 ): Promise<TokenKey> {
   const action = 'write the CA key into the token';
   const keyType = keyTypeName(privateKey);
-  assertTokenKeyType(keyType, action);
-  const label = requireLabel(uri, action);
-  return withSession(uri, access, (session) => {
-    refuseTaken(session, label, uri.id, action);
+  return withNewKey(uri, keyType, access, action, (session, label, id) => {
     const { lib } = session;
-    const id = uri.id ?? crypto.randomBytes(8);
     const jwk = privateKey.export({ format: 'jwk' });
     const bytes = (v: string | undefined) => Buffer.from(v ?? '', 'base64url');
     const made: Handle[] = [];
@@ -316,7 +318,7 @@ export async function importTokenKey(
         const point = Buffer.concat([Buffer.from([4]), bytes(jwk.x), bytes(jwk.y)]);
         made.push(
           session.createObject([
-            ...privateTemplate(session, label, id),
+            ...keyTemplate(session, 'private', label, id),
             ec,
             params,
             { type: lib.CKA_VALUE, value: bytes(jwk.d) },
@@ -324,7 +326,7 @@ export async function importTokenKey(
         );
         made.push(
           session.createObject([
-            ...publicTemplate(session, label, id),
+            ...keyTemplate(session, 'public', label, id),
             ec,
             params,
             { type: lib.CKA_EC_POINT, value: der.octetString(point) },
@@ -338,7 +340,7 @@ export async function importTokenKey(
         ];
         made.push(
           session.createObject([
-            ...privateTemplate(session, label, id),
+            ...keyTemplate(session, 'private', label, id),
             rsa,
             ...modulus,
             { type: lib.CKA_PRIVATE_EXPONENT, value: bytes(jwk.d) },
@@ -349,7 +351,7 @@ export async function importTokenKey(
             { type: lib.CKA_COEFFICIENT, value: bytes(jwk.qi) },
           ]),
         );
-        made.push(session.createObject([...publicTemplate(session, label, id), rsa, ...modulus]));
+        made.push(session.createObject([...keyTemplate(session, 'public', label, id), rsa, ...modulus]));
       }
     } catch (e) {
       for (const h of made) session.destroyObject(h);

@@ -24,6 +24,12 @@ const freshDir = () => path.join(root, `${n++}`, 'ssl');
 
 const { ok } = tokenCli(hsm);
 
+/** `openssl verify -crl_check` of `cert` against the CA and the CRL of `dir`. */
+const verifyWithCrl = (dir: string, cert: string) => {
+  const l = layout(dir);
+  return run('openssl', ['verify', '-crl_check', '-CAfile', l.caCert, '-CRLfile', l.crl, cert]);
+};
+
 describeWithTools(
   [...SOFTHSM_TOOLS, 'openssl', 'java', 'go'],
   'a CA key in a PKCS#11 token (SoftHSM)',
@@ -83,15 +89,7 @@ describeWithTools(
           `Signature Algorithm: ${opensslAlgorithm}`,
         );
         opensslVerifyCaCrl(dir);
-        const bob = run('openssl', [
-          'verify',
-          '-crl_check',
-          '-CAfile',
-          l.caCert,
-          '-CRLfile',
-          l.crl,
-          l.client('bob').cert,
-        ]);
+        const bob = verifyWithCrl(dir, l.client('bob').cert);
         expect(bob.status).not.toBe(0);
         expect(bob.stdout + bob.stderr).toContain('certificate revoked');
       });
@@ -246,15 +244,7 @@ describeWithTools(
       test('certificates from before and after the move verify with the same CA certificate', async () => {
         const [alice, carol] = [l.client('alice').cert, l.client('carol').cert];
         expect(runOk('openssl', ['verify', '-CAfile', l.caCert, carol]).stdout).toContain(`${carol}: OK`);
-        const revoked = run('openssl', [
-          'verify',
-          '-crl_check',
-          '-CAfile',
-          l.caCert,
-          '-CRLfile',
-          l.crl,
-          alice,
-        ]);
+        const revoked = verifyWithCrl(dir, alice);
         expect(revoked.stdout + revoked.stderr).toContain('certificate revoked');
         expect(runOk('java', javaProgram('VerifySigned', [l.caCert, alice, carol, l.crl])).stdout).toContain(
           `verified ${l.crl}`,
