@@ -518,6 +518,8 @@ export function noteText(n: Note): string {
       return `${n.file}: encrypted; set MTLS_CA_PASSWORD or pass --ca-password-file to check it against the CA certificate`;
     case 'CA_KEY_ABSENT':
       return `${n.file}: not here (a server's copy of the directory?); the key was not checked`;
+    case 'CA_KEY_IN_TOKEN':
+      return `${n.file}: the CA key is in a PKCS#11 token (${n.uri}); every command that signs checks it, doctor does not open the token`;
     case 'PASSWORD_UNKNOWN':
       return `${n.file}: no .pass beside it (its password was given, not generated); not opened`;
   }

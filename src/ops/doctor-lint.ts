@@ -85,6 +85,8 @@ export type FindingCode = Finding['code'];
 export type Note =
   | { code: 'CA_KEY_ENCRYPTED'; file: string }
   | { code: 'CA_KEY_ABSENT'; file: string }
+  /** The CA key is in a PKCS#11 token (`file` names its URI): not checked here. */
+  | { code: 'CA_KEY_IN_TOKEN'; file: string; uri: string }
   | { code: 'PASSWORD_UNKNOWN'; file: string };
 
 export interface LintReport {
@@ -186,7 +188,9 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
     addProblem(rel(p.caCert), problem, caCert.commonName);
   }
   const caKey = store.readArtifact(p.caKey);
-  if (!caKey) notes.push({ code: 'CA_KEY_ABSENT', file: rel(p.caKey) });
+  const keyUri = caKey ? undefined : store.readArtifact(p.caKeyUri)?.toString('utf8').trim();
+  if (keyUri) notes.push({ code: 'CA_KEY_IN_TOKEN', file: rel(p.caKeyUri), uri: keyUri });
+  else if (!caKey) notes.push({ code: 'CA_KEY_ABSENT', file: rel(p.caKey) });
   else if (isEncryptedPrivateKey(caKey) && o.caPassword === undefined) {
     notes.push({ code: 'CA_KEY_ENCRYPTED', file: rel(p.caKey) });
   } else {

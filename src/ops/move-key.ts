@@ -1,9 +1,9 @@
 /**
  * `ca move-key`: the CA key leaves its file for a PKCS#11 token. The key is written into the token (sensitive,
  * not extractable), a signature by the token key is verified with the CA certificate, and only then does one
- * commit replace ca/ca.key with ca/ca-key.uri, with an audit line the token key signs. The encrypted key file is
- * deleted after that commit. A failure before it leaves the directory as it was and removes the key from the
- * token again.
+ * commit replace ca/ca.key with ca/ca-key.uri (the key file removed by the commit protocol, as `root export`
+ * removes the root's), with an audit line the token key signs. A failure before the commit leaves the directory
+ * as it was and removes the key from the token again.
  */
 import type { KeyObject } from 'node:crypto';
 import { MtlsCaError } from '../pki/errors.js';
@@ -42,8 +42,8 @@ export interface MoveKeyResult {
 
 /**
  * Moves the CA key from its file into a token. Under the lock: writes the key into the token, checks a
- * signature of the token key against the CA certificate, commits ca/ca-key.uri and the audit line, then deletes
- * the key file.
+ * signature of the token key against the CA certificate, then commits ca/ca-key.uri, the key file's removal and
+ * the audit line.
  * @throws MtlsCaError INVALID_ARGUMENT when the key is in a token already; KEY_MISMATCH when the token key does not
  *   sign for the CA certificate (the key is removed from the token again)
  */
@@ -61,7 +61,7 @@ export async function moveCaKey(store: CaStore, o: MoveKeyOptions): Promise<Move
       store.useTokenKey(moved); // a signature of the token key, verified with the CA certificate
       const tx = store.newTransaction();
       tx.write(store.paths.caKeyUri, `${moved.uri}\n`, MODE_PUBLIC);
-      store.stageCaKeyRemoval(tx);
+      tx.remove(store.paths.caKey);
       store.appendAudit(
         tx,
         [auditRecord('move-key', ca.certificate, now, { to: moved.uri, keyType: keyTypeName(key) })],
@@ -72,7 +72,6 @@ export async function moveCaKey(store: CaStore, o: MoveKeyOptions): Promise<Move
       moved.destroy();
       throw e;
     }
-    store.discardRemovedCaKey();
     return {
       uri: moved.uri,
       keyType: keyTypeName(key),

@@ -72,6 +72,14 @@ interface RotationPlan {
 
 function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'>): RotationPlan {
   const action = 'rotate the CA';
+  const inToken = store.tokenKeyUri();
+  if (inToken !== undefined) {
+    // its key cannot move to previous/ as a file does, and the new CA's key would need a token label
+    throw new MtlsCaError(
+      'UNSUPPORTED',
+      `${action}: its key is in a PKCS#11 token (${inToken}), and rotating such a CA is not supported`,
+    );
+  }
   const cas = store.casInForce();
   const issuing = cas[0]!;
   const root = cas.find((c) => c.role === 'root');

@@ -276,28 +276,6 @@ export class CaStore {
   }
 
   /**
-   * Stages taking ca/ca.key out of use (to {@link Layout.caKeyRemoved}), for a CA whose key moved into a token;
-   * {@link discardRemovedCaKey} deletes it after the commit.
-   */
-  stageCaKeyRemoval(tx: Transaction): void {
-    tx.move(this.paths.caKey, this.paths.caKeyRemoved);
-  }
-
-  /**
-   * Deletes the CA key file a committed move into a token took out of use, also one a crash left behind. The
-   * file is unlinked, not overwritten: on a journaling or copy-on-write file system, or flash, overwriting in
-   * place does not reach the old blocks anyway.
-   */
-  discardRemovedCaKey(): void {
-    try {
-      fs.unlinkSync(this.paths.caKeyRemoved);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw ioFailure('delete', this.display(this.paths.caKeyRemoved), e);
-    }
-  }
-
-  /**
    * Loads the CA certificate and key: the key file, or the token key given to {@link useTokenKey}.
    * @param password - the CA key password; ignored for an unencrypted key and a token key
    */

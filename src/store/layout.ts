@@ -48,11 +48,6 @@ export interface Layout {
    * either this or {@link Layout.caKey}.
    */
   caKeyUri: string;
-  /**
-   * The CA key file on its way out, after `ca move-key` committed: deleted right after the commit (a crash in
-   * between leaves it here, still encrypted).
-   */
-  caKeyRemoved: string;
   /** Append-only JSON lines: one record per issued certificate, later lines update status. */
   inventory: string;
   /**
@@ -116,7 +111,6 @@ export function layout(root: string): Layout {
     retiredDir,
     retired: (serial) => caFiles(path.join(retiredDir, serial)),
     caKeyUri: path.join(caDir, 'ca-key.uri'),
-    caKeyRemoved: path.join(caDir, '.ca.key.removed'),
     inventory: path.join(caDir, 'inventory.jsonl'),
     inventoryIndex: path.join(caDir, 'inventory.idx'),
     lock: path.join(root, '.mtls-ca.lock'),
