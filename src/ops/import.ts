@@ -277,7 +277,7 @@ function planCertificates(
     if (!found) {
       throw new MtlsCaError(
         'NOT_FOUND',
-        `${at}: no certificate with serial ${row.serial.toUpperCase()} in ${source.issuedFolders.length ? source.issuedFolders.join(', ') : 'the folders where it would be'}`,
+        `${at}: no certificate with serial ${row.writtenSerial} in ${source.issuedFolders.length ? source.issuedFolders.join(', ') : 'the folders where it would be'}`,
         'restore the file from a backup of the CA folder (each row needs its certificate)',
       );
     }

@@ -29,6 +29,8 @@ export interface IndexRow {
   reason?: RevocationReason;
   /** The serial as {@link canonicalSerial} writes it (certificate.ts). */
   serial: string;
+  /** The serial as the row has it (`02BA…`: OpenSSL pads to whole octets), for messages about the row. */
+  writtenSerial: string;
   /** The subject as OpenSSL wrote it: `/CN=alice/O=Team`. */
   subject: string;
 }
@@ -120,6 +122,7 @@ export function parseOpensslIndex(text: string, what: string): IndexRow[] {
       status: status!,
       expires: expires!,
       serial: canonicalSerial(serial),
+      writtenSerial: serial,
       subject,
     };
     if (status === 'revoked') {

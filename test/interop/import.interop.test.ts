@@ -406,7 +406,10 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
   });
 });
 
-/** A certificate file's serial as OpenSSL prints it (`x509 -serial`, `crl -text`): uppercase hex. */
+/**
+ * A certificate file's serial as OpenSSL prints it (`x509 -serial`, `crl -text`) and writes it in index.txt:
+ * uppercase hex in whole octets, so with a leading 0 when the first digit would be alone (`02BA…`).
+ */
 function serialOfFile(cert: string): string {
   return runOk('openssl', ['x509', '-in', cert, '-noout', '-serial'])
     .stdout.trim()

@@ -11,7 +11,7 @@ import { errorOf } from '../helpers/errors.js';
 const row = (...fields: string[]) => `${fields.join('\t')}\n`;
 
 describe('parseOpensslIndex', () => {
-  test('valid, revoked and expired rows; UTCTime and GeneralizedTime; serials in one spelling', () => {
+  test('valid, revoked and expired rows; UTCTime and GeneralizedTime; serials in one spelling, and as written', () => {
     const text =
       row('V', '290309182147Z', '', '3048833167F262BF92D2373079B225B2', 'unknown', '/CN=alice') +
       row(
@@ -31,6 +31,7 @@ describe('parseOpensslIndex', () => {
         status: 'valid',
         expires: new Date('2029-03-09T18:21:47Z'),
         serial: '3048833167f262bf92d2373079b225b2',
+        writtenSerial: '3048833167F262BF92D2373079B225B2',
         subject: '/CN=alice',
       },
       {
@@ -40,6 +41,7 @@ describe('parseOpensslIndex', () => {
         revokedAt: new Date('2026-12-05T18:21:51Z'),
         reason: 'keyCompromise',
         serial: 'e66a43f8426c7e5b1a73649a264ee557',
+        writtenSerial: 'E66A43F8426C7E5B1A73649A264EE557',
         subject: '/CN=bob',
       },
       {
@@ -47,6 +49,7 @@ describe('parseOpensslIndex', () => {
         status: 'expired',
         expires: new Date('2024-01-01T00:00:00Z'),
         serial: '1000',
+        writtenSerial: '1000',
         subject: '/CN=carol/O=Team',
       },
       {
@@ -54,6 +57,7 @@ describe('parseOpensslIndex', () => {
         status: 'valid',
         expires: new Date('2051-01-01T12:00:00Z'),
         serial: 'ff',
+        writtenSerial: '00FF',
         subject: '/CN=dave',
       },
     ]);
