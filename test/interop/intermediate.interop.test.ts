@@ -229,6 +229,11 @@ http {
       );
       const command = `nginx -e stderr -p ${folder} -c nginx.conf`;
       nginx = await running.start(`${command} -t && exec ${command} -g 'daemon off;'`, port, folder);
+      // The start check connects to the port; the first request through curl once found nothing there (curl 7)
+      // on a loaded machine. Wait until nginx itself answers (400 without a client certificate).
+      await within(10_000, 'nginx answering over TLS', async () => {
+        return (await callAs(undefined, `https://localhost:${port}/`)).status === 400;
+      });
       return port;
     }
 
