@@ -99,6 +99,14 @@ function hintForDetail(d: ErrorDetail): string {
       return 'pass --platform debian|rhel|macos|windows with --dry-run to print the commands for one';
     case 'trust-no-jdk':
       return 'set JAVA_HOME, or pass --keystore F';
+    case 'no-ca-in-database':
+      return `create it with \`mtls-ca init --database-url URL\`, or move a CA directory there with \`mtls-ca db import --dir DIR\``;
+    case 'database-schema':
+      return d.found < d.expected
+        ? 'bring its tables up to date with `mtls-ca db migrate`'
+        : `this mtls-ca is older than the database (schema ${d.found}): upgrade mtls-ca`;
+    case 'ca-exists-in-database':
+      return 'set up this host from it with `mtls-ca init --join`; a CA in a database is never replaced';
     case 'several-certificates':
       return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
   }

@@ -19,7 +19,7 @@ import {
 } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
-import { MODE_PUBLIC, type Transaction } from '../store/atomic.js';
+import type { Transaction } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaInForce, CaRole, CaStore } from '../store/ca-store.js';
 import type { InventoryEntry } from '../store/inventory.js';
@@ -112,13 +112,13 @@ export function stageCrls(
   },
 ): StagedCrls {
   const current = store.readCrls();
-  const blocks: string[] = [];
+  const blocks: Crl[] = [];
   const staged: StagedCrls = { signed: [], audit: [] };
   for (const ca of o.cas) {
     const previous = crlOf(current, ca);
     const signer = o.sign.find((s) => s.certificate.der.equals(ca.certificate.der));
     if (!signer) {
-      if (previous) blocks.push(previous.toPem());
+      if (previous) blocks.push(previous);
       continue;
     }
     const lifetime = o.days?.(ca) ?? (previous ? crlLifetimeDays(previous) : defaultDays(ca));
@@ -139,7 +139,7 @@ export function stageCrls(
       nextUpdate: new Date(o.now.getTime() + lifetime * DAY_MS),
       revoked,
     });
-    blocks.push(crl.toPem());
+    blocks.push(crl);
     if (ca.role === 'issuing') {
       const responder = stageResponder(store, tx, signer, o.now, lifetime);
       if (responder) staged.responder = responder;
@@ -154,7 +154,7 @@ export function stageCrls(
       detail: { crlNumber: summary.crlNumber, revoked: revoked.length },
     });
   }
-  tx.write(store.paths.crl, blocks.join(''), MODE_PUBLIC);
+  store.writeCrls(tx, blocks);
   return staged;
 }
 
@@ -208,7 +208,7 @@ export async function resignCrl(
   const now = o.now ?? new Date();
   const cas = store.casInForce();
   const sign = loadCaKeys(store, cas, o.caPassword, true);
-  return store.lock(() => {
+  return store.lock(async () => {
     const tx = store.newTransaction();
     const staged = stageCrls(store, tx, {
       cas,
@@ -218,7 +218,7 @@ export async function resignCrl(
       days: (ca) => (ca.role === 'root' ? o.rootDays : o.days),
     });
     store.appendAudit(tx, staged.audit, sign[0]!.privateKey);
-    tx.commit();
+    await tx.commitAsync();
     const [first, ...others] = staged.signed;
     const current = store.readCrls();
     const keyOffline = cas
@@ -242,13 +242,13 @@ export async function resignCrl(
  * @param days - its lifetime; default its current lifetime
  * @param detail - more for the audit line (why it was renewed)
  */
-export function resignLocked(
+export async function resignLocked(
   store: CaStore,
   ca: CertificateAuthority,
   now: Date,
   days?: number,
   detail?: Record<string, string>,
-): { crl: CrlSummary; responder?: ResponderSummary } {
+): Promise<{ crl: CrlSummary; responder?: ResponderSummary }> {
   const tx = store.newTransaction();
   const staged = stageCrls(store, tx, {
     cas: store.casInForce(),
@@ -262,7 +262,7 @@ export function resignLocked(
     staged.audit.map((a) => ({ ...a, detail: { ...a.detail, ...detail } })),
     ca.privateKey,
   );
-  tx.commit();
+  await tx.commitAsync();
   return { crl: staged.signed[0]!, ...(staged.responder ? { responder: staged.responder } : {}) };
 }
 
@@ -334,7 +334,7 @@ export async function renewCrlIfDue(
   if (!dueCrls(store, now).some(renewable)) return undefined;
   // Every key that may be needed, before the lock; the issuing CA's also signs the audit lines.
   const keys = loadCaKeys(store, store.casInForce(), o.caPassword, true);
-  return store.lock(() => {
+  return store.lock(async () => {
     const due = dueCrls(store, now).filter(renewable);
     const sign = keys.filter((k) => due.some((d) => d.ca.certificate.der.equals(k.certificate.der)));
     if (sign.length === 0) return undefined;
@@ -351,7 +351,7 @@ export async function renewCrlIfDue(
       staged.audit.map((a) => ({ ...a, detail: { ...a.detail, renewal: reasonOf(a.issuer!) } })),
       keys[0]!.privateKey,
     );
-    tx.commit();
+    await tx.commitAsync();
     const [first, ...rest] = staged.signed.map((crl) => ({ reason: reasonOf(crl.issuer), crl }));
     return { ...first!, ...(rest.length ? { others: rest } : {}) };
   });

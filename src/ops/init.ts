@@ -20,6 +20,7 @@ import {
 } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
+import type { CaKeyReference } from '../store/ca-state.js';
 import type { CaStore, UsersFile } from '../store/ca-store.js';
 import type { InventoryEntry, InventoryEvent } from '../store/inventory.js';
 import { assertCaPasswordLength } from './ca-password.js';
@@ -98,6 +99,12 @@ export interface InitResult {
  * @param action - what the command does, for the message: `create CA in` (default), `import CA into`
  */
 export function refuseExistingCa(store: CaStore, force: boolean, action = 'create CA in'): void {
+  if (store.externalState && store.isInitialized()) {
+    // A database's CA is shared by every host: never moved aside, whatever `force` says.
+    throw new MtlsCaError('CA_EXISTS', `${action} ${store.location}: the database holds a CA already`, {
+      detail: { kind: 'ca-exists-in-database' },
+    });
+  }
   if (store.isInitialized() && !force) {
     throw new MtlsCaError(
       'CA_EXISTS',
@@ -316,7 +323,7 @@ export function writeCaDirectory(
     { role: 'issuing', certificate: caCert },
     ...(root ? [{ role: 'root' as const, certificate: root.certificate }] : []),
   ];
-  return store.lock(() => {
+  return store.lock(async () => {
     refuseExistingCa(store, d.force, d.action);
     const tx = store.newTransaction();
     // First: the logs the new CA starts are then empty ones, and the old CA's stay with it in the backup.
@@ -339,45 +346,35 @@ export function writeCaDirectory(
       );
     }
     const issuing = root ? 'issuing CA (intermediate)' : 'CA';
-    files.write(p.caCert, caCert.toPem(), MODE_PUBLIC, `${issuing} certificate`);
-    if (d.caKeyUri !== undefined) {
-      files.write(p.caKeyUri, `${d.caKeyUri}\n`, MODE_PUBLIC, `where the ${issuing} key is: a PKCS#11 token`);
-    } else if (ca.privateKey instanceof KeyObject) {
-      files.write(
-        p.caKey,
-        exportPrivateKeyPem(ca.privateKey, d.caPassword ?? undefined),
-        MODE_SECRET,
-        `${issuing} key (${encrypted})`,
-      );
-    } else {
+    if (d.caKeyUri === undefined && !(ca.privateKey instanceof KeyObject))
       throw new Error('a CA key held elsewhere needs its URI to be written');
-    }
+    const key: CaKeyReference =
+      d.caKeyUri !== undefined
+        ? { kind: 'uri', uri: d.caKeyUri }
+        : { kind: 'pem', pem: exportPrivateKeyPem(ca.privateKey as KeyObject, d.caPassword ?? undefined) };
+    store.stageCa(tx, caCert, key);
+    files.files.push(
+      { path: store.display(p.caCert), mode: '0644', what: `${issuing} certificate` },
+      store.externalState
+        ? { path: store.location, mode: '-', what: `${issuing} key (${encrypted})` }
+        : key.kind === 'uri'
+          ? {
+              path: store.display(p.caKeyUri),
+              mode: '0644',
+              what: `where the ${issuing} key is: a PKCS#11 token`,
+            }
+          : { path: store.display(p.caKey), mode: '0600', what: `${issuing} key (${encrypted})` },
+    );
     stageCaBundle(store, files, cas);
     for (const f of d.history?.files ?? []) files.write(f.path, f.data, MODE_PUBLIC, f.what);
-    files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
-    const fullchain = fullchainOf(serverCert, caCert);
-    if (fullchain) files.write(server.fullchain, fullchain, MODE_PUBLIC, 'server certificate + intermediate');
-    files.write(server.key, exportPrivateKeyPem(d.server.privateKey), MODE_SECRET, 'server key');
-    const passwordFiles: string[] = [];
-    const storePassword = (artifact: string) => {
-      const r = storePasswordFor(artifact, d.store, files);
-      if (r.passwordFile) passwordFiles.push(store.display(r.passwordFile));
-      return r.password;
-    };
-    files.write(
-      server.keyStore,
-      createPkcs12({
-        privateKey: d.server.privateKey,
-        certificate: serverCert,
-        chain: [caCert],
-        friendlyName: 'server',
-        password: storePassword(server.keyStore),
-        profile: d.p12Profile,
-      }),
-      MODE_SECRET,
-      'server key store (server.ssl.key-store)',
-    );
-    stageTrustStores(store, files, cas, { storePassword, p12Profile: d.p12Profile, now });
+    const passwordFiles = stageServerFiles(store, files, {
+      ca,
+      cas,
+      server: d.server,
+      p12Profile: d.p12Profile,
+      store: d.store,
+      now,
+    });
     // A users.json already there (and no CA) was written for this CA: it is kept, and gains the new roles.
     const fresh: UsersFile | undefined = store.exists(p.users) && !d.force ? undefined : { users: {} };
     if (d.users?.size) {
@@ -404,7 +401,9 @@ export function writeCaDirectory(
         serverCert,
         'server',
         'server',
-        [server.cert, ...(fullchain ? [server.fullchain] : []), server.key].map((f) => store.relative(f)),
+        [server.cert, ...(fullchainOf(serverCert, caCert) ? [server.fullchain] : []), server.key].map((f) =>
+          store.relative(f),
+        ),
         now,
       ),
     ]);
@@ -442,13 +441,157 @@ export function writeCaDirectory(
       ],
       ca.privateKey,
     );
-    tx.commit();
+    await tx.commitAsync();
     return {
       files: files.files,
       passwordFiles,
       ...(backup ? { backup: store.display(backup) } : {}),
       ...(d.publishUrl ? { publishUrl: d.publishUrl } : {}),
       ...(crls.responder ? { responder: crls.responder } : {}),
+    };
+  });
+}
+
+/**
+ * Stages the files of this host's server: its certificate (and, under an intermediate, the full chain) and
+ * key, `keyStore.p12`, and the CAs in force in `trustStore.jks` and `trustStore.p12`. What `init`, `import`
+ * and `init --join` write alike.
+ * @returns the generated password files, as displayed
+ */
+function stageServerFiles(
+  store: CaStore,
+  files: FileList,
+  d: Pick<NewCaDirectory, 'ca' | 'server' | 'p12Profile' | 'store' | 'now'> & { cas: readonly TrustedCa[] },
+): string[] {
+  const caCert = d.ca.certificate;
+  const serverCert = d.server.certificate;
+  const server = store.paths.server();
+  files.write(server.cert, serverCert.toPem(), MODE_PUBLIC, 'server certificate');
+  const fullchain = fullchainOf(serverCert, caCert);
+  if (fullchain) files.write(server.fullchain, fullchain, MODE_PUBLIC, 'server certificate + intermediate');
+  files.write(server.key, exportPrivateKeyPem(d.server.privateKey), MODE_SECRET, 'server key');
+  const passwordFiles: string[] = [];
+  const storePassword = (artifact: string) => {
+    const r = storePasswordFor(artifact, d.store, files);
+    if (r.passwordFile) passwordFiles.push(store.display(r.passwordFile));
+    return r.password;
+  };
+  files.write(
+    server.keyStore,
+    createPkcs12({
+      privateKey: d.server.privateKey,
+      certificate: serverCert,
+      chain: [caCert],
+      friendlyName: 'server',
+      password: storePassword(server.keyStore),
+      profile: d.p12Profile,
+    }),
+    MODE_SECRET,
+    'server key store (server.ssl.key-store)',
+  );
+  stageTrustStores(store, files, d.cas, { storePassword, p12Profile: d.p12Profile, now: d.now });
+  return passwordFiles;
+}
+
+export interface JoinOptions {
+  /** Extra server names beyond localhost, 127.0.0.1 and ::1. */
+  hosts: string[];
+  serverDays: number;
+  p12Profile: Pkcs12Profile;
+  /** The CA password, which signs this host's server certificate. */
+  caPassword: string | undefined;
+  store: StorePasswordChoice;
+  now?: Date;
+}
+
+export interface JoinResult {
+  dir: string;
+  database: string;
+  ca: CertificateSummary;
+  server: CertificateSummary;
+  files: WrittenFile[];
+  passwordFiles: string[];
+}
+
+/**
+ * Sets up this host's directory for a CA kept elsewhere (a database): a server certificate for this host
+ * signed by the CA, its key store and the trust stores, and copies of the CA certificate, the CRL and
+ * users.json for its servers. Recorded in the CA's inventory and audit chain like any issuance.
+ * @param store - this host's directory, on the CA's state
+ */
+export async function joinCa(store: CaStore, o: JoinOptions): Promise<JoinResult> {
+  const now = o.now ?? new Date();
+  const altNames = serverAltNames(o.hosts, o.serverDays);
+  if (!store.externalState) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `join ${store.display(store.root)}: the CA is not kept in a database`,
+    );
+  }
+  store.assertInitialized();
+  if (store.exists(store.paths.caCert)) {
+    throw new MtlsCaError(
+      'CA_EXISTS',
+      `join ${store.display(store.root)}: it holds a CA certificate already (${store.display(store.paths.caCert)})`,
+      { hint: 'this directory has joined the CA already: set up another host in another directory' },
+    );
+  }
+  const ca = store.loadCa(o.caPassword);
+  const serverKeys = await generateKeyPair(keyTypeOf(ca.certificate.publicKey));
+  const serverCert = issueServerCertificate({
+    ca,
+    publicKey: serverKeys.publicKey,
+    altNames,
+    days: o.serverDays,
+    now,
+  });
+  return store.lock(async () => {
+    const tx = store.newTransaction();
+    const files = new FileList(tx, (f) => store.display(f));
+    const p = store.paths;
+    const cas: TrustedCa[] = [{ role: 'issuing', certificate: ca.certificate }];
+    files.write(p.caCert, ca.certificate.toPem(), MODE_PUBLIC, 'CA certificate');
+    stageCaBundle(store, files, cas);
+    const passwordFiles = stageServerFiles(store, files, {
+      ca,
+      cas,
+      server: { certificate: serverCert, privateKey: serverKeys.privateKey },
+      p12Profile: o.p12Profile,
+      store: o.store,
+      now,
+    });
+    const crl = store.readCrl();
+    if (typeof crl !== 'string')
+      files.write(p.crl, crl.toPem(), MODE_PUBLIC, 'certificate revocation list (copy)');
+    files.write(
+      p.users,
+      `${JSON.stringify(store.readUsers(), null, 2)}\n`,
+      MODE_PUBLIC,
+      'users and roles (copy)',
+    );
+    const server = p.server();
+    store.appendInventory(tx, [
+      issueEvent(
+        serverCert,
+        'server',
+        'server',
+        [store.relative(server.cert), store.relative(server.key)],
+        now,
+      ),
+    ]);
+    store.appendAudit(
+      tx,
+      [auditRecord('issue', serverCert, now, { profile: 'server', joined: true })],
+      ca.privateKey,
+    );
+    await tx.commitAsync();
+    return {
+      dir: store.display(store.root),
+      database: store.location,
+      ca: summarize(ca.certificate),
+      server: summarize(serverCert),
+      files: files.files,
+      passwordFiles,
     };
   });
 }

@@ -93,7 +93,7 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
     now,
     revocation: publishedRevocationUrls(store),
   });
-  return store.lock(() => {
+  return store.lock(async () => {
     refuseTakenName(store, name, o.force);
     const paths = store.paths.server(name);
     const tx = store.newTransaction();
@@ -128,7 +128,7 @@ export async function issueServer(store: CaStore, o: IssueServerOptions): Promis
       ),
     ]);
     store.appendAudit(tx, [auditRecord('issue', cert, now, { profile: 'server' })], ca.privateKey);
-    tx.commit();
+    await tx.commitAsync();
     return {
       name,
       certificate: summarize(cert),

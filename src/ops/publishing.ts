@@ -264,7 +264,7 @@ export async function setPublishUrl(
   const now = o.now ?? new Date();
   const url = o.url === null ? undefined : checkPublishUrl(o.url);
   const ca = store.loadCa(o.caPassword);
-  return store.lock(() => {
+  return store.lock(async () => {
     const previous = store.readSettings().publishUrl;
     const tx = store.newTransaction();
     store.stageSettings(tx, url === undefined ? {} : { publishUrl: url });
@@ -274,7 +274,7 @@ export async function setPublishUrl(
       ca.privateKey,
     );
     const responder = stageResponder(store, tx, ca, now, currentCrlLifetime(store));
-    tx.commit();
+    await tx.commitAsync();
     return {
       ...(url ? { publishUrl: url, urls: revocationUrlsFor(url) } : {}),
       ...(previous ? { previous } : {}),
@@ -311,9 +311,9 @@ export async function renewPublishingIfDue(
   const now = o.now ?? new Date();
   if (!publishingDue(store, now)) return undefined;
   const ca = store.loadCa(o.caPassword);
-  return store.lock(() => {
+  return store.lock(async () => {
     const reason = publishingDue(store, now);
     if (!reason) return undefined;
-    return { reason, ...resignLocked(store, ca, now, undefined, { renewal: reason }) };
+    return { reason, ...(await resignLocked(store, ca, now, undefined, { renewal: reason })) };
   });
 }

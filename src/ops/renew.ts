@@ -203,7 +203,7 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
         )
       : undefined;
 
-  return store.lock(() => {
+  return store.lock(async () => {
     const locked = store.readInventory();
     const latest = locked.find((e) => e.serial === current.serial);
     if (!latest || statusOf(latest, now) === 'revoked' || latest.supersededAt) {
@@ -282,7 +282,7 @@ export async function renew(store: CaStore, o: RenewOptions): Promise<RenewResul
         : []),
     ]);
     store.appendAudit(tx, audit, ca.privateKey);
-    tx.commit();
+    await tx.commitAsync();
     return {
       name: o.name,
       profile,

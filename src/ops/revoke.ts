@@ -180,7 +180,7 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
     o.caPassword,
   );
   const keys = [issuing!, ...others];
-  return store.lock(() => {
+  return store.lock(async () => {
     const entries = store.readInventory();
     const targets = findRevocationTargets(entries, o.target, now, cas[0]!.certificate.subjectName, o.all);
     const sign = [
@@ -231,7 +231,7 @@ export async function revoke(store: CaStore, o: RevokeOptions): Promise<RevokeRe
       ],
       issuing!.privateKey,
     );
-    tx.commit();
+    await tx.commitAsync();
     const [crl, ...otherCrls] = crls.signed;
     return {
       revoked: targets.map((t) => ({

@@ -1,6 +1,5 @@
 /** `sign-csr`: signs a CSR made elsewhere (e.g. `openssl req -new`) under the client or server profile. */
 import path from 'node:path';
-import type { Certificate } from '../pki/certificate.js';
 import { type Csr, parseCsr } from '../pki/csr.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { assertAltNames } from '../pki/general-names.js';
@@ -9,7 +8,12 @@ import { issueClientCertificate, issueServerCertificate } from '../pki/profiles.
 import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import { assertDays, checkNames, FileList, type WrittenFile } from './common.js';
-import { claimClientNames, refuseLookalikes, supersedeEvents } from './names-in-use.js';
+import {
+  claimClientNames,
+  refuseLookalikes,
+  supersedeEvents,
+  type ValidCertificate,
+} from './names-in-use.js';
 import { publishedRevocationUrls } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 
@@ -65,7 +69,7 @@ function claimName(
   o: Pick<SignCsrOptions, 'file' | 'profile' | 'out' | 'force'>,
   name: string,
   now: Date,
-): { out: string; old: Certificate | undefined } {
+): { out: string; old: ValidCertificate | undefined } {
   refuseLookalikes(store, o.profile, [name], () => `sign ${o.file}`);
   const old =
     o.profile === 'client'
@@ -136,7 +140,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
           now,
           revocation,
         });
-  return store.lock(() => {
+  return store.lock(async () => {
     const { out, old } = claimName(store, o, name, now);
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
@@ -146,7 +150,7 @@ export async function signCsr(store: CaStore, o: SignCsrOptions): Promise<SignCs
     const event = issueEvent(cert, name, o.profile, [path.relative(store.root, path.resolve(out))], now);
     store.appendInventory(tx, [event, ...supersedeEvents(old, event.serial, now)]);
     store.appendAudit(tx, [auditRecord('sign', cert, now, { profile: o.profile })], ca.privateKey);
-    tx.commit();
+    await tx.commitAsync();
     return {
       name,
       profile: o.profile,

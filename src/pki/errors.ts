@@ -44,7 +44,9 @@ export type ErrorCode =
   /** A key of the right type that is not the CA's (it does not sign for the CA certificate). */
   | 'KEY_MISMATCH'
   /** A token failed an operation for another reason (removed, out of memory, a device error). */
-  | 'TOKEN_FAILED';
+  | 'TOKEN_FAILED'
+  /** The database holding the CA's state cannot be reached, refused the connection, or went away. */
+  | 'DATABASE_UNAVAILABLE';
 
 /**
  * What went wrong, as data, where the way out is a choice in the caller's interface: the library and the
@@ -149,7 +151,16 @@ export type ErrorDetail =
   /** `UNSUPPORTED`: this system's own trust store is not one mtls-ca knows. */
   | { kind: 'trust-unknown-platform' }
   /** `NOT_FOUND`: no JDK, so no default Java trust store. */
-  | { kind: 'trust-no-jdk' };
+  | { kind: 'trust-no-jdk' }
+  /** `CA_NOT_INITIALIZED`: the database at `location` holds no CA (or not even mtls-ca's tables). */
+  | { kind: 'no-ca-in-database'; location: string }
+  /**
+   * `UNSUPPORTED`: the database's tables are of schema version `found`, this mtls-ca uses `expected`: an
+   * older schema is migrated, a newer one needs a newer mtls-ca.
+   */
+  | { kind: 'database-schema'; found: number; expected: number }
+  /** `CA_EXISTS`: the database holds a CA already; a database's CA is never replaced. */
+  | { kind: 'ca-exists-in-database' };
 
 /** What an {@link MtlsCaError} carries besides its code and message. */
 export interface ErrorExtras {

@@ -129,6 +129,8 @@ export class Transaction {
   #unflushed = 0;
   /** Names in a folder, listed once per commit. */
   #listings = new Map<string, Set<string>>();
+  /** What must commit elsewhere before this transaction's commit point: see {@link beforeCommit}. */
+  #beforeCommit: (() => Promise<void>)[] = [];
 
   /** @param root - the CA directory, which must exist: the commit's intent and record are kept in it */
   constructor(root: string) {
@@ -169,6 +171,19 @@ export class Transaction {
   remove(target: string): this {
     this.#assertOpen();
     this.#removes.push(target);
+    return this;
+  }
+
+  /**
+   * Adds work that must succeed before the commit point — the part of the change kept outside the directory
+   * (the CA's state in a database). {@link commitAsync} runs it once every temp file is written and fsynced;
+   * when it fails, the transaction is aborted and nothing in the directory changes. When it succeeds and the
+   * files' commit then fails (or the process dies), the outside change stands: it is the record, and these
+   * files are this host's copies of it.
+   */
+  beforeCommit(hook: () => Promise<void>): this {
+    this.#assertOpen();
+    this.#beforeCommit.push(hook);
     return this;
   }
 
@@ -232,6 +247,12 @@ export class Transaction {
       await this.abort();
       throw ioFailure('write', this.#root, e);
     }
+    try {
+      for (const hook of this.#beforeCommit) await hook();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
     this.#commitPrepared();
   }
 
@@ -244,6 +265,8 @@ export class Transaction {
     this.#assertOpen();
     if (this.#flushing.size > 0)
       throw new Error('Transaction.commit() while flush() runs: use commitAsync()');
+    if (this.#beforeCommit.length > 0)
+      throw new Error('Transaction.commit() with work before the commit point: use commitAsync()');
     try {
       const todo = this.#staged.filter((s): s is StagedWrite => s.kind === 'write' && !s.written);
       this.#prepare(todo.map((s) => path.dirname(s.target)));

@@ -133,7 +133,15 @@ interface AuditHead {
  * @param signed - whether a CA key signed the head's text
  */
 function readHead(headFile: string, signed: (text: string) => boolean): AuditHead | 'missing' | 'invalid' {
-  const text = readText(headFile)?.trimEnd();
+  return parseHead(readText(headFile), signed);
+}
+
+/** {@link readHead} of the head's text (undefined: there is none). */
+function parseHead(
+  headText: string | undefined,
+  signed: (text: string) => boolean,
+): AuditHead | 'missing' | 'invalid' {
+  const text = headText?.trimEnd();
   if (text === undefined) return 'missing';
   try {
     const head = JSON.parse(text) as AuditHead;
@@ -171,6 +179,24 @@ export function auditTail(
     (text) => signatureHolds(text, publicKey, algorithm) || new Signers(formerCas()).signed(text),
   );
   const lines = typeof head === 'object' ? head.lines : lineCount(readText(logFile) ?? '');
+  return { prev: last === undefined ? GENESIS : lineHash(last), lines };
+}
+
+/**
+ * {@link auditTail} of a log kept elsewhere (a database): its last line, its head's text, and its line count
+ * (asked for only when the head is missing or not the CA's).
+ * @param caKey - the CA private key (its public half checks the head)
+ */
+export function auditTailOf(
+  last: string | undefined,
+  headText: string | undefined,
+  count: () => number,
+  caKey: SigningKey,
+): AuditTail {
+  const publicKey = publicKeyOf(caKey);
+  const algorithm = algorithmOf(publicKey);
+  const head = parseHead(headText, (text) => signatureHolds(text, publicKey, algorithm));
+  const lines = typeof head === 'object' ? head.lines : count();
   return { prev: last === undefined ? GENESIS : lineHash(last), lines };
 }
 
@@ -236,7 +262,6 @@ export function verifyAuditLog(
   headFile: string,
   cas: Certificate | readonly Certificate[],
 ): AuditVerification {
-  const signers = new Signers(Array.isArray(cas) ? cas : [cas as Certificate]);
   const text = readText(file);
   if (text === undefined) {
     throw new MtlsCaError(
@@ -247,6 +272,23 @@ export function verifyAuditLog(
   }
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
+  return verifyAuditLines(lines, readText(headFile), path.basename(headFile), cas);
+}
+
+/**
+ * {@link verifyAuditLog} of lines however they are kept (a database keeps one per row).
+ * @param lines - the log's lines in order, without their newlines
+ * @param headText - the signed head's text; undefined when there is none
+ * @param name - what the head is called in the reasons (`audit.head`)
+ * @param cas - the CA certificates whose keys may have signed lines and the head
+ */
+export function verifyAuditLines(
+  lines: string[],
+  headText: string | undefined,
+  name: string,
+  cas: Certificate | readonly Certificate[],
+): AuditVerification {
+  const signers = new Signers(Array.isArray(cas) ? cas : [cas as Certificate]);
   const bad = (i: number, reason: string) => ({
     ok: false,
     lines: lines.length,
@@ -272,8 +314,7 @@ export function verifyAuditLog(
     }
     prev = lineHash(line);
   }
-  const name = path.basename(headFile);
-  const head = readHead(headFile, (text) => signers.signed(text));
+  const head = parseHead(headText, (text) => signers.signed(text));
   if (head === 'missing') {
     return {
       ok: false,

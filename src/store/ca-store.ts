@@ -24,7 +24,7 @@ import {
   verify,
 } from '../pki/keys.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
-import { MODE_PUBLIC, Transaction } from './atomic.js';
+import { MODE_PUBLIC, MODE_SECRET, Transaction } from './atomic.js';
 import {
   type AuditRecord,
   type AuditTail,
@@ -34,22 +34,38 @@ import {
   GENESIS,
   verifyAuditLog,
 } from './audit.js';
+import { openCaKey } from './ca-key.js';
+import type { CaKeyReference, CaState, UsersFile } from './ca-state.js';
 import { commitPending, INTENT_FILE, recoverCommit } from './commit.js';
 import {
+  type CertificateProfile,
   type InventoryEntry,
   type InventoryEvent,
   type InventoryRecords,
   readInventory,
 } from './inventory.js';
 import { encodeInventoryAppend, encodeInventoryIndex, inventoryIndexState } from './inventory-index.js';
-import { readInventoryIndex } from './inventory-index-reader.js';
+import { findNamesLike, readInventoryIndex } from './inventory-index-reader.js';
 import { describeErrno, ioFailure } from './io-error.js';
 import { type CaFiles, type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
 import { type CaSettings, encodeSettings, parseSettings } from './settings.js';
 
-export interface UsersFile {
-  users: Record<string, { roles: string[] }>;
+export type { UsersFile } from './ca-state.js';
+
+export interface CaStoreOptions {
+  /**
+   * Read the files as they are: never finish or undo a commit that a killed command left (which writes), and
+   * refuse the lock and transactions. For a reader that reports such a commit instead (`doctor`).
+   */
+  readOnly?: boolean;
+  /**
+   * Where the CA's state lives when not in the directory's files: a database (postgres/state.ts). The
+   * directory then keeps what belongs to this host — its server and client files, the CA certificate, and
+   * copies of the CRL and users.json for the servers that read them — and the state's methods below answer
+   * from `state`.
+   */
+  state?: CaState;
 }
 
 /**
@@ -88,21 +104,18 @@ export interface CaDirectoryEntry {
   mode: number;
 }
 
-export interface CaStoreOptions {
-  /**
-   * Read the files as they are: never finish or undo a commit that a killed command left (which writes), and
-   * refuse the lock and transactions. For a reader that reports such a commit instead (`doctor`).
-   */
-  readOnly?: boolean;
-}
-
-export class CaStore {
+/**
+ * The CA directory, and the store contract ({@link CaState}) kept in its files — or, given a `state`, in that
+ * store, with the directory holding this host's files.
+ */
+export class CaStore implements CaState {
   readonly paths: Layout;
   readonly readOnly: boolean;
+  readonly #state: CaState | undefined;
 
   /**
    * @param root - the CA directory; relative paths resolve against the current directory
-   * @param options - read-only access ({@link CaStoreOptions})
+   * @param options - read-only access, and where the state lives when not in the directory's files
    */
   constructor(
     readonly root: string,
@@ -110,6 +123,17 @@ export class CaStore {
   ) {
     this.paths = layout(root);
     this.readOnly = options.readOnly ?? false;
+    this.#state = options.state;
+  }
+
+  /** Where the CA's state lives: the CA directory, or the database (its URL without a password). */
+  get location(): string {
+    return this.#state?.location ?? this.display(this.root);
+  }
+
+  /** The state's store when it is not the directory's files, for what only it can do (a database's). */
+  get externalState(): CaState | undefined {
+    return this.#state;
   }
 
   /** A path relative to the CA directory, for messages and inventory records. */
@@ -124,11 +148,16 @@ export class CaStore {
   }
 
   isInitialized(): boolean {
+    if (this.#state) return this.#state.isInitialized();
     this.#settle();
     return [this.paths.caCert, this.paths.caKey, this.paths.caKeyUri].some((f) => fs.existsSync(f));
   }
 
   assertInitialized(): void {
+    if (this.#state) {
+      this.#state.assertInitialized();
+      return;
+    }
     this.#settle();
     const hasKey = fs.existsSync(this.paths.caKey) || fs.existsSync(this.paths.caKeyUri);
     if (!fs.existsSync(this.paths.caCert) || !hasKey) {
@@ -142,6 +171,7 @@ export class CaStore {
   }
 
   readCaCertificate(): Certificate {
+    if (this.#state) return this.#state.readCaCertificate();
     this.assertInitialized();
     return Certificate.from(this.#read(this.paths.caCert), this.display(this.paths.caCert));
   }
@@ -222,18 +252,19 @@ export class CaStore {
 
   /** A CA key file's key, with a wrong or missing password said to be the CA password's. */
   #parseCaKey(data: Buffer, file: string, password: string | undefined): KeyObject {
-    try {
-      return parsePrivateKey(data, password, this.display(file));
-    } catch (e) {
-      if (e instanceof MtlsCaError && (e.code === 'BAD_PASSWORD' || e.code === 'PASSWORD_REQUIRED')) {
-        throw new MtlsCaError(e.code, e.message, { cause: e, detail: { kind: 'ca-password' } });
-      }
-      throw e;
-    }
+    return openCaKey(data, password, this.display(file));
+  }
+
+  readCaKey(): CaKeyReference {
+    if (this.#state) return this.#state.readCaKey();
+    const uri = this.tokenKeyUri();
+    if (uri !== undefined) return { kind: 'uri', uri };
+    return { kind: 'pem', pem: this.#read(this.paths.caKey).toString('latin1') };
   }
 
   /** Whether the CA key file is encrypted; false for a CA whose key is in a token (see {@link tokenKeyUri}). */
   isCaKeyEncrypted(): boolean {
+    if (this.#state) return this.#state.isCaKeyEncrypted();
     if (this.tokenKeyUri() !== undefined) return false;
     return isEncryptedPrivateKey(this.#read(this.paths.caKey).toString('latin1'));
   }
@@ -280,6 +311,7 @@ export class CaStore {
    * @param password - the CA key password; ignored for an unencrypted key and a token key
    */
   loadCa(password: string | undefined): CertificateAuthority {
+    if (this.#state) return this.#state.loadCa(password);
     const certificate = this.readCaCertificate();
     if (this.tokenKeyUri() !== undefined) {
       // A programming error, not a user's: the command opens the token before it uses the CA.
@@ -298,6 +330,7 @@ export class CaStore {
    * every change appends to the log (or replaces it).
    */
   inventoryVersion(): string {
+    if (this.#state) return this.#state.inventoryVersion();
     try {
       const st = fs.statSync(this.paths.inventory, { bigint: true });
       return `${st.ino}:${st.size}:${st.mtimeNs}`;
@@ -434,6 +467,10 @@ export class CaStore {
    * as for {@link readCrl}.
    */
   readCrls(): Crl[] | 'missing' | 'unreadable' {
+    if (this.#state) {
+      const crl = this.#state.readCrl();
+      return typeof crl === 'string' ? crl : [crl];
+    }
     this.#settle();
     let data: Buffer;
     try {
@@ -449,6 +486,7 @@ export class CaStore {
   }
 
   readInventory(): InventoryEntry[] {
+    if (this.#state) return this.#state.readInventory();
     this.#settle();
     try {
       return readInventory(this.paths.inventory);
@@ -462,8 +500,15 @@ export class CaStore {
    * with {@link readInventory}). Writes nothing (unless a killed command's commit must be finished first).
    */
   readInventoryIndex(): InventoryRecords | undefined {
+    if (this.#state) return undefined;
     this.#settle();
     return readInventoryIndex(this.paths.inventoryIndex, this.paths.inventory);
+  }
+
+  findNamesLike(profile: CertificateProfile, keys: ReadonlySet<string>): string[] {
+    if (this.#state) return this.#state.findNamesLike(profile, keys);
+    this.#settle();
+    return findNamesLike(this.paths.inventoryIndex, this.paths.inventory, profile, keys);
   }
 
   #stagedLogs = new WeakMap<Transaction, StagedLogs>();
@@ -484,6 +529,10 @@ export class CaStore {
    * log — a one-off full read; a log that cannot be parsed gets an index that says "use the log".
    */
   appendInventory(tx: Transaction, events: InventoryEvent[]): void {
+    if (this.#state) {
+      this.#state.appendInventory(tx, events);
+      return;
+    }
     const logs = this.#logs(tx);
     let before = logs.inventoryBytes;
     if (before === undefined && logs.fresh) {
@@ -515,6 +564,10 @@ export class CaStore {
    * @param caKey - the CA private key or its token's signer, which signs the lines and the head
    */
   appendAudit(tx: Transaction, records: AuditRecord[], caKey: SigningKey): void {
+    if (this.#state) {
+      this.#state.appendAudit(tx, records, caKey);
+      return;
+    }
     const logs = this.#logs(tx);
     const tail =
       logs.audit ??
@@ -537,6 +590,7 @@ export class CaStore {
    * by the issuing CA of its day: the current one, or one a rotation replaced (previous or retired).
    */
   verifyAudit(): Promise<AuditVerification> {
+    if (this.#state) return this.#state.verifyAudit();
     return this.readFinished(() => {
       const signers = [
         ...this.casInForce()
@@ -550,6 +604,7 @@ export class CaStore {
 
   /** The CA's settings (settings.ts); none set when the file does not exist. */
   readSettings(): CaSettings {
+    if (this.#state) return this.#state.readSettings();
     this.#settle();
     let text: string;
     try {
@@ -563,6 +618,10 @@ export class CaStore {
 
   /** Stages the CA's settings, replacing the file whole. */
   stageSettings(tx: Transaction, settings: CaSettings): void {
+    if (this.#state) {
+      this.#state.stageSettings(tx, settings);
+      return;
+    }
     tx.write(this.paths.settings, encodeSettings(settings), MODE_PUBLIC);
     this.#logs(tx).settings = settings;
   }
@@ -572,11 +631,25 @@ export class CaStore {
    * ({@link stageBackup}: a new CA starts without the old one's settings), else the file's.
    */
   settingsAfter(tx: Transaction): CaSettings {
+    if (this.#state) return this.#state.settingsAfter(tx);
     const staged = this.#stagedLogs.get(tx);
     return staged?.settings ?? (staged?.fresh ? {} : this.readSettings());
   }
 
+  /**
+   * The audit log's lines and its head's text as stored, on a finished state of the directory (for moving the
+   * chain elsewhere unchanged: its lines are signed as they are).
+   */
+  readAuditChain(): Promise<{ lines: string[]; head: string | undefined }> {
+    return this.readFinished(() => {
+      const lines = this.#read(this.paths.auditLog).toString('utf8').split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      return { lines, head: this.#readIfPresent(this.paths.auditHead)?.toString('utf8') };
+    });
+  }
+
   readUsers(): UsersFile {
+    if (this.#state) return this.#state.readUsers();
     this.#settle();
     let text: string;
     try {
@@ -613,6 +686,14 @@ export class CaStore {
     additions: Map<string, string[]>,
     base?: UsersFile,
   ): Map<string, string[]> {
+    if (this.#state) {
+      const result = this.#state.mergeUsersRoles(tx, additions, base);
+      // This host's copy for the servers that read users.json; serve --database-url keeps it current.
+      const users = structuredClone(base ?? this.#state.readUsers());
+      for (const [name, roles] of result) users.users[name] = { ...users.users[name], roles };
+      tx.write(this.paths.users, `${JSON.stringify(users, null, 2)}\n`, MODE_PUBLIC);
+      return result;
+    }
     const file = base ?? this.readUsers();
     const result = new Map<string, string[]>();
     for (const [name, roles] of additions) {
@@ -631,9 +712,47 @@ export class CaStore {
     this.#assertWritable();
     return withLock(this.paths.lock, () => {
       this.#recover();
+      if (this.#state) return this.#state.lock(fn);
       this.#assertSameCa();
       return fn();
     });
+  }
+
+  /**
+   * Runs `fn` holding the directory's lock only, not the state's: for writing this host's copies of a state
+   * kept elsewhere (the CRL and users.json that `serve` keeps in step with a database), which must neither
+   * wait for the CA's writers nor hold them up.
+   */
+  lockHostFiles<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.#assertWritable();
+    return withLock(this.paths.lock, () => {
+      this.#recover();
+      return fn();
+    });
+  }
+
+  /**
+   * Stages the CA certificate and key: ca/ca.crt and ca/ca.key, or, with another store, the CA there and the
+   * certificate's copy in ca/ca.crt (what this host's servers and trust stores use).
+   */
+  stageCa(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    tx.write(this.paths.caCert, certificate.toPem(), MODE_PUBLIC);
+    if (this.#state) {
+      this.#state.stageCa(tx, certificate, key);
+      return;
+    }
+    // A key in a token stays there: the directory keeps where it is (tokenKeyUri reads it back).
+    if (key.kind === 'uri') tx.write(this.paths.caKeyUri, `${key.uri}\n`, MODE_PUBLIC);
+    else tx.write(this.paths.caKey, key.pem, MODE_SECRET);
+  }
+
+  /**
+   * Stages ca/crl.pem: the CRL of every CA in force, the issuing CA's first (with another store: there, and
+   * their copy in ca/crl.pem).
+   */
+  writeCrls(tx: Transaction, crls: readonly Crl[]): void {
+    this.#state?.writeCrls(tx, crls);
+    tx.write(this.paths.crl, crls.map((c) => c.toPem()).join(''), MODE_PUBLIC);
   }
 
   /** The CA certificate {@link loadCa} returned, which commands sign with after taking the lock. */
@@ -778,5 +897,10 @@ export class CaStore {
 
   #assertWritable(): void {
     if (this.readOnly) throw new Error('a read-only CaStore neither locks nor writes');
+  }
+
+  /** Releases what the state's store holds open (a database connection); the directory holds nothing. */
+  async close(): Promise<void> {
+    await this.#state?.close?.();
   }
 }
