@@ -228,6 +228,8 @@ describe('each third-party library behind one adapter', () => {
     express: (rel) => rel === 'src/server/app.ts' || rel === 'src/server/responses.ts',
     // optional, loaded only when a pkcs11: URI is used
     pkcs11js: (rel) => rel === 'src/token/pkcs11.ts',
+    // loaded only when a database URL is used
+    pg: (rel) => rel === 'src/store/postgres/driver.ts',
   };
 
   test.each(Object.keys(adapters))('%s', (library) => {

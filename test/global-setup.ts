@@ -9,7 +9,9 @@
  * - the Java programs the interop tests run, compiled once: `java File.java` compiles the source at every
  *   start, which costs more than the program itself;
  * - the Go programs of test/helpers/go, built once (`go run` builds at every start), with Go's own build
- *   cache kept beside them.
+ *   cache kept beside them;
+ * - (not cached) one temporary PostgreSQL server for the run, in which each test file of the database store
+ *   makes its own database (test/helpers/postgres-server.ts); stopped and removed at the end.
  *
  * A test file reaches them through test/helpers/fixtures.ts, test/helpers/java.ts and test/helpers/go.ts;
  * what they save and how to undo them is in docs/performance.md ("The test suite").
@@ -21,6 +23,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES, type KeyType } from '../src/pki/keys.js';
+import { startPostgres, stopPostgres } from './helpers/postgres-server.js';
 
 /** How many distinct key pairs of each type a test file may ask for (index 0 … n-1). */
 export const KEY_RECIPE: Record<KeyType, number> = {
@@ -137,7 +140,16 @@ async function buildGo(): Promise<string | undefined> {
   });
 }
 
-export default async function setup(project: TestProject): Promise<void> {
-  const [keysFile, javaClasses, goPrograms] = await Promise.all([makeKeys(), compileJava(), buildGo()]);
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [keysFile, javaClasses, goPrograms, postgres] = await Promise.all([
+    makeKeys(),
+    compileJava(),
+    buildGo(),
+    startPostgres({ fast: true }),
+  ]);
   project.provide('fixtures', { keysFile, javaClasses, goPrograms });
+  project.provide('postgres', postgres);
+  return async () => {
+    if (postgres) await stopPostgres(postgres);
+  };
 }

@@ -154,7 +154,7 @@ export function readInventory(file: string): InventoryEntry[] {
  * CA of the inventory, which signed every certificate and itself (a rotation or an intermediate came later,
  * and wrote the field).
  */
-function fillIssuers(entries: InventoryEntry[]): void {
+export function fillIssuers(entries: InventoryEntry[]): void {
   const first = entries.find((e) => e.profile === 'ca');
   if (!first) return;
   for (const e of entries) if (e.issuer === undefined) e.issuer = first.subject;

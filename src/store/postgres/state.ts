@@ -1,0 +1,659 @@
+/**
+ * The store contract ({@link CaState}) kept in a PostgreSQL database (tables: schema.ts), so that several
+ * hosts issue from one CA and every server hears of a revocation at once.
+ *
+ * Reads answer from a snapshot of the whole state, read in one REPEATABLE READ transaction: when the store is
+ * opened, again inside {@link PostgresState.lock}, and after each commit. A writer holds a session advisory
+ * lock ({@link WRITER_LOCK}) for the whole of its command — read, compute, commit — as the CA directory's
+ * writer holds its lock file; the database releases it when the session ends, a killed process included.
+ * The serial's UNIQUE constraint and the audit line's PRIMARY KEY hold even for a writer that skipped the lock.
+ *
+ * A transaction's changes to the state are applied by one database transaction run before the commit point
+ * of the directory's files ({@link Transaction.beforeCommit}): a change the database refused writes no file;
+ * a change it recorded is the record, and a process killed before its files land leaves a certificate that is
+ * listed and revocable, its files missing on that host. The commit bumps `state.version` and NOTIFYs it.
+ */
+import type { KeyObject } from 'node:crypto';
+import { Certificate } from '../../pki/certificate.js';
+import { Crl } from '../../pki/crl.js';
+import { MtlsCaError } from '../../pki/errors.js';
+import { isEncryptedPrivateKey } from '../../pki/keys.js';
+import { nameKey } from '../../pki/names.js';
+import type { CertificateAuthority } from '../../pki/profiles.js';
+import type { Transaction } from '../atomic.js';
+import {
+  type AuditRecord,
+  type AuditTail,
+  type AuditVerification,
+  auditTailOf,
+  encodeAudit,
+  verifyAuditLines,
+} from '../audit.js';
+import { openCaKey } from '../ca-key.js';
+import type { CaKeyReference, CaState, StateWatch, StateWatchHandlers, UsersFile } from '../ca-state.js';
+import {
+  type CertificateProfile,
+  fillIssuers,
+  type InventoryEntry,
+  type InventoryEvent,
+  type IssueEvent,
+} from '../inventory.js';
+import { type CaSettings, parseSettings } from '../settings.js';
+import { connect, databaseFailure, type PgClient, type Row, redactUrl } from './driver.js';
+import { assertSchema, migrate, NOTIFY_CHANNEL, SCHEMA, WRITER_LOCK } from './schema.js';
+import { watchState } from './watch.js';
+
+/** How long a writer waits for another one's lock before LOCKED, as for the CA directory's lock. */
+const LOCK_TIMEOUT = '60s';
+
+/** The name the audit chain's head goes by in {@link AuditVerification} reasons. */
+const HEAD_NAME = 'audit_head';
+
+interface Snapshot {
+  version: string;
+  ca?: { certificate: Certificate; key: CaKeyReference };
+  entries: InventoryEntry[];
+  crl: Crl | 'missing' | 'unreadable';
+  users: UsersFile;
+  settings: CaSettings;
+  audit: { last?: string; head?: string; count: number };
+}
+
+/** What one directory transaction changes in the database, applied by {@link PostgresState.#commit}. */
+interface Pending {
+  ca?: { certificate: Certificate; key: CaKeyReference };
+  events: InventoryEvent[];
+  crl?: Crl;
+  settings?: CaSettings;
+  users: Map<string, string[]>;
+  audit: string[];
+  head?: string;
+  /** The audit chain's tail after the staged lines. */
+  tail?: AuditTail;
+}
+
+const iso = (v: unknown): string | undefined =>
+  v === null || v === undefined ? undefined : new Date(v as string).toISOString();
+
+function entryOf(r: Row): InventoryEntry {
+  const e: InventoryEntry = {
+    serial: r.serial as string,
+    name: r.name as string,
+    profile: r.profile as CertificateProfile,
+    subject: r.subject as string,
+    ...(r.issuer !== null ? { issuer: r.issuer as string } : {}),
+    keyType: r.key_type as string,
+    notBefore: iso(r.not_before)!,
+    notAfter: iso(r.not_after)!,
+    fingerprint: r.fingerprint as string,
+    issuedAt: iso(r.issued_at)!,
+    files: r.files as string[],
+  };
+  if (r.revoked_at !== null) {
+    e.revokedAt = iso(r.revoked_at);
+    e.revocationReason = r.revocation_reason as string;
+  }
+  if (r.superseded_at !== null) {
+    e.supersededAt = iso(r.superseded_at);
+    e.supersededBy = r.superseded_by as string;
+  }
+  return e;
+}
+
+/** A query on the store's connection. */
+type Query = (text: string, values?: unknown[]) => Promise<{ rows: Row[] }>;
+
+/** The audit chain's lines in order, and its head's text. */
+async function readChain(q: Query): Promise<{ lines: string[]; head: string | undefined }> {
+  const lines = (await q(`SELECT line FROM ${SCHEMA}.audit ORDER BY seq`)).rows.map((r) => r.line as string);
+  const head = (await q(`SELECT head FROM ${SCHEMA}.audit_head`)).rows[0]?.head as string | undefined;
+  return { lines, head };
+}
+
+/** The CA's row: its certificate, and its key's PEM or reference. */
+async function insertCa(q: Query, certificate: Certificate, key: CaKeyReference): Promise<void> {
+  await q(`INSERT INTO ${SCHEMA}.ca (certificate, key_pem, key_uri) VALUES ($1, $2, $3)`, [
+    certificate.der,
+    key.kind === 'pem' ? key.pem : null,
+    key.kind === 'uri' ? key.uri : null,
+  ]);
+}
+
+/** Entries with their issuer, filled in as the file store fills lines written before it was recorded. */
+function withIssuers(entries: InventoryEntry[]): InventoryEntry[] {
+  fillIssuers(entries);
+  return entries;
+}
+
+export class PostgresState implements CaState {
+  readonly location: string;
+  readonly #url: string;
+  #client: PgClient;
+  #snapshot: Snapshot | undefined;
+  #locked = false;
+  readonly #pending = new WeakMap<Transaction, Pending>();
+
+  private constructor(client: PgClient, url: string) {
+    this.#client = client;
+    this.#url = url;
+    this.location = redactUrl(url);
+  }
+
+  /**
+   * Connects to the database of a CA and reads its state.
+   * @param url - the database URL (`postgres://user@host:5432/db`)
+   * @param o.create - migrate the schema first (a new CA: `init`, `db import`), so a database without
+   *   mtls-ca's tables is fine; otherwise the schema must be this mtls-ca's
+   * @throws MtlsCaError DATABASE_UNAVAILABLE, CA_NOT_INITIALIZED (no tables), UNSUPPORTED (another schema)
+   */
+  static async open(url: string, o: { create?: boolean } = {}): Promise<PostgresState> {
+    const location = redactUrl(url);
+    const client = await connect(url);
+    try {
+      if (o.create) await migrate(client, location);
+      else {
+        try {
+          await assertSchema(client, location);
+        } catch (e) {
+          throw databaseFailure('read', location, e);
+        }
+      }
+      const state = new PostgresState(client, url);
+      await state.load();
+      return state;
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Reads the whole state afresh (see the module comment). */
+  async load(): Promise<void> {
+    try {
+      await this.#transaction('read', async (q) => {
+        const [version, ca, certs, crl, users, settings, last, head, count] = [
+          await q(`SELECT version FROM ${SCHEMA}.state`),
+          await q(`SELECT certificate, key_pem, key_uri FROM ${SCHEMA}.ca`),
+          await q(`SELECT * FROM ${SCHEMA}.certificate ORDER BY seq`),
+          await q(`SELECT der FROM ${SCHEMA}.crl`),
+          await q(`SELECT name, roles FROM ${SCHEMA}.app_user ORDER BY name`),
+          await q(`SELECT data FROM ${SCHEMA}.settings`),
+          await q(`SELECT line FROM ${SCHEMA}.audit ORDER BY seq DESC LIMIT 1`),
+          await q(`SELECT head FROM ${SCHEMA}.audit_head`),
+          await q(`SELECT count(*) AS n FROM ${SCHEMA}.audit`),
+        ];
+        const caRow = ca.rows[0];
+        const crlRow = crl.rows[0];
+        let current: Snapshot['crl'] = 'missing';
+        if (crlRow) {
+          try {
+            current = Crl.from(crlRow.der as Buffer, `the CRL in ${this.location}`);
+          } catch {
+            current = 'unreadable';
+          }
+        }
+        this.#snapshot = {
+          version: String(version.rows[0]?.version ?? '0'),
+          ...(caRow
+            ? {
+                ca: {
+                  certificate: Certificate.from(
+                    caRow.certificate as Buffer,
+                    `the CA certificate in ${this.location}`,
+                  ),
+                  key:
+                    caRow.key_uri !== null
+                      ? { kind: 'uri', uri: caRow.key_uri as string }
+                      : { kind: 'pem', pem: caRow.key_pem as string },
+                },
+              }
+            : {}),
+          entries: withIssuers(certs.rows.map(entryOf)),
+          crl: current,
+          users: {
+            users: Object.fromEntries(
+              users.rows.map((r) => [r.name as string, { roles: r.roles as string[] }]),
+            ),
+          },
+          settings: parseSettings(
+            JSON.stringify(settings.rows[0]?.data ?? {}),
+            `the settings in ${this.location}`,
+          ),
+          audit: {
+            last: last.rows[0]?.line as string | undefined,
+            head: head.rows[0]?.head as string | undefined,
+            count: Number(count.rows[0]?.n ?? 0),
+          },
+        };
+      });
+    } catch (e) {
+      throw databaseFailure('read', this.location, e);
+    }
+  }
+
+  /**
+   * {@link load}, on a new connection when the one held was lost (a long-running reader: `serve`).
+   * @throws MtlsCaError DATABASE_UNAVAILABLE while the database is away; the last state read stays
+   */
+  async refresh(): Promise<void> {
+    try {
+      await this.load();
+      return;
+    } catch (e) {
+      if (!(e instanceof MtlsCaError) || e.code !== 'DATABASE_UNAVAILABLE' || this.#locked) throw e;
+    }
+    const client = await connect(this.#url);
+    const old = this.#client;
+    this.#client = client;
+    await old.end().catch(() => {});
+    await this.load();
+  }
+
+  watch(handlers: StateWatchHandlers): StateWatch {
+    return watchState(this.#url, handlers);
+  }
+
+  get #state(): Snapshot {
+    if (!this.#snapshot) throw new Error('PostgresState read before load()');
+    return this.#snapshot;
+  }
+
+  isInitialized(): boolean {
+    return this.#state.ca !== undefined;
+  }
+
+  assertInitialized(): void {
+    if (this.isInitialized()) return;
+    throw new MtlsCaError('CA_NOT_INITIALIZED', `read ${this.location}: no CA in the database`, {
+      detail: { kind: 'no-ca-in-database', location: this.location },
+    });
+  }
+
+  #ca(): NonNullable<Snapshot['ca']> {
+    this.assertInitialized();
+    return this.#state.ca!;
+  }
+
+  readCaCertificate(): Certificate {
+    return this.#ca().certificate;
+  }
+
+  readCaKey(): CaKeyReference {
+    return this.#ca().key;
+  }
+
+  isCaKeyEncrypted(): boolean {
+    const { key } = this.#ca();
+    return key.kind === 'pem' && isEncryptedPrivateKey(key.pem);
+  }
+
+  loadCa(password: string | undefined): CertificateAuthority {
+    const { certificate, key } = this.#ca();
+    return { certificate, privateKey: openCaKey(key, password, `the CA key in ${this.location}`) };
+  }
+
+  inventoryVersion(): string {
+    return this.#state.version;
+  }
+
+  readInventory(): InventoryEntry[] {
+    return this.#state.entries.map((e) => ({ ...e }));
+  }
+
+  findNamesLike(profile: CertificateProfile, keys: ReadonlySet<string>): string[] {
+    return this.#state.entries
+      .filter((e) => e.profile === profile && keys.has(nameKey(e.name)))
+      .map((e) => e.name);
+  }
+
+  readCrl(): Crl | 'missing' | 'unreadable' {
+    return this.#state.crl;
+  }
+
+  readUsers(): UsersFile {
+    return structuredClone(this.#state.users);
+  }
+
+  readSettings(): CaSettings {
+    return { ...this.#state.settings };
+  }
+
+  stageSettings(tx: Transaction, settings: CaSettings): void {
+    this.#staged(tx).settings = { ...settings };
+  }
+
+  settingsAfter(tx: Transaction): CaSettings {
+    return { ...(this.#pending.get(tx)?.settings ?? this.#state.settings) };
+  }
+
+  async verifyAudit(): Promise<AuditVerification> {
+    const ca = this.readCaCertificate();
+    let chain: { lines: string[]; head: string | undefined };
+    try {
+      chain = await this.#transaction('read', readChain);
+    } catch (e) {
+      throw databaseFailure('read the audit chain of', this.location, e);
+    }
+    return verifyAuditLines(chain.lines, chain.head, HEAD_NAME, ca);
+  }
+
+  async lock<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.#locked) throw new Error('PostgresState.lock() while holding it');
+    try {
+      await this.#client.query(`SET lock_timeout = '${LOCK_TIMEOUT}'`);
+      await this.#client.query('SELECT pg_advisory_lock($1)', [WRITER_LOCK.toString()]);
+    } catch (e) {
+      if ((e as { code?: string }).code === '55P03') {
+        throw new MtlsCaError(
+          'LOCKED',
+          `lock ${this.location}: another mtls-ca command has been changing the CA for ${LOCK_TIMEOUT}`,
+          'wait for it to finish, then run the command again',
+        );
+      }
+      throw databaseFailure('lock', this.location, e);
+    }
+    this.#locked = true;
+    try {
+      await this.load();
+      return await fn();
+    } finally {
+      this.#locked = false;
+      await this.#client.query('SELECT pg_advisory_unlock($1)', [WRITER_LOCK.toString()]).catch(() => {
+        // the session is gone, and its lock with it
+      });
+    }
+  }
+
+  /** The changes staged in `tx`, registering their commit with it the first time. */
+  #staged(tx: Transaction): Pending {
+    let p = this.#pending.get(tx);
+    if (!p) {
+      // Staged outside the lock, the snapshot (the audit tail, the CRL number) could be another writer's past.
+      if (!this.#locked) throw new Error('PostgresState: changes staged outside lock()');
+      const pending: Pending = { events: [], users: new Map(), audit: [] };
+      this.#pending.set(tx, pending);
+      tx.beforeCommit(() => this.#commit(pending));
+      p = pending;
+    }
+    return p;
+  }
+
+  stageCa(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    this.#refuseCa(key);
+    this.#staged(tx).ca = { certificate, key };
+  }
+
+  /** Refuses a CA where the database holds one, and a CA key that is not encrypted. */
+  #refuseCa(key: CaKeyReference): void {
+    if (this.#state.ca) {
+      throw new MtlsCaError('CA_EXISTS', `create CA in ${this.location}: the database holds a CA already`, {
+        detail: { kind: 'ca-exists-in-database' },
+      });
+    }
+    if (key.kind === 'pem' && !isEncryptedPrivateKey(key.pem)) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `store the CA key in ${this.location}: it is not encrypted`,
+        'a database holds the CA key only encrypted with the CA password',
+      );
+    }
+  }
+
+  appendInventory(tx: Transaction, events: InventoryEvent[]): void {
+    this.#staged(tx).events.push(...events);
+  }
+
+  appendAudit(tx: Transaction, records: AuditRecord[], caKey: KeyObject): void {
+    const p = this.#staged(tx);
+    const a = this.#state.audit;
+    const tail = p.tail ?? auditTailOf(a.last, a.head, () => a.count, caKey);
+    const { lines, head, tail: next } = encodeAudit(tail, records, caKey);
+    p.audit.push(...lines.split('\n').slice(0, -1));
+    p.head = head.trimEnd();
+    p.tail = next;
+  }
+
+  writeCrls(tx: Transaction, crls: readonly Crl[]): void {
+    if (crls.length !== 1) {
+      throw new MtlsCaError(
+        'UNSUPPORTED',
+        `write the CRLs to ${this.location}: a database holds one CA and its CRL, not ${crls.length}`,
+        'keep a CA with an intermediate, or one a rotation replaced, in a CA directory',
+      );
+    }
+    this.#staged(tx).crl = crls[0];
+  }
+
+  mergeUsersRoles(
+    tx: Transaction,
+    additions: Map<string, string[]>,
+    base?: UsersFile,
+  ): Map<string, string[]> {
+    const p = this.#staged(tx);
+    const users = base ?? this.#state.users;
+    const result = new Map<string, string[]>();
+    for (const [name, roles] of additions) {
+      const merged = [...new Set([...(p.users.get(name) ?? users.users[name]?.roles ?? []), ...roles])];
+      p.users.set(name, merged);
+      result.set(name, merged);
+    }
+    return result;
+  }
+
+  /** Applies one transaction's changes in one database transaction (see the module comment). */
+  async #commit(p: Pending): Promise<void> {
+    try {
+      await this.#transaction('write', async (q) => {
+        if (p.ca) await insertCa(q, p.ca.certificate, p.ca.key);
+        await this.#applyEvents(p.events);
+        if (p.crl) {
+          await q(
+            `INSERT INTO ${SCHEMA}.crl (crl_number, der) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET crl_number = EXCLUDED.crl_number, der = EXCLUDED.der`,
+            [p.crl.crlNumber.toString(), p.crl.der],
+          );
+        }
+        if (p.settings) {
+          await q(
+            `INSERT INTO ${SCHEMA}.settings (data) VALUES ($1::jsonb)
+             ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data`,
+            [JSON.stringify(p.settings)],
+          );
+        }
+        if (p.users.size > 0) {
+          await q(
+            `INSERT INTO ${SCHEMA}.app_user (name, roles)
+             SELECT name, roles FROM jsonb_to_recordset($1::jsonb) AS u(name text, roles jsonb)
+             ON CONFLICT (name) DO UPDATE SET roles = EXCLUDED.roles`,
+            [JSON.stringify([...p.users].map(([name, roles]) => ({ name, roles })))],
+          );
+        }
+        if (p.audit.length > 0) {
+          const first = p.tail!.lines - p.audit.length + 1;
+          await q(`INSERT INTO ${SCHEMA}.audit (seq, line) SELECT * FROM unnest($1::bigint[], $2::text[])`, [
+            p.audit.map((_, i) => String(first + i)),
+            p.audit,
+          ]);
+          await q(
+            `INSERT INTO ${SCHEMA}.audit_head (head) VALUES ($1)
+             ON CONFLICT (id) DO UPDATE SET head = EXCLUDED.head`,
+            [p.head],
+          );
+        }
+      });
+    } catch (e) {
+      throw this.#commitFailure(e, p);
+    }
+    try {
+      await this.load();
+    } catch {
+      // Committed: the command has done its work. Its later reads answer from the state read before.
+    }
+  }
+
+  /** Inventory events in their order: runs of issues as one INSERT, revocations and supersessions as UPDATEs. */
+  async #applyEvents(events: InventoryEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; ) {
+      const e = events[i]!;
+      if (e.op !== 'issue') {
+        if (e.op === 'revoke') {
+          await this.#client.query(
+            `UPDATE ${SCHEMA}.certificate SET revoked_at = $2, revocation_reason = $3 WHERE serial = $1`,
+            [e.serial, e.at, e.reason],
+          );
+        } else if (e.op === 'supersede') {
+          await this.#client.query(
+            `UPDATE ${SCHEMA}.certificate SET superseded_at = $2, superseded_by = $3 WHERE serial = $1`,
+            [e.serial, e.at, e.by],
+          );
+        }
+        i++;
+        continue;
+      }
+      const run: IssueEvent[] = [];
+      for (; i < events.length && events[i]!.op === 'issue'; i++) run.push(events[i] as IssueEvent);
+      await this.#client.query(
+        `INSERT INTO ${SCHEMA}.certificate
+           (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at, files)
+         SELECT serial, name, profile, subject, issuer, "keyType", "notBefore", "notAfter", fingerprint, "issuedAt",
+                files
+         FROM jsonb_to_recordset($1::jsonb) AS c(serial text, name text, profile text, subject text, issuer text,
+           "keyType" text, "notBefore" timestamptz, "notAfter" timestamptz, fingerprint text,
+           "issuedAt" timestamptz, files jsonb)`,
+        [JSON.stringify(run)],
+      );
+    }
+  }
+
+  /** A failed commit in the user's terms: a serial or CA already there, or the database's unavailability. */
+  #commitFailure(e: unknown, p: Pending): unknown {
+    const err = e as { code?: string; constraint?: string; detail?: string };
+    if (err.code === '23505' && err.constraint === 'certificate_serial_key') {
+      const serial = /\(serial\)=\(([^)]*)\)/.exec(err.detail ?? '')?.[1] ?? 'a serial';
+      return new MtlsCaError(
+        'ALREADY_EXISTS',
+        `record certificate ${serial} in ${this.location}: that serial is in the inventory already`,
+        {
+          hint: 'nothing was written; run the command again (a new certificate gets a new serial)',
+          cause: e,
+        },
+      );
+    }
+    if (err.code === '23505' && err.constraint === 'ca_pkey') {
+      return new MtlsCaError('CA_EXISTS', `create CA in ${this.location}: the database holds a CA already`, {
+        detail: { kind: 'ca-exists-in-database' },
+        cause: e,
+      });
+    }
+    const failure = databaseFailure('commit to', this.location, e);
+    if (failure instanceof MtlsCaError && failure.code === 'DATABASE_UNAVAILABLE' && p.events.length > 0) {
+      // The connection may have dropped after the database committed: the command cannot tell.
+      return new MtlsCaError(failure.code, failure.message, {
+        hint: 'the change may or may not have been recorded: once the database is back, look in the inventory, then run the command again',
+        cause: e,
+      });
+    }
+    return failure;
+  }
+
+  /**
+   * Moves a whole CA into this empty database in one transaction: its CA (key encrypted), inventory, CRL,
+   * users and audit chain, the lines exactly as signed. Before committing, the chain is read back and
+   * verified and the inventory counted; anything short of the source is rolled back.
+   * @param d - the CA as its store holds it; `audit` its lines in order and its head's text
+   * @throws MtlsCaError CA_EXISTS when the database holds a CA; TAMPERED when the chain does not verify
+   */
+  async importCa(d: {
+    certificate: Certificate;
+    key: CaKeyReference;
+    entries: InventoryEntry[];
+    crl: Crl | undefined;
+    users: UsersFile;
+    settings: CaSettings;
+    audit: { lines: string[]; head: string | undefined };
+  }): Promise<void> {
+    await this.lock(async () => {
+      this.#refuseCa(d.key);
+      try {
+        await this.#transaction('write', async (q) => {
+          await insertCa(q, d.certificate, d.key);
+          await q(
+            `INSERT INTO ${SCHEMA}.certificate
+               (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at,
+                files, revoked_at, revocation_reason, superseded_at, superseded_by)
+             SELECT serial, name, profile, subject, issuer, "keyType", "notBefore", "notAfter", fingerprint, "issuedAt",
+                    coalesce(files, '[]'), "revokedAt", "revocationReason", "supersededAt", "supersededBy"
+             FROM jsonb_to_recordset($1::jsonb) AS c(serial text, name text, profile text, subject text,
+               issuer text, "keyType" text, "notBefore" timestamptz, "notAfter" timestamptz, fingerprint text,
+               "issuedAt" timestamptz, files jsonb, "revokedAt" timestamptz, "revocationReason" text,
+               "supersededAt" timestamptz, "supersededBy" text)`,
+            [JSON.stringify(d.entries)],
+          );
+          if (d.crl) {
+            await q(`INSERT INTO ${SCHEMA}.crl (crl_number, der) VALUES ($1, $2)`, [
+              d.crl.crlNumber.toString(),
+              d.crl.der,
+            ]);
+          }
+          await q(
+            `INSERT INTO ${SCHEMA}.app_user (name, roles)
+             SELECT name, roles FROM jsonb_to_recordset($1::jsonb) AS u(name text, roles jsonb)`,
+            [
+              JSON.stringify(
+                Object.entries(d.users.users).map(([name, u]) => ({ name, roles: u.roles ?? [] })),
+              ),
+            ],
+          );
+          await q(`INSERT INTO ${SCHEMA}.settings (data) VALUES ($1::jsonb)`, [JSON.stringify(d.settings)]);
+          await q(`INSERT INTO ${SCHEMA}.audit (seq, line) SELECT * FROM unnest($1::bigint[], $2::text[])`, [
+            d.audit.lines.map((_, i) => String(i + 1)),
+            d.audit.lines,
+          ]);
+          if (d.audit.head !== undefined)
+            await q(`INSERT INTO ${SCHEMA}.audit_head (head) VALUES ($1)`, [d.audit.head.trimEnd()]);
+          // Read back what the database now holds, inside the transaction: the chain and the inventory.
+          const { lines, head } = await readChain(q);
+          const chain = verifyAuditLines(lines, head, HEAD_NAME, d.certificate);
+          const count = Number((await q(`SELECT count(*) AS n FROM ${SCHEMA}.certificate`)).rows[0]!.n);
+          if (!chain.ok || lines.length !== d.audit.lines.length || count !== d.entries.length) {
+            throw new MtlsCaError(
+              'TAMPERED',
+              `import into ${this.location}: what the database holds does not match the source (${chain.reason ?? `${count} of ${d.entries.length} certificates`})`,
+              'nothing was imported',
+            );
+          }
+        });
+      } catch (e) {
+        throw e instanceof MtlsCaError
+          ? e
+          : this.#commitFailure(e, { events: [], users: new Map(), audit: [] });
+      }
+      await this.load();
+    });
+  }
+
+  /**
+   * Runs `fn` in one database transaction, rolled back when it throws: a consistent read of several
+   * tables (`read`), or a change, which ends by bumping the state's version and NOTIFYing it (`write`).
+   */
+  async #transaction<T>(kind: 'read' | 'write', fn: (q: Query) => Promise<T>): Promise<T> {
+    const q: Query = (text, values) => this.#client.query(text, values);
+    await q(kind === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+    try {
+      const result = await fn(q);
+      if (kind === 'write') {
+        const { rows } = await q(`UPDATE ${SCHEMA}.state SET version = version + 1 RETURNING version`);
+        await q('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, String(rows[0]!.version)]);
+      }
+      await q('COMMIT');
+      return result;
+    } catch (e) {
+      await q('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#client.end().catch(() => {});
+  }
+}

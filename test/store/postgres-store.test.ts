@@ -1,0 +1,131 @@
+/**
+ * What the PostgreSQL store promises beyond the shared contract: the database's own constraints hold even
+ * for a writer that bypasses mtls-ca (a serial recorded twice, a plaintext CA key), a refused commit writes
+ * no file, a database that is down is a user-facing error naming it without its password, and a writer
+ * killed while holding the lock does not block the next one.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { auditRecord, issueEvent } from '../../src/ops/records.js';
+import { exportPrivateKeyPem } from '../../src/pki/keys.js';
+import { createRootCa } from '../../src/pki/profiles.js';
+import { CaStore } from '../../src/store/ca-store.js';
+import { WRITER_LOCK } from '../../src/store/postgres/schema.js';
+import { PostgresState } from '../../src/store/postgres/state.js';
+import { errorOf } from '../helpers/errors.js';
+import { fixtureKeys } from '../helpers/fixtures.js';
+import { describeWithPostgres, freshDatabase, query } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tools.js';
+
+const root = tempDir();
+const PASSWORD = 'postgres-store-password';
+const NOW = new Date('2026-06-01T12:00:00.000Z');
+let n = 0;
+
+/** A store on a fresh database holding a CA, and its URL. */
+async function withCa(): Promise<{ store: CaStore; url: string }> {
+  const url = await freshDatabase();
+  const store = new CaStore(path.join(root, `host-${n++}`), {
+    state: await PostgresState.open(url, { create: true }),
+  });
+  const keys = fixtureKeys('ecdsa-p256', 1);
+  const certificate = createRootCa({ subject: { commonName: 'PG CA' }, ...keys, days: 365, now: NOW });
+  await store.lock(async () => {
+    const tx = store.newTransaction();
+    store.stageCa(tx, certificate, { kind: 'pem', pem: exportPrivateKeyPem(keys.privateKey, PASSWORD) });
+    store.appendInventory(tx, [issueEvent(certificate, 'PG CA', 'ca', [], NOW)]);
+    store.appendAudit(tx, [auditRecord('init', certificate, NOW)], keys.privateKey);
+    await tx.commitAsync();
+  });
+  return { store, url };
+}
+
+describeWithPostgres('the PostgreSQL store', () => {
+  test('a serial the inventory holds is refused at commit, and the transaction writes no file', async () => {
+    const { store } = await withCa();
+    const ca = store.loadCa(PASSWORD);
+    const file = path.join(store.root, 'client', 'twin.crt');
+    const e = await errorOf(() =>
+      store.lock(async () => {
+        const tx = store.newTransaction();
+        tx.write(file, ca.certificate.toPem());
+        store.appendInventory(tx, [issueEvent(ca.certificate, 'twin', 'client', [], NOW)]);
+        store.appendAudit(tx, [auditRecord('issue', ca.certificate, NOW)], ca.privateKey);
+        await tx.commitAsync();
+      }),
+    );
+    expect([e.code, e.message]).toEqual([
+      'ALREADY_EXISTS',
+      `record certificate ${ca.certificate.serialHex} in ${store.location}: that serial is in the inventory already`,
+    ]);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.readdirSync(store.root).filter((f) => f.startsWith('.mtls-ca'))).toEqual([]);
+    expect(store.readInventory()).toHaveLength(1);
+    expect(await store.verifyAudit()).toEqual({ ok: true, lines: 1 });
+    await store.close();
+  });
+
+  test('the CA key is never stored in plaintext: refused by the store, and by the table itself', async () => {
+    const url = await freshDatabase();
+    const store = new CaStore(path.join(root, `host-${n++}`), {
+      state: await PostgresState.open(url, { create: true }),
+    });
+    const keys = fixtureKeys('ecdsa-p256', 1);
+    const certificate = createRootCa({ subject: { commonName: 'Plain CA' }, ...keys, days: 365, now: NOW });
+    const e = await errorOf(() =>
+      store.lock(() =>
+        store.stageCa(store.newTransaction(), certificate, {
+          kind: 'pem',
+          pem: exportPrivateKeyPem(keys.privateKey),
+        }),
+      ),
+    );
+    expect([e.code, e.message]).toEqual([
+      'INVALID_ARGUMENT',
+      `store the CA key in ${store.location}: it is not encrypted`,
+    ]);
+    await expect(
+      query(url, 'INSERT INTO mtls_ca.ca (certificate, key_pem) VALUES ($1, $2)', [
+        certificate.der,
+        exportPrivateKeyPem(keys.privateKey),
+      ]),
+    ).rejects.toThrow(/violates check constraint/);
+    expect(store.isInitialized()).toBe(false);
+    await store.close();
+  });
+
+  test('a database that is down: DATABASE_UNAVAILABLE, naming it without its password', async () => {
+    const e = await errorOf(() => PostgresState.open('postgres://ca:s3cret@127.0.0.1:1/ca'));
+    expect(e.code).toBe('DATABASE_UNAVAILABLE');
+    expect(e.message).toMatch(/^connect to postgres:\/\/ca@127\.0\.0\.1:1\/ca: /);
+    expect(`${e.message} ${e.hint}`).not.toContain('s3cret');
+  });
+
+  test('a writer killed while it holds the lock does not keep the next one waiting', async () => {
+    const { store, url } = await withCa();
+    // Another process takes the writer's lock and is killed holding it.
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import pg from 'pg'; const c = new pg.Client({ connectionString: process.argv[1] }); await c.connect();
+         await c.query("SELECT pg_advisory_lock(${WRITER_LOCK})"); console.log('locked'); setInterval(() => {}, 1000);`,
+        url,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() },
+    );
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    holder.kill('SIGKILL');
+    const ca = store.loadCa(PASSWORD);
+    await store.lock(async () => {
+      const tx = store.newTransaction();
+      store.appendAudit(tx, [auditRecord('crl', ca.certificate, NOW)], ca.privateKey);
+      await tx.commitAsync();
+    });
+    expect(await store.verifyAudit()).toEqual({ ok: true, lines: 2 });
+    await store.close();
+  });
+});
