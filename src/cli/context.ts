@@ -1,13 +1,15 @@
 /** What every command receives: the I/O, the global options, and shared option builders. */
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MtlsCaError } from '../pki/errors.js';
 import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../pki/key-types.js';
-import type { CaStore, CaStoreOptions } from '../store/ca-store.js';
+import type { CaStore } from '../store/ca-store.js';
 import { DEFAULT_DIR } from '../store/layout.js';
 import type { Io } from './io.js';
 import { Output } from './output.js';
 
 const ENV_DIR = 'MTLS_CA_DIR';
+export const ENV_DATABASE_URL = 'MTLS_CA_DATABASE_URL';
 
 /** A typed exit code other than 0/1/2/70 (e.g. 3 from `list --expiring`). */
 export class ExitError extends Error {
@@ -19,14 +21,23 @@ export class ExitError extends Error {
 export interface Globals {
   dir: string;
   json: boolean;
+  /** The database holding the CA's state (--database-url or MTLS_CA_DATABASE_URL), if any. */
+  databaseUrl?: string;
 }
 
 export class CommandContext {
   constructor(readonly io: Io) {}
 
+  readonly #opened: CaStore[] = [];
+
   globals(cmd: Command): Globals {
-    const o = cmd.optsWithGlobals() as { dir?: string; json?: boolean };
-    return { dir: o.dir ?? this.io.env[ENV_DIR] ?? DEFAULT_DIR, json: Boolean(o.json) };
+    const o = cmd.optsWithGlobals() as { dir?: string; json?: boolean; databaseUrl?: string };
+    const databaseUrl = o.databaseUrl ?? (this.io.env[ENV_DATABASE_URL] || undefined);
+    return {
+      dir: o.dir ?? this.io.env[ENV_DIR] ?? DEFAULT_DIR,
+      json: Boolean(o.json),
+      ...(databaseUrl ? { databaseUrl } : {}),
+    };
   }
 
   output(cmd: Command): Promise<Output> {
@@ -34,13 +45,50 @@ export class CommandContext {
   }
 
   /**
-   * The CA directory's store, loaded on demand so that `--help` and `--version` stay fast.
-   * @param options - `readOnly` for a command that only looks (CaStoreOptions)
+   * The CA directory's store, loaded on demand so that `--help` and `--version` stay fast; with a database
+   * URL, the directory is this host's and the CA's state is read from the database (the driver loaded only
+   * then). Closed by {@link close}.
+   * @param o.readOnly - for a command that only looks (CaStoreOptions)
+   * @param o.create - a command that creates the CA there (init, import, db import): mtls-ca's tables are
+   *   made or brought up to date first
    */
-  async store(cmd: Command, options?: CaStoreOptions): Promise<CaStore> {
+  async store(cmd: Command, o: { readOnly?: boolean; create?: boolean } = {}): Promise<CaStore> {
     const { CaStore } = await import('../store/ca-store.js');
-    return new CaStore(path.resolve(this.globals(cmd).dir), options);
+    const { dir, databaseUrl } = this.globals(cmd);
+    const readOnly = o.readOnly ?? false;
+    if (!databaseUrl) return new CaStore(path.resolve(dir), { readOnly });
+    const { PostgresState } = await import('../store/postgres/state.js');
+    refusePasswordInArgv(cmd);
+    const state = await PostgresState.open(databaseUrl, { create: o.create });
+    const store = new CaStore(path.resolve(dir), { readOnly, state });
+    this.#opened.push(store);
+    return store;
   }
+
+  /** Closes what {@link store} opened (a database connection), so that the process can end. */
+  async close(): Promise<void> {
+    await Promise.all(this.#opened.splice(0).map((s) => s.close()));
+  }
+}
+
+/**
+ * A password in `--database-url` would show in `ps` and shell history, as any password on the command line:
+ * refused, as the CA password is never taken from argv.
+ */
+function refusePasswordInArgv(cmd: Command): void {
+  const url = (cmd.optsWithGlobals() as { databaseUrl?: string }).databaseUrl;
+  let password = '';
+  try {
+    password = url ? new URL(url).password : '';
+  } catch {
+    // not a URL: the store says so
+  }
+  if (!password) return;
+  throw new MtlsCaError(
+    'USAGE',
+    'use --database-url: it holds a password, which would show in ps and shell history',
+    `set the URL in ${ENV_DATABASE_URL}, or keep the password in PGPASSWORD or ~/.pgpass`,
+  );
 }
 
 export function parseDays(flag: string) {

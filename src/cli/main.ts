@@ -5,7 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
-import { ExitError } from './context.js';
+import { CommandContext, ExitError } from './context.js';
 import { hintFor } from './hints.js';
 import { type Io, processIo } from './io.js';
 import { closeOpenTokens } from './open-tokens.js';
@@ -27,13 +27,15 @@ const EXIT_CANCELLED = 130;
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const json = argv.includes('--json');
   const out = await Output.create(io, json);
+  const ctx = new CommandContext(io);
   try {
-    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    await buildProgram(io, ctx).parseAsync(argv, { from: 'user' });
     return EXIT_OK;
   } catch (e) {
     return renderError(e, io, out, json);
   } finally {
     closeOpenTokens();
+    await ctx.close();
   }
 }
 

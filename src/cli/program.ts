@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCa } from './commands/ca.js';
+import { registerDb } from './commands/db.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImport } from './commands/import.js';
@@ -30,8 +31,11 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildProgram(io: Io): Command {
-  const ctx = new CommandContext(io);
+/**
+ * @param io - streams and environment
+ * @param ctx - the commands' context; main() passes its own, to close what the command opened
+ */
+export function buildProgram(io: Io, ctx: CommandContext = new CommandContext(io)): Command {
   const program = new Command('mtls-ca')
     .description(
       'A private CA for mutual TLS: server and client certificates, browser-importable .p12 files,\n' +
@@ -40,6 +44,10 @@ export function buildProgram(io: Io): Command {
     .version(version(), '-V, --version')
     .option('-d, --dir <dir>', 'the CA directory (env MTLS_CA_DIR)', undefined)
     .option('--json', 'print one JSON document to stdout')
+    .option(
+      '--database-url <url>',
+      "the PostgreSQL database holding the CA's state, postgres://user@host/db (env MTLS_CA_DATABASE_URL)",
+    )
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({
@@ -56,6 +64,7 @@ Quick start:
 
 Environment:
   MTLS_CA_DIR             the CA directory (default ./ssl)
+  MTLS_CA_DATABASE_URL    the database holding the CA's state (see mtls-ca db)
   MTLS_CA_PASSWORD        the CA key password
   MTLS_CA_STORE_PASSWORD  the password for .p12 files and key stores
   MTLS_CA_PKCS11_MODULE   the PKCS#11 module of a CA key in a token
@@ -84,6 +93,7 @@ ${EXIT_CODES}
   registerDemo(program, ctx);
   registerSnippet(program, ctx);
   registerTrust(program, ctx);
+  registerDb(program, ctx);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) {
     // Descriptions are written as lines of source; commander wraps them to the terminal, so single line

@@ -32,7 +32,12 @@ import {
   type WrittenFile,
 } from './common.js';
 import { stageCrls } from './crl.js';
-import { checkPublishUrl, type ResponderSummary, revocationUrlsFor } from './publishing.js';
+import {
+  checkPublishUrl,
+  publishedRevocationUrls,
+  type ResponderSummary,
+  revocationUrlsFor,
+} from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
 import { fullchainOf, stageCaBundle, stageTrustStores, type TrustedCa } from './trust-files.js';
 
@@ -544,6 +549,7 @@ export async function joinCa(store: CaStore, o: JoinOptions): Promise<JoinResult
     altNames,
     days: o.serverDays,
     now,
+    revocation: publishedRevocationUrls(store),
   });
   return store.lock(async () => {
     const tx = store.newTransaction();

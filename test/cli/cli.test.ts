@@ -392,6 +392,10 @@ describe('help', () => {
       ['trust', 'install'],
       ['trust', 'uninstall'],
       ['trust', 'status'],
+      ['db'],
+      ['db', 'migrate'],
+      ['db', 'status'],
+      ['db', 'import'],
     ].map((cmd) => ({ cmd })),
   )('$cmd --help: a description, wrapped evenly, and every line within 80 columns', async ({ cmd }) => {
     const r = await cli([...cmd, '--help']);

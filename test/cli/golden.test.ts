@@ -130,6 +130,10 @@ describe('--help of every command', () => {
     ['trust-install', ['trust', 'install']],
     ['trust-uninstall', ['trust', 'uninstall']],
     ['trust-status', ['trust', 'status']],
+    ['db', ['db']],
+    ['db-migrate', ['db', 'migrate']],
+    ['db-status', ['db', 'status']],
+    ['db-import', ['db', 'import']],
   ])('%s', async (name, command) => {
     await golden(`help/${name}`, { show: [[...command, '--help']] });
   });

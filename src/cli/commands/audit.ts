@@ -23,17 +23,18 @@ export function registerAudit(program: Command, ctx: CommandContext): void {
       const out = await ctx.output(cmd);
       const store = await ctx.store(cmd);
       const r = await store.verifyAudit();
+      const where = store.externalState
+        ? `the audit chain in ${store.location}`
+        : store.display(store.paths.auditLog);
       if (!r.ok) {
         throw new MtlsCaError(
           'TAMPERED',
-          `verify ${store.display(store.paths.auditLog)}: ${r.firstBadLine ? `line ${r.firstBadLine} ` : ''}${r.reason}`,
+          `verify ${where}: ${r.firstBadLine ? `line ${r.firstBadLine} ` : ''}${r.reason}`,
           r.headMissing
             ? 'a CA made before audit heads existed gets one with its next operation; otherwise restore ca/audit.log and ca/audit.head from a backup'
             : 'restore the log from a backup and find out who changed it',
         );
       }
-      out.result(r, () => [
-        `${store.display(store.paths.auditLog)}: ${r.lines} lines, chain and signatures intact.`,
-      ]);
+      out.result(r, () => [`${where}: ${r.lines} lines, chain and signatures intact.`]);
     });
 }

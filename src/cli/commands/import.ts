@@ -149,7 +149,7 @@ export function registerImport(program: Command, ctx: CommandContext): void {
     )
     .action(async (folder: string | undefined, flags: Flags, cmd: Command) => {
       const out = await ctx.output(cmd);
-      const store = await ctx.store(cmd);
+      const store = await ctx.store(cmd, { create: true });
       checkSourceUsage(folder, flags);
       const { refuseExistingCa } = await import('../../ops/init.js');
       const force = Boolean(flags.force);

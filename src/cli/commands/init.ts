@@ -7,6 +7,7 @@ import type { Pkcs12Profile } from '../../pki/pkcs12.js';
 import {
   type CommandContext,
   caPasswordFileOption,
+  ENV_DATABASE_URL,
   ed25519Warning,
   helpAfter,
   hostOption,
@@ -20,7 +21,7 @@ import { type Io, isInteractive } from '../io.js';
 import { HOST_RULES } from '../name-rules-help.js';
 import { closeWhenDone } from '../open-tokens.js';
 import type { Output } from '../output.js';
-import { caPasswordForCreate, storePasswordChoice } from '../passwords.js';
+import { caPasswordForCreate, caPasswordForUse, storePasswordChoice } from '../passwords.js';
 import { askText } from '../prompts.js';
 import { caDirectoryLines, caLabel, day } from '../render.js';
 import { enforcementLines } from '../revocation-notes.js';
@@ -40,6 +41,7 @@ interface InitFlags {
   caKey?: string;
   passwordFile?: string;
   publishUrl?: string;
+  join?: boolean;
 }
 
 export const DEFAULT_CA_NAME = `mtls-ca CA (${os.userInfo().username}@${os.hostname()})`;
@@ -79,6 +81,10 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       `generate the CA key in a PKCS#11 token instead of a file: pkcs11:token=LABEL;object=KEY-LABEL (module from ${ENV_PKCS11_MODULE}, PIN from ${ENV_PKCS11_PIN} or pin-source=file:F)`,
     )
     .addOption(passwordFileOption())
+    .option(
+      '--join',
+      "with --database-url: set up this host's directory (server certificate, stores) from the CA there",
+    )
     .addHelpText(
       'after',
       HOST_RULES +
@@ -89,11 +95,43 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           'mtls-ca init --no-ca-password --key-type rsa-4096     # a throw-away demo CA',
           'mtls-ca init --intermediate && mtls-ca root export --out /media/usb/root.key',
           "mtls-ca init --ca-key 'pkcs11:token=CA;object=ca-key'  # the key in an HSM",
+          'MTLS_CA_DATABASE_URL=postgres://ca@db/ca mtls-ca init  # in PostgreSQL',
+          'MTLS_CA_DATABASE_URL=… mtls-ca init --join --host b.example.com',
         ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
       const out = await ctx.output(cmd);
-      const store = await ctx.store(cmd);
+      const { databaseUrl } = ctx.globals(cmd);
+      if (flags.join) return join(ctx, cmd, flags, out);
+      if (databaseUrl && flags.force) {
+        throw new MtlsCaError(
+          'USAGE',
+          'use --force with --database-url: a CA in a database is never replaced',
+          'leave --force out; to set up another host from the CA there, pass --join',
+        );
+      }
+      if (databaseUrl && flags.intermediate) {
+        throw new MtlsCaError(
+          'USAGE',
+          'use --intermediate with --database-url: a database holds one CA, not a root and an intermediate yet',
+          'leave --intermediate out, or keep a CA with an intermediate in a CA directory',
+        );
+      }
+      if (databaseUrl && flags.caKey !== undefined) {
+        throw new MtlsCaError(
+          'USAGE',
+          'use --ca-key with --database-url: a CA in a database keeps its key there, encrypted, not yet in a token',
+          'leave --ca-key out, or keep a token CA in a CA directory',
+        );
+      }
+      if (databaseUrl && flags.caPassword === false) {
+        throw new MtlsCaError(
+          'USAGE',
+          'use --no-ca-password with --database-url: a database holds the CA key only encrypted',
+          'leave --no-ca-password out and give the CA password',
+        );
+      }
+      const store = await ctx.store(cmd, { create: Boolean(databaseUrl) });
       const { checkInit, initCa, refuseExistingCa } = await import('../../ops/init.js');
       if (flags.caKey !== undefined && flags.intermediate) {
         throw new MtlsCaError(
@@ -201,5 +239,36 @@ function printInit(out: Output, r: InitResult): void {
     ...enforcementLines(r.publishUrl),
     '',
     `Next: mtls-ca issue-client pavel --role user${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`}`,
+  ]);
+}
+
+/** `init --join`: this host's directory for the CA in the database. */
+async function join(ctx: CommandContext, cmd: Command, flags: InitFlags, out: Output): Promise<void> {
+  if (!ctx.globals(cmd).databaseUrl) {
+    throw new MtlsCaError(
+      'USAGE',
+      'use --join with a database: it sets up this host from the CA kept there',
+      `pass --database-url URL or set ${ENV_DATABASE_URL}`,
+    );
+  }
+  const store = await ctx.store(cmd);
+  const { joinCa, serverAltNames } = await import('../../ops/init.js');
+  store.assertInitialized();
+  serverAltNames(flags.host ?? [], flags.serverDays); // before the passwords; repeated by joinCa
+  const caPassword = await caPasswordForUse(ctx.io, flags, store);
+  const storeChoice = await storePasswordChoice(ctx.io, flags);
+  const r = await out.spin('Joining…', () =>
+    joinCa(store, {
+      hosts: flags.host ?? [],
+      serverDays: flags.serverDays,
+      p12Profile: flags.p12Profile,
+      caPassword,
+      store: storeChoice,
+    }),
+  );
+  out.result(r, () => [
+    `Set up ${r.dir} for CA "${r.ca.subject.replace(/^CN=/, '')}" in ${r.database}.`,
+    ...caDirectoryLines(out, r),
+    `Next: mtls-ca serve --database-url URL${r.dir === 'ssl' ? '' : ` --dir ${r.dir}`} (or set ${ENV_DATABASE_URL})`,
   ]);
 }

@@ -1,0 +1,164 @@
+/**
+ * The database that holds a CA's state: its schema (`db migrate`, `db status`), and moving a CA directory
+ * into it (`db import`). What the database keeps and promises is written in src/store/postgres/schema.ts.
+ */
+import { Crl } from '../pki/crl.js';
+import { MtlsCaError } from '../pki/errors.js';
+import { isEncryptedPrivateKey } from '../pki/keys.js';
+import type { CaStore } from '../store/ca-store.js';
+import { connect, databaseFailure, redactUrl } from '../store/postgres/driver.js';
+import { migrate, SCHEMA, SCHEMA_VERSION, schemaVersion } from '../store/postgres/schema.js';
+import { PostgresState } from '../store/postgres/state.js';
+
+export interface MigrateResult {
+  database: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Brings the database's tables to this mtls-ca's schema version (creating them in an empty database).
+ * @param url - the database URL
+ */
+export async function migrateDatabase(url: string): Promise<MigrateResult> {
+  const database = redactUrl(url);
+  const client = await connect(url);
+  try {
+    return { database, ...(await migrate(client, database)) };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface DatabaseStatus {
+  database: string;
+  /** The schema version found (0: no tables of mtls-ca), and the one this mtls-ca uses. */
+  schema: { version: number; expected: number };
+  /** The CA in the database, when there is one. */
+  ca?: { subject: string; notAfter: string; key: 'encrypted' | 'reference' };
+  certificates?: { total: number; revoked: number };
+  auditLines?: number;
+  /** Grows with every change; what servers are told on each commit. */
+  stateVersion?: string;
+}
+
+/**
+ * What the database holds: its schema version, and, when it is this mtls-ca's, the CA and counts.
+ * @param url - the database URL
+ */
+export async function databaseStatus(url: string): Promise<DatabaseStatus> {
+  const database = redactUrl(url);
+  const client = await connect(url);
+  try {
+    const version = await schemaVersion(client);
+    const status: DatabaseStatus = { database, schema: { version, expected: SCHEMA_VERSION } };
+    if (version !== SCHEMA_VERSION) return status;
+    const counts = (
+      await client.query(
+        `SELECT (SELECT count(*) FROM ${SCHEMA}.certificate) AS total,
+                (SELECT count(*) FROM ${SCHEMA}.certificate WHERE revoked_at IS NOT NULL) AS revoked,
+                (SELECT count(*) FROM ${SCHEMA}.audit) AS audit,
+                (SELECT version FROM ${SCHEMA}.state) AS state`,
+      )
+    ).rows[0]!;
+    status.certificates = { total: Number(counts.total), revoked: Number(counts.revoked) };
+    status.auditLines = Number(counts.audit);
+    status.stateVersion = String(counts.state);
+    await client.end();
+    const state = await PostgresState.open(url);
+    try {
+      if (state.isInitialized()) {
+        const ca = state.readCaCertificate();
+        status.ca = {
+          subject: ca.subjectName,
+          notAfter: ca.notAfter.toISOString(),
+          key: state.readCaKey().kind === 'pem' ? 'encrypted' : 'reference',
+        };
+      }
+    } finally {
+      await state.close();
+    }
+    return status;
+  } catch (e) {
+    throw databaseFailure('read', database, e);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface DatabaseImportResult {
+  database: string;
+  ca: string;
+  certificates: number;
+  revoked: number;
+  users: number;
+  auditLines: number;
+  crlNumber?: string;
+}
+
+/**
+ * Moves the CA of a directory into an empty database — CA (its key as encrypted in the directory),
+ * inventory, revocations, CRL and its number, users, settings, audit chain — verified and all or nothing. The
+ * directory is only read. Refused: more than one CA (an intermediate and its root, a rotation), an audit log
+ * that does not verify, an unencrypted CA key, a database that holds a CA.
+ * @param source - the CA directory
+ * @param url - the database URL
+ */
+export async function importIntoDatabase(source: CaStore, url: string): Promise<DatabaseImportResult> {
+  source.assertInitialized();
+  const others = [...source.casInForce().slice(1), ...source.retiredCas()];
+  if (others.length > 0) {
+    // Their certificates, CRLs and the audit lines they signed would be left behind, or fail the import.
+    throw new MtlsCaError(
+      'UNSUPPORTED',
+      `import ${source.display(source.root)}: it holds ${others.length + 1} CAs (a root and an intermediate, or CAs a rotation replaced), and a database holds one`,
+      'keep this CA in its directory',
+    );
+  }
+  const key = source.readCaKey();
+  if (key.kind === 'pem' && !isEncryptedPrivateKey(key.pem)) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `import ${source.display(source.paths.caKey)}: the CA key is not encrypted, and a database holds it only encrypted`,
+      'encrypt it with a CA password first (openssl pkcs8 -topk8 -v2 aes-256-cbc)',
+    );
+  }
+  const verification = await source.verifyAudit();
+  if (!verification.ok) {
+    throw new MtlsCaError(
+      'TAMPERED',
+      `import ${source.display(source.paths.auditLog)}: ${verification.firstBadLine ? `line ${verification.firstBadLine} ` : ''}${verification.reason}`,
+      'nothing was imported: a chain that does not verify would be moved as verified',
+    );
+  }
+  return source.lock(async () => {
+    const certificate = source.readCaCertificate();
+    const entries = source.readInventory();
+    const crl = source.readCrl();
+    const users = source.readUsers();
+    const audit = await source.readAuditChain();
+    const state = await PostgresState.open(url, { create: true });
+    try {
+      await state.importCa({
+        certificate,
+        key,
+        entries,
+        crl: crl instanceof Crl ? crl : undefined,
+        users,
+        settings: source.readSettings(),
+        audit,
+      });
+    } finally {
+      await state.close();
+    }
+    return {
+      database: redactUrl(url),
+      ca: certificate.subjectName,
+      certificates: entries.length,
+      revoked: entries.filter((e) => e.revokedAt).length,
+      users: Object.keys(users.users).length,
+      auditLines: audit.lines.length,
+      ...(crl instanceof Crl ? { crlNumber: crl.crlNumber.toString() } : {}),
+    };
+  });
+}
