@@ -1,7 +1,9 @@
+import type { Cluster } from 'node:cluster';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
 import type { PrimaryServices } from '../../server/cluster.js';
+import type { ServerLogger } from '../../server/log.js';
 import type { CaStore } from '../../store/ca-store.js';
 import { type CommandContext, caPasswordFileOption, helpAfter, parsePort } from '../context.js';
 import { prepareCrlRenewal } from '../crl-renewal.js';
@@ -65,7 +67,7 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
       'add --crl-auto-renew, or leave --ca-password-file out',
     );
   }
-  const { createMtlsServer, runClustered, createLogger } = await import('../../server/index.js');
+  const { createLogger } = await import('../../server/index.js');
   const cluster = flags.workers > 1 ? (await import('node:cluster')).default : undefined;
   const hints = serverHints(Boolean(flags.crlAutoRenew));
   const logger = createLogger({ format: flags.logFormat, hints: hints.eventHints });
@@ -74,6 +76,35 @@ export async function runServe(store: CaStore, flags: ServeFlags, out: Output, i
     flags.crlAutoRenew && !cluster?.isWorker ? await prepareCrlRenewal(io, store, flags, logger) : undefined;
   // A CRL that is missing, unreadable or out of date would keep the server from starting or refuse everyone.
   await renewCrl?.();
+  // With the CA in a database, this host's CRL and users.json follow it (the primary keeps them for workers).
+  const mirror =
+    store.externalState && !cluster?.isWorker
+      ? await (await import('../../ops/state-mirror.js')).mirrorState(
+          store,
+          (level, event, message, fields) => logger.event(level, event, message, fields),
+        )
+      : undefined;
+  try {
+    await listenUntilStopped(store, flags, out, { cluster, logger, hints, renewCrl });
+  } finally {
+    await mirror?.close();
+  }
+}
+
+/** {@link runServe} once the CRL and the host's copies are in place: listens until SIGINT or SIGTERM. */
+async function listenUntilStopped(
+  store: CaStore,
+  flags: ServeFlags,
+  out: Output,
+  s: {
+    cluster: Cluster | undefined;
+    logger: ServerLogger;
+    hints: ReturnType<typeof serverHints>;
+    renewCrl: (() => Promise<void>) | undefined;
+  },
+): Promise<void> {
+  const { createMtlsServer, runClustered } = await import('../../server/index.js');
+  const { cluster, logger, hints, renewCrl } = s;
   const start = async (primary?: PrimaryServices) => {
     const server = createMtlsServer({
       dir: store.root,
