@@ -22,6 +22,7 @@ const BENCHMARKS = {
   publish: () => import('./benchmarks/publish.js'),
   doctor: () => import('./benchmarks/doctor.js'),
   token: () => import('./benchmarks/token.js'),
+  database: () => import('./benchmarks/database.js'),
 };
 const DEFAULT_SET = [
   'startup',
@@ -34,6 +35,7 @@ const DEFAULT_SET = [
   'publish',
   'doctor',
   'token',
+  'database',
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');
