@@ -1,6 +1,6 @@
 /**
  * Reads ca/inventory.idx (its format: inventory-index.ts) without holding it in memory: {@link
- * readInventoryIndex} for `list`, which decodes each record when it is shown, and {@link findInventoryNames}
+ * readInventoryIndex} for `list`, which decodes each record when it is shown, and {@link findNamesLike}
  * for the look-alike check of a new name, which reads only the name fields. Both check first that the index
  * is in step with the log, and answer undefined (use the log) for anything unexpected in it.
  */
