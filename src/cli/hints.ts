@@ -6,7 +6,7 @@
 import { quote } from '../pki/characters.js';
 import type { ErrorDetail, MtlsCaError } from '../pki/errors.js';
 import type { MtlsServerOptions } from '../server/server-options.js';
-import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD } from './passwords.js';
+import { ENV_CA_PASSWORD, ENV_PKCS11_PIN, ENV_STORE_PASSWORD } from './passwords.js';
 
 /** Where each tool of `import --from` keeps its CA, for an import that found none where it looked. */
 const IMPORT_SOURCES: Record<string, string> = {
@@ -16,6 +16,9 @@ const IMPORT_SOURCES: Record<string, string> = {
   openssl:
     "name the CA's files with --cert F --key F, or a folder in `openssl ca`'s layout (cacert.pem, private/cakey.pem)",
 };
+
+/** Where a token's PIN may come from (never argv). */
+export const PIN_HINT = `set ${ENV_PKCS11_PIN}, or add pin-source=file:PATH to the URI (a file whose first line is the PIN)`;
 
 /** The hint for a detail, in the CLI's words. */
 function hintForDetail(d: ErrorDetail): string {
@@ -107,6 +110,12 @@ function hintForDetail(d: ErrorDetail): string {
         : `this mtls-ca is older than the database (schema ${d.found}): upgrade mtls-ca`;
     case 'ca-exists-in-database':
       return 'set up this host from it with `mtls-ca init --join`; a CA in a database is never replaced';
+    case 'pkcs11-binding-missing':
+      return 'install it beside mtls-ca: npm install -g pkcs11js (it needs a C++ compiler, make and python3)';
+    case 'pin-locked':
+      return "unlock the user PIN with the token's security officer PIN (softhsm2-util, pkcs11-tool --init-pin)";
+    case 'pin-in-uri':
+      return `leave pin-value out: ${PIN_HINT}`;
     case 'several-certificates':
       return `revoke one by its serial (\`mtls-ca revoke <serial>\`), or all ${d.count} with \`mtls-ca revoke ${d.name} --all\``;
   }

@@ -19,6 +19,7 @@ import { askPassword } from './prompts.js';
 
 export const ENV_CA_PASSWORD = 'MTLS_CA_PASSWORD';
 export const ENV_STORE_PASSWORD = 'MTLS_CA_STORE_PASSWORD';
+export const ENV_PKCS11_PIN = 'MTLS_CA_PKCS11_PIN';
 
 /**
  * The first line of a password file (or of stdin for `-`), without its line ending.

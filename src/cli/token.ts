@@ -8,33 +8,31 @@ import { MtlsCaError } from '../pki/errors.js';
 import type { CaStore } from '../store/ca-store.js';
 import type { TokenAccess } from '../token/token-key.js';
 import type { Pkcs11Uri } from '../token/uri.js';
+import { PIN_HINT } from './hints.js';
 import { type Io, isInteractive } from './io.js';
 import { closeWhenDone } from './open-tokens.js';
-import { readPasswordFile } from './passwords.js';
+import { ENV_PKCS11_PIN, readPasswordFile } from './passwords.js';
 import { askPassword } from './prompts.js';
 
 export const ENV_PKCS11_MODULE = 'MTLS_CA_PKCS11_MODULE';
-export const ENV_PKCS11_PIN = 'MTLS_CA_PKCS11_PIN';
+export { ENV_PKCS11_PIN };
 
-const PIN_HINT = `set ${ENV_PKCS11_PIN}, or add pin-source=file:PATH to the URI (a file whose first line is the PIN)`;
 const LIST_HINT = 'p11tool --list-all --login "pkcs11:token=LABEL" lists its keys';
 const MODULE_HINT = `set ${ENV_PKCS11_MODULE} (or module-path= in the URI) to the token's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so`;
 
-/** The CLI's words for what went wrong with a token, by the code the token layer raised. */
+/**
+ * The CLI's words for what went wrong with a token, by the code the token layer raised; the cases it tells
+ * apart within one code carry an ErrorDetail, worded by hints.ts.
+ */
 function tokenHint(e: MtlsCaError): string | undefined {
   switch (e.code) {
     case 'PKCS11_MODULE':
       return MODULE_HINT;
     case 'UNSUPPORTED':
-      return e.message.includes('pkcs11js')
-        ? 'install it beside mtls-ca: npm install -g pkcs11js (it needs a C++ compiler, make and python3)'
-        : 'choose --key-type ecdsa-p256, ecdsa-p384 or rsa-2048/3072/4096 for a token key';
+      return 'choose --key-type ecdsa-p256, ecdsa-p384 or rsa-2048/3072/4096 for a token key';
     case 'TOKEN_NOT_FOUND':
       return 'name a token the module has by its label: token=LABEL (softhsm2-util --show-slots lists them)';
     case 'BAD_PIN':
-      return e.message.includes('locked')
-        ? "unlock the user PIN with the token's security officer PIN (softhsm2-util, pkcs11-tool --init-pin)"
-        : PIN_HINT;
     case 'PASSWORD_REQUIRED':
       return PIN_HINT;
     case 'KEY_NOT_FOUND':
@@ -74,13 +72,10 @@ export async function parseTokenUri(text: string, flag: string): Promise<Pkcs11U
     return parsePkcs11Uri(text);
   } catch (e) {
     if (!(e instanceof MtlsCaError)) throw e;
-    throw new MtlsCaError(
-      e.code,
-      `${flag}: ${e.message}`,
-      e.message.includes('pin-value')
-        ? `leave pin-value out: ${PIN_HINT}`
-        : "write it as pkcs11:token=LABEL;object=KEY-LABEL (RFC 7512), quoted for the shell's sake",
-    );
+    throw new MtlsCaError(e.code, `${flag}: ${e.message}`, {
+      hint: "write it as pkcs11:token=LABEL;object=KEY-LABEL (RFC 7512), quoted for the shell's sake",
+      detail: e.detail,
+    });
   }
 }
 

@@ -160,7 +160,13 @@ export type ErrorDetail =
    */
   | { kind: 'database-schema'; found: number; expected: number }
   /** `CA_EXISTS`: the database holds a CA already; a database's CA is never replaced. */
-  | { kind: 'ca-exists-in-database' };
+  | { kind: 'ca-exists-in-database' }
+  /** `UNSUPPORTED`: pkcs11js, the optional PKCS#11 binding, is not installed. */
+  | { kind: 'pkcs11-binding-missing' }
+  /** `BAD_PIN`: the token locked its user PIN after too many wrong ones. */
+  | { kind: 'pin-locked' }
+  /** `INVALID_ARGUMENT`: a PKCS#11 URI carries the PIN itself (`pin-value`). */
+  | { kind: 'pin-in-uri' };
 
 /** What an {@link MtlsCaError} carries besides its code and message. */
 export interface ErrorExtras {

@@ -23,8 +23,7 @@ async function loadBinding(): Promise<Binding> {
       throw new MtlsCaError(
         'UNSUPPORTED',
         'load pkcs11js, the PKCS#11 binding: it is not installed (an optional dependency, built with a C++ compiler)',
-        undefined,
-        e,
+        { cause: e, detail: { kind: 'pkcs11-binding-missing' } },
       );
     },
   );
@@ -160,12 +159,10 @@ export class TokenSession {
           throw new MtlsCaError('BAD_PIN', `log in to ${name}: wrong PIN`, undefined, e);
         }
         if (ckr === 'CKR_PIN_LOCKED') {
-          throw new MtlsCaError(
-            'BAD_PIN',
-            `log in to ${name}: the PIN is locked (too many wrong ones)`,
-            undefined,
-            e,
-          );
+          throw new MtlsCaError('BAD_PIN', `log in to ${name}: the PIN is locked (too many wrong ones)`, {
+            cause: e,
+            detail: { kind: 'pin-locked' },
+          });
         }
         throw tokenFailure(`log in to ${name}`, e);
       }

@@ -98,6 +98,7 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
       'use the PKCS#11 URI: it holds the PIN (pin-value), which would show in the process list and shell history',
+      { detail: { kind: 'pin-in-uri' } },
     );
   }
   const str = (m: Map<string, Buffer>, name: string) => m.get(name)?.toString('utf8');

@@ -72,6 +72,9 @@ describeWithTools(SOFTHSM_TOOLS, 'a CA key in a PKCS#11 token: bad input', () =>
     expect(r.lines[0]).toBe(
       'error: --ca-key: use the PKCS#11 URI: it holds the PIN (pin-value), which would show in the process list and shell history (INVALID_ARGUMENT)',
     );
+    expect(r.lines[1]).toBe(
+      'hint: leave pin-value out: set MTLS_CA_PKCS11_PIN, or add pin-source=file:PATH to the URI (a file whose first line is the PIN)',
+    );
     expect(r.lines.join('\n')).not.toContain(PIN);
   });
 
