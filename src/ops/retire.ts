@@ -15,7 +15,7 @@ import { AmbiguousError, MtlsCaError } from '../pki/errors.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaInForce, CaStore } from '../store/ca-store.js';
-import { type InventoryEvent, recordsOf } from '../store/inventory.js';
+import { type InventoryEntry, type InventoryEvent, recordsOf } from '../store/inventory.js';
 import { FileList, type StorePasswordChoice, type WrittenFile } from './common.js';
 import { type CrlSummary, loadCaKeys, stageCrls } from './crl.js';
 import { caUsage, type PreviousCa } from './list.js';
@@ -49,7 +49,14 @@ export interface RetireResult {
 function planRetirement(
   store: CaStore,
   o: Pick<RetireOptions, 'serial' | 'force' | 'now'>,
-): { ca: CaInForce; usage: PreviousCa; root: CaInForce | undefined } {
+): {
+  ca: CaInForce;
+  usage: PreviousCa;
+  root: CaInForce | undefined;
+  /** What the checks read, for the retirement under the lock to use rather than read again. */
+  cas: CaInForce[];
+  entries: InventoryEntry[];
+} {
   const action = `retire CA${o.serial ? ` ${o.serial}` : ''}`;
   const cas = store.casInForce();
   const previous = cas.filter((c) => c.role === 'previous');
@@ -86,7 +93,8 @@ function planRetirement(
     ca = previous[0]!;
   }
   const now = o.now ?? new Date();
-  const [usage] = caUsage(recordsOf(store.readInventory()), [ca], now);
+  const entries = store.readInventory();
+  const [usage] = caUsage(recordsOf(entries), [ca], now);
   if (usage!.inUse > 0 && !o.force) {
     throw new MtlsCaError(
       'INVALID_ARGUMENT',
@@ -102,7 +110,7 @@ function planRetirement(
       { detail: { kind: 'root-key-offline' } },
     );
   }
-  return { ca, usage: usage!, root };
+  return { ca, usage: usage!, root, cas, entries };
 }
 
 /**
@@ -118,15 +126,15 @@ export async function retireCa(store: CaStore, o: RetireOptions): Promise<Retire
   const now = o.now ?? new Date();
   store.assertInitialized();
   const plan = planRetirement(store, o);
-  const cas = store.casInForce();
-  const [issuing, root] = loadCaKeys(store, plan.root ? [cas[0]!, plan.root] : [cas[0]!], o.caPassword);
+  const issuingCa = plan.cas[0]!;
+  const [issuing, root] = loadCaKeys(store, plan.root ? [issuingCa, plan.root] : [issuingCa], o.caPassword);
 
   return store.lock(() => {
-    const { ca, usage } = planRetirement(store, o);
+    const { ca, usage, cas, entries } = planRetirement(store, o);
     const p = store.paths;
     const serial = ca.certificate.serialHex;
     const retired = p.retired(serial);
-    const after = store.casInForce().filter((c) => c !== ca && c.certFile !== ca.certFile);
+    const after = cas.filter((c) => c !== ca);
     const tx = store.newTransaction();
     tx.move(p.previous(serial).dir, retired.dir);
     const files = new FileList(tx, (f) => store.display(f));
@@ -137,7 +145,6 @@ export async function retireCa(store: CaStore, o: RetireOptions): Promise<Retire
       // The trust stores hold roots: an intermediate leaving changes nothing in them.
       stores: ca.certificate.isSelfIssued,
     });
-    const entries = store.readInventory();
     // The root revokes the intermediate, unless it did already (revoke by its serial).
     const entry = root && entries.find((e) => e.serial === serial && e.profile === 'ca');
     const revoking = Boolean(root && entry && !entry.revokedAt);

@@ -20,7 +20,7 @@ import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { createIntermediateCa, createRootCa } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaInForce, CaStore } from '../store/ca-store.js';
-import { recordsOf } from '../store/inventory.js';
+import { type InventoryEntry, recordsOf } from '../store/inventory.js';
 import {
   assertDays,
   defaultLeafKeyType,
@@ -68,6 +68,9 @@ interface RotationPlan {
   name: string;
   issuing: CaInForce;
   root: CaInForce | undefined;
+  /** What the checks read, for the rotation under the lock to use rather than read again. */
+  cas: CaInForce[];
+  entries: InventoryEntry[];
 }
 
 function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'>): RotationPlan {
@@ -89,10 +92,11 @@ function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'
   assertDays(o.caDays, 'caDays');
   // Servers match a CRL to its CA, and the inventory a certificate to its issuer, by name.
   const subject = `CN=${name}`;
+  const entries = store.readInventory();
   const taken = [
     ...cas.map((c) => c.certificate.subjectName),
     ...store.retiredCas().map((c) => c.subjectName),
-    ...store.readInventory().flatMap((e) => (e.profile === 'ca' ? [e.subject] : [])),
+    ...entries.flatMap((e) => (e.profile === 'ca' ? [e.subject] : [])),
   ];
   if (taken.includes(subject)) {
     throw new MtlsCaError('ALREADY_EXISTS', `${action}: a CA of this directory is named ${name} already`, {
@@ -113,7 +117,7 @@ function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'
       { detail: { kind: 'root-key-offline' } },
     );
   }
-  return { name, issuing, root };
+  return { name, issuing, root, cas, entries };
 }
 
 /**
@@ -140,10 +144,9 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
   const encrypted = store.isCaKeyEncrypted();
 
   return store.lock(() => {
-    const { issuing } = planRotation(store, o);
+    const { issuing, cas, entries } = planRotation(store, o);
     const p = store.paths;
     const previous = p.previous(oldCert.serialHex);
-    const cas = store.casInForce();
     const after: TrustedCa[] = [
       { role: 'issuing', certificate },
       ...cas.filter((c) => c.role === 'root'),
@@ -169,7 +172,6 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
       // The trust stores hold roots: a new intermediate under the same root leaves them as they are.
       stores: !root,
     });
-    const entries = store.readInventory();
     const lifetime = crlLifetimeOf(store, issuing);
     const crls = stageCrls(store, tx, {
       cas: after,
