@@ -3,7 +3,7 @@
  * hosts issue from one CA and every server hears of a revocation at once.
  *
  * Reads answer from a snapshot of the whole state, read in one REPEATABLE READ transaction: when the store is
- * opened, again inside {@link PostgresState.lock}, and after each commit. A writer holds a session advisory
+ * opened, again inside {@link PostgresState.lock} when another writer has committed since, and after each commit. A writer holds a session advisory
  * lock ({@link WRITER_LOCK}) for the whole of its command — read, compute, commit — as the CA directory's
  * writer holds its lock file; the database releases it when the session ends, a killed process included.
  * The serial's UNIQUE constraint and the audit line's PRIMARY KEY hold even for a writer that skipped the lock.
@@ -354,7 +354,7 @@ export class PostgresState implements CaState {
     }
     this.#locked = true;
     try {
-      await this.load();
+      await this.#loadIfChanged();
       return await fn();
     } finally {
       this.#locked = false;
@@ -362,6 +362,22 @@ export class PostgresState implements CaState {
         // the session is gone, and its lock with it
       });
     }
+  }
+
+  /**
+   * {@link load}, unless the state's version is the snapshot's: every commit bumps it (#transaction), so an
+   * unchanged version is an unchanged state, and a writer that has just opened the store (every write command)
+   * does not read all of it a second time.
+   */
+  async #loadIfChanged(): Promise<void> {
+    let version: string;
+    try {
+      const { rows } = await this.#client.query(`SELECT version FROM ${SCHEMA}.state`);
+      version = String(rows[0]?.version ?? '0');
+    } catch (e) {
+      throw databaseFailure('read', this.location, e);
+    }
+    if (this.#snapshot?.version !== version) await this.load();
   }
 
   /** The changes staged in `tx`, registering their commit with it the first time. */
