@@ -399,11 +399,16 @@ export async function createPublishServer(options: PublishServerOptions): Promis
     responder.refreshStatuses();
   };
 
-  server.once('close', () => {
+  /**
+   * Stops the schedule and the file watches: at close(), so that nothing is renewed or reloaded while the
+   * requests in flight finish, and when the server closes without it.
+   */
+  const stopWatching = () => {
     cancelAlarm?.();
     crl.close();
     responder.close();
-  });
+  };
+  server.once('close', stopWatching);
 
   return {
     server,
@@ -429,9 +434,7 @@ export async function createPublishServer(options: PublishServerOptions): Promis
 
     close() {
       if (!closing) {
-        cancelAlarm?.();
-        crl.close();
-        responder.close();
+        stopWatching();
         closing = closeGracefully(server, sockets, timeouts.shutdownMs, logger);
       }
       return closing;
