@@ -34,7 +34,14 @@ import { freePorts, type SpawnedServer, spawnServer } from '../helpers/tls-serve
 import { haveTool, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { startServer } from '../server/helpers.js';
 
-type Listener = 'need' | 'optional' | 'none' | 'othernames' | 'tls13';
+/** The listeners every server under test opens, one port each. */
+const LISTENERS = ['need', 'optional', 'none', 'othernames', 'tls13'] as const;
+type Listener = (typeof LISTENERS)[number];
+
+/** The listeners' ports by name, `ports[i]` being `LISTENERS[i]`'s. */
+function portsByName(ports: number[]): Record<Listener, number> {
+  return Object.fromEntries(LISTENERS.map((n, i) => [n, ports[i]!])) as Record<Listener, number>;
+}
 type ClientName = 'alice' | 'bob' | 'eve' | 'old' | 'future' | 'carol' | 'mallory';
 
 interface Cell {
@@ -306,11 +313,10 @@ const opensslServer: ServerUnderTest = {
       ],
       tls13: ['-Verify', '1', '-verify_return_error', '-CAfile', l.caCert, '-tls1_3'],
     };
-    const names = Object.keys(flags) as Listener[];
-    const ports = await freePorts(names.length);
+    const ports = await freePorts(LISTENERS.length);
     const servers: SpawnedServer[] = [];
     try {
-      for (const [i, name] of names.entries()) {
+      for (const [i, name] of LISTENERS.entries()) {
         const args = [
           's_server',
           '-accept',
@@ -329,7 +335,7 @@ const opensslServer: ServerUnderTest = {
       throw e;
     }
     return {
-      ports: Object.fromEntries(names.map((n, i) => [n, ports[i]])),
+      ports: portsByName(ports),
       stop: async () => {
         await Promise.all(servers.map((s) => s.stop()));
       },
@@ -342,8 +348,7 @@ const opensslServer: ServerUnderTest = {
 const nginxServer: ServerUnderTest = {
   tools: ['nginx'],
   async start() {
-    const names: Listener[] = ['need', 'optional', 'none', 'othernames', 'tls13'];
-    const ports = await freePorts(names.length);
+    const ports = await freePorts(LISTENERS.length);
     const prefix = file('nginx');
     fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
     const server = (port: number, lines: string[]) =>
@@ -381,7 +386,7 @@ const nginxServer: ServerUnderTest = {
     fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
     const s = await spawnServer('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf')], { ports });
     return {
-      ports: Object.fromEntries(names.map((n, i) => [n, ports[i]])),
+      ports: portsByName(ports),
       stop: s.stop,
       output: s.output,
     };
@@ -392,8 +397,7 @@ const nginxServer: ServerUnderTest = {
 const haproxyServer: ServerUnderTest = {
   tools: ['haproxy'],
   async start() {
-    const names: Listener[] = ['need', 'optional', 'none', 'othernames', 'tls13'];
-    const ports = await freePorts(names.length);
+    const ports = await freePorts(LISTENERS.length);
     const crt = `ssl crt ${file('server.pem')}`;
     const binds: Record<Listener, string> = {
       need: `${crt} ca-file ${l.caCert} verify required crl-file ${l.crl}`,
@@ -409,7 +413,7 @@ const haproxyServer: ServerUnderTest = {
       '  timeout connect 5s',
       '  timeout client 10s',
       '  timeout server 10s',
-      ...names.flatMap((n, i) => [
+      ...LISTENERS.flatMap((n, i) => [
         `frontend ${n}`,
         `  bind 127.0.0.1:${ports[i]} ${binds[n]}`,
         '  http-request return status 200 content-type text/plain string ok',
@@ -418,7 +422,7 @@ const haproxyServer: ServerUnderTest = {
     ].join('\n');
     fs.writeFileSync(file('haproxy.cfg'), cfg);
     const s = await spawnServer('haproxy', ['-db', '-f', file('haproxy.cfg')], { ports });
-    return { ports: Object.fromEntries(names.map((n, i) => [n, ports[i]])), stop: s.stop, output: s.output };
+    return { ports: portsByName(ports), stop: s.stop, output: s.output };
   },
   cannot: { 'a user the server does not allow': NO_USERS },
 };
