@@ -10,23 +10,13 @@ import com.sun.net.httpserver.*;
 import java.io.*;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.nio.file.*;
 import java.security.KeyStore;
 import java.security.cert.*;
 import java.util.*;
 import javax.net.ssl.*;
 
+// The password and key store readers are MtlsHandshake's: the test programs are compiled together.
 public class MtlsServer {
-    static char[] pass(String file) throws IOException {
-        return Files.readAllLines(Path.of(file)).get(0).toCharArray();
-    }
-
-    static KeyStore load(String file, String type, char[] password) throws Exception {
-        KeyStore ks = KeyStore.getInstance(type);
-        try (InputStream in = new FileInputStream(file)) { ks.load(in, password); }
-        return ks;
-    }
-
     /** Verifies as `inner` does; names only `named` as acceptable issuers. */
     static final class NamingTrustManager extends X509ExtendedTrustManager {
         final X509ExtendedTrustManager inner;
@@ -49,10 +39,10 @@ public class MtlsServer {
             System.err.println("usage: MtlsServer <keyStore.p12> <ksPassFile> <trustStore.jks> <tsPassFile> <crl.pem> <other.crt> name:mode[:flag]…");
             System.exit(2);
         }
-        char[] ksPass = pass(args[1]);
+        char[] ksPass = MtlsHandshake.pass(args[1]);
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-        kmf.init(load(args[0], "PKCS12", ksPass), ksPass);
-        KeyStore trust = load(args[2], "JKS", pass(args[3]));
+        kmf.init(MtlsHandshake.load(args[0], "PKCS12", ksPass), ksPass);
+        KeyStore trust = MtlsHandshake.load(args[2], "JKS", MtlsHandshake.pass(args[3]));
         CertificateFactory cf = CertificateFactory.getInstance("X.509");
         X509CRL crl;
         try (InputStream in = new FileInputStream(args[4])) { crl = (X509CRL) cf.generateCRL(in); }
