@@ -11,7 +11,7 @@ import { type CommandContext, ExitError, helpAfter } from '../context.js';
 import { evidenceLines, lintLines, verdictLine, verdictWords, type WordsContext } from '../doctor-words.js';
 import { INPUT, inputName, readInput } from '../input.js';
 import type { Io } from '../io.js';
-import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD, readPasswordFile } from '../passwords.js';
+import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD, givenStorePassword, readPasswordFile } from '../passwords.js';
 
 interface Flags {
   client?: string;
@@ -189,15 +189,13 @@ async function clientIdentity(io: Io, store: CaStore, f: Flags): Promise<ClientI
     const data = await readNamed(io, f.p12, '--p12');
     const passFile = `${f.p12}.pass`;
     const password =
-      f.passwordFile !== undefined
-        ? await readPasswordFile(io, f.passwordFile, '--password-file')
-        : io.env[ENV_STORE_PASSWORD] ||
-          (f.p12 !== '-'
-            ? await readPasswordFile(io, passFile, 'password file').catch((e: unknown) => {
-                if (isMtlsCaError(e, 'NOT_FOUND')) return undefined;
-                throw e;
-              })
-            : undefined);
+      (await givenStorePassword(io, f)).given ??
+      (f.p12 !== '-'
+        ? await readPasswordFile(io, passFile, 'password file').catch((e: unknown) => {
+            if (isMtlsCaError(e, 'NOT_FOUND')) return undefined;
+            throw e;
+          })
+        : undefined);
     if (password === undefined) {
       throw new MtlsCaError(
         'PASSWORD_REQUIRED',
