@@ -298,13 +298,18 @@ export function crlRenewalReason(store: CaStore, now: Date): CrlRenewalReason | 
   return renewalReasonOf(store.readCrls(), store.casInForce()[0]!, now);
 }
 
-/** The CAs in force whose CRL is due at `now`, with why, the issuing CA first. */
-function dueCrls(store: CaStore, now: Date): { ca: CaInForce; reason: CrlRenewalReason }[] {
+/** The CAs in force, and those whose CRL is due at `now` with why, the issuing CA first. */
+function dueCrls(
+  store: CaStore,
+  now: Date,
+): { cas: CaInForce[]; due: { ca: CaInForce; reason: CrlRenewalReason }[] } {
   const current = store.readCrls();
-  return store.casInForce().flatMap((ca) => {
+  const cas = store.casInForce();
+  const due = cas.flatMap((ca) => {
     const reason = renewalReasonOf(current, ca, now);
     return reason ? [{ ca, reason }] : [];
   });
+  return { cas, due };
 }
 
 export interface CrlRenewal {
@@ -331,16 +336,18 @@ export async function renewCrlIfDue(
 ): Promise<CrlRenewal | undefined> {
   const now = o.now ?? new Date();
   const renewable = (d: { ca: CaInForce }) => d.ca.role === 'issuing' || store.exists(d.ca.keyFile);
-  if (!dueCrls(store, now).some(renewable)) return undefined;
+  const before = dueCrls(store, now);
+  if (!before.due.some(renewable)) return undefined;
   // Every key that may be needed, before the lock; the issuing CA's also signs the audit lines.
-  const keys = loadCaKeys(store, store.casInForce(), o.caPassword, true);
+  const keys = loadCaKeys(store, before.cas, o.caPassword, true);
   return store.lock(async () => {
-    const due = dueCrls(store, now).filter(renewable);
+    const { cas, due: dueNow } = dueCrls(store, now);
+    const due = dueNow.filter(renewable);
     const sign = keys.filter((k) => due.some((d) => d.ca.certificate.der.equals(k.certificate.der)));
     if (sign.length === 0) return undefined;
     const tx = store.newTransaction();
     const staged = stageCrls(store, tx, {
-      cas: store.casInForce(),
+      cas,
       sign,
       entries: store.readInventory(),
       now,
