@@ -10,10 +10,10 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports.js';
 
 const exec = promisify(execFile);
 
@@ -50,14 +50,6 @@ const asRoot = process.getuid?.() === 0;
 function pgRun(bin: string, program: string, args: string[]) {
   const file = path.join(bin, program);
   return asRoot ? exec('runuser', ['-u', 'postgres', '--', file, ...args]) : exec(file, args);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**

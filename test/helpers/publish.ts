@@ -4,9 +4,9 @@
  * URL before the certificates that carry it are issued; and curl as the client those servers judge.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { BIN, baseEnv } from './cli.js';
+import { waitForPort } from './ports.js';
 import { type RunResult, run } from './tools.js';
 
 /**
@@ -29,35 +29,6 @@ export function curlAs(dir: string, name: string, url: string, extra: string[] =
     p(`client/${name}.key`),
     url,
   ]);
-}
-
-/** A TCP port nothing listens on right now (bound once on 127.0.0.1 and released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something accepts connections on 127.0.0.1:`port`, or rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface PublishProcess {

@@ -7,12 +7,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { cli } from './cli.js';
 import { within } from './poll.js';
+import { accepts } from './ports.js';
 
 /** `mtls-ca snippet <args> --json` in-process; throws unless it exits 0. */
 export async function snippetOf(dir: string, args: string[]): Promise<Snippet> {
@@ -79,27 +80,6 @@ export function runPart(
   const part = snippet.parts.find((p) => p.file === file);
   if (!part?.run) throw new Error(`${snippet.target} has no runnable part ${file}`);
   return bash(`set -e\n${environmentLines(snippet)}\n${part.run}`, folder, env);
-}
-
-/** A TCP port nobody listens on right now (the system's pick, released at once). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export interface Daemon {

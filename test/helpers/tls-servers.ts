@@ -3,38 +3,8 @@
  * they accept connections (or print that they listen), and always stopped — killed by their own process id.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import { within } from './poll.js';
-
-/** `n` distinct ports that were free a moment ago (each bound to 127.0.0.1:0, then released). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-export function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { accepts } from './ports.js';
 
 export interface SpawnedServer {
   child: ChildProcess;

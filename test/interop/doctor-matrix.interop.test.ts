@@ -30,7 +30,8 @@ import { cli } from '../helpers/cli.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
-import { freePorts, type SpawnedServer, spawnServer } from '../helpers/tls-servers.js';
+import { freePorts } from '../helpers/ports.js';
+import { type SpawnedServer, spawnServer } from '../helpers/tls-servers.js';
 import { haveTool, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { startServer } from '../server/helpers.js';
 

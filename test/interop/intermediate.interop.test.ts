@@ -17,7 +17,8 @@ import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js'
 import { cli } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
-import { type Daemon, daemons, freePort } from '../helpers/snippets.js';
+import { freePort } from '../helpers/ports.js';
+import { type Daemon, daemons } from '../helpers/snippets.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { type RunningServer, startServer } from '../server/helpers.js';
 

@@ -18,7 +18,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
-import { curlAs, freePort, type PublishProcess, startPublish } from '../helpers/publish.js';
+import { freePort } from '../helpers/ports.js';
+import { curlAs, type PublishProcess, startPublish } from '../helpers/publish.js';
 import { describeWithTools, run, tempDir } from '../helpers/tools.js';
 
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };

@@ -10,7 +10,8 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import { opensslVerifyCaCrl, readAuditRecords } from '../helpers/ca-files.js';
 import { javaProgram } from '../helpers/java.js';
-import { freePort, startPublish } from '../helpers/publish.js';
+import { freePort } from '../helpers/ports.js';
+import { startPublish } from '../helpers/publish.js';
 import { PIN, SOFTHSM_TOOLS, softHsm, tokenCli } from '../helpers/softhsm.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 

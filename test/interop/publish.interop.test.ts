@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
-import { curlAs, freePort, type PublishProcess, startPublish, waitForPort } from '../helpers/publish.js';
+import { freePort, waitForPort } from '../helpers/ports.js';
+import { curlAs, type PublishProcess, startPublish } from '../helpers/publish.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };

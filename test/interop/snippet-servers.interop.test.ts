@@ -18,12 +18,12 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { CUSTOMER_1, createCaWithCli, curl, mtlsCa } from '../e2e/helpers.js';
 import { SHORT_LIVED_JVM } from '../helpers/java.js';
+import { freePort } from '../helpers/ports.js';
 import {
   customerUpstream,
   type Daemon,
   daemons,
   environmentLines,
-  freePort,
   snippetOf,
   type Upstream,
   writeParts,

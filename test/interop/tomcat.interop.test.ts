@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
-import { curlAs, freePort, waitForPort } from '../helpers/publish.js';
+import { freePort, waitForPort } from '../helpers/ports.js';
+import { curlAs } from '../helpers/publish.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
 const CATALINA_HOME = '/usr/share/tomcat10';

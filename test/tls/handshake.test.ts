@@ -29,7 +29,8 @@ import { HandshakeReassembler, parseAlert, splitRecords } from '../../src/tls/re
 import { errorOf } from '../helpers/errors.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { makeIdentity } from '../helpers/pki.js';
-import { freePorts, type SpawnedServer, spawnServer } from '../helpers/tls-servers.js';
+import { freePorts } from '../helpers/ports.js';
+import { type SpawnedServer, spawnServer } from '../helpers/tls-servers.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 const u8 = (n: number) => Buffer.from([n]);
