@@ -19,13 +19,12 @@ import {
 } from '../pki/crl-lifetime.js';
 import { MtlsCaError } from '../pki/errors.js';
 import type { CertificateAuthority } from '../pki/profiles.js';
+import { DAY_MS } from '../pki/profiles.js';
 import type { Transaction } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaInForce, CaRole, CaStore } from '../store/ca-store.js';
 import type { InventoryEntry } from '../store/inventory.js';
 import { type ResponderSummary, stageResponder } from './publishing.js';
-
-const DAY_MS = 86_400_000;
 
 export interface CrlSummary {
   file: string;

@@ -6,8 +6,7 @@
 import net from 'node:net';
 import type { Certificate } from '../pki/certificate.js';
 import type { Crl } from '../pki/crl.js';
-
-const DAY_MS = 86_400_000;
+import { DAY_MS } from '../pki/profiles.js';
 
 /** How far ahead an expiry is worth a warning. */
 export const EXPIRY_WARNING_DAYS = 30;

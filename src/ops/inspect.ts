@@ -10,9 +10,8 @@ import { isJks, parseJks } from '../pki/jks.js';
 import { isEncryptedPrivateKey, keyTypeName, parsePrivateKey, subjectPublicKeyInfo } from '../pki/keys.js';
 import { isPem, pemBlocks } from '../pki/pem.js';
 import { parsePkcs12 } from '../pki/pkcs12-read.js';
+import { DAY_MS } from '../pki/profiles.js';
 import { type CertificateSummary, summarize } from './records.js';
-
-const DAY_MS = 86_400_000;
 
 export interface CertificateDetails extends CertificateSummary {
   isCa: boolean;

@@ -3,6 +3,7 @@
  * rotation left CAs in force beside the one that issues, how much each of them still vouches for.
  */
 import { MtlsCaError } from '../pki/errors.js';
+import { DAY_MS } from '../pki/profiles.js';
 import type { CaRole, CaStore } from '../store/ca-store.js';
 import {
   type CertificateProfile,
@@ -62,8 +63,6 @@ export interface CertificateListing {
   /** Releases the inventory index it reads from; `at` must not be called after. */
   close(): void;
 }
-
-const DAY_MS = 86_400_000;
 
 /** Parses `30d`, `30` or `2w` into days. */
 export function parseDuration(text: string, flag: string): number {

@@ -17,7 +17,7 @@ import { MtlsCaError } from '../pki/errors.js';
 import type { RevocationUrls } from '../pki/extensions.js';
 import { exportPrivateKeyPem, generateEcdsaP256KeyPairSync, isKeyPair } from '../pki/keys.js';
 import type { CertificateStatus } from '../pki/ocsp.js';
-import { type CertificateAuthority, issueOcspResponderCertificate } from '../pki/profiles.js';
+import { type CertificateAuthority, DAY_MS, issueOcspResponderCertificate } from '../pki/profiles.js';
 import { MODE_PUBLIC, MODE_SECRET, type Transaction } from '../store/atomic.js';
 import type { AuditRecord } from '../store/audit.js';
 import type { CaStore } from '../store/ca-store.js';
@@ -30,8 +30,6 @@ import {
   resignLocked,
 } from './crl.js';
 import { auditRecord, issueEvent, summarize } from './records.js';
-
-const DAY_MS = 86_400_000;
 
 /** The inventory name of the OCSP responder's certificates. */
 export const RESPONDER_NAME = 'ocsp-responder';

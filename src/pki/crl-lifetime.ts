@@ -5,7 +5,8 @@
  * inventory it reflects, and cannot disagree with itself, which a separate settings file could.
  */
 
-const DAY_MS = 86_400_000;
+import { DAY_MS } from './profiles.js';
+
 const HOUR_MS = 3_600_000;
 
 /** The CRL lifetime of a CA that has published none yet, in days; re-signing well before then is cron's job. */

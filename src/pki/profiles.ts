@@ -26,7 +26,8 @@ import { isKeyPair, type SigningKey } from './keys.js';
 import { assertCommonName, type DistinguishedName, encodeName } from './names.js';
 import { OID } from './oids.js';
 
-const DAY_MS = 86_400_000;
+/** One day in milliseconds: validity periods, CRL lifetimes and warnings count in days. */
+export const DAY_MS = 86_400_000;
 /** Back-dating absorbs clock skew between the CA and the peers that check the certificate. */
 export const BACKDATE_MS = 5 * 60_000;
 
