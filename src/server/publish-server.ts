@@ -282,11 +282,16 @@ export async function createPublishServer(options: PublishServerOptions): Promis
     res.end(answer.body);
   };
 
+  /** 413 for a body over the limit; the connection is not kept, since the rest of the body is not read. */
+  const tooLarge = (res: ServerResponse) => {
+    res.setHeader('Connection', 'close');
+    plain(res, 413, `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
+  };
+
   const ocspPost = (req: IncomingMessage, res: ServerResponse) => {
     const declared = Number(req.headers['content-length']);
     if (declared > MAX_OCSP_REQUEST_BYTES) {
-      res.setHeader('Connection', 'close');
-      plain(res, 413, `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
+      tooLarge(res);
       req.resume();
       return;
     }
@@ -296,10 +301,7 @@ export async function createPublishServer(options: PublishServerOptions): Promis
       size += chunk.length;
       if (size > MAX_OCSP_REQUEST_BYTES) {
         // A chunked body that keeps coming: answer now and stop reading.
-        if (!res.headersSent) {
-          res.setHeader('Connection', 'close');
-          plain(res, 413, `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
-        }
+        if (!res.headersSent) tooLarge(res);
         req.destroy();
         return;
       }
