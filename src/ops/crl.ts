@@ -175,7 +175,7 @@ export function loadCaKeys(
       loaded.push(store.loadCa(password));
       continue;
     }
-    if (optional && !store.exists(ca.keyFile)) continue;
+    if (optional && !store.hasCaKey(ca)) continue;
     loaded.push(store.loadCaKey(ca, password));
   }
   return loaded;
@@ -334,7 +334,7 @@ export async function renewCrlIfDue(
   o: { caPassword: string | undefined; now?: Date },
 ): Promise<CrlRenewal | undefined> {
   const now = o.now ?? new Date();
-  const renewable = (d: { ca: CaInForce }) => d.ca.role === 'issuing' || store.exists(d.ca.keyFile);
+  const renewable = (d: { ca: CaInForce }) => store.hasCaKey(d.ca);
   const before = dueCrls(store, now);
   if (!before.due.some(renewable)) return undefined;
   // Every key that may be needed, before the lock; the issuing CA's also signs the audit lines.

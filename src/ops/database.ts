@@ -5,10 +5,11 @@
 import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { isEncryptedPrivateKey } from '../pki/keys.js';
+import type { CaKeyReference } from '../store/ca-state.js';
 import type { CaStore } from '../store/ca-store.js';
 import { connect, databaseFailure, redactUrl } from '../store/postgres/driver.js';
 import { migrate, SCHEMA, SCHEMA_VERSION, schemaVersion } from '../store/postgres/schema.js';
-import { PostgresState } from '../store/postgres/state.js';
+import { type OtherCa, PostgresState } from '../store/postgres/state.js';
 
 export interface MigrateResult {
   database: string;
@@ -36,6 +37,8 @@ export interface DatabaseStatus {
   schema: { version: number; expected: number };
   /** The CA in the database, when there is one. */
   ca?: { subject: string; notAfter: string; key: 'encrypted' | 'reference' };
+  /** The rest of the CA's chain: the root of an intermediate (its key held or offline), CAs a rotation replaced. */
+  chain?: { root?: { subject: string; key: 'held' | 'offline' }; previous: string[]; retired: number };
   certificates?: { total: number; revoked: number };
   auditLines?: number;
   /** Grows with every change; what servers are told on each commit. */
@@ -74,6 +77,20 @@ export async function databaseStatus(url: string): Promise<DatabaseStatus> {
           notAfter: ca.notAfter.toISOString(),
           key: state.readCaKey().kind === 'pem' ? 'encrypted' : 'reference',
         };
+        const cas = state.casInForce();
+        const root = cas.find((c) => c.role === 'root');
+        status.chain = {
+          ...(root
+            ? {
+                root: {
+                  subject: root.certificate.subjectName,
+                  key: state.hasCaKey(root) ? 'held' : 'offline',
+                },
+              }
+            : {}),
+          previous: cas.filter((c) => c.role === 'previous').map((c) => c.certificate.subjectName),
+          retired: state.retiredCas().length,
+        };
       }
     } finally {
       await state.close();
@@ -89,6 +106,8 @@ export async function databaseStatus(url: string): Promise<DatabaseStatus> {
 export interface DatabaseImportResult {
   database: string;
   ca: string;
+  /** The CAs moved: the issuing CA, its root, previous and retired CAs. */
+  cas: number;
   certificates: number;
   revoked: number;
   users: number;
@@ -97,31 +116,51 @@ export interface DatabaseImportResult {
 }
 
 /**
- * Moves the CA of a directory into an empty database — CA (its key as encrypted in the directory),
- * inventory, revocations, CRL and its number, users, settings, audit chain — verified and all or nothing. The
- * directory is only read. Refused: more than one CA (an intermediate and its root, a rotation), an audit log
- * that does not verify, an unencrypted CA key, a database that holds a CA.
+ * The CAs of a directory besides the issuing one — its root, those a rotation replaced, the retired ones —
+ * with the keys it holds (a root's may be offline, and stays so).
+ */
+function otherCasOf(source: CaStore): OtherCa[] {
+  const inForce = source.casInForce().slice(1);
+  const retired = source.retiredCas().map((certificate) => {
+    const pem = source.readArtifact(source.paths.retired(certificate.serialHex).key)?.toString('latin1');
+    return { role: 'retired' as const, certificate, key: pem === undefined ? undefined : keyPem(pem) };
+  });
+  return [
+    ...inForce.map((ca) => ({
+      role: ca.role as OtherCa['role'],
+      certificate: ca.certificate,
+      key: source.hasCaKey(ca) ? source.readCaKey(ca) : undefined,
+    })),
+    ...retired,
+  ];
+}
+
+const keyPem = (pem: string): CaKeyReference => ({ kind: 'pem', pem });
+
+/**
+ * Moves the CA of a directory into an empty database — the issuing CA (its key as encrypted in the
+ * directory) and the rest of its chain (root, CAs a rotation replaced, retired ones, with the keys the
+ * directory holds), inventory, revocations, the CRLs and their numbers, users, settings, audit chain —
+ * verified and all or nothing. The directory is only read. Refused: an audit log that does not verify, a CA
+ * key that is not encrypted, a database that holds a CA.
  * @param source - the CA directory
  * @param url - the database URL
  */
 export async function importIntoDatabase(source: CaStore, url: string): Promise<DatabaseImportResult> {
   source.assertInitialized();
-  const others = [...source.casInForce().slice(1), ...source.retiredCas()];
-  if (others.length > 0) {
-    // Their certificates, CRLs and the audit lines they signed would be left behind, or fail the import.
-    throw new MtlsCaError(
-      'UNSUPPORTED',
-      `import ${source.display(source.root)}: it holds ${others.length + 1} CAs (a root and an intermediate, or CAs a rotation replaced), and a database holds one`,
-      'keep this CA in its directory',
-    );
-  }
   const key = source.readCaKey();
-  if (key.kind === 'pem' && !isEncryptedPrivateKey(key.pem)) {
-    throw new MtlsCaError(
-      'INVALID_ARGUMENT',
-      `import ${source.display(source.paths.caKey)}: the CA key is not encrypted, and a database holds it only encrypted`,
-      'encrypt it with a CA password first (openssl pkcs8 -topk8 -v2 aes-256-cbc)',
-    );
+  const others = otherCasOf(source);
+  for (const [ca, k] of [
+    [source.readCaCertificate(), key] as const,
+    ...others.map((o) => [o.certificate, o.key] as const),
+  ]) {
+    if (k?.kind === 'pem' && !isEncryptedPrivateKey(k.pem)) {
+      throw new MtlsCaError(
+        'INVALID_ARGUMENT',
+        `import ${source.display(source.root)}: the key of ${ca.subjectName} is not encrypted, and a database holds CA keys only encrypted`,
+        'encrypt it with a CA password first (openssl pkcs8 -topk8 -v2 aes-256-cbc)',
+      );
+    }
   }
   const verification = await source.verifyAudit();
   if (!verification.ok) {
@@ -134,7 +173,8 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
   return source.lock(async () => {
     const certificate = source.readCaCertificate();
     const entries = source.readInventory();
-    const crl = source.readCrl();
+    const crls = source.readCrls();
+    const crl = typeof crls === 'string' ? undefined : crls[0];
     const users = source.readUsers();
     const audit = await source.readAuditChain();
     const state = await PostgresState.open(url, { create: true });
@@ -142,8 +182,9 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
       await state.importCa({
         certificate,
         key,
+        others: otherCasOf(source),
         entries,
-        crl: crl instanceof Crl ? crl : undefined,
+        crls: typeof crls === 'string' ? [] : crls,
         users,
         settings: source.readSettings(),
         audit,
@@ -154,6 +195,7 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
     return {
       database: redactUrl(url),
       ca: certificate.subjectName,
+      cas: 1 + others.length,
       certificates: entries.length,
       revoked: entries.filter((e) => e.revokedAt).length,
       users: Object.keys(users.users).length,

@@ -39,6 +39,7 @@ import {
   revocationUrlsFor,
 } from './publishing.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { hostCopies } from './state-mirror.js';
 import { fullchainOf, stageCaBundle, stageTrustStores, type TrustedCa } from './trust-files.js';
 
 /** Names every server certificate from `init` carries, so the demo works for any local client. */
@@ -342,12 +343,17 @@ export function writeCaDirectory(
       // a root made here or imported: its key is in this process (a token CA has no root, see initCa)
       if (!(root.privateKey instanceof KeyObject))
         throw new Error('a root key held elsewhere cannot be written');
-      files.write(p.rootCert, root.certificate.toPem(), MODE_PUBLIC, 'root CA certificate');
-      files.write(
-        p.rootKey,
-        exportPrivateKeyPem(root.privateKey, d.caPassword ?? undefined),
-        MODE_SECRET,
-        `root CA key (${encrypted}; keep it offline)`,
+      store.stageRoot(tx, root.certificate, {
+        kind: 'pem',
+        pem: exportPrivateKeyPem(root.privateKey, d.caPassword ?? undefined),
+      });
+      files.files.push(
+        { path: store.display(p.rootCert), mode: '0644', what: 'root CA certificate' },
+        {
+          path: store.externalState ? store.location : store.display(p.rootKey),
+          mode: store.externalState ? '-' : '0600',
+          what: `root CA key (${encrypted}; keep it offline)`,
+        },
       );
     }
     const issuing = root ? 'issuing CA (intermediate)' : 'CA';
@@ -520,8 +526,8 @@ export interface JoinResult {
 
 /**
  * Sets up this host's directory for a CA kept elsewhere (a database): a server certificate for this host
- * signed by the CA, its key store and the trust stores, and copies of the CA certificate, the CRL and
- * users.json for its servers. Recorded in the CA's inventory and audit chain like any issuance.
+ * signed by the CA, its key store and the trust stores (the roots in force), and copies of the CA
+ * certificates in force, the chain, their CRLs and users.json for its servers (state-mirror.ts). Recorded in the CA's inventory and audit chain like any issuance.
  * @param store - this host's directory, on the CA's state
  */
 export async function joinCa(store: CaStore, o: JoinOptions): Promise<JoinResult> {
@@ -555,9 +561,9 @@ export async function joinCa(store: CaStore, o: JoinOptions): Promise<JoinResult
     const tx = store.newTransaction();
     const files = new FileList(tx, (f) => store.display(f));
     const p = store.paths;
-    const cas: TrustedCa[] = [{ role: 'issuing', certificate: ca.certificate }];
-    files.write(p.caCert, ca.certificate.toPem(), MODE_PUBLIC, 'CA certificate');
-    stageCaBundle(store, files, cas);
+    // The chain as the database holds it: the root, CAs a rotation replaced and their CRLs come along.
+    for (const copy of hostCopies(store)) files.write(copy.file, copy.data, MODE_PUBLIC, copy.what);
+    const cas: TrustedCa[] = store.casInForce();
     const passwordFiles = stageServerFiles(store, files, {
       ca,
       cas,
@@ -566,15 +572,6 @@ export async function joinCa(store: CaStore, o: JoinOptions): Promise<JoinResult
       store: o.store,
       now,
     });
-    const crl = store.readCrl();
-    if (typeof crl !== 'string')
-      files.write(p.crl, crl.toPem(), MODE_PUBLIC, 'certificate revocation list (copy)');
-    files.write(
-      p.users,
-      `${JSON.stringify(store.readUsers(), null, 2)}\n`,
-      MODE_PUBLIC,
-      'users and roles (copy)',
-    );
     const server = p.server();
     store.appendInventory(tx, [
       issueEvent(

@@ -103,10 +103,10 @@ function planRetirement(
     );
   }
   const root = ca.certificate.isSelfIssued ? undefined : cas.find((c) => c.role === 'root');
-  if (root && !store.exists(root.keyFile)) {
+  if (root && !store.hasCaKey(root)) {
     throw new MtlsCaError(
       'NOT_FOUND',
-      `${action}: the root's key ${store.display(root.keyFile)} revokes the intermediate, and it is offline`,
+      `${action}: the root's key ${store.caKeyPlace(root)} revokes the intermediate, and it is offline`,
       { detail: { kind: 'root-key-offline' } },
     );
   }
@@ -129,14 +129,14 @@ export async function retireCa(store: CaStore, o: RetireOptions): Promise<Retire
   const issuingCa = plan.cas[0]!;
   const [issuing, root] = loadCaKeys(store, plan.root ? [issuingCa, plan.root] : [issuingCa], o.caPassword);
 
-  return store.lock(() => {
+  return store.lock(async () => {
     const { ca, usage, cas, entries } = planRetirement(store, o);
     const p = store.paths;
     const serial = ca.certificate.serialHex;
     const retired = p.retired(serial);
     const after = cas.filter((c) => c !== ca);
     const tx = store.newTransaction();
-    tx.move(p.previous(serial).dir, retired.dir);
+    store.stageRetirement(tx, ca);
     const files = new FileList(tx, (f) => store.display(f));
     stageTrustFiles(store, files, after, {
       storePassword: (artifact) => trustStorePassword(store, artifact, o.store),
@@ -166,7 +166,7 @@ export async function retireCa(store: CaStore, o: RetireOptions): Promise<Retire
     });
     if (events.length) store.appendInventory(tx, events);
     store.appendAudit(tx, [...audit, ...crls.audit], issuing!.privateKey);
-    tx.commit();
+    await tx.commitAsync();
     return {
       retired: {
         ...summarize(ca.certificate),

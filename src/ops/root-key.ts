@@ -26,6 +26,14 @@ function rootOf(store: CaStore, action: string): CaInForce {
   return root;
 }
 
+/** Says whether the root's key is (`held`) or is not where the CA keeps it: its file, or the database. */
+function keyWhere(store: CaStore, root: CaInForce, held = false): string {
+  const [key, place] = store.externalState
+    ? ["the root's key", store.location]
+    : [store.display(root.keyFile), store.display(store.root)];
+  return `${key} is ${held ? '' : 'not '}in ${place}`;
+}
+
 export interface ExportRootKeyOptions {
   /** Where the key goes: a file outside the CA directory. */
   out: string;
@@ -40,7 +48,7 @@ export interface ExportRootKeyResult {
   root: CertificateSummary;
   /** The file written, as the user would type it. */
   file: string;
-  /** The key file removed from the CA directory. */
+  /** The key file removed from the CA directory (with the CA in a database: the key removed from it). */
   removed: string;
   encrypted: boolean;
 }
@@ -55,12 +63,10 @@ export function checkRootKeyExport(
 ): CaInForce {
   const action = 'export the root key';
   const root = rootOf(store, action);
-  if (!store.exists(root.keyFile)) {
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `${action}: ${store.display(root.keyFile)} is not in ${store.display(store.root)} (offline already)`,
-      { detail: { kind: 'root-key-offline' } },
-    );
+  if (!store.hasCaKey(root)) {
+    throw new MtlsCaError('NOT_FOUND', `${action}: ${keyWhere(store, root)} (offline already)`, {
+      detail: { kind: 'root-key-offline' },
+    });
   }
   const out = path.resolve(o.out);
   const inside = path.relative(store.root, out);
@@ -88,25 +94,27 @@ export async function exportRootKey(store: CaStore, o: ExportRootKeyOptions): Pr
   const now = o.now ?? new Date();
   checkRootKeyExport(store, o);
   const ca = store.loadCa(o.caPassword);
-  return store.lock(() => {
+  return store.lock(async () => {
     const root = checkRootKeyExport(store, o);
     // Opened once with the CA password, so the file that leaves is one that password opens.
     store.loadCaKey(root, o.caPassword);
-    const pem = store.readCaKeyFile(root);
+    const key = store.readCaKey(root);
+    if (key.kind !== 'pem') throw new Error('a root key is kept as a PEM');
+    const pem = Buffer.from(key.pem, 'latin1');
     const out = path.resolve(o.out);
     const tx = store.newTransaction();
     tx.write(out, pem, MODE_SECRET);
-    tx.remove(root.keyFile);
+    store.stageRootKey(tx, undefined);
     store.appendAudit(
       tx,
       [auditRecord('root-export', root.certificate, now, { file: store.display(out) })],
       ca.privateKey,
     );
-    tx.commit();
+    await tx.commitAsync();
     return {
       root: summarize(root.certificate),
       file: store.display(out),
-      removed: store.display(root.keyFile),
+      removed: store.externalState ? `the one in ${store.location}` : store.display(root.keyFile),
       encrypted: isEncryptedPrivateKey(pem.toString('latin1')),
     };
   });
@@ -123,7 +131,7 @@ export interface ImportRootKeyOptions {
 
 export interface ImportRootKeyResult {
   root: CertificateSummary;
-  /** The key file written into the CA directory. */
+  /** The key file written into the CA directory (with the CA in a database: the database). */
   file: string;
 }
 
@@ -131,12 +139,10 @@ export interface ImportRootKeyResult {
 export function checkRootKeyImport(store: CaStore): CaInForce {
   const action = 'import the root key';
   const root = rootOf(store, action);
-  if (store.exists(root.keyFile)) {
-    throw new MtlsCaError(
-      'ALREADY_EXISTS',
-      `${action}: ${store.display(root.keyFile)} is in ${store.display(store.root)} already`,
-      { detail: { kind: 'root-key-online' } },
-    );
+  if (store.hasCaKey(root)) {
+    throw new MtlsCaError('ALREADY_EXISTS', `${action}: ${keyWhere(store, root, true)} already`, {
+      detail: { kind: 'root-key-online' },
+    });
   }
   return root;
 }
@@ -158,7 +164,7 @@ export async function importRootKey(store: CaStore, o: ImportRootKeyOptions): Pr
     throw e;
   }
   const ca = store.loadCa(o.caPassword);
-  return store.lock(() => {
+  return store.lock(async () => {
     const root = checkRootKeyImport(store);
     if (!isKeyPair(key, root.certificate.publicKey)) {
       throw new MtlsCaError(
@@ -168,9 +174,10 @@ export async function importRootKey(store: CaStore, o: ImportRootKeyOptions): Pr
       );
     }
     const tx = store.newTransaction();
-    tx.write(root.keyFile, exportPrivateKeyPem(key, o.caPassword), MODE_SECRET);
+    store.stageRootKey(tx, { kind: 'pem', pem: exportPrivateKeyPem(key, o.caPassword) });
     store.appendAudit(tx, [auditRecord('root-import', root.certificate, now)], ca.privateKey);
-    tx.commit();
-    return { root: summarize(root.certificate), file: store.display(root.keyFile) };
+    await tx.commitAsync();
+    const file = store.externalState ? store.location : store.display(root.keyFile);
+    return { root: summarize(root.certificate), file };
   });
 }

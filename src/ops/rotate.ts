@@ -18,7 +18,6 @@ import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../pki/keys.
 import { assertCommonName } from '../pki/names.js';
 import type { Pkcs12Profile } from '../pki/pkcs12.js';
 import { createIntermediateCa, createRootCa } from '../pki/profiles.js';
-import { MODE_PUBLIC, MODE_SECRET } from '../store/atomic.js';
 import type { CaInForce, CaStore } from '../store/ca-store.js';
 import { type InventoryEntry, recordsOf } from '../store/inventory.js';
 import {
@@ -110,10 +109,10 @@ function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'
       'move it out of the way (it is not a CA this directory knows)',
     );
   }
-  if (root && !store.exists(root.keyFile)) {
+  if (root && !store.hasCaKey(root)) {
     throw new MtlsCaError(
       'NOT_FOUND',
-      `${action}: the root's key ${store.display(root.keyFile)} signs the new intermediate, and it is offline`,
+      `${action}: the root's key ${store.caKeyPlace(root)} signs the new intermediate, and it is offline`,
       { detail: { kind: 'root-key-offline' } },
     );
   }
@@ -143,7 +142,7 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
     : createRootCa({ subject, ...keys, days: o.caDays, now });
   const encrypted = store.isCaKeyEncrypted();
 
-  return store.lock(() => {
+  return store.lock(async () => {
     const { issuing, cas, entries } = planRotation(store, o);
     const p = store.paths;
     const previous = p.previous(oldCert.serialHex);
@@ -154,16 +153,19 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
       ...cas.filter((c) => c.role === 'previous'),
     ];
     const tx = store.newTransaction();
-    tx.move(issuing.certFile, previous.cert);
-    tx.move(issuing.keyFile, previous.key);
+    store.stageRotation(tx, certificate, {
+      kind: 'pem',
+      pem: exportPrivateKeyPem(keys.privateKey, encrypted ? o.caPassword : undefined),
+    });
     const files = new FileList(tx, (f) => store.display(f));
     const what = root ? 'issuing CA (intermediate)' : 'CA';
-    files.write(p.caCert, certificate.toPem(), MODE_PUBLIC, `${what} certificate (new)`);
-    files.write(
-      p.caKey,
-      exportPrivateKeyPem(keys.privateKey, encrypted ? o.caPassword : undefined),
-      MODE_SECRET,
-      `${what} key (new, ${encrypted ? 'encrypted' : 'NOT encrypted'})`,
+    files.files.push(
+      { path: store.display(p.caCert), mode: '0644', what: `${what} certificate (new)` },
+      {
+        path: store.externalState ? store.location : store.display(p.caKey),
+        mode: store.externalState ? '-' : '0600',
+        what: `${what} key (new, ${encrypted ? 'encrypted' : 'NOT encrypted'})`,
+      },
     );
     stageTrustFiles(store, files, after, {
       storePassword: (artifact) => trustStorePassword(store, artifact, o.store),
@@ -203,7 +205,7 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
       // The outgoing CA signs: see the file comment.
       old!.privateKey,
     );
-    tx.commit();
+    await tx.commitAsync();
     const [usage] = caUsage(recordsOf(entries), [{ role: 'previous', certificate: oldCert }], now);
     return {
       dir: store.display(store.root),

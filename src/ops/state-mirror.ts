@@ -1,7 +1,9 @@
 /**
- * This host's copies of a CA state kept in a database — ca/crl.pem and users.json, the files `serve` reads
- * (and nginx's `ssl_crl`, a Spring application's users) — kept in step with it while `serve --database-url`
- * runs. A commit anywhere NOTIFYs; the mirror reads the state and rewrites the copies that changed, and the
+ * This host's copies of a CA state kept in a database — the CAs in force (ca/ca.crt, ca/root.crt,
+ * ca/previous/<serial>/ca.crt, ca/chain.pem, ca/ca-bundle.pem), their CRLs (ca/crl.pem) and users.json, the
+ * files `serve` reads (and nginx's `ssl_client_certificate` and `ssl_crl`, a Spring application's users) —
+ * written by `init --join` and kept in step with the database while `serve --database-url` runs, so that a
+ * rotation or a revocation made on another host reaches this one's servers. A commit anywhere NOTIFYs; the mirror reads the state and rewrites the copies that changed, and the
  * server applies them as it applies any new CRL or users file (file watches). While the database is away
  * the copies stay as they were — the last good state, which the server keeps serving with, refusing every
  * client once the CRL's time runs out as it always does — and the mirror says so once, and again when the
@@ -10,6 +12,7 @@
 import { MtlsCaError } from '../pki/errors.js';
 import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
+import { pemBundle } from './trust-files.js';
 
 /** Where the mirror reports: the server's event log. */
 export type MirrorLog = (
@@ -19,23 +22,66 @@ export type MirrorLog = (
   fields?: Record<string, string | number | boolean | undefined>,
 ) => void;
 
+/** One of this host's copies: its file, its text, and what it is (for `init --join`'s list). */
+export interface HostCopy {
+  file: string;
+  data: string;
+  what: string;
+  /** What it copies, for the mirror's log. */
+  kind: 'cas' | 'crl' | 'users';
+}
+
 /**
- * Rewrites this host's CRL and users.json where they differ from the state the store read last.
- * @returns which of the two were rewritten
+ * This host's copies of the state the store read last (see the module comment); the CRLs only when the
+ * state has them.
  */
-export async function writeHostCopies(store: CaStore): Promise<{ crl: boolean; users: boolean }> {
-  const crl = store.readCrl();
-  const crlPem = typeof crl === 'string' ? undefined : crl.toPem();
-  const usersText = `${JSON.stringify(store.readUsers(), null, 2)}\n`;
+export function hostCopies(store: CaStore): HostCopy[] {
+  const p = store.paths;
+  const cas = store.casInForce();
+  const copies: HostCopy[] = cas.map((ca) => ({
+    file: ca.certFile,
+    data: ca.certificate.toPem(),
+    what: `${ca.role === 'issuing' ? 'issuing CA' : ca.role === 'root' ? 'root CA' : 'previous CA'} certificate (copy)`,
+    kind: 'cas',
+  }));
+  const root = cas.find((c) => c.role === 'root');
+  if (root) {
+    const data = pemBundle([cas[0]!.certificate, root.certificate]);
+    copies.push({ file: p.chain, data, what: 'issuing CA + root, the chain', kind: 'cas' });
+  }
+  copies.push({
+    file: p.caBundle,
+    data: pemBundle(cas.map((c) => c.certificate)),
+    what: 'every CA in force, for servers to trust',
+    kind: 'cas',
+  });
+  const crls = store.readCrls();
+  if (typeof crls !== 'string') {
+    const data = crls.map((c) => c.toPem()).join('');
+    copies.push({ file: p.crl, data, what: 'the CRLs of the CAs in force (copy)', kind: 'crl' });
+  }
+  const users = `${JSON.stringify(store.readUsers(), null, 2)}\n`;
+  copies.push({ file: p.users, data: users, what: 'users and roles (copy)', kind: 'users' });
+  return copies;
+}
+
+/**
+ * Rewrites this host's copies where they differ from the state the store read last.
+ * @returns which kinds of copies were rewritten
+ */
+export async function writeHostCopies(
+  store: CaStore,
+): Promise<{ cas: boolean; crl: boolean; users: boolean }> {
+  const stale = hostCopies(store).filter((c) => c.data !== store.readArtifact(c.file)?.toString('utf8'));
   const changed = {
-    crl: crlPem !== undefined && crlPem !== store.readArtifact(store.paths.crl)?.toString('latin1'),
-    users: usersText !== store.readArtifact(store.paths.users)?.toString('utf8'),
+    cas: stale.some((c) => c.kind === 'cas'),
+    crl: stale.some((c) => c.kind === 'crl'),
+    users: stale.some((c) => c.kind === 'users'),
   };
-  if (!changed.crl && !changed.users) return changed;
+  if (stale.length === 0) return changed;
   await store.lockHostFiles(async () => {
     const tx = store.newTransaction();
-    if (changed.crl) tx.write(store.paths.crl, crlPem!, MODE_PUBLIC);
-    if (changed.users) tx.write(store.paths.users, usersText, MODE_PUBLIC);
+    for (const c of stale) tx.write(c.file, c.data, MODE_PUBLIC);
     await tx.commitAsync();
   });
   return changed;
@@ -72,8 +118,9 @@ export async function mirrorState(store: CaStore, log: MirrorLog): Promise<State
       try {
         await state.refresh!();
         const changed = await writeHostCopies(store);
-        if (changed.crl || changed.users) {
+        if (changed.cas || changed.crl || changed.users) {
           log('info', 'state-synced', 'applied a change of the CA in the database', {
+            cas: changed.cas,
             crl: changed.crl,
             users: changed.users,
           });

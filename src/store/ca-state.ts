@@ -30,6 +30,18 @@ export interface UsersFile {
  */
 export type CaKeyReference = { kind: 'pem'; pem: string } | { kind: 'uri'; uri: string };
 
+/**
+ * What a CA is to the state: the CA that issues, the root that signed it (with an intermediate), or one that
+ * a rotation replaced and that stays in force — trusted, its CRL current — until it is retired.
+ */
+export type CaRole = 'issuing' | 'root' | 'previous';
+
+/** A CA in force: trusted, with a current CRL. */
+export interface StateCa {
+  role: CaRole;
+  certificate: Certificate;
+}
+
 export interface CaState {
   /** Where the state lives, for messages: the CA directory, or the database's URL without its password. */
   readonly location: string;
@@ -39,8 +51,11 @@ export interface CaState {
   /** @throws MtlsCaError CA_NOT_INITIALIZED (detail `no-ca`) when there is no CA */
   assertInitialized(): void;
   readCaCertificate(): Certificate;
-  /** The CA key as stored: never decrypted here. */
-  readCaKey(): CaKeyReference;
+  /**
+   * The key of the issuing CA, or of `ca`, as stored: never decrypted here.
+   * @throws MtlsCaError NOT_FOUND for a key that is not held (see {@link loadCaKey})
+   */
+  readCaKey(ca?: StateCa): CaKeyReference;
   isCaKeyEncrypted(): boolean;
   /**
    * The CA certificate and its key, decrypted.
@@ -48,6 +63,25 @@ export interface CaState {
    * @throws MtlsCaError BAD_PASSWORD / PASSWORD_REQUIRED with detail `ca-password`
    */
   loadCa(password: string | undefined): CertificateAuthority;
+
+  /**
+   * Every CA in force: the issuing CA first, then its root (with an intermediate), then the CAs a rotation
+   * replaced, newest first — the CAs servers trust, in the order of {@link readCrls}.
+   */
+  casInForce(): StateCa[];
+  /** The CAs retired from trust, newest first: they signed audit lines in their time. */
+  retiredCas(): Certificate[];
+  /** Whether the key of `ca` is held: a root's may be offline. */
+  hasCaKey(ca: StateCa): boolean;
+  /**
+   * The key of a CA in force other than through {@link loadCa} (the root's, a previous CA's), encrypted with
+   * the CA password as the issuing CA's is.
+   * @param ca - from {@link casInForce}
+   * @param password - the CA password; ignored for an unencrypted key
+   * @throws MtlsCaError NOT_FOUND when its key is not held (detail `root-key-offline` for a root),
+   *   BAD_PASSWORD / PASSWORD_REQUIRED (detail `ca-password`)
+   */
+  loadCaKey(ca: StateCa, password: string | undefined): CertificateAuthority;
 
   /** Changes whenever the inventory does: a check made at one version holds while it is unchanged. */
   inventoryVersion(): string;
@@ -60,6 +94,8 @@ export interface CaState {
   findNamesLike(profile: CertificateProfile, keys: ReadonlySet<string>): string[];
   /** The current CRL, its signature unchecked; `missing`, or `unreadable` (to be replaced, not trusted). */
   readCrl(): Crl | 'missing' | 'unreadable';
+  /** Every current CRL, one per CA in force in the order of {@link casInForce}; as {@link readCrl} otherwise. */
+  readCrls(): Crl[] | 'missing' | 'unreadable';
   readUsers(): UsersFile;
   /** The CA's settings (settings.ts): where it publishes revocation; none set by default. */
   readSettings(): CaSettings;
@@ -69,10 +105,23 @@ export interface CaState {
   /** Runs `fn` as the only writer of the state, reading it fresh first. */
   lock<T>(fn: () => Promise<T> | T): Promise<T>;
   /**
-   * Stages the CA: its certificate and key. A store holds one CA; replacing it is the directory's `force`
-   * (stageBackup first), never a database's.
+   * Stages the CA that issues: its certificate and key. A store holds one such CA; replacing it is a
+   * rotation ({@link stageRotation}), or the directory's `force` (stageBackup first), never a database's.
    */
   stageCa(tx: Transaction, certificate: Certificate, key: CaKeyReference): void;
+  /**
+   * Stages the root that signed the CA of {@link stageCa} (`init --intermediate`), with its key (encrypted).
+   */
+  stageRoot(tx: Transaction, certificate: Certificate, key: CaKeyReference): void;
+  /**
+   * Stages a rotation: the issuing CA becomes a previous one, key and all (still in force), and `certificate`
+   * with `key` the CA that issues.
+   */
+  stageRotation(tx: Transaction, certificate: Certificate, key: CaKeyReference): void;
+  /** Stages the retirement of a previous CA: out of the CAs in force, its certificate and key kept. */
+  stageRetirement(tx: Transaction, ca: StateCa): void;
+  /** Stages the root's key coming back (`root import`), or leaving (undefined: `root export`). */
+  stageRootKey(tx: Transaction, key: CaKeyReference | undefined): void;
   /**
    * Stages inventory events. An issue event for a serial the inventory holds is refused when the
    * transaction commits (DUPLICATE_SERIAL in a database, where writers on several hosts meet; in the CA

@@ -35,7 +35,7 @@ import {
   verifyAuditLog,
 } from './audit.js';
 import { openCaKey } from './ca-key.js';
-import type { CaKeyReference, CaState, UsersFile } from './ca-state.js';
+import type { CaKeyReference, CaState, StateCa, UsersFile } from './ca-state.js';
 import { commitPending, INTENT_FILE, recoverCommit } from './commit.js';
 import {
   type CertificateProfile,
@@ -51,7 +51,7 @@ import { type CaFiles, type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
 import { type CaSettings, encodeSettings, parseSettings } from './settings.js';
 
-export type { UsersFile } from './ca-state.js';
+export type { CaRole, UsersFile } from './ca-state.js';
 
 export interface CaStoreOptions {
   /**
@@ -69,15 +69,12 @@ export interface CaStoreOptions {
 }
 
 /**
- * What a CA of the directory is to it: the CA that issues (`ca/ca.crt`), the root that signed it (with an
- * intermediate), or one that a rotation replaced and that stays trusted until retired (`ca/previous/`).
+ * A CA in force in the directory: trusted, its CRL in `ca/crl.pem` — the CA that issues (`ca/ca.crt`), the
+ * root that signed it (`ca/root.crt`, with an intermediate), or one that a rotation replaced and that stays
+ * trusted until retired (`ca/previous/`). With the state in a database, the files are this host's copies of
+ * the certificates, and the keys are there (see {@link CaStore.hasCaKey}).
  */
-export type CaRole = 'issuing' | 'root' | 'previous';
-
-/** A CA in force in the directory: trusted, its CRL in `ca/crl.pem`. */
-export interface CaInForce {
-  role: CaRole;
-  certificate: Certificate;
+export interface CaInForce extends StateCa {
   certFile: string;
   /** Its key file, which may be missing: a root taken offline. */
   keyFile: string;
@@ -187,6 +184,17 @@ export class CaStore implements CaState {
    */
   casInForce(): CaInForce[] {
     const p = this.paths;
+    if (this.#state) {
+      return this.#state.casInForce().map((ca) => {
+        const files =
+          ca.role === 'issuing'
+            ? { cert: p.caCert, key: p.caKey }
+            : ca.role === 'root'
+              ? { cert: p.rootCert, key: p.rootKey }
+              : p.previous(ca.certificate.serialHex);
+        return { ...ca, certFile: files.cert, keyFile: files.key };
+      });
+    }
     // The issuing CA's certificate, its key there or not (a copy of the directory on a server has none).
     const issuing = this.readCertificate(p.caCert) ?? this.readCaCertificate();
     const cas: CaInForce[] = [
@@ -201,6 +209,7 @@ export class CaStore implements CaState {
 
   /** The CAs retired from trust (`ca/retired/`), newest first: they signed audit lines in their time. */
   retiredCas(): Certificate[] {
+    if (this.#state) return this.#state.retiredCas();
     return this.#casIn(this.paths.retiredDir, (serial) => this.paths.retired(serial)).map(
       (c) => c.certificate,
     );
@@ -233,21 +242,42 @@ export class CaStore implements CaState {
    * @throws MtlsCaError NOT_FOUND when the key is not in the directory (a root taken offline: detail
    *   `root-key-offline`), BAD_PASSWORD / PASSWORD_REQUIRED (detail `ca-password`)
    */
-  loadCaKey(ca: CaInForce, password: string | undefined): CertificateAuthority {
-    const data = this.#readIfPresent(ca.keyFile);
-    if (!data) {
-      throw new MtlsCaError(
-        'NOT_FOUND',
-        `read ${this.display(ca.keyFile)}: the key of ${ca.certificate.subjectName} is not in ${this.display(this.root)}`,
-        { detail: ca.role === 'root' ? { kind: 'root-key-offline' } : { kind: 'ca-key-missing' } },
-      );
-    }
-    return { certificate: ca.certificate, privateKey: this.#parseCaKey(data, ca.keyFile, password) };
+  loadCaKey(ca: StateCa, password: string | undefined): CertificateAuthority {
+    if (this.#state) return this.#state.loadCaKey(ca, password);
+    if (ca.role === 'issuing') return this.loadCa(password);
+    const file = this.#keyFileOf(ca);
+    const data = this.#readIfPresent(file);
+    if (!data) throw this.#keyMissing(ca, file);
+    return { certificate: ca.certificate, privateKey: this.#parseCaKey(data, file, password) };
   }
 
-  /** The bytes of a CA's key file as stored (encrypted with the CA password), for taking it offline. */
-  readCaKeyFile(ca: CaInForce): Buffer {
-    return this.#read(ca.keyFile);
+  /** Whether the key of a CA in force is held: in the directory, or in the state's store. */
+  hasCaKey(ca: StateCa): boolean {
+    if (this.#state) return this.#state.hasCaKey(ca);
+    return ca.role === 'issuing' || this.exists(this.#keyFileOf(ca));
+  }
+
+  /**
+   * Where the key of `ca` is kept, for messages: its file (`ssl/ca/root.key`), or, with the state elsewhere,
+   * `in <the database>`.
+   */
+  caKeyPlace(ca: CaInForce): string {
+    return this.#state ? `in ${this.#state.location}` : this.display(ca.keyFile);
+  }
+
+  /** The key file of a CA of the directory. */
+  #keyFileOf(ca: StateCa): string {
+    const p = this.paths;
+    if (ca.role === 'issuing') return p.caKey;
+    return ca.role === 'root' ? p.rootKey : p.previous(ca.certificate.serialHex).key;
+  }
+
+  #keyMissing(ca: StateCa, file: string): MtlsCaError {
+    return new MtlsCaError(
+      'NOT_FOUND',
+      `read ${this.display(file)}: the key of ${ca.certificate.subjectName} is not in ${this.display(this.root)}`,
+      { detail: ca.role === 'root' ? { kind: 'root-key-offline' } : { kind: 'ca-key-missing' } },
+    );
   }
 
   /** A CA key file's key, with a wrong or missing password said to be the CA password's. */
@@ -255,8 +285,14 @@ export class CaStore implements CaState {
     return openCaKey(data, password, this.display(file));
   }
 
-  readCaKey(): CaKeyReference {
-    if (this.#state) return this.#state.readCaKey();
+  readCaKey(ca?: StateCa): CaKeyReference {
+    if (this.#state) return this.#state.readCaKey(ca);
+    if (ca && ca.role !== 'issuing') {
+      const file = this.#keyFileOf(ca);
+      const data = this.#readIfPresent(file);
+      if (!data) throw this.#keyMissing(ca, file);
+      return { kind: 'pem', pem: data.toString('latin1') };
+    }
     const uri = this.tokenKeyUri();
     if (uri !== undefined) return { kind: 'uri', uri };
     return { kind: 'pem', pem: this.#read(this.paths.caKey).toString('latin1') };
@@ -467,10 +503,7 @@ export class CaStore implements CaState {
    * as for {@link readCrl}.
    */
   readCrls(): Crl[] | 'missing' | 'unreadable' {
-    if (this.#state) {
-      const crl = this.#state.readCrl();
-      return typeof crl === 'string' ? crl : [crl];
-    }
+    if (this.#state) return this.#state.readCrls();
     this.#settle();
     let data: Buffer;
     try {
@@ -744,6 +777,64 @@ export class CaStore implements CaState {
     // A key in a token stays there: the directory keeps where it is (tokenKeyUri reads it back).
     if (key.kind === 'uri') tx.write(this.paths.caKeyUri, `${key.uri}\n`, MODE_PUBLIC);
     else tx.write(this.paths.caKey, key.pem, MODE_SECRET);
+  }
+
+  /**
+   * Stages the root that signed the issuing CA: ca/root.crt and ca/root.key, or, with another store, the root
+   * there and the certificate's copy in ca/root.crt.
+   */
+  stageRoot(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    tx.write(this.paths.rootCert, certificate.toPem(), MODE_PUBLIC);
+    if (this.#state) {
+      this.#state.stageRoot(tx, certificate, key);
+      return;
+    }
+    if (key.kind !== 'pem') throw new Error('a root key is kept in the directory as a file');
+    tx.write(this.paths.rootKey, key.pem, MODE_SECRET);
+  }
+
+  /**
+   * Stages a rotation: the issuing CA moves, key and all, to `ca/previous/<serial>/`, and `certificate` and
+   * `key` become ca/ca.crt and ca/ca.key. With another store, the rotation is staged there and this host gets
+   * the certificates' copies.
+   */
+  stageRotation(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    const p = this.paths;
+    const old = this.readCaCertificate();
+    const previous = p.previous(old.serialHex);
+    if (this.#state) {
+      tx.write(previous.cert, old.toPem(), MODE_PUBLIC);
+      tx.write(p.caCert, certificate.toPem(), MODE_PUBLIC);
+      this.#state.stageRotation(tx, certificate, key);
+      return;
+    }
+    if (key.kind !== 'pem') throw new Error('a rotation makes a key file');
+    tx.move(p.caCert, previous.cert);
+    tx.move(p.caKey, previous.key);
+    tx.write(p.caCert, certificate.toPem(), MODE_PUBLIC);
+    tx.write(p.caKey, key.pem, MODE_SECRET);
+  }
+
+  /**
+   * Stages the retirement of a previous CA: `ca/previous/<serial>/` moves to `ca/retired/<serial>/` (with
+   * another store: retired there, and this host's copy moved when it has one).
+   */
+  stageRetirement(tx: Transaction, ca: StateCa): void {
+    const serial = ca.certificate.serialHex;
+    const from = this.paths.previous(serial).dir;
+    if (!this.#state || this.exists(from)) tx.move(from, this.paths.retired(serial).dir);
+    this.#state?.stageRetirement(tx, ca);
+  }
+
+  /** Stages the root's key: back in ca/root.key (or the state's store), or, undefined, out of it. */
+  stageRootKey(tx: Transaction, key: CaKeyReference | undefined): void {
+    if (this.#state) {
+      this.#state.stageRootKey(tx, key);
+      return;
+    }
+    if (key === undefined) tx.remove(this.paths.rootKey);
+    else if (key.kind === 'pem') tx.write(this.paths.rootKey, key.pem, MODE_SECRET);
+    else throw new Error('a root key is kept in the directory as a file');
   }
 
   /**

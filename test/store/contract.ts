@@ -8,14 +8,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { resignCrl } from '../../src/ops/crl.js';
+import { initCa } from '../../src/ops/init.js';
 import { issueClient } from '../../src/ops/issue-client.js';
 import { auditRecord, issueEvent } from '../../src/ops/records.js';
+import { retireCa } from '../../src/ops/retire.js';
 import { revoke } from '../../src/ops/revoke.js';
+import { exportRootKey, importRootKey } from '../../src/ops/root-key.js';
+import { rotateCa } from '../../src/ops/rotate.js';
 import { exportPrivateKeyPem, publicKeyOf } from '../../src/pki/keys.js';
 import { createRootCa } from '../../src/pki/profiles.js';
 import type { CaStore } from '../../src/store/ca-store.js';
 import { errorOf } from '../helpers/errors.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/tools.js';
 
 export const CA_PASSWORD = 'contract-ca-password';
 
@@ -62,6 +67,23 @@ const clientSettings = {
 function issue(store: CaStore, name: string, roles: string[], force = false) {
   return issueClient(store, { name, roles, email: [], ...clientSettings, force });
 }
+
+const caChanges = {
+  caPassword: CA_PASSWORD,
+  store: { given: 'store-password' },
+  p12Profile: 'compat' as const,
+  now: NOW,
+};
+
+/** Each CRL of `store` as [its issuer, its number, the serials it lists], in their order. */
+function crlsOf(store: CaStore): [string, string, string[]][] {
+  const crls = store.readCrls();
+  if (typeof crls === 'string') throw new Error(`CRLs ${crls}`);
+  return crls.map((c) => [c.issuerName, c.crlNumber.toString(), c.revoked.map((r) => r.serialHex)]);
+}
+
+/** The CAs in force of `store` as [role, subject]. */
+const casOf = (store: CaStore) => store.casInForce().map((c) => [c.role, c.certificate.subjectName]);
 
 /**
  * Registers the contract's tests for one backend.
@@ -169,6 +191,106 @@ export function storeContract(backend: ContractBackend): void {
     expect(other.readUsers()).toEqual({
       users: { carol: { roles: ['user', 'admin'] }, dave: { roles: ['user'] } },
     });
+  });
+
+  test("a CA with an intermediate: the chain and each CA's CRL as stored; the root's key offline and back", async () => {
+    const store = await fresh();
+    await initCa(store, {
+      caName: 'Chain Root',
+      keyType: 'ecdsa-p256',
+      caDays: 3650,
+      hosts: [],
+      serverDays: 30,
+      force: false,
+      intermediate: true,
+      ...caChanges,
+    });
+    const other = await reopen(store);
+    expect(casOf(other)).toEqual([
+      ['issuing', 'CN=Chain Root Intermediate 1'],
+      ['root', 'CN=Chain Root'],
+    ]);
+    const [issuing, root] = other.casInForce();
+    expect(issuing!.certificate.isIssuedBy(root!.certificate)).toBe(true);
+    expect(crlsOf(other)).toEqual([
+      ['CN=Chain Root Intermediate 1', '1', []],
+      ['CN=Chain Root', '1', []],
+    ]);
+    expect(other.loadCaKey(root!, CA_PASSWORD).certificate.subjectName).toBe('CN=Chain Root');
+    const rootKey = other.readCaKey(root!);
+    expect(rootKey.kind === 'pem' && rootKey.pem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+
+    const out = path.join(tempDir(), 'root.key');
+    await exportRootKey(store, { out, force: false, caPassword: CA_PASSWORD, now: NOW });
+    expect(fs.readFileSync(out, 'latin1')).toBe(rootKey.kind === 'pem' && rootKey.pem);
+    const offline = await reopen(store);
+    expect(offline.hasCaKey(root!)).toBe(false);
+    expect(errorOf(() => offline.loadCaKey(root!, CA_PASSWORD)).detail).toEqual({ kind: 'root-key-offline' });
+    // Issuing goes on without the root: its CRL is re-signed, the root's kept as it was.
+    await resignCrl(offline, { caPassword: CA_PASSWORD, now: NOW });
+    expect(crlsOf(await reopen(store)).map(([, n]) => n)).toEqual(['2', '1']);
+
+    await importRootKey(store, { file: out, data: fs.readFileSync(out), caPassword: CA_PASSWORD, now: NOW });
+    const back = await reopen(store);
+    expect(back.hasCaKey(root!)).toBe(true);
+    await resignCrl(back, { caPassword: CA_PASSWORD, now: NOW });
+    expect(crlsOf(await reopen(store)).map(([, n]) => n)).toEqual(['3', '2']);
+    expect(await back.verifyAudit()).toMatchObject({ ok: true });
+  });
+
+  test('a rotation keeps the old CA in force, key and CRL, until it is retired; the audit chain spans both', async () => {
+    const store = await fresh();
+    await initialize(store);
+    const alice = await issue(store, 'alice', ['user']);
+    await resignCrl(store, { caPassword: CA_PASSWORD, now: NOW });
+    await rotateCa(store, { caDays: 3650, ...caChanges });
+    const bob = await issue(store, 'bob', ['user']);
+    const other = await reopen(store);
+    expect(casOf(other)).toEqual([
+      ['issuing', 'CN=Contract CA 2'],
+      ['previous', 'CN=Contract CA'],
+    ]);
+    const previous = other.casInForce()[1]!;
+    expect(other.hasCaKey(previous)).toBe(true);
+    expect(other.loadCaKey(previous, CA_PASSWORD).certificate.subjectName).toBe('CN=Contract CA');
+    const issuers = new Map(other.readInventory().map((e) => [e.name, e.issuer]));
+    expect([issuers.get('alice'), issuers.get('bob')]).toEqual(['CN=Contract CA', 'CN=Contract CA 2']);
+    expect(crlsOf(other)).toEqual([
+      ['CN=Contract CA 2', '1', []],
+      ['CN=Contract CA', '1', []],
+    ]);
+
+    // A client of the old CA is revoked on its CRL, which the old CA's key signs.
+    await revoke(other, { target: 'alice', reason: 'keyCompromise', caPassword: CA_PASSWORD, now: NOW });
+    const after = await reopen(store);
+    expect(crlsOf(after)).toEqual([
+      ['CN=Contract CA 2', '1', []],
+      ['CN=Contract CA', '2', [alice.certificate.serial]],
+    ]);
+    const oldCrl = (after.readCrls() as Exclude<ReturnType<CaStore['readCrls']>, string>)[1]!;
+    expect(oldCrl.isSignedBy(previous.certificate)).toBe(true);
+
+    await retireCa(after, { force: false, ...caChanges });
+    const retired = await reopen(store);
+    expect(casOf(retired)).toEqual([['issuing', 'CN=Contract CA 2']]);
+    expect(retired.retiredCas().map((c) => c.subjectName)).toEqual(['CN=Contract CA']);
+    expect(crlsOf(retired)).toEqual([['CN=Contract CA 2', '1', []]]);
+    expect(retired.readInventory().find((e) => e.name === 'bob')?.serial).toBe(bob.certificate.serial);
+    // Lines signed by the old CA (before the rotation, and the rotation itself) and by the new one.
+    expect(await retired.verifyAudit()).toEqual({ ok: true, lines: 9 });
+  });
+
+  test('a command that loaded the CA before another rotated it is refused under the lock, nothing signed', async () => {
+    const store = await fresh();
+    await initialize(store);
+    const other = await reopen(store);
+    store.loadCa(CA_PASSWORD);
+    await rotateCa(other, { caDays: 3650, ...caChanges });
+    const e = await errorOf(() => store.lock(() => 'signed'));
+    expect([e.code, e.message]).toEqual([
+      'INVALID_ARGUMENT',
+      `use the CA of ${store.location}: it was replaced while this command ran`,
+    ]);
   });
 
   test("the CA's settings: none at first; staged ones seen in their transaction, then by every store", async () => {

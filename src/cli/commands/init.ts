@@ -110,13 +110,6 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           'leave --force out; to set up another host from the CA there, pass --join',
         );
       }
-      if (databaseUrl && flags.intermediate) {
-        throw new MtlsCaError(
-          'USAGE',
-          'use --intermediate with --database-url: a database holds one CA, not a root and an intermediate yet',
-          'leave --intermediate out, or keep a CA with an intermediate in a CA directory',
-        );
-      }
       if (databaseUrl && flags.caKey !== undefined) {
         throw new MtlsCaError(
           'USAGE',

@@ -8,16 +8,22 @@
  * What the tables promise, enforced by the database itself so that no writer — another host, an older
  * mtls-ca, a hand-written query — can break it:
  *
- * - `ca`: at most one row; its key is either an encrypted PKCS#8 PEM or a reference (a `pkcs11:` URI), never
- *   a plaintext key (CHECK).
+ * - `ca`: the CA that issues, at most one row; its key is either an encrypted PKCS#8 PEM or a reference (a
+ *   `pkcs11:` URI), never a plaintext key (CHECK).
+ * - `other_ca` (version 2): the CA's other CAs, by serial, as a CA directory keeps them in `ca/`: the `root`
+ *   that signed the issuing intermediate (at most one: a partial UNIQUE index), the CAs a rotation replaced
+ *   (`previous`: in force, trusted until retired) and the `retired` ones (out of every trust file, kept because
+ *   they signed audit lines of their day). A key as in `ca`, or none: a root taken offline (`root export`)
+ *   leaves no key here.
  * - `certificate`: the inventory, one row per certificate; the serial is UNIQUE — serials are random 127-bit
  *   numbers chosen by the issuer, and the constraint, not a counter, is what keeps two hosts from ever
  *   recording the same one.
  * - `audit`: one signed, hash-chained line per operation, at its position `seq` (1, 2, …: the PRIMARY KEY, so
  *   two writers cannot take one place); `audit_head` the signed count and last hash (see audit.ts).
- * - `crl`: the current CRL and its number; `settings`: the CA's settings (settings.ts); `app_user`: users and
- *   their roles; `state`: a version that grows
- *   with every commit, announced with NOTIFY on {@link NOTIFY_CHANNEL} so servers hear of a revocation at once.
+ * - `crl`: the current CRLs, one per CA in force at its `position` (0: the issuing CA's, then the root's, then
+ *   the previous CAs', newest first, as `ca/crl.pem` holds them), each with its CRL number.
+ * - `settings`: the CA's settings (settings.ts); `app_user`: users and their roles; `state`: a version that
+ *   grows with every commit, announced with NOTIFY on {@link NOTIFY_CHANNEL} so servers hear of a revocation at once.
  */
 import { MtlsCaError } from '../../pki/errors.js';
 import { databaseFailure, type PgClient } from './driver.js';
@@ -90,6 +96,24 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO ${SCHEMA}.state DEFAULT VALUES;
   `,
+  // 2: the CA's chain — its root, the CAs a rotation replaced, retired ones — and one CRL per CA in force;
+  // the CRL a version-1 database holds is its one CA's, at position 0.
+  `
+  CREATE TABLE ${SCHEMA}.other_ca (
+    serial text PRIMARY KEY,
+    role text NOT NULL CHECK (role IN ('root', 'previous', 'retired')),
+    certificate bytea NOT NULL,
+    key_pem text CHECK (key_pem LIKE '-----BEGIN ENCRYPTED PRIVATE KEY-----%'),
+    key_uri text,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (key_pem IS NULL OR key_uri IS NULL)
+  );
+  CREATE UNIQUE INDEX other_ca_one_root ON ${SCHEMA}.other_ca (role) WHERE role = 'root';
+  ALTER TABLE ${SCHEMA}.crl ADD COLUMN position integer NOT NULL DEFAULT 0 CHECK (position >= 0);
+  ALTER TABLE ${SCHEMA}.crl DROP COLUMN id;
+  ALTER TABLE ${SCHEMA}.crl ALTER COLUMN position DROP DEFAULT;
+  ALTER TABLE ${SCHEMA}.crl ADD PRIMARY KEY (position);
+  `,
 ];
 
 /** The schema version this mtls-ca reads and writes. */
@@ -131,8 +155,14 @@ export interface MigrationResult {
  * Brings the schema to {@link SCHEMA_VERSION}, one transaction per version, holding an advisory lock so that
  * two hosts migrating at once apply each version once. A newer schema is left alone and refused.
  * @param location - the database, for messages
+ * @param target - the version to stop at (default {@link SCHEMA_VERSION}): an older one makes the database an
+ *   older mtls-ca made, to test the upgrade from it
  */
-export async function migrate(client: PgClient, location: string): Promise<MigrationResult> {
+export async function migrate(
+  client: PgClient,
+  location: string,
+  target = SCHEMA_VERSION,
+): Promise<MigrationResult> {
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
     try {
@@ -142,7 +172,7 @@ export async function migrate(client: PgClient, location: string): Promise<Migra
       );
       const from = await schemaVersion(client);
       if (from > SCHEMA_VERSION) await assertSchema(client, location);
-      for (let v = from + 1; v <= SCHEMA_VERSION; v++) {
+      for (let v = from + 1; v <= target; v++) {
         await client.query('BEGIN');
         try {
           await client.query(MIGRATIONS[v - 1]!);
@@ -153,7 +183,7 @@ export async function migrate(client: PgClient, location: string): Promise<Migra
           throw e;
         }
       }
-      return { from, to: SCHEMA_VERSION };
+      return { from, to: Math.max(from, target) };
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]).catch(() => {});
     }

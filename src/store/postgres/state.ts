@@ -30,7 +30,14 @@ import {
   verifyAuditLines,
 } from '../audit.js';
 import { openCaKey } from '../ca-key.js';
-import type { CaKeyReference, CaState, StateWatch, StateWatchHandlers, UsersFile } from '../ca-state.js';
+import type {
+  CaKeyReference,
+  CaState,
+  StateCa,
+  StateWatch,
+  StateWatchHandlers,
+  UsersFile,
+} from '../ca-state.js';
 import {
   type CertificateProfile,
   fillIssuers,
@@ -49,11 +56,20 @@ const LOCK_TIMEOUT = '60s';
 /** The name the audit chain's head goes by in {@link AuditVerification} reasons. */
 const HEAD_NAME = 'audit_head';
 
+/** A CA of `other_ca`: the root, a previous or a retired CA, its key (none: a root taken offline). */
+export interface OtherCa {
+  role: 'root' | 'previous' | 'retired';
+  certificate: Certificate;
+  key: CaKeyReference | undefined;
+}
+
 interface Snapshot {
   version: string;
   ca?: { certificate: Certificate; key: CaKeyReference };
+  /** The other CAs, newest first. */
+  others: OtherCa[];
   entries: InventoryEntry[];
-  crl: Crl | 'missing' | 'unreadable';
+  crls: Crl[] | 'missing' | 'unreadable';
   users: UsersFile;
   settings: CaSettings;
   audit: { last?: string; head?: string; count: number };
@@ -62,8 +78,15 @@ interface Snapshot {
 /** What one directory transaction changes in the database, applied by {@link PostgresState.#commit}. */
 interface Pending {
   ca?: { certificate: Certificate; key: CaKeyReference };
+  root?: { certificate: Certificate; key: CaKeyReference };
+  /** The CA that issues from now on, the one it replaces becoming a previous CA. */
+  rotation?: { replaces: Certificate; certificate: Certificate; key: CaKeyReference };
+  /** The serials of previous CAs retired. */
+  retire: string[];
+  /** The root's key coming back, or (`key` undefined) leaving. */
+  rootKey?: { key: CaKeyReference | undefined };
   events: InventoryEvent[];
-  crl?: Crl;
+  crls?: Crl[];
   settings?: CaSettings;
   users: Map<string, string[]>;
   audit: string[];
@@ -101,7 +124,7 @@ function entryOf(r: Row): InventoryEntry {
 }
 
 /** A query on the store's connection. */
-type Query = (text: string, values?: unknown[]) => Promise<{ rows: Row[] }>;
+type Query = (text: string, values?: unknown[]) => Promise<{ rows: Row[]; rowCount?: number | null }>;
 
 /** The audit chain's lines in order, and its head's text. */
 async function readChain(q: Query): Promise<{ lines: string[]; head: string | undefined }> {
@@ -110,14 +133,49 @@ async function readChain(q: Query): Promise<{ lines: string[]; head: string | un
   return { lines, head };
 }
 
+/** A key as its two columns hold it: an encrypted PEM, or a reference. */
+const keyColumns = (key: CaKeyReference | undefined): [string | null, string | null] => [
+  key?.kind === 'pem' ? key.pem : null,
+  key?.kind === 'uri' ? key.uri : null,
+];
+
+/** The key of a row of `ca` or `other_ca`, or undefined for none. */
+const keyOf = (r: Row): CaKeyReference | undefined =>
+  r.key_uri !== null
+    ? { kind: 'uri', uri: r.key_uri as string }
+    : r.key_pem !== null
+      ? { kind: 'pem', pem: r.key_pem as string }
+      : undefined;
+
 /** The CA's row: its certificate, and its key's PEM or reference. */
 async function insertCa(q: Query, certificate: Certificate, key: CaKeyReference): Promise<void> {
   await q(`INSERT INTO ${SCHEMA}.ca (certificate, key_pem, key_uri) VALUES ($1, $2, $3)`, [
     certificate.der,
-    key.kind === 'pem' ? key.pem : null,
-    key.kind === 'uri' ? key.uri : null,
+    ...keyColumns(key),
   ]);
 }
+
+/** A row of `other_ca`. */
+async function insertOtherCa(q: Query, ca: OtherCa): Promise<void> {
+  await q(
+    `INSERT INTO ${SCHEMA}.other_ca (serial, role, certificate, key_pem, key_uri) VALUES ($1, $2, $3, $4, $5)`,
+    [ca.certificate.serialHex, ca.role, ca.certificate.der, ...keyColumns(ca.key)],
+  );
+}
+
+/** The current CRLs in their order, replacing those there. */
+async function replaceCrls(q: Query, crls: readonly Crl[]): Promise<void> {
+  await q(`DELETE FROM ${SCHEMA}.crl`);
+  await q(
+    `INSERT INTO ${SCHEMA}.crl (position, crl_number, der)
+     SELECT * FROM unnest($1::integer[], $2::numeric[], $3::bytea[])`,
+    [crls.map((_, i) => i), crls.map((c) => c.crlNumber.toString()), crls.map((c) => c.der)],
+  );
+}
+
+/** Newest first, as a CA directory lists its previous and retired CAs. */
+const newestFirst = (a: { certificate: Certificate }, b: { certificate: Certificate }) =>
+  b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime();
 
 /** Entries with their issuer, filled in as the file store fills lines written before it was recorded. */
 function withIssuers(entries: InventoryEntry[]): InventoryEntry[] {
@@ -171,11 +229,12 @@ export class PostgresState implements CaState {
   async load(): Promise<void> {
     try {
       await this.#transaction('read', async (q) => {
-        const [version, ca, certs, crl, users, settings, last, head, count] = [
+        const [version, ca, others, certs, crl, users, settings, last, head, count] = [
           await q(`SELECT version FROM ${SCHEMA}.state`),
           await q(`SELECT certificate, key_pem, key_uri FROM ${SCHEMA}.ca`),
+          await q(`SELECT role, certificate, key_pem, key_uri FROM ${SCHEMA}.other_ca`),
           await q(`SELECT * FROM ${SCHEMA}.certificate ORDER BY seq`),
-          await q(`SELECT der FROM ${SCHEMA}.crl`),
+          await q(`SELECT der FROM ${SCHEMA}.crl ORDER BY position`),
           await q(`SELECT name, roles FROM ${SCHEMA}.app_user ORDER BY name`),
           await q(`SELECT data FROM ${SCHEMA}.settings`),
           await q(`SELECT line FROM ${SCHEMA}.audit ORDER BY seq DESC LIMIT 1`),
@@ -183,11 +242,10 @@ export class PostgresState implements CaState {
           await q(`SELECT count(*) AS n FROM ${SCHEMA}.audit`),
         ];
         const caRow = ca.rows[0];
-        const crlRow = crl.rows[0];
-        let current: Snapshot['crl'] = 'missing';
-        if (crlRow) {
+        let current: Snapshot['crls'] = 'missing';
+        if (crl.rows.length > 0) {
           try {
-            current = Crl.from(crlRow.der as Buffer, `the CRL in ${this.location}`);
+            current = crl.rows.map((r) => Crl.from(r.der as Buffer, `the CRLs in ${this.location}`));
           } catch {
             current = 'unreadable';
           }
@@ -201,15 +259,19 @@ export class PostgresState implements CaState {
                     caRow.certificate as Buffer,
                     `the CA certificate in ${this.location}`,
                   ),
-                  key:
-                    caRow.key_uri !== null
-                      ? { kind: 'uri', uri: caRow.key_uri as string }
-                      : { kind: 'pem', pem: caRow.key_pem as string },
+                  key: keyOf(caRow)!,
                 },
               }
             : {}),
+          others: others.rows
+            .map((r) => ({
+              role: r.role as OtherCa['role'],
+              certificate: Certificate.from(r.certificate as Buffer, `a CA certificate in ${this.location}`),
+              key: keyOf(r),
+            }))
+            .sort(newestFirst),
           entries: withIssuers(certs.rows.map(entryOf)),
-          crl: current,
+          crls: current,
           users: {
             users: Object.fromEntries(
               users.rows.map((r) => [r.name as string, { roles: r.roles as string[] }]),
@@ -278,8 +340,52 @@ export class PostgresState implements CaState {
     return this.#ca().certificate;
   }
 
-  readCaKey(): CaKeyReference {
-    return this.#ca().key;
+  readCaKey(ca?: StateCa): CaKeyReference {
+    if (!ca || ca.role === 'issuing') return this.#ca().key;
+    const key = this.#other(ca).key;
+    if (!key) throw this.#keyNotHeld(ca);
+    return key;
+  }
+
+  casInForce(): StateCa[] {
+    const { others } = this.#state;
+    return [
+      { role: 'issuing', certificate: this.#ca().certificate },
+      ...others.filter((c) => c.role === 'root'),
+      ...others.filter((c) => c.role === 'previous'),
+    ].map(({ role, certificate }) => ({ role: role as StateCa['role'], certificate }));
+  }
+
+  retiredCas(): Certificate[] {
+    return this.#state.others.filter((c) => c.role === 'retired').map((c) => c.certificate);
+  }
+
+  hasCaKey(ca: StateCa): boolean {
+    return ca.role === 'issuing' || this.#other(ca).key !== undefined;
+  }
+
+  loadCaKey(ca: StateCa, password: string | undefined): CertificateAuthority {
+    if (ca.role === 'issuing') return this.loadCa(password);
+    const key = this.readCaKey(ca);
+    return {
+      certificate: ca.certificate,
+      privateKey: openCaKey(key, password, `the key of ${ca.certificate.subjectName} in ${this.location}`),
+    };
+  }
+
+  /** The row of `other_ca` of a CA in force. */
+  #other(ca: StateCa): OtherCa {
+    const found = this.#state.others.find((c) => c.certificate.der.equals(ca.certificate.der));
+    if (!found) throw new Error(`PostgresState: ${ca.certificate.subjectName} is not a CA of the state`);
+    return found;
+  }
+
+  #keyNotHeld(ca: StateCa): MtlsCaError {
+    return new MtlsCaError(
+      'NOT_FOUND',
+      `read the key of ${ca.certificate.subjectName}: it is not in ${this.location}`,
+      { detail: ca.role === 'root' ? { kind: 'root-key-offline' } : { kind: 'ca-key-missing' } },
+    );
   }
 
   isCaKeyEncrypted(): boolean {
@@ -289,7 +395,25 @@ export class PostgresState implements CaState {
 
   loadCa(password: string | undefined): CertificateAuthority {
     const { certificate, key } = this.#ca();
-    return { certificate, privateKey: openCaKey(key, password, `the CA key in ${this.location}`) };
+    const privateKey = openCaKey(key, password, `the CA key in ${this.location}`);
+    this.#loadedCa = certificate;
+    return { certificate, privateKey };
+  }
+
+  /** The CA certificate {@link loadCa} returned, which commands sign with after taking the lock. */
+  #loadedCa: Certificate | undefined;
+
+  /**
+   * Refuses to go on when the CA loaded before the lock no longer issues: another host rotated it meanwhile,
+   * and what this command signed would be the old CA's (as the CA directory refuses it).
+   */
+  #assertSameCa(): void {
+    if (!this.#loadedCa || this.#state.ca?.certificate.der.equals(this.#loadedCa.der)) return;
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      `use the CA of ${this.location}: it was replaced while this command ran`,
+      'run the command again',
+    );
   }
 
   inventoryVersion(): string {
@@ -307,7 +431,13 @@ export class PostgresState implements CaState {
   }
 
   readCrl(): Crl | 'missing' | 'unreadable' {
-    return this.#state.crl;
+    const crls = this.#state.crls;
+    return typeof crls === 'string' ? crls : crls[0]!;
+  }
+
+  readCrls(): Crl[] | 'missing' | 'unreadable' {
+    const crls = this.#state.crls;
+    return typeof crls === 'string' ? crls : [...crls];
   }
 
   readUsers(): UsersFile {
@@ -327,14 +457,18 @@ export class PostgresState implements CaState {
   }
 
   async verifyAudit(): Promise<AuditVerification> {
-    const ca = this.readCaCertificate();
+    // Each line was signed by the issuing CA of its day: the current one, a previous or a retired one.
+    const signers = [
+      this.readCaCertificate(),
+      ...this.#state.others.filter((c) => c.role !== 'root').map((c) => c.certificate),
+    ];
     let chain: { lines: string[]; head: string | undefined };
     try {
       chain = await this.#transaction('read', readChain);
     } catch (e) {
       throw databaseFailure('read the audit chain of', this.location, e);
     }
-    return verifyAuditLines(chain.lines, chain.head, HEAD_NAME, ca);
+    return verifyAuditLines(chain.lines, chain.head, HEAD_NAME, signers);
   }
 
   async lock<T>(fn: () => Promise<T> | T): Promise<T> {
@@ -355,6 +489,7 @@ export class PostgresState implements CaState {
     this.#locked = true;
     try {
       await this.#loadIfChanged();
+      this.#assertSameCa();
       return await fn();
     } finally {
       this.#locked = false;
@@ -386,7 +521,7 @@ export class PostgresState implements CaState {
     if (!p) {
       // Staged outside the lock, the snapshot (the audit tail, the CRL number) could be another writer's past.
       if (!this.#locked) throw new Error('PostgresState: changes staged outside lock()');
-      const pending: Pending = { events: [], users: new Map(), audit: [] };
+      const pending: Pending = { retire: [], events: [], users: new Map(), audit: [] };
       this.#pending.set(tx, pending);
       tx.beforeCommit(() => this.#commit(pending));
       p = pending;
@@ -399,6 +534,27 @@ export class PostgresState implements CaState {
     this.#staged(tx).ca = { certificate, key };
   }
 
+  stageRoot(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    this.#refuseKey(key);
+    this.#staged(tx).root = { certificate, key };
+  }
+
+  stageRotation(tx: Transaction, certificate: Certificate, key: CaKeyReference): void {
+    this.#refuseKey(key);
+    this.#staged(tx).rotation = { replaces: this.#ca().certificate, certificate, key };
+  }
+
+  stageRetirement(tx: Transaction, ca: StateCa): void {
+    if (ca.role !== 'previous' || this.#other(ca).role !== 'previous')
+      throw new Error('PostgresState: only a previous CA is retired');
+    this.#staged(tx).retire.push(ca.certificate.serialHex);
+  }
+
+  stageRootKey(tx: Transaction, key: CaKeyReference | undefined): void {
+    if (key) this.#refuseKey(key);
+    this.#staged(tx).rootKey = { key };
+  }
+
   /** Refuses a CA where the database holds one, and a CA key that is not encrypted. */
   #refuseCa(key: CaKeyReference): void {
     if (this.#state.ca) {
@@ -406,6 +562,11 @@ export class PostgresState implements CaState {
         detail: { kind: 'ca-exists-in-database' },
       });
     }
+    this.#refuseKey(key);
+  }
+
+  /** Refuses a CA key that is not encrypted. */
+  #refuseKey(key: CaKeyReference): void {
     if (key.kind === 'pem' && !isEncryptedPrivateKey(key.pem)) {
       throw new MtlsCaError(
         'INVALID_ARGUMENT',
@@ -430,14 +591,7 @@ export class PostgresState implements CaState {
   }
 
   writeCrls(tx: Transaction, crls: readonly Crl[]): void {
-    if (crls.length !== 1) {
-      throw new MtlsCaError(
-        'UNSUPPORTED',
-        `write the CRLs to ${this.location}: a database holds one CA and its CRL, not ${crls.length}`,
-        'keep a CA with an intermediate, or one a rotation replaced, in a CA directory',
-      );
-    }
-    this.#staged(tx).crl = crls[0];
+    this.#staged(tx).crls = [...crls];
   }
 
   mergeUsersRoles(
@@ -461,14 +615,9 @@ export class PostgresState implements CaState {
     try {
       await this.#transaction('write', async (q) => {
         if (p.ca) await insertCa(q, p.ca.certificate, p.ca.key);
+        await this.#applyChain(q, p);
         await this.#applyEvents(p.events);
-        if (p.crl) {
-          await q(
-            `INSERT INTO ${SCHEMA}.crl (crl_number, der) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET crl_number = EXCLUDED.crl_number, der = EXCLUDED.der`,
-            [p.crl.crlNumber.toString(), p.crl.der],
-          );
-        }
+        if (p.crls) await replaceCrls(q, p.crls);
         if (p.settings) {
           await q(
             `INSERT INTO ${SCHEMA}.settings (data) VALUES ($1::jsonb)
@@ -504,6 +653,38 @@ export class PostgresState implements CaState {
       await this.load();
     } catch {
       // Committed: the command has done its work. Its later reads answer from the state read before.
+    }
+  }
+
+  /** The staged changes of the CA's chain: its root, a rotation, retirements, the root's key. */
+  async #applyChain(q: Query, p: Pending): Promise<void> {
+    if (p.root) await insertOtherCa(q, { role: 'root', ...p.root });
+    if (p.rotation) {
+      const r = p.rotation;
+      await q(
+        `INSERT INTO ${SCHEMA}.other_ca (serial, role, certificate, key_pem, key_uri)
+         SELECT $1, 'previous', certificate, key_pem, key_uri FROM ${SCHEMA}.ca WHERE certificate = $2`,
+        [r.replaces.serialHex, r.replaces.der],
+      );
+      const { rowCount } = await q(
+        `UPDATE ${SCHEMA}.ca SET certificate = $2, key_pem = $3, key_uri = $4, created_at = now()
+         WHERE certificate = $1`,
+        [r.replaces.der, r.certificate.der, ...keyColumns(r.key)],
+      );
+      // Only a writer that skipped the lock could have replaced it meanwhile; the lines staged were its.
+      if (rowCount !== 1) throw new Error(`the CA ${r.replaces.subjectName} was replaced meanwhile`);
+    }
+    for (const serial of p.retire) {
+      await q(
+        `UPDATE ${SCHEMA}.other_ca SET role = 'retired', changed_at = now() WHERE serial = $1 AND role = 'previous'`,
+        [serial],
+      );
+    }
+    if (p.rootKey) {
+      await q(
+        `UPDATE ${SCHEMA}.other_ca SET key_pem = $1, key_uri = $2, changed_at = now() WHERE role = 'root'`,
+        keyColumns(p.rootKey.key),
+      );
     }
   }
 
@@ -573,26 +754,31 @@ export class PostgresState implements CaState {
   }
 
   /**
-   * Moves a whole CA into this empty database in one transaction: its CA (key encrypted), inventory, CRL,
-   * users and audit chain, the lines exactly as signed. Before committing, the chain is read back and
-   * verified and the inventory counted; anything short of the source is rolled back.
-   * @param d - the CA as its store holds it; `audit` its lines in order and its head's text
+   * Moves a whole CA into this empty database in one transaction: its CA (key encrypted) and the other CAs
+   * of its chain (root, previous, retired), inventory, CRLs, users and audit chain, the lines exactly as
+   * signed. Before committing, the chain is read back and verified and the inventory counted; anything short
+   * of the source is rolled back.
+   * @param d - the CA as its store holds it; `others` its other CAs with the keys held; `crls` one per CA in
+   *   force, in their order; `audit` its lines in order and its head's text
    * @throws MtlsCaError CA_EXISTS when the database holds a CA; TAMPERED when the chain does not verify
    */
   async importCa(d: {
     certificate: Certificate;
     key: CaKeyReference;
+    others: OtherCa[];
     entries: InventoryEntry[];
-    crl: Crl | undefined;
+    crls: readonly Crl[];
     users: UsersFile;
     settings: CaSettings;
     audit: { lines: string[]; head: string | undefined };
   }): Promise<void> {
     await this.lock(async () => {
       this.#refuseCa(d.key);
+      for (const other of d.others) if (other.key) this.#refuseKey(other.key);
       try {
         await this.#transaction('write', async (q) => {
           await insertCa(q, d.certificate, d.key);
+          for (const other of d.others) await insertOtherCa(q, other);
           await q(
             `INSERT INTO ${SCHEMA}.certificate
                (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at,
@@ -605,12 +791,7 @@ export class PostgresState implements CaState {
                "supersededAt" timestamptz, "supersededBy" text)`,
             [JSON.stringify(d.entries)],
           );
-          if (d.crl) {
-            await q(`INSERT INTO ${SCHEMA}.crl (crl_number, der) VALUES ($1, $2)`, [
-              d.crl.crlNumber.toString(),
-              d.crl.der,
-            ]);
-          }
+          await replaceCrls(q, d.crls);
           await q(
             `INSERT INTO ${SCHEMA}.app_user (name, roles)
              SELECT name, roles FROM jsonb_to_recordset($1::jsonb) AS u(name text, roles jsonb)`,
@@ -629,7 +810,11 @@ export class PostgresState implements CaState {
             await q(`INSERT INTO ${SCHEMA}.audit_head (head) VALUES ($1)`, [d.audit.head.trimEnd()]);
           // Read back what the database now holds, inside the transaction: the chain and the inventory.
           const { lines, head } = await readChain(q);
-          const chain = verifyAuditLines(lines, head, HEAD_NAME, d.certificate);
+          const signers = [
+            d.certificate,
+            ...d.others.filter((c) => c.role !== 'root').map((c) => c.certificate),
+          ];
+          const chain = verifyAuditLines(lines, head, HEAD_NAME, signers);
           const count = Number((await q(`SELECT count(*) AS n FROM ${SCHEMA}.certificate`)).rows[0]!.n);
           if (!chain.ok || lines.length !== d.audit.lines.length || count !== d.entries.length) {
             throw new MtlsCaError(
@@ -642,7 +827,7 @@ export class PostgresState implements CaState {
       } catch (e) {
         throw e instanceof MtlsCaError
           ? e
-          : this.#commitFailure(e, { events: [], users: new Map(), audit: [] });
+          : this.#commitFailure(e, { retire: [], events: [], users: new Map(), audit: [] });
       }
       await this.load();
     });
