@@ -8,7 +8,7 @@ import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { describeWithPostgres, freshDatabase, query } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tools.js';
+import { run, tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
 const CA_PASS = 'database-ca-pass';
@@ -57,7 +57,7 @@ describeWithPostgres('the CA in PostgreSQL, from the command line', () => {
     );
     const status = await cli(['db', 'status', '--json'], env());
     expect(status.json()).toMatchObject({
-      schema: { version: 1, expected: 1 },
+      schema: { version: 2, expected: 2 },
       ca: { subject: 'CN=Shared CA', key: 'encrypted' },
       certificates: { revoked: 1 },
     });
@@ -90,27 +90,151 @@ describeWithPostgres('the CA in PostgreSQL, from the command line', () => {
     ]);
   });
 
-  test('a CA with an intermediate stays in its directory: init and db import refuse it', async () => {
-    const dir = path.join(root, 'intermediate-ca');
-    expect((await cli(['init', '--intermediate', '--dir', dir], { MTLS_CA_PASSWORD: CA_PASS })).code).toBe(0);
+  test('init --intermediate keeps the chain in the database; ca rotate on another host; a host joined after trusts it all', async () => {
+    const chainEnv = {
+      ...env(),
+      MTLS_CA_DATABASE_URL: await freshDatabase(),
+      MTLS_CA_STORE_PASSWORD: 'chain-store',
+    };
+    const [a, b, c] = ['chain-a', 'chain-b', 'chain-c'].map((h) => path.join(root, h)) as [
+      string,
+      string,
+      string,
+    ];
+    const init = await cli(['init', '--intermediate', '--dir', a, '--ca-name', 'Chain Root'], chainEnv);
+    expect(init.code, init.stderr).toBe(0);
+    expect(fs.existsSync(path.join(a, 'ca', 'root.key'))).toBe(false);
+    const [rootRow] = await query(
+      chainEnv.MTLS_CA_DATABASE_URL,
+      'SELECT role, key_pem FROM mtls_ca.other_ca',
+    );
+    expect(rootRow).toEqual({
+      role: 'root',
+      key_pem: expect.stringMatching(/^-----BEGIN ENCRYPTED PRIVATE KEY/),
+    });
+    expect((await cli(['init', '--join', '--dir', b], chainEnv)).code).toBe(0);
+    for (const f of ['ca/root.crt', 'ca/chain.pem', 'ca/ca-bundle.pem', 'ca/crl.pem'])
+      expect(fs.readFileSync(path.join(b, f), 'utf8'), f).toBe(fs.readFileSync(path.join(a, f), 'utf8'));
+    expect(fs.existsSync(path.join(b, 'server', 'server.fullchain.pem'))).toBe(true);
+    const oldClient = await cli(['issue-client', 'olga', '--role', 'user', '--dir', a], chainEnv);
+    expect(oldClient.code, oldClient.stderr).toBe(0);
+
+    const rotate = await cli(['ca', 'rotate', '--dir', b, '--json'], chainEnv);
+    expect(rotate.code, rotate.stderr).toBe(0);
+    expect(rotate.json()).toMatchObject({
+      ca: { subject: 'CN=Chain Root Intermediate 2' },
+      previous: { subject: 'CN=Chain Root Intermediate 1', inUse: 3 },
+    });
+    const newClient = await cli(['issue-client', 'nina', '--role', 'user', '--dir', a, '--json'], chainEnv);
+    expect(newClient.code, newClient.stderr).toBe(0);
+    expect(newClient.json()).toMatchObject({ certificate: { issuer: 'CN=Chain Root Intermediate 2' } });
+    expect(
+      await query(
+        chainEnv.MTLS_CA_DATABASE_URL,
+        'SELECT position, crl_number FROM mtls_ca.crl ORDER BY position',
+      ),
+    ).toEqual([
+      { position: 0, crl_number: '1' },
+      { position: 1, crl_number: '1' },
+      { position: 2, crl_number: '1' },
+    ]);
+    const status = await cli(['db', 'status'], chainEnv);
+    expect(status.stdout).toContain(
+      'Root: CN=Chain Root, key in the database.\nStill in force after a rotation: CN=Chain Root Intermediate 1 (mtls-ca ca retire takes it out).\n',
+    );
+    const revoked = await cli(['revoke', 'olga', '--dir', b], chainEnv);
+    expect(revoked.code, revoked.stderr).toBe(0);
+
+    // Host C joins after the rotation: it trusts the root, both intermediates, and enforces every CRL.
+    expect((await cli(['init', '--join', '--dir', c], chainEnv)).code).toBe(0);
+    const bundle = fs.readFileSync(path.join(c, 'ca', 'ca-bundle.pem'), 'utf8');
+    expect(bundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    expect(fs.readFileSync(path.join(c, 'ca', 'crl.pem'), 'utf8').match(/BEGIN X509 CRL/g)).toHaveLength(3);
+    const caFile = (f: string) => path.join(c, 'ca', f);
+    const verify = (cert: string) =>
+      run('openssl', [
+        'verify',
+        '-crl_check_all',
+        '-CRLfile',
+        caFile('crl.pem'),
+        '-untrusted',
+        caFile('ca-bundle.pem'),
+        '-CAfile',
+        caFile('root.crt'),
+        cert,
+      ]);
+    expect(verify(path.join(a, 'client', 'nina.crt')).stdout).toMatch(/: OK\n$/);
+    expect(verify(path.join(c, 'server', 'server.crt')).stdout).toMatch(/: OK\n$/);
+    expect(verify(path.join(a, 'client', 'olga.crt')).stderr).toMatch(/certificate revoked/);
+    const audit = await cli(['audit', 'verify', '--dir', c], chainEnv);
+    expect(audit.code, audit.stderr).toBe(0);
+  });
+
+  test('db import moves a CA with an intermediate and a rotation; retire needs the root key, which stays offline', async () => {
+    const dir = path.join(root, 'rotated-ca');
+    const fileEnv = { MTLS_CA_PASSWORD: CA_PASS, MTLS_CA_STORE_PASSWORD: 'rotated-store' };
+    const steps = [
+      ['init', '--intermediate', '--dir', dir, '--ca-name', 'Moved Root'],
+      ['issue-client', 'carol', '--role', 'user', '--dir', dir],
+      ['ca', 'rotate', '--dir', dir],
+      ['issue-client', 'dave', '--role', 'user', '--dir', dir],
+      ['revoke', 'carol', '--dir', dir],
+      ['root', 'export', '--out', path.join(root, 'offline-root.key'), '--dir', dir],
+    ];
+    for (const args of steps) {
+      const r = await cli(args, fileEnv);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
     const target = await freshDatabase();
-    const moved = await cli(['db', 'import', '--dir', dir], { MTLS_CA_DATABASE_URL: target });
-    expect([moved.code, moved.stderr]).toEqual([
+    const dbEnv = { ...fileEnv, MTLS_CA_DATABASE_URL: target };
+    const moved = await cli(['db', 'import', '--dir', dir, '--json'], dbEnv);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.json()).toMatchObject({ ca: 'CN=Moved Root Intermediate 2', cas: 3, revoked: 1 });
+    const others = await query(
+      target,
+      'SELECT role, key_pem IS NOT NULL AS key FROM mtls_ca.other_ca ORDER BY role',
+    );
+    expect(others).toEqual([
+      { role: 'previous', key: true },
+      { role: 'root', key: false },
+    ]);
+    const crls = await query(target, 'SELECT der FROM mtls_ca.crl ORDER BY position');
+    const pem = fs.readFileSync(path.join(dir, 'ca', 'crl.pem'), 'utf8');
+    expect(crls.map((r) => (r.der as Buffer).toString('base64'))).toEqual(
+      [...pem.matchAll(/-----BEGIN X509 CRL-----\n([^-]+)-----END/g)].map((m) => m[1]!.replace(/\n/g, '')),
+    );
+    const host = path.join(root, 'rotated-host');
+    expect((await cli(['init', '--join', '--dir', host], dbEnv)).code).toBe(0);
+    const audit = await cli(['audit', 'verify', '--dir', host], dbEnv);
+    expect(audit.code, audit.stderr).toBe(0);
+
+    // Retiring the old intermediate revokes it by the root, whose key is offline: one line, nothing changed.
+    const refused = await cli(['ca', 'retire', '--force', '--dir', host], dbEnv);
+    expect([refused.code, refused.stderr]).toEqual([
       1,
       expect.stringMatching(
-        /^error: import .*intermediate-ca: it holds 2 CAs .*, and a database holds one \(UNSUPPORTED\)\nhint: keep this CA in its directory\n$/,
+        /^error: retire CA: the root's key in postgres:\S+ revokes the intermediate, and it is offline \(NOT_FOUND\)\nhint: bring the root key back with `mtls-ca root import FILE`/,
       ),
     ]);
-    const init = await cli(['init', '--intermediate', '--dir', path.join(root, 'never-2')], {
-      MTLS_CA_PASSWORD: CA_PASS,
-      MTLS_CA_DATABASE_URL: target,
+    expect(refused.stderr.trimEnd().split('\n')).toHaveLength(2);
+    const back = await cli(['root', 'import', path.join(root, 'offline-root.key'), '--dir', host], dbEnv);
+    expect(back.code, back.stderr).toBe(0);
+    const retired = await cli(['ca', 'retire', '--force', '--dir', host, '--json'], dbEnv);
+    expect(retired.code, retired.stderr).toBe(0);
+    expect(retired.json()).toMatchObject({
+      revoked: true,
+      retired: { subject: 'CN=Moved Root Intermediate 1' },
     });
-    expect([init.code, init.stderr]).toEqual([
-      2,
-      expect.stringMatching(/^error: use --intermediate with --database-url: .* \(USAGE\)\n/),
+    expect(await query(target, 'SELECT role FROM mtls_ca.other_ca ORDER BY role')).toEqual([
+      { role: 'retired' },
+      { role: 'root' },
     ]);
-    const status = await cli(['db', 'status', '--json'], { MTLS_CA_DATABASE_URL: target });
-    expect(status.json()).toEqual({ database: expect.any(String), schema: { version: 0, expected: 1 } });
+    const status = await cli(['db', 'status', '--json'], dbEnv);
+    expect(status.json()).toMatchObject({
+      schema: { version: 2, expected: 2 },
+      ca: { subject: 'CN=Moved Root Intermediate 2' },
+      chain: { root: { subject: 'CN=Moved Root', key: 'held' }, previous: [], retired: 1 },
+    });
   });
 
   test('db import refuses a tampered audit log and leaves the database empty', async () => {
@@ -125,7 +249,7 @@ describeWithPostgres('the CA in PostgreSQL, from the command line', () => {
       /^error: import .*audit\.log: line 1 carries no valid CA signature \(edited\) \(TAMPERED\)\n/,
     );
     const status = await cli(['db', 'status', '--json'], { MTLS_CA_DATABASE_URL: target });
-    expect(status.json()).toEqual({ database: expect.any(String), schema: { version: 0, expected: 1 } });
+    expect(status.json()).toEqual({ database: expect.any(String), schema: { version: 0, expected: 2 } });
   });
 
   test('bad database input: one error line, a hint, the documented exit code', async () => {
@@ -188,13 +312,13 @@ describeWithPostgres('the CA in PostgreSQL, from the command line', () => {
       /^error: read postgres:\S+: no CA in the database \(CA_NOT_INITIALIZED\)\nhint: create it with `mtls-ca init --database-url URL`/,
     );
     const first = await cli(['db', 'migrate', '--json'], { MTLS_CA_DATABASE_URL: empty });
-    expect(first.json()).toMatchObject({ from: 0, to: 1 });
+    expect(first.json()).toMatchObject({ from: 0, to: 2 });
     const second = await cli(['db', 'migrate'], { MTLS_CA_DATABASE_URL: empty });
-    expect(second.stdout).toMatch(/schema version 1, up to date\.\n$/);
-    await query(empty, 'INSERT INTO mtls_ca.schema (version) VALUES (2)');
+    expect(second.stdout).toMatch(/schema version 2, up to date\.\n$/);
+    await query(empty, 'INSERT INTO mtls_ca.schema (version) VALUES (3)');
     const newer = await cli(['list', '--dir', hostA], { MTLS_CA_DATABASE_URL: empty });
     expect(newer.stderr).toMatch(
-      /^error: read postgres:\S+: its tables are of schema version 2, this mtls-ca uses 1 \(UNSUPPORTED\)\nhint: this mtls-ca is older than the database/,
+      /^error: read postgres:\S+: its tables are of schema version 3, this mtls-ca uses 2 \(UNSUPPORTED\)\nhint: this mtls-ca is older than the database/,
     );
   });
 });

@@ -20,9 +20,10 @@ export function registerDb(program: Command, ctx: CommandContext): void {
     .summary("the PostgreSQL database holding a CA's state: schema, status, import")
     .description(
       "With --database-url (or MTLS_CA_DATABASE_URL) every command reads and changes the CA's state in a\n" +
-        'PostgreSQL database instead of the CA directory: inventory, serials, revocations, CRL, users and roles,\n' +
-        'the audit chain and the CA key (encrypted with the CA password). The directory keeps what belongs\n' +
-        'to its host: server and client files, and copies of the CA certificate, CRL and users.json. A password\n' +
+        'PostgreSQL database instead of the CA directory: inventory, serials, revocations, CRLs, users and roles,\n' +
+        'the audit chain and the CA keys (encrypted with the CA password), with an intermediate and its root (whose\n' +
+        'key can go offline) and the CAs a rotation keeps in force. The directory keeps what belongs to its host:\n' +
+        'server and client files, and copies of the CA certificates in force, their CRLs and users.json. A password\n' +
         'belongs in MTLS_CA_DATABASE_URL, PGPASSWORD or ~/.pgpass, never in --database-url.',
     );
   db.command('migrate')
@@ -69,6 +70,16 @@ export function registerDb(program: Command, ctx: CommandContext): void {
         ...(r.ca
           ? [
               `CA: ${r.ca.subject}, valid until ${r.ca.notAfter.slice(0, 10)}, key ${r.ca.key === 'encrypted' ? 'encrypted with the CA password' : 'referenced, outside the database'}.`,
+              ...(r.chain?.root
+                ? [
+                    `Root: ${r.chain.root.subject}, key ${r.chain.root.key === 'held' ? 'in the database' : 'offline'}.`,
+                  ]
+                : []),
+              ...(r.chain?.previous.length
+                ? [
+                    `Still in force after a rotation: ${r.chain.previous.join(', ')} (mtls-ca ca retire takes it out).`,
+                  ]
+                : []),
             ]
           : version === expected
             ? ['No CA yet: create it with mtls-ca init --database-url URL, or mtls-ca db import --dir DIR.']
@@ -84,7 +95,8 @@ export function registerDb(program: Command, ctx: CommandContext): void {
     .summary('move a CA directory into the database, verified, all or nothing')
     .description(
       'Moves the CA of the directory (--dir) into an empty database: the CA certificate and its key (as encrypted in\n' +
-        'the directory), the inventory with every revocation, the CRL and its number, users and roles, and the\n' +
+        'the directory) with the rest of its chain (root, CAs a rotation replaced, retired ones; a root key taken\n' +
+        'offline stays so), the inventory with every revocation, each CRL and its number, users and roles, and the\n' +
         'audit log line for line. The audit log must verify first; the import is read back and checked before it\n' +
         'commits, and a failure leaves the database as it was. The directory is only read; it then serves as\n' +
         "this host's directory with --database-url.",
@@ -98,7 +110,7 @@ export function registerDb(program: Command, ctx: CommandContext): void {
       const source = new CaStore(path.resolve(ctx.globals(cmd).dir));
       const r = await importIntoDatabase(source, url);
       out.result(r, () => [
-        `Moved ${r.ca} from ${source.display(source.root)} into ${r.database}: ${r.certificates} certificates (${r.revoked} revoked), ${r.users} users, ${r.auditLines} audit lines${r.crlNumber ? `, CRL number ${r.crlNumber}` : ''}; verified.`,
+        `Moved ${r.ca}${r.cas > 1 ? ` and ${r.cas - 1} other CA${r.cas > 2 ? 's' : ''} of its chain` : ''} from ${source.display(source.root)} into ${r.database}: ${r.certificates} certificates (${r.revoked} revoked), ${r.users} users, ${r.auditLines} audit lines${r.crlNumber ? `, CRL number ${r.crlNumber}` : ''}; verified.`,
         `Next: use it with --database-url (or ${ENV_DATABASE_URL}); ${source.display(source.root)} stays as it was.`,
       ]);
     });
