@@ -46,8 +46,8 @@ export {
   type MtlsServerOptions,
   type ServerTimeouts,
 } from './mtls-server.js';
+export { OCSP_ANSWER_CACHE_MS } from './ocsp-answer-cache.js';
 export {
-  CACHE_MS,
   type CertificateStatusSource,
   DEFAULT_RESPONSE_LIFETIME_MS,
   type OcspAnswer,

@@ -8,9 +8,11 @@
  *   answered within a second of its commit.
  * - The responder's certificate and key (ca/ocsp.crt, ca/ocsp.key) and the CA certificate are watched the
  *   same way: the commands that re-issue the responder replace them while the server runs.
- * - An answer without a nonce for one certificate is signed once and reused for {@link CACHE_MS}, until
- *   anything it depends on changes (any status, the responder): the common request of nginx and Java costs
- *   a lookup by its bytes, not a parse and a signature. A nonce asks for a fresh signature, which it gets.
+ * - What an answer is signed from — the material and the statuses — is one {@link ResponderState}, replaced
+ *   as a whole when either changes. An answer without a nonce for one certificate is kept with the state it
+ *   was signed from and handed out again while that state is in force (ocsp-answer-cache.ts): the common
+ *   request of nginx and Java costs a lookup by its bytes, not a parse and a signature. A nonce asks for a
+ *   fresh signature, which it gets.
  */
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -32,6 +34,7 @@ import { OID } from '../pki/oids.js';
 import type { Clock } from './clock.js';
 import { type FileWatch, fileVersion, watchFiles } from './file-watch.js';
 import type { ServerLogger } from './log.js';
+import { OcspAnswerCache } from './ocsp-answer-cache.js';
 
 /** Where the statuses come from: the CA's inventory, read by whoever runs the server. */
 export interface CertificateStatusSource {
@@ -51,15 +54,6 @@ export interface ResponderFiles {
 /** How long an answer is good for (nextUpdate − thisUpdate) unless told otherwise. */
 export const DEFAULT_RESPONSE_LIFETIME_MS = 3_600_000;
 
-/** How long a signed answer without a nonce is handed out again before it is signed anew. */
-export const CACHE_MS = 60_000;
-
-/** Requests up to this size are cache keys as they are: one CertID, even in SHA-512, is about 200 bytes. */
-const MAX_CACHED_REQUEST_BYTES = 256;
-
-/** Answers kept at most; past that the cache starts over (it must not grow with every serial asked about). */
-const CACHE_ENTRIES = 10_000;
-
 /** The statuses are stat'ed this often besides the watch: the 1 s promise holds where inotify misses. */
 const STATUS_POLL_MS = 250;
 const RESPONDER_POLL_MS = 1_000;
@@ -74,6 +68,15 @@ interface Material {
   /** Why there is no signer. */
   problem?: string;
   version: string;
+}
+
+/**
+ * Everything an answer is signed from. Never changed in place: a new object whenever the material or the
+ * statuses change, so that its identity is the version the answer cache follows.
+ */
+interface ResponderState {
+  readonly material: Material;
+  readonly statuses: ReadonlyMap<string, CertificateStatus>;
 }
 
 function readFileOrNull(file: string): Buffer | null {
@@ -143,16 +146,15 @@ export interface OcspResponderOptions {
 }
 
 export class OcspResponder {
-  #material: Material;
-  #statuses: ReadonlyMap<string, CertificateStatus> = new Map();
+  #state: ResponderState;
   /** The statuses' files as last loaded; a load in flight and whether another is wanted after it. */
   #statusVersion = '';
   #loading: Promise<void> | undefined;
   #failedVersion: string | undefined;
   /** A version of the responder's files without a usable signer, seen once (maybe mid-replacement). */
   #failingMaterial: string | undefined;
-  /** Signed answers by request bytes, for requests without a nonce; emptied whenever anything changes. */
-  #cache = new Map<string, { body: Buffer; at: number }>();
+  /** Signed answers by request bytes, for requests without a nonce, valid while their state is in force. */
+  readonly #cache = new OcspAnswerCache();
   #watches: FileWatch[] = [];
   #closed = false;
   readonly #o: OcspResponderOptions;
@@ -162,34 +164,35 @@ export class OcspResponder {
   constructor(o: OcspResponderOptions) {
     this.#o = o;
     this.#lifetime = o.responseLifetimeMs ?? DEFAULT_RESPONSE_LIFETIME_MS;
-    this.#material = loadMaterial(o.files, this.#materialVersion());
+    this.#state = { material: loadMaterial(o.files, this.#materialVersion()), statuses: new Map() };
   }
 
   /** Loads the statuses (they must be there before the first answer). */
   async start(): Promise<void> {
     this.#statusVersion = this.#currentStatusVersion();
-    this.#statuses = await this.#o.statuses.load();
+    this.#state = { ...this.#state, statuses: await this.#o.statuses.load() };
   }
 
   get ca(): Certificate {
-    return this.#material.ca;
+    return this.#state.material.ca;
   }
 
   /** The responder's certificate, when there is a usable one. */
   get responderCertificate(): Certificate | undefined {
-    return this.#material.signer?.certificate;
+    return this.#state.material.signer?.certificate;
   }
 
   /** How many certificates the responder knows, and how many of them are revoked. */
   summary(): { certificates: number; revoked: number } {
     let revoked = 0;
-    for (const s of this.#statuses.values()) if (s.status === 'revoked') revoked++;
-    return { certificates: this.#statuses.size, revoked };
+    const statuses = this.#state.statuses;
+    for (const s of statuses.values()) if (s.status === 'revoked') revoked++;
+    return { certificates: statuses.size, revoked };
   }
 
   /** Logs what the responder starts with. */
   announce(): void {
-    const m = this.#material;
+    const m = this.#state.material;
     const counts = this.summary();
     if (m.signer) {
       this.#o.logger.event(
@@ -233,17 +236,19 @@ export class OcspResponder {
    */
   answer(body: Buffer): OcspAnswer {
     const now = this.#o.clock.now();
-    const signer = this.#material.signer;
+    // What this answer is signed from, and what it is kept with.
+    const state = this.#state;
+    const signer = state.material.signer;
     const usable =
       signer !== undefined &&
       now < signer.certificate.notAfter.getTime() &&
       now >= signer.certificate.notBefore.getTime();
     // A client asking again about the same certificate without a nonce sends the same bytes: the answer
-    // signed for them a moment ago is handed out without parsing the request again.
-    const key = body.length <= MAX_CACHED_REQUEST_BYTES ? body.toString('latin1') : undefined;
+    // signed for them from the state in force is handed out without parsing the request again.
+    const key = OcspAnswerCache.keyOf(body);
     if (usable && key !== undefined) {
-      const hit = this.#cache.get(key);
-      if (hit && now - hit.at < CACHE_MS) return { httpStatus: 200, body: hit.body, status: 'successful' };
+      const kept = this.#cache.get(key, state, now);
+      if (kept) return { httpStatus: 200, body: kept, status: 'successful' };
     }
     let request: OcspRequest;
     try {
@@ -255,20 +260,20 @@ export class OcspResponder {
     if (!usable) return { httpStatus: 200, body: ocspErrorResponse('tryLater'), status: 'tryLater' };
     const nextUpdate = Math.min(now + this.#lifetime, signer.certificate.notAfter.getTime());
     const r = answerOcspRequest(request, {
-      issuer: this.#material.issuer,
+      issuer: state.material.issuer,
       signer,
-      statusOf: (serial) => this.#statuses.get(serial) ?? { status: 'unknown' },
+      statusOf: (serial) => state.statuses.get(serial) ?? { status: 'unknown' },
       now: new Date(now),
       nextUpdate: new Date(nextUpdate),
     });
+    // Only an answer the same bytes may get again: a nonce asks for a signature of its own.
     if (
       key !== undefined &&
       request.nonce === undefined &&
       request.certIds.length === 1 &&
       r.status === 'successful'
     ) {
-      if (this.#cache.size >= CACHE_ENTRIES) this.#cache.clear();
-      this.#cache.set(key, { body: r.der, at: now });
+      this.#cache.set(key, state, now, r.der);
     }
     return { httpStatus: 200, body: r.der, status: r.status };
   }
@@ -282,10 +287,9 @@ export class OcspResponder {
       .load()
       .then(
         (statuses) => {
-          this.#statuses = statuses;
+          this.#state = { ...this.#state, statuses };
           this.#statusVersion = version;
           this.#failedVersion = undefined;
-          this.#cache.clear();
           const counts = this.summary();
           this.#o.logger.event(
             'info',
@@ -321,7 +325,7 @@ export class OcspResponder {
   refreshMaterial(): void {
     if (this.#closed) return;
     const version = this.#materialVersion();
-    if (version === this.#material.version) return;
+    if (version === this.#state.material.version) return;
     let next: Material;
     try {
       next = loadMaterial(this.#o.files, version);
@@ -336,10 +340,10 @@ export class OcspResponder {
           hint: this.#o.errorHint(e as MtlsCaError),
         },
       );
-      this.#material = { ...this.#material, version };
+      this.#state = { ...this.#state, material: { ...this.#state.material, version } };
       return;
     }
-    const before = this.#material;
+    const before = this.#state.material;
     // The store renames the new key, then the new certificate: a look between the two sees a pair that does
     // not match. Such a version takes over only if it still fails at the next look.
     if (!next.signer && before.signer && this.#failingMaterial !== version) {
@@ -347,8 +351,7 @@ export class OcspResponder {
       return;
     }
     this.#failingMaterial = undefined;
-    this.#material = next;
-    this.#cache.clear();
+    this.#state = { ...this.#state, material: next };
     if (!next.ca.der.equals(before.ca.der)) {
       // Another CA: the statuses read so far are the old CA's.
       this.#statusVersion = '';

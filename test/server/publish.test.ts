@@ -244,8 +244,12 @@ describe('the publish server', () => {
     }
   });
 
-  test('a revocation reaches the responder while it runs, and replaces the answer it had cached', async () => {
-    expect((await ask(['carol'])).responses[0]!.status).toEqual({ status: 'good' });
+  test('a request without a nonce, repeated, gets the same signed bytes; a revocation replaces them', async () => {
+    const carol = ocspRequest([certIdFor(ca, serial.carol!)]);
+    const first = (await post(carol)).body;
+    expect(parseOcspResponse(first).responses[0]!.status).toEqual({ status: 'good' });
+    // ECDSA signs with a fresh random k: equal bytes mean the answer was kept, not signed again.
+    expect((await post(carol)).body).toEqual(first);
     await revoke(store, { target: 'carol', reason: 'cessationOfOperation', caPassword: undefined });
     // the promise: a revocation reaches the answers within a second
     await within(
@@ -255,6 +259,19 @@ describe('the publish server', () => {
     );
     expect((await ask(['carol'])).responses[0]!.status).toMatchObject({ reason: 'cessationOfOperation' });
     expect(lines.some((l) => l.includes('ocsp-statuses-loaded'))).toBe(true);
+  });
+
+  test('a request with a nonce is never answered from the kept answers: the same bytes twice, two signatures', async () => {
+    const nonce = crypto.randomBytes(16);
+    const asked = ocspRequest([certIdFor(ca, serial.bob!)], nonce);
+    const [a, b] = [(await post(asked)).body, (await post(asked)).body];
+    expect(a.equals(b)).toBe(false);
+    for (const body of [a, b]) {
+      const r = parseOcspResponse(body);
+      expect(r.responses[0]!.status).toEqual({ status: 'good' });
+      expect(r.nonce?.subarray(2)).toEqual(nonce);
+      expect(isOcspResponseSignedBy(r, responder())).toBe(true);
+    }
   });
 
   test('another CA’s certificate → unauthorized, HTTP 200', async () => {
