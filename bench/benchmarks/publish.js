@@ -4,7 +4,12 @@
  * nginx and Java send) and with a fresh nonce each (what `openssl ocsp` sends). The time from a revocation's
  * commit to the responder's first "revoked" answer. And a 100,000-entry CRL at /crl: full GETs against
  * conditional GETs (If-None-Match → 304), what a server polling for a new CRL costs.
+ *
+ * The OCSP answers are measured with two load generators: ours in Node (clients/ocsp-load.js) and ab, a C
+ * one, which leaves the server core's rate to the server rather than to the client; and beside both
+ * responders runs the floor of any Node responder (servers/ocsp-fixed.js: node:http sending fixed bytes).
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -55,7 +60,13 @@ const KINDS = [
   ['new-connection', 'single', false],
   ['nonce', 'nonces', true],
 ];
-const LOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../clients/ocsp-load.js');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const LOAD = path.resolve(HERE, '../clients/ocsp-load.js');
+const FIXED = path.resolve(HERE, '../servers/ocsp-fixed.js');
+/** ab (Debian apache2-utils): the C load generator; without it its rows are left out, with a message. */
+const AB = '/usr/bin/ab';
+/** GNU time (Debian time), for ab's own CPU time; without it that column stays empty. */
+const TIME = '/usr/bin/time';
 
 /** An OCSPRequest for one serial of `ca`, SHA-1 CertID as every client sends it, with a nonce if given. */
 function ocspRequest(ca, serialHex, nonce) {
@@ -150,6 +161,58 @@ function describeRun(name, r) {
 }
 
 /**
+ * `n` requests by ab: CONNECTIONS at a time, each POSTing `derFile`, connections kept where the server keeps
+ * them (-k; `openssl ocsp` closes each, and ab opens another). Every answer's HTTP status is counted; ab's
+ * "length" failures are not errors (an ECDSA signature is 70 to 72 bytes, so freshly signed answers differ in
+ * length). `-s 10`: a server that stops answering fails the run in 10 s instead of ab's default 30.
+ */
+function ab(server, derFile, n) {
+  const url = `http://127.0.0.1:${server.port}${server.ocspPath}`;
+  const abArgs = ['-q', '-k', '-s', '10', '-c', String(CONNECTIONS), '-n', String(n), '-p', derFile];
+  abArgs.push('-T', 'application/ocsp-request', url);
+  const timed = fs.existsSync(TIME) ? [TIME, '-f', 'cpu %U %S', AB, ...abArgs] : [AB, ...abArgs];
+  const [cmd, ...args] = server.clientCpu ? ['taskset', '-c', server.clientCpu, ...timed] : timed;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: (DURATION + 60) * 1000 });
+  const field = (re) => Number(re.exec(r.stdout)?.[1] ?? 0);
+  const complete = field(/Complete requests:\s+(\d+)/);
+  const seconds = field(/Time taken for tests:\s+([\d.]+)/);
+  if (r.status !== 0 || complete === 0 || seconds === 0) {
+    const log = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').slice(-1000) : '';
+    throw new Error(
+      `ab against ${server.name} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}\n${log}`,
+    );
+  }
+  const unexpected = field(/Non-2xx responses:\s+(\d+)/);
+  const failed = /\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)/.exec(r.stdout);
+  const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return {
+    requestsPerSecond: (complete - unexpected) / seconds,
+    totalRequests: complete,
+    clientCpuMsPer1k: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1000) / (complete / 1000) : undefined,
+    errors: failed ? Number(failed[1]) + Number(failed[2]) + Number(failed[3]) : 0,
+    timeouts: 0,
+    unexpected,
+  };
+}
+
+/**
+ * ab for about DURATION seconds: a counted run, not `ab -t`, which ends by dropping the requests in flight
+ * (and a connection dropped mid-request stops `openssl ocsp -port`); the count comes from a warm-up's rate.
+ */
+async function abRun(server, derFile) {
+  const quiet = await waitForQuiet({ maxMs: 10_000 });
+  const warm = ab(server, derFile, QUICK ? 1_000 : 5_000);
+  const cpuBefore = treeCpuMs(server.pid);
+  const r = ab(server, derFile, Math.max(1_000, Math.round(warm.requestsPerSecond * DURATION)));
+  const cpuMs = treeCpuMs(server.pid) - cpuBefore;
+  return {
+    ...r,
+    serverCpuMsPer1k: cpuMs / (r.totalRequests / 1000),
+    busyPercentBefore: quiet.busyPercent,
+  };
+}
+
+/**
  * Starts a server and waits until it listens: by connecting, or, for `openssl ocsp`, by its log line — it
  * serves one connection at a time, and a probe that connects and closes without a request leaves it spinning
  * on that connection (OpenSSL 3.0) with every later request queued behind it.
@@ -183,9 +246,17 @@ function startPublish(ca, port) {
   return startServer('mtls-ca publish', NODE, args, CLI_ENV, port, '/ocsp');
 }
 
+/** The servers of the OCSP runs, and which mixes each gets (the floor only the one of the target). */
+const SERVERS = [
+  ['ours', KINDS],
+  ['theirs', KINDS],
+  ['floor', KINDS.filter(([kind]) => kind === 'keep-alive')],
+];
+
 async function ocspThroughput() {
   const publishPort = await freePort();
   const opensslPort = await freePort();
+  const floorPort = await freePort();
   const ca = makeCa('publish', 'ecdsa-p256', ['good', 'revoked']);
   cli(['publish-url', `http://127.0.0.1:${publishPort}`, '--dir', ca.dir]);
   cli(['revoke', 'revoked', '--reason', 'keyCompromise', '--dir', ca.dir]);
@@ -198,6 +269,8 @@ async function ocspThroughput() {
   const bodies = tempDir('ocsp-bodies');
   const single = path.join(bodies, 'single.txt');
   fs.writeFileSync(single, `${ocspRequest(caCert, good).toString('base64')}\n`);
+  const singleDer = path.join(bodies, 'single.der');
+  fs.writeFileSync(singleDer, ocspRequest(caCert, good));
   const nonces = path.join(bodies, 'nonces.txt');
   fs.writeFileSync(
     nonces,
@@ -205,41 +278,43 @@ async function ocspThroughput() {
       ocspRequest(caCert, good, crypto.randomBytes(16)).toString('base64'),
     ).join('\n'),
   );
+  const withAb = fs.existsSync(AB);
+  if (!withAb) {
+    process.stderr.write(`    ${AB} is missing: the ab rows are left out (apt-get install apache2-utils)\n`);
+  }
 
   const ours = await startPublish(ca, publishPort);
-  // -port binds every interface: openssl ocsp has no address option.
-  const theirs = await startServer(
-    'openssl ocsp',
-    'openssl',
-    [
-      'ocsp',
-      '-index',
-      index,
-      '-port',
-      String(opensslPort),
-      '-rsigner',
-      path.join(ca.dir, 'ca/ocsp.crt'),
-      '-rkey',
-      path.join(ca.dir, 'ca/ocsp.key'),
-      '-CA',
-      ca.caCert,
-      '-nmin',
-      '60',
-      // the responder ID by key hash, as ours (RFC 5019 2.2.3)
-      '-resp_key_id',
-      '-ignore_err',
-    ],
-    process.env,
-    opensslPort,
-    '/',
-    /waiting for OCSP client connections/g,
-  );
-  const runs = { ours: {}, theirs: {} };
-  for (const [kind] of KINDS) {
-    runs.ours[kind] = [];
-    runs.theirs[kind] = [];
-  }
+  const started = [ours];
+  const runs = {};
   try {
+    // -port binds every interface: openssl ocsp has no address option.
+    const theirs = await startServer(
+      'openssl ocsp',
+      'openssl',
+      [
+        'ocsp',
+        '-index',
+        index,
+        '-port',
+        String(opensslPort),
+        '-rsigner',
+        path.join(ca.dir, 'ca/ocsp.crt'),
+        '-rkey',
+        path.join(ca.dir, 'ca/ocsp.key'),
+        '-CA',
+        ca.caCert,
+        '-nmin',
+        '60',
+        // the responder ID by key hash, as ours (RFC 5019 2.2.3)
+        '-resp_key_id',
+        '-ignore_err',
+      ],
+      process.env,
+      opensslPort,
+      '/',
+      /waiting for OCSP client connections/g,
+    );
+    started.push(theirs);
     for (const server of [ours, theirs]) {
       await checkAnswer(server, ocspRequest(caCert, good), 'good', responder);
       await checkAnswer(
@@ -253,12 +328,29 @@ async function ocspThroughput() {
         responder,
       );
     }
+    const fixedAnswer = path.join(bodies, 'answer.der');
+    fs.writeFileSync(fixedAnswer, (await post(ours.port, '/ocsp', ocspRequest(caCert, good))).body);
+    const floor = await startServer(
+      'node:http, a fixed answer',
+      NODE,
+      [FIXED, String(floorPort), fixedAnswer],
+      process.env,
+      floorPort,
+      '/',
+    );
+    started.push(floor);
+    await checkAnswer(floor, ocspRequest(caCert, good), 'good', responder);
+    const servers = { ours, theirs, floor };
+
+    for (const [key, kinds] of SERVERS) {
+      runs[key] = {};
+      for (const [kind] of kinds) runs[key][kind] = [];
+      if (withAb) runs[key].ab = [];
+    }
     for (let round_ = 0; round_ < ROUNDS; round_++) {
-      for (const [key, server] of [
-        ['ours', ours],
-        ['theirs', theirs],
-      ]) {
-        for (const [kind, file, keepAlive] of KINDS) {
+      for (const [key, kinds] of SERVERS) {
+        const server = servers[key];
+        for (const [kind, file, keepAlive] of kinds) {
           const url = `http://127.0.0.1:${server.port}${server.ocspPath}`;
           const r = await loadRun(server, {
             url,
@@ -268,42 +360,98 @@ async function ocspThroughput() {
           runs[key][kind].push(r);
           process.stderr.write(describeRun(`${server.name} (${kind})`, r));
         }
+        if (withAb) {
+          const r = await abRun(server, singleDer);
+          runs[key].ab.push(r);
+          process.stderr.write(describeRun(`${server.name} (keep-alive, ab)`, r));
+        }
       }
     }
   } finally {
-    await ours.stop();
-    await theirs.stop();
+    for (const server of started) await server.stop();
   }
-  const rate = (key, kind) => median(runs[key][kind].map((r) => r.requestsPerSecond));
+  const rates = (key, kind) => runs[key][kind].map((r) => r.requestsPerSecond);
+  const rate = (key, kind) => median(rates(key, kind));
   const cpu = (key, kind) => median(runs[key][kind].map((r) => r.serverCpuMsPer1k));
-  const errors = (kind) =>
-    [...runs.ours[kind], ...runs.theirs[kind]].reduce((n, r) => n + r.errors + r.timeouts + r.unexpected, 0);
-  const row = (kind, label, min) => {
-    const ratio = rate('ours', kind) / rate('theirs', kind);
-    const ratioByCpu = cpu('theirs', kind) / cpu('ours', kind);
+  const errorsOf = (key, kind) =>
+    runs[key][kind].reduce((n, r) => n + r.errors + r.timeouts + r.unexpected, 0);
+  const THEIRS_NAME = {
+    theirs: 'openssl ocsp -index … -port (same CA, responder and requests)',
+    floor: 'node:http sending a fixed answer (servers/ocsp-fixed.js)',
+  };
+  const row = (kind, label, min, [a, b] = ['ours', 'theirs']) => {
+    const ratio = rate(a, kind) / rate(b, kind);
+    const ratioByCpu = cpu(b, kind) / cpu(a, kind);
     return {
       case: label,
-      ours: summarize(
-        runs.ours[kind].map((r) => r.requestsPerSecond),
-        0,
-      ),
-      theirs: summarize(
-        runs.theirs[kind].map((r) => r.requestsPerSecond),
-        0,
-      ),
-      theirsName: 'openssl ocsp -index … -port (same CA, responder and requests)',
+      ours: summarize(rates(a, kind), 0),
+      theirs: summarize(rates(b, kind), 0),
+      theirsName: THEIRS_NAME[b],
       unit: 'answers/s',
       ratio,
       ratioByCpu,
       target: min ? `>= ${min}x` : 'on record',
-      ...verdict({ ratio, ratioByCpu, min, errors: errors(kind) }),
+      ...verdict({ ratio, ratioByCpu, min, errors: errorsOf(a, kind) + errorsOf(b, kind) }),
     };
   };
-  return [
+  const GENERATOR = { ab: 'ab', 'keep-alive': 'ocsp-load.js', 'new-connection': 'ocsp-load.js' };
+  const SERVER_NAME = {
+    ours: 'mtls-ca publish',
+    theirs: 'openssl ocsp -port',
+    floor: 'node:http, fixed answer',
+  };
+  const tableRows = [];
+  for (const [key] of SERVERS) {
+    for (const kind of Object.keys(runs[key])) {
+      const client = median(runs[key][kind].map((r) => r.clientCpuMsPer1k ?? Number.NaN));
+      tableRows.push({
+        server: SERVER_NAME[key],
+        generator: GENERATOR[kind] ?? 'ocsp-load.js',
+        mix: kind === 'ab' ? 'keep-alive' : kind,
+        rate: round(rate(key, kind), 0),
+        server_us: round(cpu(key, kind), 1),
+        client_us: Number.isNaN(client) ? '—' : round(client, 1),
+        errors: errorsOf(key, kind),
+        rounds: rates(key, kind).map((x) => round(x, 0)),
+      });
+    }
+  }
+  const rows = [
     row('keep-alive', 'OCSP answers/s: no nonce, connections reused where the server keeps them (Java)', 10),
+  ];
+  if (withAb) {
+    rows.push(
+      row('ab', 'the same, ab (a C load generator) instead of ocsp-load.js', 10),
+      row(
+        'ab',
+        'the floor of a Node responder: node:http sending a fixed answer vs openssl ocsp, ab',
+        undefined,
+        ['floor', 'theirs'],
+      ),
+      row('ab', 'publish vs that floor, ab', undefined, ['ours', 'floor']),
+    );
+  }
+  rows.push(
     row('new-connection', 'OCSP answers/s: no nonce, a new connection per request (nginx)', undefined),
     row('nonce', 'OCSP answers/s: a fresh nonce each (openssl ocsp), a signature per answer', undefined),
-  ];
+  );
+  return {
+    rows,
+    table: {
+      headers: [
+        'server',
+        'load generator',
+        'mix',
+        'answers/s (median)',
+        'server CPU µs / answer',
+        'client CPU µs / request',
+        'errors',
+        'answers/s per round',
+      ],
+      columns: ['server', 'generator', 'mix', 'rate', 'server_us', 'client_us', 'errors', 'rounds'],
+      rows: tableRows,
+    },
+  };
 }
 
 /** ms from each revocation's commit (inventory.jsonl's mtime) to publish's first "revoked" answer for it. */
@@ -436,7 +584,8 @@ async function conditionalGet() {
 }
 
 export async function run() {
-  const rows = [...(await ocspThroughput()), await revocationLatency(), await conditionalGet()];
+  const ocsp = await ocspThroughput();
+  const rows = [...ocsp.rows, await revocationLatency(), await conditionalGet()];
   return {
     title: '`publish`: OCSP answers vs `openssl ocsp`, revocation latency, a large CRL by conditional GET',
     method:
@@ -447,7 +596,12 @@ export async function run() {
       '(openssl from an index.txt written from the inventory); `openssl ocsp` answers HTTP/1.0 and closes each ' +
       'connection, so its clients reconnect whatever they would prefer. Latency: the OCSP answer for a ' +
       'certificate polled every 5 ms while `mtls-ca revoke` runs, from the inventory’s modification time. The ' +
-      'CRL: a new connection per GET, as a cron job polling with curl makes them',
+      'CRL: a new connection per GET, as a cron job polling with curl makes them. The OCSP target is also ' +
+      'measured with ab (Apache Bench, C, on the client core; a counted run sized from a warm-up, since `ab -t` ' +
+      'drops the requests in flight at its end), which needs far less CPU per request than a Node client; and ' +
+      'beside the two responders runs the floor of any Node responder, node:http sending one fixed answer ' +
+      '(servers/ocsp-fixed.js). The table gives each side’s CPU time per answer and its client’s per request',
     rows,
+    table: ocsp.table,
   };
 }
