@@ -198,13 +198,18 @@ function ab(server, derFile, n) {
 /**
  * ab for about DURATION seconds: a counted run, not `ab -t`, which ends by dropping the requests in flight
  * (and a connection dropped mid-request stops `openssl ocsp -port`); the count comes from a warm-up's rate.
+ * Even a counted run of ab now and then ends with a connection it opened and never sent a request on, which
+ * leaves `openssl ocsp -port` spinning on it: a server marked `restartAfterAb` is started anew after each
+ * ab run, so that the next run (ab's or ocsp-load.js') finds it answering.
  */
 async function abRun(server, derFile) {
   const quiet = await waitForQuiet({ maxMs: 10_000 });
   const warm = ab(server, derFile, QUICK ? 1_000 : 5_000);
+  if (server.restartAfterAb) await server.restart();
   const cpuBefore = treeCpuMs(server.pid);
   const r = ab(server, derFile, Math.max(1_000, Math.round(warm.requestsPerSecond * DURATION)));
   const cpuMs = treeCpuMs(server.pid) - cpuBefore;
+  if (server.restartAfterAb) await server.restart();
   return {
     ...r,
     serverCpuMsPer1k: cpuMs / (r.totalRequests / 1000),
@@ -218,25 +223,38 @@ async function abRun(server, derFile) {
  * on that connection (OpenSSL 3.0) with every later request queued behind it.
  */
 async function startServer(name, cmd, args, env, port, ocspPath, readyLog) {
-  const logFile = path.join(tempDir(`${name.replace(/\s+/g, '-')}-log`), 'server.log');
-  const proc = startProcess(cmd, args, { env, logFile, cpu: SERVER_CPU });
-  try {
-    if (readyLog) await waitForLog(logFile, readyLog, 1);
-    else await waitForPort(port, { proc });
-  } catch (e) {
-    await proc.stop();
-    throw new Error(
-      `${name}: ${e.message}\n${fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''}`,
-    );
-  }
+  const launch = async () => {
+    const logFile = path.join(tempDir(`${name.replace(/\s+/g, '-')}-log`), 'server.log');
+    const proc = startProcess(cmd, args, { env, logFile, cpu: SERVER_CPU });
+    try {
+      if (readyLog) await waitForLog(logFile, readyLog, 1);
+      else await waitForPort(port, { proc });
+    } catch (e) {
+      await proc.stop();
+      throw new Error(
+        `${name}: ${e.message}\n${fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''}`,
+      );
+    }
+    return { proc, logFile };
+  };
+  let current = await launch();
   return {
     name,
     port,
-    pid: proc.pid,
-    logFile,
     ocspPath,
     clientCpu: canPin ? CLIENT_CPU : undefined,
-    stop: () => proc.stop(),
+    get pid() {
+      return current.proc.pid;
+    },
+    get logFile() {
+      return current.logFile;
+    },
+    /** Stops it and starts it again on the same port. */
+    async restart() {
+      await current.proc.stop();
+      current = await launch();
+    },
+    stop: () => current.proc.stop(),
   };
 }
 
@@ -314,6 +332,7 @@ async function ocspThroughput() {
       '/',
       /waiting for OCSP client connections/g,
     );
+    theirs.restartAfterAb = true;
     started.push(theirs);
     for (const server of [ours, theirs]) {
       await checkAnswer(server, ocspRequest(caCert, good), 'good', responder);
