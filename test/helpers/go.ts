@@ -9,7 +9,7 @@ import { inject } from 'vitest';
  * The built program of test/helpers/go/`name`.go (throws when there was no go at the start).
  * @param name - the source's name without `.go`, e.g. `mtls-server`
  */
-export function goProgram(name: 'mtls-server'): string {
+export function goProgram(name: 'mtls-server' | 'mtls' | 'verify-signed'): string {
   const dir = inject('fixtures').goPrograms;
   if (!dir) throw new Error('the Go test programs were not built: no go when the run started');
   return path.join(dir, name);

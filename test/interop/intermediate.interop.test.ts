@@ -15,6 +15,7 @@ import type { MtlsServer } from '../../src/server/mtls-server.js';
 import { CUSTOMER_1, clientP12, curl, exec } from '../e2e/helpers.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { cli } from '../helpers/cli.js';
+import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
@@ -27,7 +28,6 @@ const ROOT = 'Interop Root';
 const INT1 = `${ROOT} Intermediate 1`;
 const INT2 = `${ROOT} Intermediate 2`;
 const POLICIES = '/etc/chromium/policies/managed';
-const GO_PROGRAM = path.resolve(import.meta.dirname, '../helpers/go/mtls.go');
 
 async function mtlsCa(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
   const r = await cli(args, { ...env, ...extraEnv });
@@ -91,12 +91,12 @@ describeWithTools(['openssl', 'curl'], 'an intermediate CA with the real softwar
   });
 
   describeWithTools(['go'], 'Go crypto/tls', () => {
-    const bin = path.join(root, 'go-mtls');
+    let bin: string;
     const pavelChain = path.join(root, 'pavel.chain.pem');
 
     beforeAll(() => {
-      // One build for both ends (standard library only: no module needed).
-      runOk('go', ['build', '-o', bin, GO_PROGRAM], { cwd: root, timeout: 300_000 });
+      // One program for both ends, built before the run (test/global-setup.ts).
+      bin = goProgram('mtls');
       // What a Go client loads: its certificate followed by the intermediate (tls.LoadX509KeyPair).
       writeFileSync(
         pavelChain,

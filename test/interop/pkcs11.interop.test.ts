@@ -9,13 +9,13 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import { opensslVerifyCaCrl, readAuditRecords } from '../helpers/ca-files.js';
+import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
 import { startPublish } from '../helpers/publish.js';
 import { PIN, SOFTHSM_TOOLS, softHsm, tokenCli } from '../helpers/softhsm.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
-const GO_VERIFY = path.resolve(import.meta.dirname, '../helpers/go/verify-signed.go');
 const CA_PASSWORD = 'file-ca-password';
 
 const hsm = softHsm();
@@ -114,9 +114,7 @@ describeWithTools(
 
       test('Go verifies the CA certificate, the leaves and the CRL', () => {
         const files = [l.caCert, l.server().cert, l.client('alice').cert, l.crl];
-        const r = runOk('go', ['run', GO_VERIFY, l.caCert, ...files], {
-          env: { ...process.env, GOFLAGS: '-mod=mod' },
-        });
+        const r = runOk(goProgram('verify-signed'), [l.caCert, ...files]);
         expect(r.stdout.trim().split('\n')).toHaveLength(files.length);
         for (const f of files) expect(r.stdout).toContain(`verified ${f}`);
       });

@@ -1,6 +1,6 @@
 // Verifies certificates and CRLs with a CA certificate, as crypto/tls and crypto/x509 do:
-// `go run verify-signed.go ca.crt a.crt crl.pem …`. Prints `verified <file> <signature algorithm>` for each;
-// exit 1 at the first that does not verify.
+// `verify-signed ca.crt a.crt crl.pem …` (built by test/global-setup.ts). Prints `verified <file> <signature
+// algorithm>` for each; exit 1 at the first that does not verify.
 package main
 
 import (
