@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The release check (pack, install, use the package: a full build and two npm installs) is
+    // `npm run test:package`, with its own config, which CI runs after this suite.
+    exclude: [...configDefaults.exclude, 'test/package/**'],
     // Key pairs and compiled Java programs, made once for every file (and cached between runs).
     globalSetup: ['./test/global-setup.ts'],
     testTimeout: 60_000,

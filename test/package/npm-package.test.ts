@@ -5,6 +5,9 @@
  *
  * The installs use the npm cache first (`--prefer-offline`): after `npm ci` every dependency is in it, so the
  * registry is asked only for what the cache lacks.
+ *
+ * A release check rather than a unit of the suite: `npm run test:package` runs it (vitest.package.config.ts),
+ * `npm test` leaves it out, and CI runs both.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
