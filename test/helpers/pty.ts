@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { BIN, baseEnv } from './cli.js';
+import { python3 } from './tools.js';
 
 /** One step of a terminal session. */
 export type PtyStep =
@@ -93,7 +94,7 @@ export function runOnPty(
   waitSeconds = 30,
 ): PtySession {
   const script = JSON.stringify({ steps, seconds: waitSeconds });
-  const r = spawnSync('python3', ['-c', DRIVER, script, process.execPath, BIN, ...args], {
+  const r = spawnSync(python3(), ['-c', DRIVER, script, process.execPath, BIN, ...args], {
     encoding: 'utf8',
     env: baseEnv({ TERM: 'xterm', ...env }),
     timeout: (steps.length + 2) * waitSeconds * 1000,

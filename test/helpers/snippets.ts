@@ -14,6 +14,7 @@ import type { Snippet } from '../../src/cli/snippets/index.js';
 import { cli } from './cli.js';
 import { within } from './poll.js';
 import { accepts } from './ports.js';
+import { python3 } from './tools.js';
 
 /** `mtls-ca snippet <args> --json` in-process; throws unless it exits 0. */
 export async function snippetOf(dir: string, args: string[]): Promise<Snippet> {
@@ -161,18 +162,24 @@ export async function customerUpstream(): Promise<Upstream> {
   return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, requests };
 }
 
+/** {@link pythonWith}'s answers: a python3 start that imports requests and httpx costs a third of a second. */
+const pythons = new Map<string, string | undefined>();
+
 /**
  * A python3 that has `modules` (Debian's python3-requests, -httpx, -yaml live in /usr/bin/python3, which
- * another python3 earlier on PATH lacks), or undefined.
+ * another python3 earlier on PATH lacks), or undefined; looked up once per set of modules.
  * @returns the folder to put first on PATH so that `python3` is that one
  */
 export function pythonWith(modules: string[]): string | undefined {
-  for (const python of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(python, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' });
-    if (r.status === 0) {
-      const which = spawnSync('sh', ['-c', `command -v ${python}`], { encoding: 'utf8' });
-      return path.dirname(which.stdout.trim());
-    }
+  const key = modules.join(', ');
+  if (!pythons.has(key)) pythons.set(key, findPython(key));
+  return pythons.get(key);
+}
+
+function findPython(imports: string): string | undefined {
+  for (const python of [python3(), '/usr/bin/python3']) {
+    const r = spawnSync(python, ['-c', `import ${imports}`], { stdio: 'ignore' });
+    if (r.status === 0 && path.isAbsolute(python)) return path.dirname(python);
   }
   return undefined;
 }

@@ -20,6 +20,21 @@ export function haveTool(bin: string): boolean {
 
 export const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
+let python3OnPath: string | undefined;
+
+/**
+ * The interpreter `python3` on PATH runs, by its own path, found once per process: a version manager's shim
+ * (pyenv's is a bash script that works out the version on every start) can cost seconds per start, and
+ * spawnSync blocks this worker while it does. `python3` itself when there is none to ask.
+ */
+export function python3(): string {
+  if (python3OnPath === undefined) {
+    const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+    python3OnPath = r.status === 0 && r.stdout.trim() ? r.stdout.trim() : 'python3';
+  }
+  return python3OnPath;
+}
+
 /**
  * A describe block that needs external tools. Missing tools: skipped with a reason locally, a failing test
  * under CI=true (CI must never silently skip an interop check).
