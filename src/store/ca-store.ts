@@ -46,6 +46,7 @@ import {
 } from './inventory.js';
 import { encodeInventoryAppend, encodeInventoryIndex, inventoryIndexState } from './inventory-index.js';
 import { findNamesLike, readInventoryIndex } from './inventory-index-reader.js';
+import { encodeNameAppend, encodeNameIndex, findNamesInIndex, NAMES_HEADER } from './name-index.js';
 import { describeErrno, ioFailure } from './io-error.js';
 import { type CaFiles, type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
@@ -541,7 +542,12 @@ export class CaStore implements CaState {
   findNamesLike(profile: CertificateProfile, keys: ReadonlySet<string>): string[] {
     if (this.#state) return this.#state.findNamesLike(profile, keys);
     this.#settle();
-    return findNamesLike(this.paths.inventoryIndex, this.paths.inventory, profile, keys);
+    // The name index answers in a small search; inventory.idx (a pass over its name fields) or the log when it
+    // is not in step — until the next write rebuilds it.
+    return (
+      findNamesInIndex(this.paths.inventoryNames, this.paths.inventory, profile, keys) ??
+      findNamesLike(this.paths.inventoryIndex, this.paths.inventory, profile, keys)
+    );
   }
 
   #stagedLogs = new WeakMap<Transaction, StagedLogs>();
@@ -557,37 +563,43 @@ export class CaStore implements CaState {
 
   /**
    * Stages inventory lines in a transaction (appended after the files, rolled back with them), and the same
-   * events in ca/inventory.idx, appended just after. Called under the lock. An index that is missing or out
-   * of step (an older CA, a hand edit of the log) is first rewritten from the folded
-   * log — a one-off full read; a log that cannot be parsed gets an index that says "use the log".
+   * events in ca/inventory.idx and their names in ca/inventory.names, appended just after. Called under the
+   * lock. An index that is missing or out of step (an older CA, a crash between the appends, a hand edit of
+   * the log) is first rewritten from the folded log — a one-off full read; a log that cannot be parsed gets
+   * indexes that say "use the log".
    */
   appendInventory(tx: Transaction, events: InventoryEvent[]): void {
     if (this.#state) {
       this.#state.appendInventory(tx, events);
       return;
     }
+    const { inventory, inventoryIndex, inventoryNames } = this.paths;
     const logs = this.#logs(tx);
     let before = logs.inventoryBytes;
     if (before === undefined && logs.fresh) {
       before = 0;
-      tx.write(this.paths.inventoryIndex, encodeInventoryIndex([], 0), MODE_PUBLIC);
+      tx.write(inventoryIndex, encodeInventoryIndex([], 0), MODE_PUBLIC);
+      tx.write(inventoryNames, encodeNameIndex([], 0), MODE_PUBLIC);
     } else if (before === undefined) {
-      const state = inventoryIndexState(this.paths.inventoryIndex, this.paths.inventory);
-      before = state.inventoryBytes;
-      if (!state.inStep) {
+      const index = inventoryIndexState(inventoryIndex, inventory);
+      const names = inventoryIndexState(inventoryNames, inventory, NAMES_HEADER);
+      before = index.inventoryBytes;
+      if (!index.inStep || !names.inStep) {
         let entries: InventoryEntry[] | undefined;
         try {
-          entries = readInventory(this.paths.inventory);
+          entries = readInventory(inventory);
         } catch (e) {
           if (!(e instanceof MtlsCaError)) throw e;
         }
-        tx.write(this.paths.inventoryIndex, encodeInventoryIndex(entries, before), MODE_PUBLIC);
+        if (!index.inStep) tx.write(inventoryIndex, encodeInventoryIndex(entries, before), MODE_PUBLIC);
+        if (!names.inStep) tx.write(inventoryNames, encodeNameIndex(entries, before), MODE_PUBLIC);
       }
     }
     const batch = encodeInventoryAppend(events, before);
-    // The log first: a crash between the two appends leaves the index behind, which readers detect.
-    tx.append(this.paths.inventory, batch.jsonl);
-    tx.append(this.paths.inventoryIndex, batch.index);
+    // The log first: a crash between the appends leaves the indexes behind, which readers detect.
+    tx.append(inventory, batch.jsonl);
+    tx.append(inventoryIndex, batch.index);
+    tx.append(inventoryNames, encodeNameAppend(events, batch.inventoryBytes));
     logs.inventoryBytes = batch.inventoryBytes;
   }
 

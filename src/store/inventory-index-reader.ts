@@ -39,7 +39,8 @@ const OP_TRAILER = 0x3d; // =
 /** The fields of an issue line (inventory-index.ts). */
 const ISSUE_FIELDS = 9;
 
-function unescapeField(text: string): string {
+/** Undoes {@link escapeField}; throws on an escape it never writes (a damaged index). */
+export function unescapeField(text: string): string {
   return text.replace(/\\(u[0-9a-f]{4}|[\s\S]?)/g, (_, e: string) => {
     if (e === '\\') return '\\';
     if (e === 't') return '\t';

@@ -34,7 +34,7 @@ const UNSAFE = /[\\\u0000-\u001f\u007f-\uffff]/;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
 
 /** Escapes one field (see the file comment); undefined when the value is not a string. */
-function field(value: unknown): string | undefined {
+export function escapeField(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   if (!UNSAFE.test(value)) return value;
   return value.replace(UNSAFE_ALL, (c) => {
@@ -50,7 +50,7 @@ function field(value: unknown): string | undefined {
 function line(op: string, values: unknown[]): string {
   let text = op;
   for (const v of values) {
-    const f = field(v);
+    const f = escapeField(v);
     if (f === undefined) return '!\n';
     text += `\t${f}`;
   }
@@ -86,7 +86,8 @@ function eventLine(e: InventoryEvent): string {
   }
 }
 
-function trailer(inventoryBytes: number): string {
+/** The line that ends one append: the log is `inventoryBytes` long once it is applied. */
+export function trailer(inventoryBytes: number): string {
   return `=\t${inventoryBytes}\n`;
 }
 
@@ -163,18 +164,23 @@ function trailerCount(lastLine: string): number | undefined {
 /**
  * Whether the open index `fd` is in step with the log: its header, then its last line (a trailer with the log's
  * length) and modification time. Two short reads; the lines in between are not looked at.
+ * @param header - the first line the index must have: {@link INDEX_HEADER}, or the name index's (name-index.ts)
  */
-export function indexInStep(fd: number, log: FileState | undefined): { inStep: boolean; size: number } {
+export function indexInStep(
+  fd: number,
+  log: FileState | undefined,
+  header: string = INDEX_HEADER,
+): { inStep: boolean; size: number } {
   const st = fs.fstatSync(fd, { bigint: true });
   const index = { size: Number(st.size), mtimeNs: st.mtimeNs };
-  const head = Buffer.alloc(Math.min(index.size, INDEX_HEADER.length + 1));
+  const head = Buffer.alloc(Math.min(index.size, header.length + 1));
   fs.readSync(fd, head, 0, head.length, 0);
   // The header precedes any trailer, so these bytes hold the newline before a trailer (at most 18 bytes).
   const tail = Buffer.alloc(Math.min(index.size, 64));
   fs.readSync(fd, tail, 0, tail.length, index.size - tail.length);
   const end = tail.toString('latin1');
   const ok =
-    head.toString('latin1') === `${INDEX_HEADER}\n` &&
+    head.toString('latin1') === `${header}\n` &&
     end.endsWith('\n') &&
     inStep(index, trailerCount(end.slice(end.lastIndexOf('\n', end.length - 2) + 1, -1)), log);
   return { inStep: ok, size: index.size };
@@ -183,11 +189,13 @@ export function indexInStep(fd: number, log: FileState | undefined): { inStep: b
 /**
  * Whether inventory.idx is in step with inventory.jsonl, from a stat of each and two short reads: what a write
  * transaction checks before appending.
+ * @param header - the index's first line: {@link INDEX_HEADER}, or the name index's for inventory.names
  * @returns the log's byte length, and whether the index covers exactly that
  */
 export function inventoryIndexState(
   indexFile: string,
   inventoryFile: string,
+  header: string = INDEX_HEADER,
 ): { inventoryBytes: number; inStep: boolean } {
   const log = stateOf(inventoryFile);
   const inventoryBytes = log?.size ?? 0;
@@ -199,7 +207,7 @@ export function inventoryIndexState(
     throw e;
   }
   try {
-    return { inventoryBytes, inStep: indexInStep(fd, log).inStep };
+    return { inventoryBytes, inStep: indexInStep(fd, log, header).inStep };
   } finally {
     fs.closeSync(fd);
   }

@@ -55,6 +55,11 @@ export interface Layout {
    * same transaction; ignored when out of step with the inventory and rebuilt by the next write.
    */
   inventoryIndex: string;
+  /**
+   * The name key of every certificate in the inventory (see name-index.ts), appended in the same transaction:
+   * what a new name's look-alike check searches. Ignored when out of step and rebuilt by the next write.
+   */
+  inventoryNames: string;
   /** Held while a command changes the directory. */
   lock: string;
   crl: string;
@@ -113,6 +118,7 @@ export function layout(root: string): Layout {
     caKeyUri: path.join(caDir, 'ca-key.uri'),
     inventory: path.join(caDir, 'inventory.jsonl'),
     inventoryIndex: path.join(caDir, 'inventory.idx'),
+    inventoryNames: path.join(caDir, 'inventory.names'),
     lock: path.join(root, '.mtls-ca.lock'),
     crl: path.join(caDir, 'crl.pem'),
     settings: path.join(caDir, 'settings.json'),
