@@ -14,6 +14,7 @@ import { createCrl } from '../../dist/pki/crl.js';
 import { parsePrivateKey } from '../../dist/pki/keys.js';
 import { readCrlFile } from '../../dist/server/revocation.js';
 import { encodeInventoryAppend, inventoryIndexState } from '../../dist/store/inventory-index.js';
+import { encodeNameAppend, NAMES_HEADER } from '../../dist/store/name-index.js';
 import { layout } from '../../dist/store/layout.js';
 import { startMtls } from '../lib/servers.js';
 import {
@@ -194,19 +195,21 @@ async function crlScale() {
 }
 
 /**
- * Appends `count` synthetic client certificates (every 100th later revoked) to a real CA's inventory.jsonl and
- * inventory.idx as the CLI would have written them, one batch per issuance or revocation, encoded by the CLI's
- * own encodeInventoryAppend.
+ * Appends `count` synthetic client certificates (every 100th later revoked) to a real CA's inventory.jsonl,
+ * inventory.idx and inventory.names as the CLI would have written them, one batch per issuance or revocation,
+ * encoded by the CLI's own encodeInventoryAppend and encodeNameAppend.
  */
 function appendSyntheticInventory(dir, count) {
   const paths = layout(dir);
   let bytes = fs.statSync(paths.inventory).size;
   const jsonl = [];
   const index = [];
+  const names = [];
   const append = (events) => {
     const batch = encodeInventoryAppend(events, bytes);
     jsonl.push(batch.jsonl);
     index.push(batch.index);
+    names.push(encodeNameAppend(events, batch.inventoryBytes));
     bytes = batch.inventoryBytes;
   };
   const start = Date.parse('2025-01-01T00:00:00Z');
@@ -251,8 +254,14 @@ function appendSyntheticInventory(dir, count) {
   // The log first, as a transaction appends them.
   fs.appendFileSync(paths.inventory, jsonl.join(''));
   fs.appendFileSync(paths.inventoryIndex, index.join(''));
-  if (!inventoryIndexState(paths.inventoryIndex, paths.inventory).inStep)
-    throw new Error(`${paths.inventoryIndex} is not in step with ${paths.inventory}`);
+  fs.appendFileSync(paths.inventoryNames, names.join(''));
+  for (const [file, header] of [
+    [paths.inventoryIndex, undefined],
+    [paths.inventoryNames, NAMES_HEADER],
+  ]) {
+    if (!inventoryIndexState(file, paths.inventory, header).inStep)
+      throw new Error(`${file} is not in step with ${paths.inventory}`);
+  }
 }
 
 async function inventoryScale() {
@@ -341,7 +350,7 @@ export async function run() {
       `revoked client with CRL → ${crl.probes.revokedWithCrl}, without → ${crl.probes.revokedWithoutCrl}, ` +
       `valid client with CRL → ${crl.probes.validWithCrl}. Inventory: ${ENTRIES.toLocaleString('en')} ` +
       `synthetic issue lines + 1,000 revoke lines (${inventory.inventoryMb} MiB) appended to a real CA's ` +
-      'inventory.jsonl and inventory.idx (encodeInventoryAppend, one batch per issuance or revocation, as the ' +
+      'inventory.jsonl, inventory.idx and inventory.names (encodeInventoryAppend, encodeNameAppend, one batch per issuance or revocation, as the ' +
       'CLI writes them); alternating runs of each command after one unmeasured round, wall time, ms; ' +
       '`list` output goes to a file (as `> inventory.json`), not through a pipe the harness collects.',
     rows: [...crl.rows, ...inventory.rows],

@@ -13,6 +13,7 @@ import {
   type InventoryRecords,
   isoDay,
   isoTime,
+  namesLike,
   readInventory,
 } from './inventory.js';
 import { type FileState, INDEX_HEADER, indexInStep, stateOf } from './inventory-index.js';
@@ -241,9 +242,7 @@ export function findNamesLike(
   if (keys.size === 0) return [];
   return (
     scanNames(indexFile, inventoryFile, profile, keys) ??
-    readInventory(inventoryFile)
-      .filter((e) => e.profile === profile && keys.has(nameKey(e.name)))
-      .map((e) => e.name)
+    namesLike(readInventory(inventoryFile), profile, keys)
   );
 }
 

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { MtlsCaError } from '../pki/errors.js';
+import { nameKey } from '../pki/names.js';
 
 /** `ocsp`: the CA's delegated OCSP responder, re-issued on its own (it is never renewed or revoked by name). */
 export type CertificateProfile = 'ca' | 'server' | 'client' | 'ocsp';
@@ -158,6 +159,36 @@ export function fillIssuers(entries: InventoryEntry[]): void {
   const first = entries.find((e) => e.profile === 'ca');
   if (!first) return;
   for (const e of entries) if (e.issuer === undefined) e.issuer = first.subject;
+}
+
+/** Whether every character is printable ASCII: then a name's {@link nameKey} is its lower case, as long. */
+function printableAscii(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * The names of the entries of `profile` whose {@link nameKey} is one of `keys`, in order: the look-alike check
+ * over entries in memory (the log, a database's snapshot). A printable ASCII name is passed over by its length
+ * when no key is as long, so most names cost a length and a character loop, not a key.
+ * @param keys - the {@link nameKey}s of the names about to be issued
+ */
+export function namesLike(
+  entries: readonly InventoryEntry[],
+  profile: CertificateProfile,
+  keys: ReadonlySet<string>,
+): string[] {
+  const lengths = new Set([...keys].map((k) => k.length));
+  const found: string[] = [];
+  for (const e of entries) {
+    if (e.profile !== profile || typeof e.name !== 'string') continue;
+    if (!lengths.has(e.name.length) && printableAscii(e.name)) continue;
+    if (keys.has(nameKey(e.name))) found.push(e.name);
+  }
+  return found;
 }
 
 /** Revoked beats superseded beats expired. */

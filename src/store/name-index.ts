@@ -30,6 +30,7 @@ export const NAMES_HEADER =
   '# mtls-ca name index v1: derived from inventory.jsonl; safe to delete, the next write rebuilds it';
 
 const USE_THE_LOG = '!\n';
+const USE_THE_LOG_BYTES = Buffer.from(USE_THE_LOG, 'latin1');
 const NL = 10;
 /** The file is searched through a window of this many bytes (as inventory.idx is read, and for the same reason). */
 const WINDOW = 1 << 16;
@@ -116,23 +117,33 @@ function search(
   // key as written → key
   const wanted = new Map([...keys].map((k) => [escapeField(k)!, k]));
   const find = keys.size <= MAX_SEARCHES ? searchEach(wanted, profile) : lookUpLines(wanted, profile);
-  const useTheLog = Buffer.from(`\n${USE_THE_LOG}`, 'latin1');
   const buffer = Buffer.allocUnsafe(Math.min(size, WINDOW));
   const found: string[] = [];
   // Each window after the first starts at the newline that ends the last whole line of the one before: a line
-  // lies whole in one window together with the newline before it, which every search starts with.
+  // lies whole in one window together with the newline before it, which tells a line's start.
   for (let position = 0; ; ) {
     const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, size - position), position);
     const end = buffer.lastIndexOf(NL, n - 1);
     if (end <= 0) return undefined; // a line longer than a window
     const view = buffer.subarray(0, end + 1);
-    if (view.includes(useTheLog)) return undefined;
+    if (lineAt(view, USE_THE_LOG_BYTES, 0) >= 0) return undefined;
     const hits = find(view);
     if (hits.length > 1) hits.sort((a, b) => a[0] - b[0]);
     for (const [, name] of hits) found.push(name);
     if (position + n >= size) return found;
     position += end;
   }
+}
+
+/**
+ * Where the next line that starts with `bytes` is in `view`, from `from`; -1 if none. A search for the bytes
+ * alone, each find then checked to follow a newline: Buffer.indexOf scans for the first byte of what it is
+ * given, and a newline is in every line, the first byte of a key seldom.
+ */
+function lineAt(view: Buffer, bytes: Buffer, from: number): number {
+  for (let at = view.indexOf(bytes, from); at >= 0; at = view.indexOf(bytes, at + 1))
+    if (at > 0 && view[at - 1] === NL) return at;
+  return -1;
 }
 
 /** The name field of the line whose fields before it end at `start`; `key` when it is empty. */
@@ -144,16 +155,16 @@ function nameAt(view: Buffer, start: number, key: string): string {
   return unescapeField(written);
 }
 
-/** Searches a window for each key's `\n<key>␉<profile>␉` with Buffer.indexOf. */
+/** Searches a window for the lines that start `<key>␉<profile>␉`, key by key, with Buffer.indexOf. */
 function searchEach(wanted: Map<string, string>, profile: string): (view: Buffer) => Hit[] {
   const searches = [...wanted].map(([written, key]) => ({
-    bytes: Buffer.from(`\n${written}\t${profile}\t`, 'latin1'),
+    bytes: Buffer.from(`${written}\t${profile}\t`, 'latin1'),
     key,
   }));
   return (view) => {
     const hits: Hit[] = [];
     for (const { bytes, key } of searches) {
-      for (let at = view.indexOf(bytes); at >= 0; at = view.indexOf(bytes, at + 1))
+      for (let at = lineAt(view, bytes, 0); at >= 0; at = lineAt(view, bytes, at + 1))
         hits.push([at, nameAt(view, at + bytes.length, key)]);
     }
     return hits;

@@ -75,7 +75,7 @@ function stepOf(e: TraceEvent, previous: string | undefined): string {
   if (e.syscall === 'link') return 'files'; // a replaced file's backup, just before its rename
   // A file the commit removes (root export); the clean-up unlinks backups and temp files only.
   if (e.syscall === 'unlink') return TEMP.test(first) ? 'clean-up' : 'removes';
-  if (/inventory\.(jsonl|idx)$/.test(first)) return 'inventory';
+  if (/inventory\.(jsonl|idx|names)$/.test(first)) return 'inventory';
   if (first.endsWith('audit.log')) return 'audit log';
   if (TEMP.test(first)) return 'temp files';
   if (fs.existsSync(first) && fs.statSync(first).isDirectory())

@@ -6,10 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Certificate } from '../../src/pki/certificate.js';
 import { Crl } from '../../src/pki/crl.js';
+import { nameKey } from '../../src/pki/names.js';
 import { verifyAuditLog } from '../../src/store/audit.js';
 import { type InventoryEvent, readInventory } from '../../src/store/inventory.js';
 import { readInventoryIndex } from '../../src/store/inventory-index-reader.js';
 import { layout } from '../../src/store/layout.js';
+import { findNamesInIndex } from '../../src/store/name-index.js';
 
 /** Every file under `dir`, relative to it, `backups/` left out (a backup is checked as a CA of its own). */
 function files(dir: string, sub = ''): string[] {
@@ -46,7 +48,7 @@ function casInForce(dir: string): Certificate[] {
  *   names the certificate in it — signed by this CA — whose other files are there too;
  * - the audit log verifies against its head, and inventory events and audit lines match one to one;
  * - the CRL is the CA's and revokes exactly what the inventory says is revoked;
- * - inventory.idx is in step with the inventory;
+ * - inventory.idx is in step with the inventory, and inventory.names finds every name it holds;
  * - and each backup folder (`init --force`) is a sound CA by the same rules.
  */
 export function caProblems(dir: string): string[] {
@@ -138,6 +140,20 @@ export function caProblems(dir: string): string[] {
   const index = readInventoryIndex(p.inventoryIndex, p.inventory);
   if (!index) problems.push('inventory.idx is not in step with inventory.jsonl');
   index?.close();
+  const inventory = readInventory(p.inventory);
+  const keys = new Set(inventory.map((e) => nameKey(e.name)));
+  for (const profile of ['ca', 'server', 'client', 'ocsp'] as const) {
+    const names = findNamesInIndex(p.inventoryNames, p.inventory, profile, keys);
+    const expected = inventory.filter((e) => e.profile === profile).map((e) => e.name);
+    if (names === undefined) {
+      problems.push('inventory.names is not in step with inventory.jsonl');
+      break;
+    }
+    if (names.join('\n') !== expected.join('\n'))
+      problems.push(
+        `inventory.names finds [${names}] of profile ${profile} where the inventory holds [${expected}]`,
+      );
+  }
 
   const backups = path.join(dir, 'backups');
   if (fs.existsSync(backups)) {

@@ -18,7 +18,6 @@ import { Certificate } from '../../pki/certificate.js';
 import { Crl } from '../../pki/crl.js';
 import { MtlsCaError } from '../../pki/errors.js';
 import { isEncryptedPrivateKey } from '../../pki/keys.js';
-import { nameKey } from '../../pki/names.js';
 import type { CertificateAuthority } from '../../pki/profiles.js';
 import type { Transaction } from '../atomic.js';
 import {
@@ -44,6 +43,7 @@ import {
   type InventoryEntry,
   type InventoryEvent,
   type IssueEvent,
+  namesLike,
 } from '../inventory.js';
 import { type CaSettings, parseSettings } from '../settings.js';
 import { connect, databaseFailure, type PgClient, type Row, redactUrl } from './driver.js';
@@ -425,9 +425,7 @@ export class PostgresState implements CaState {
   }
 
   findNamesLike(profile: CertificateProfile, keys: ReadonlySet<string>): string[] {
-    return this.#state.entries
-      .filter((e) => e.profile === profile && keys.has(nameKey(e.name)))
-      .map((e) => e.name);
+    return namesLike(this.#state.entries, profile, keys);
   }
 
   readCrl(): Crl | 'missing' | 'unreadable' {

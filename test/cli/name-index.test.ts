@@ -1,0 +1,116 @@
+/**
+ * The look-alike rule through the real CLI (main() in-process) in a CA whose inventory holds 100,000
+ * certificates, made cheaply by appending their lines as the CLI writes them: a look-alike of a name deep
+ * in it is refused, one name or a batch, from ca/inventory.names or, with it gone, from what it falls back to;
+ * every write keeps the name index in step, or rebuilds it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { InventoryEvent } from '../../src/store/inventory.js';
+import { encodeInventoryAppend, inventoryIndexState } from '../../src/store/inventory-index.js';
+import { layout } from '../../src/store/layout.js';
+import { encodeNameAppend, findNamesInIndex, NAMES_HEADER } from '../../src/store/name-index.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tools.js';
+import { snapshot } from './snapshot.js';
+
+const env = { MTLS_CA_PASSWORD: 'ca-pw-names', MTLS_CA_STORE_PASSWORD: 'store-pw' };
+const COUNT = 100_000;
+/** Where the names that get look-alikes sit in the inventory. */
+const DEEP = { pavel: 61_234, Zoë: COUNT - 1 } as Record<string, number>;
+
+/** Appends COUNT client certificates to the CA's logs and indexes, one batch each, as the CLI would have. */
+function appendInventory(dir: string): void {
+  const p = layout(dir);
+  let bytes = fs.statSync(p.inventory).size;
+  const log: string[] = [];
+  const index: string[] = [];
+  const names: string[] = [];
+  const byIndex = new Map(Object.entries(DEEP).map(([name, i]) => [i, name]));
+  for (let i = 0; i < COUNT; i++) {
+    const name = byIndex.get(i) ?? `user${i}`;
+    const events: InventoryEvent[] = [
+      {
+        op: 'issue',
+        serial: `7${i.toString(16).padStart(31, '0')}`,
+        name,
+        profile: 'client',
+        subject: `CN=${name}`,
+        issuer: 'CN=synthetic',
+        keyType: 'ecdsa-p256',
+        notBefore: '2026-01-01T00:00:00.000Z',
+        notAfter: '2027-01-01T00:00:00.000Z',
+        fingerprint: 'AB:CD',
+        issuedAt: '2026-01-01T00:00:00.000Z',
+        files: [],
+      },
+    ];
+    const batch = encodeInventoryAppend(events, bytes);
+    log.push(batch.jsonl);
+    index.push(batch.index);
+    names.push(encodeNameAppend(events, batch.inventoryBytes));
+    bytes = batch.inventoryBytes;
+  }
+  fs.appendFileSync(p.inventory, log.join(''));
+  fs.appendFileSync(p.inventoryIndex, index.join(''));
+  fs.appendFileSync(p.inventoryNames, names.join(''));
+}
+
+const refusal = (name: string, existing: string) =>
+  `issue client ${name}: the name "${existing}" exists, and "${name}" reads the same (it differs only in case or Unicode form) (ALREADY_EXISTS)`;
+
+describe('look-alikes in a CA of 100,000 certificates', () => {
+  const dir = path.join(tempDir(), 'ssl');
+  const p = layout(dir);
+  const inStep = () => inventoryIndexState(p.inventoryNames, p.inventory, NAMES_HEADER).inStep;
+  const found = (key: string) => findNamesInIndex(p.inventoryNames, p.inventory, 'client', new Set([key]));
+
+  async function refused(args: string[], error: string): Promise<void> {
+    const before = snapshot(dir);
+    const r = await cli([...args, '--dir', dir], env);
+    expect({ code: r.code, error: r.stderr.split('\n')[0] }).toEqual({ code: 1, error: `error: ${error}` });
+    expect(snapshot(dir)).toEqual(before);
+  }
+
+  beforeAll(async () => {
+    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
+    expect(inStep()).toBe(true);
+    appendInventory(dir);
+    expect(inStep()).toBe(true);
+    expect(found('pavel')).toEqual(['pavel']);
+  });
+
+  test('a look-alike of a name deep in the inventory is refused, in every form, naming it', async () => {
+    await refused(['issue-client', 'Pavel'], refusal('Pavel', 'pavel'));
+    await refused(['issue-client', 'ＰＡＶＥＬ'], refusal('ＰＡＶＥＬ', 'pavel'));
+    await refused(['issue-client', 'zoë'], refusal('zoë', 'Zoë'));
+  });
+
+  test('a batch with one look-alike among new names is refused before anything is made', async () => {
+    const list = path.join(path.dirname(dir), 'team.txt');
+    const team = Array.from({ length: 20 }, (_, i) => `newcomer${i} user`);
+    team.splice(13, 0, 'USER4242 admin');
+    fs.writeFileSync(list, `${team.join('\n')}\n`);
+    await refused(['issue-client', '--from', list], refusal('USER4242', 'user4242'));
+  });
+
+  test('a new name is issued, and the name index grows by its line in the same commit', async () => {
+    const r = await cli(['issue-client', 'newbie', '--dir', dir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(inStep()).toBe(true);
+    const lines = fs.readFileSync(p.inventoryNames, 'latin1').trimEnd().split('\n');
+    expect(lines.at(-2)).toBe('newbie\tclient\t');
+    expect(found('newbie')).toEqual(['newbie']);
+  });
+
+  test('without the name index the same look-alikes are refused, and the next write rebuilds it', async () => {
+    fs.rmSync(p.inventoryNames);
+    await refused(['issue-client', 'PAVEL'], refusal('PAVEL', 'pavel'));
+    expect((await cli(['issue-client', 'another', '--dir', dir], env)).code).toBe(0);
+    expect(inStep()).toBe(true);
+    expect(found('pavel')).toEqual(['pavel']);
+    expect(found('another')).toEqual(['another']);
+    await refused(['issue-client', 'Another'], refusal('Another', 'another'));
+  });
+});
