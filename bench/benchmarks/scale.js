@@ -14,8 +14,8 @@ import { createCrl } from '../../dist/pki/crl.js';
 import { parsePrivateKey } from '../../dist/pki/keys.js';
 import { readCrlFile } from '../../dist/server/revocation.js';
 import { encodeInventoryAppend, inventoryIndexState } from '../../dist/store/inventory-index.js';
-import { encodeNameAppend, NAMES_HEADER } from '../../dist/store/name-index.js';
 import { layout } from '../../dist/store/layout.js';
+import { encodeNameAppend, NAMES_HEADER } from '../../dist/store/name-index.js';
 import { startMtls } from '../lib/servers.js';
 import {
   CA_PASSWORD,

@@ -46,10 +46,10 @@ import {
 } from './inventory.js';
 import { encodeInventoryAppend, encodeInventoryIndex, inventoryIndexState } from './inventory-index.js';
 import { findNamesLike, readInventoryIndex } from './inventory-index-reader.js';
-import { encodeNameAppend, encodeNameIndex, findNamesInIndex, NAMES_HEADER } from './name-index.js';
 import { describeErrno, ioFailure } from './io-error.js';
 import { type CaFiles, type Layout, layout } from './layout.js';
 import { holdsLock, withLock, withLockIfFree } from './lock.js';
+import { encodeNameAppend, encodeNameIndex, findNamesInIndex, NAMES_HEADER } from './name-index.js';
 import { type CaSettings, encodeSettings, parseSettings } from './settings.js';
 
 export type { CaRole, UsersFile } from './ca-state.js';
