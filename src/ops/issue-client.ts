@@ -190,8 +190,9 @@ export async function issueClients(
     const existing = claimNames(store, requests, {
       now,
       force: s.force,
-      // The look-alike scan reads every name in the inventory (docs/performance.md): once is enough while the
-      // inventory is as checkClientRequests saw it. The valid-certificate rule costs a stat; it runs.
+      // The look-alike check searches every name in the inventory (its name index, docs/performance.md): once
+      // is enough while the inventory is as checkClientRequests saw it. The valid-certificate rule costs a
+      // stat; it runs.
       lookalikesChecked: s.namesCheckedAt !== undefined && s.namesCheckedAt === store.inventoryVersion(),
     });
 

@@ -16,7 +16,7 @@ import { type CertificateProfile, type SupersedeEvent, statusOf } from '../store
 
 /**
  * Refuses the first of `names` that reads like a name the inventory holds for `profile` (`ALREADY_EXISTS`,
- * naming it). One pass over the inventory's names; call it under the lock.
+ * naming it). One search of the inventory's names (CaStore.findNamesLike); call it under the lock.
  * @param action - the message's action for a name: `issue client Pavel`
  */
 export function refuseLookalikes(

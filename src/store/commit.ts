@@ -24,7 +24,7 @@
  * 4. Apply ({@link applyCommit}), in this order: moves; files — each replaced file is hard-linked to its
  *    backup, then the temp file renamed over it (the CRL, users.json and ca/audit.head are among them); files
  *    removed — each hard-linked to its backup, then unlinked (`root export`); then the logs grow: the
- *    inventory (inventory.jsonl, inventory.idx), then the audit log. Each log is written at its recorded
+ *    inventory (inventory.jsonl, inventory.idx, inventory.names), then the audit log. Each log is written at its recorded
  *    length and cut after the new bytes, so that applying twice is applying once. The folders are fsynced.
  * 5. Done ({@link finishCommit}): the backups are removed (a removed file's last link with them), then the
  *    commit record (the root folder fsynced, so that no later commit can find it again), then the intent.

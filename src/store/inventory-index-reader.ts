@@ -1,8 +1,9 @@
 /**
  * Reads ca/inventory.idx (its format: inventory-index.ts) without holding it in memory: {@link
  * readInventoryIndex} for `list`, which decodes each record when it is shown, and {@link findNamesLike}
- * for the look-alike check of a new name, which reads only the name fields. Both check first that the index
- * is in step with the log, and answer undefined (use the log) for anything unexpected in it.
+ * for the look-alike check of a new name when the name index (name-index.ts) is not in step, which reads
+ * only the name fields. Both check first that the index is in step with the log, and answer undefined (use
+ * the log) for anything unexpected in it.
  */
 import fs from 'node:fs';
 import { nameKey } from '../pki/names.js';
@@ -40,7 +41,7 @@ const OP_TRAILER = 0x3d; // =
 /** The fields of an issue line (inventory-index.ts). */
 const ISSUE_FIELDS = 9;
 
-/** Undoes {@link escapeField}; throws on an escape it never writes (a damaged index). */
+/** Undoes the escaping of inventory-index.ts; throws on an escape it never writes (a damaged index). */
 export function unescapeField(text: string): string {
   return text.replace(/\\(u[0-9a-f]{4}|[\s\S]?)/g, (_, e: string) => {
     if (e === '\\') return '\\';
@@ -254,7 +255,7 @@ function scanNames(
 ): string[] | undefined {
   // A name written without an escape is printable ASCII, whose nameKey is its lower case, as long as it is:
   // only one as long as a key can match, so nearly every line is passed over without a string made of it.
-  // This scan is what issue-client pays per certificate in the inventory (bench/ scale).
+  // Still a pass over the whole index: what the name index spares the look-alike check while it is in step.
   const lengths = new Set([...keys].map((k) => k.length));
   let fd: number;
   try {

@@ -56,8 +56,10 @@ export interface Layout {
    */
   inventoryIndex: string;
   /**
-   * The name key of every certificate in the inventory (see name-index.ts), appended in the same transaction:
-   * what a new name's look-alike check searches. Ignored when out of step and rebuilt by the next write.
+   * The name key of every certificate in the inventory, one short line each (see name-index.ts): what a new
+   * name's look-alike check searches, so that it does not read every name of inventory.idx. Appended in the
+   * same transaction, in step by the same rule as inventory.idx; ignored when out of step (the check then
+   * asks inventory.idx or the log) and rebuilt by the next write.
    */
   inventoryNames: string;
   /** Held while a command changes the directory. */
