@@ -12,6 +12,7 @@ import {
   type CertificateProfile,
   type InventoryEvent,
   type IssueEvent,
+  namesLike,
   readInventory,
 } from '../../src/store/inventory.js';
 import {
@@ -171,6 +172,11 @@ describe('the search finds what a full scan of the log finds', () => {
     const batch = Array.from({ length: 1_000 }, (_, i) => nameKey(`USER${i * 19}`)).concat(few);
     expect(search(f, batch)).toEqual(fullScan(f.log, 'client', batch));
     expect(search(f, batch, 'server')).toEqual(fullScan(f.log, 'server', batch));
+    // As namesLike finds them in memory (the log, a database's snapshot), skipping by length what it can.
+    const entries = readInventory(f.log);
+    for (const keys of [few, batch, ['fi97', 'user97\t']])
+      expect(namesLike(entries, 'server', new Set(keys))).toEqual(fullScan(f.log, 'server', keys));
+    expect(namesLike(entries, 'server', new Set(['fi97']))).toEqual(['ﬁ97']);
     // And as inventory.idx answered before the name index existed.
     expect(search(f, batch)).toEqual(findNamesLike(f.idx, f.log, 'client', new Set(batch)));
     expect(search(f, [])).toEqual([]);
