@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { InventoryEvent } from '../../src/store/inventory.js';
-import { encodeInventoryAppend, inventoryIndexState } from '../../src/store/inventory-index.js';
+import { inventoryIndexState } from '../../src/store/inventory-index.js';
 import { layout } from '../../src/store/layout.js';
-import { encodeNameAppend, findNamesInIndex, NAMES_HEADER } from '../../src/store/name-index.js';
+import { findNamesInIndex, NAMES_HEADER } from '../../src/store/name-index.js';
 import { cli } from '../helpers/cli.js';
+import { encodeBatches, issueEvent } from '../helpers/inventory.js';
 import { tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -23,38 +24,17 @@ const DEEP = { pavel: 61_234, Zoë: COUNT - 1 } as Record<string, number>;
 /** Appends COUNT client certificates to the CA's logs and indexes, one batch each, as the CLI would have. */
 function appendInventory(dir: string): void {
   const p = layout(dir);
-  let bytes = fs.statSync(p.inventory).size;
-  const log: string[] = [];
-  const index: string[] = [];
-  const names: string[] = [];
   const byIndex = new Map(Object.entries(DEEP).map(([name, i]) => [i, name]));
-  for (let i = 0; i < COUNT; i++) {
-    const name = byIndex.get(i) ?? `user${i}`;
-    const events: InventoryEvent[] = [
-      {
-        op: 'issue',
-        serial: `7${i.toString(16).padStart(31, '0')}`,
-        name,
-        profile: 'client',
-        subject: `CN=${name}`,
-        issuer: 'CN=synthetic',
-        keyType: 'ecdsa-p256',
-        notBefore: '2026-01-01T00:00:00.000Z',
-        notAfter: '2027-01-01T00:00:00.000Z',
-        fingerprint: 'AB:CD',
-        issuedAt: '2026-01-01T00:00:00.000Z',
-        files: [],
-      },
-    ];
-    const batch = encodeInventoryAppend(events, bytes);
-    log.push(batch.jsonl);
-    index.push(batch.index);
-    names.push(encodeNameAppend(events, batch.inventoryBytes));
-    bytes = batch.inventoryBytes;
+  function* batches(): Generator<InventoryEvent[]> {
+    for (let i = 0; i < COUNT; i++) {
+      const name = byIndex.get(i) ?? `user${i}`;
+      yield [issueEvent(`7${i.toString(16).padStart(31, '0')}`, name, { issuer: 'CN=synthetic', files: [] })];
+    }
   }
-  fs.appendFileSync(p.inventory, log.join(''));
-  fs.appendFileSync(p.inventoryIndex, index.join(''));
-  fs.appendFileSync(p.inventoryNames, names.join(''));
+  const lines = encodeBatches(batches(), fs.statSync(p.inventory).size);
+  fs.appendFileSync(p.inventory, lines.log);
+  fs.appendFileSync(p.inventoryIndex, lines.index);
+  fs.appendFileSync(p.inventoryNames, lines.names);
 }
 
 const refusal = (name: string, existing: string) =>

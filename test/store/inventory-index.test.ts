@@ -6,7 +6,6 @@ import { CaStore } from '../../src/store/ca-store.js';
 import {
   type InventoryEvent,
   type InventoryRecords,
-  type IssueEvent,
   keysOf,
   readInventory,
 } from '../../src/store/inventory.js';
@@ -17,28 +16,13 @@ import {
   inventoryIndexState,
 } from '../../src/store/inventory-index.js';
 import { findNamesLike, readInventoryIndex } from '../../src/store/inventory-index-reader.js';
+import { issueEvent } from '../helpers/inventory.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
 let n = 0;
 
-function issue(serial: string, name: string, extra: Partial<IssueEvent> = {}): IssueEvent {
-  return {
-    op: 'issue',
-    serial,
-    name,
-    profile: 'client',
-    subject: `CN=${name}`,
-    issuer: 'CN=ca',
-    keyType: 'ecdsa-p256',
-    notBefore: '2026-01-02T03:04:05.000Z',
-    notAfter: '2027-01-02T03:04:05.000Z',
-    fingerprint: 'AB:CD',
-    issuedAt: '2026-01-02T03:09:05.000Z',
-    files: [`client/${name}.crt`],
-    ...extra,
-  };
-}
+const issue = issueEvent;
 
 /** A CA folder whose log and index were appended batch by batch, as the CLI does. */
 function written(batches: InventoryEvent[][]): { log: string; idx: string } {

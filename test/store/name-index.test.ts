@@ -27,26 +27,14 @@ import {
   findNamesInIndex,
   NAMES_HEADER,
 } from '../../src/store/name-index.js';
+import { encodeBatches, issueEvent } from '../helpers/inventory.js';
 import { tempDir } from '../helpers/tools.js';
 
 const root = tempDir();
 let n = 0;
 
 function issue(serial: string, name: string, profile: CertificateProfile = 'client'): IssueEvent {
-  return {
-    op: 'issue',
-    serial,
-    name,
-    profile,
-    subject: `CN=${name}`,
-    issuer: 'CN=ca',
-    keyType: 'ecdsa-p256',
-    notBefore: '2026-01-02T03:04:05.000Z',
-    notAfter: '2027-01-02T03:04:05.000Z',
-    fingerprint: 'AB:CD',
-    issuedAt: '2026-01-02T03:09:05.000Z',
-    files: [],
-  };
+  return issueEvent(serial, name, { profile, files: [] });
 }
 
 interface Files {
@@ -64,21 +52,11 @@ function written(batches: InventoryEvent[][]): Files {
     idx: path.join(dir, 'inventory.idx'),
     names: path.join(dir, 'inventory.names'),
   };
-  let bytes = 0;
-  const log = [''];
-  const idx = [encodeInventoryIndex([], 0)];
-  const names = [encodeNameIndex([], 0)];
-  for (const events of batches) {
-    const batch = encodeInventoryAppend(events, bytes);
-    log.push(batch.jsonl);
-    idx.push(batch.index);
-    names.push(encodeNameAppend(events, batch.inventoryBytes));
-    bytes = batch.inventoryBytes;
-  }
+  const lines = encodeBatches(batches, 0);
   // The log first, as a commit appends them.
-  fs.writeFileSync(f.log, log.join(''));
-  fs.writeFileSync(f.idx, idx.join(''));
-  fs.writeFileSync(f.names, names.join(''));
+  fs.writeFileSync(f.log, lines.log);
+  fs.writeFileSync(f.idx, encodeInventoryIndex([], 0) + lines.index);
+  fs.writeFileSync(f.names, encodeNameIndex([], 0) + lines.names);
   return f;
 }
 
