@@ -35,8 +35,8 @@ export interface DatabaseStatus {
   database: string;
   /** The schema version found (0: no tables of mtls-ca), and the one this mtls-ca uses. */
   schema: { version: number; expected: number };
-  /** The CA in the database, when there is one. */
-  ca?: { subject: string; notAfter: string; key: 'encrypted' | 'reference' };
+  /** The CA in the database, when there is one; `keyUri` where its key is, when a token holds it (no PIN). */
+  ca?: { subject: string; notAfter: string; key: 'encrypted' | 'reference'; keyUri?: string };
   /** The rest of the CA's chain: the root of an intermediate (its key held or offline), CAs a rotation replaced. */
   chain?: { root?: { subject: string; key: 'held' | 'offline' }; previous: string[]; retired: number };
   certificates?: { total: number; revoked: number };
@@ -72,10 +72,11 @@ export async function databaseStatus(url: string): Promise<DatabaseStatus> {
     try {
       if (state.isInitialized()) {
         const ca = state.readCaCertificate();
+        const key = state.readCaKey();
         status.ca = {
           subject: ca.subjectName,
           notAfter: ca.notAfter.toISOString(),
-          key: state.readCaKey().kind === 'pem' ? 'encrypted' : 'reference',
+          ...(key.kind === 'pem' ? { key: 'encrypted' } : { key: 'reference', keyUri: key.uri }),
         };
         const cas = state.casInForce();
         const root = cas.find((c) => c.role === 'root');
@@ -139,7 +140,7 @@ const keyPem = (pem: string): CaKeyReference => ({ kind: 'pem', pem });
 
 /**
  * Moves the CA of a directory into an empty database — the issuing CA (its key as encrypted in the
- * directory) and the rest of its chain (root, CAs a rotation replaced, retired ones, with the keys the
+ * directory, or the URI of its key in a token) and the rest of its chain (root, CAs a rotation replaced, retired ones, with the keys the
  * directory holds), inventory, revocations, the CRLs and their numbers, users, settings, audit chain —
  * verified and all or nothing. The directory is only read. Refused: an audit log that does not verify, a CA
  * key that is not encrypted, a database that holds a CA.

@@ -366,14 +366,14 @@ export function writeCaDirectory(
     store.stageCa(tx, caCert, key);
     files.files.push(
       { path: store.display(p.caCert), mode: '0644', what: `${issuing} certificate` },
-      store.externalState
-        ? { path: store.location, mode: '-', what: `${issuing} key (${encrypted})` }
-        : key.kind === 'uri'
-          ? {
-              path: store.display(p.caKeyUri),
-              mode: '0644',
-              what: `where the ${issuing} key is: a PKCS#11 token`,
-            }
+      key.kind === 'uri'
+        ? {
+            path: store.externalState ? store.location : store.display(p.caKeyUri),
+            mode: store.externalState ? '-' : '0644',
+            what: `where the ${issuing} key is: a PKCS#11 token`,
+          }
+        : store.externalState
+          ? { path: store.location, mode: '-', what: `${issuing} key (${encrypted})` }
           : { path: store.display(p.caKey), mode: '0600', what: `${issuing} key (${encrypted})` },
     );
     stageCaBundle(store, files, cas);

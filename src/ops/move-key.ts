@@ -2,13 +2,13 @@
  * `ca move-key`: the CA key leaves its file for a PKCS#11 token. The key is written into the token (sensitive,
  * not extractable), a signature by the token key is verified with the CA certificate, and only then does one
  * commit replace ca/ca.key with ca/ca-key.uri (the key file removed by the commit protocol, as `root export`
- * removes the root's), with an audit line the token key signs. A failure before the commit leaves the directory
+ * removes the root's) — for a CA in a database, the encrypted key in its row with the URI, in the database
+ * transaction that records the audit line — with an audit line the token key signs. A failure before the commit leaves the directory
  * as it was and removes the key from the token again.
  */
 import type { KeyObject } from 'node:crypto';
 import { MtlsCaError } from '../pki/errors.js';
 import { keyTypeName } from '../pki/keys.js';
-import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
 import type { TokenCaKey } from './init.js';
 import { auditRecord } from './records.js';
@@ -31,12 +31,12 @@ export interface MoveKeyOptions {
 }
 
 export interface MoveKeyResult {
-  /** The key's URI, now in ca/ca-key.uri. */
+  /** The key's URI, now in ca/ca-key.uri or the database. */
   uri: string;
   keyType: string;
-  /** The key file that was deleted. */
+  /** The key file that was deleted (for a CA in a database: its encrypted key there). */
   removed: string;
-  /** ca/ca-key.uri. */
+  /** ca/ca-key.uri (for a CA in a database: its row there). */
   uriFile: string;
 }
 
@@ -60,23 +60,23 @@ export async function moveCaKey(store: CaStore, o: MoveKeyOptions): Promise<Move
     try {
       store.useTokenKey(moved); // a signature of the token key, verified with the CA certificate
       const tx = store.newTransaction();
-      tx.write(store.paths.caKeyUri, `${moved.uri}\n`, MODE_PUBLIC);
-      tx.remove(store.paths.caKey);
+      store.stageCaKey(tx, { kind: 'uri', uri: moved.uri });
       store.appendAudit(
         tx,
         [auditRecord('move-key', ca.certificate, now, { to: moved.uri, keyType: keyTypeName(key) })],
         moved,
       );
-      tx.commit();
+      await tx.commitAsync();
     } catch (e) {
       moved.destroy();
       throw e;
     }
+    const held = store.externalState ? `the CA's row in ${store.location}` : undefined;
     return {
       uri: moved.uri,
       keyType: keyTypeName(key),
-      removed: store.display(store.paths.caKey),
-      uriFile: store.display(store.paths.caKeyUri),
+      removed: held ? `the encrypted key in ${held}` : store.display(store.paths.caKey),
+      uriFile: held ?? store.display(store.paths.caKeyUri),
     };
   });
 }

@@ -4,8 +4,8 @@
  * request, from the bytes received to the bytes sent. Parsing and signing are the PKI core's (pki/ocsp.ts).
  *
  * - The statuses come from a {@link CertificateStatusSource} (the CLI reads them from the inventory through
- *   the store); its files are watched through their directory and polled every 250 ms, so a revocation is
- *   answered within a second of its commit.
+ *   the store); its files are watched through their directory and polled every 250 ms (with its version, for
+ *   a CA in a database), so a revocation is answered within a second of its commit.
  * - The responder's certificate and key (ca/ocsp.crt, ca/ocsp.key) and the CA certificate are watched the
  *   same way: the commands that re-issue the responder replace them while the server runs.
  * - What an answer is signed from — the material and the statuses — is one {@link ResponderState}, replaced
@@ -40,6 +40,11 @@ import { OcspAnswerCache } from './ocsp-answer-cache.js';
 export interface CertificateStatusSource {
   /** The files whose change may change a status (the inventory): watched. */
   files: readonly string[];
+  /**
+   * What else the statuses come from, as a value that changes with them (a database's state version, which
+   * the caller keeps current): looked at as often as the files are polled.
+   */
+  version?(): string;
   /** Every certificate's status by serial (lowercase hex); a serial not in it is unknown. */
   load(): Promise<ReadonlyMap<string, CertificateStatus>>;
 }
@@ -226,7 +231,8 @@ export class OcspResponder {
   }
 
   #currentStatusVersion(): string {
-    return this.#o.statuses.files.map(fileVersion).join('|');
+    const { files, version } = this.#o.statuses;
+    return [...files.map(fileVersion), ...(version ? [version()] : [])].join('|');
   }
 
   /**

@@ -123,6 +123,11 @@ export interface CaState {
   /** Stages the root's key coming back (`root import`), or leaving (undefined: `root export`). */
   stageRootKey(tx: Transaction, key: CaKeyReference | undefined): void;
   /**
+   * Stages a new home for the CA's key (the same key: moved into a token), replacing the one held. The store
+   * keeps the CA; a key that is not encrypted is refused as by {@link stageCa}.
+   */
+  stageCaKey(tx: Transaction, key: CaKeyReference): void;
+  /**
    * Stages inventory events. An issue event for a serial the inventory holds is refused when the
    * transaction commits (DUPLICATE_SERIAL in a database, where writers on several hosts meet; in the CA
    * directory one writer holds the lock and serials are 127 random bits).

@@ -311,6 +311,10 @@ export class CaStore implements CaState {
    * opens the token hands its signer back with {@link useTokenKey} before {@link loadCa}.
    */
   tokenKeyUri(): string | undefined {
+    if (this.#state) {
+      const key = this.#state.readCaKey();
+      return key.kind === 'uri' ? key.uri : undefined;
+    }
     this.assertInitialized();
     const text = this.#readIfPresent(this.paths.caKeyUri)?.toString('utf8').trim();
     if (text === undefined) return undefined;
@@ -337,7 +341,7 @@ export class CaStore implements CaState {
     if (!verify(certificate.publicKey, algorithm, challenge, sign(signer, challenge))) {
       throw new MtlsCaError(
         'KEY_MISMATCH',
-        `check the token key: it does not sign for ${this.display(this.paths.caCert)} (another CA's key)`,
+        `check the token key: it does not sign for ${this.#state ? `the CA certificate in ${this.location}` : this.display(this.paths.caCert)} (another CA's key)`,
       );
     }
     this.#tokenKey = signer;
@@ -348,14 +352,15 @@ export class CaStore implements CaState {
    * @param password - the CA key password; ignored for an unencrypted key and a token key
    */
   loadCa(password: string | undefined): CertificateAuthority {
-    if (this.#state) return this.#state.loadCa(password);
     const certificate = this.readCaCertificate();
     if (this.tokenKeyUri() !== undefined) {
       // A programming error, not a user's: the command opens the token before it uses the CA.
       if (!this.#tokenKey) throw new Error('loadCa() of a CA whose key is in a token, before useTokenKey()');
-      this.#loadedCa = certificate.der;
+      // As for a database's key in it (below): ca/ca.crt is then a host's copy, maybe still to come (--join).
+      if (!this.#state) this.#loadedCa = certificate.der;
       return { certificate, privateKey: this.#tokenKey };
     }
+    if (this.#state) return this.#state.loadCa(password);
     const privateKey = this.#parseCaKey(this.#read(this.paths.caKey), this.paths.caKey, password);
     this.#loadedCa = certificate.der;
     return { certificate, privateKey };
@@ -847,6 +852,21 @@ export class CaStore implements CaState {
     if (key === undefined) tx.remove(this.paths.rootKey);
     else if (key.kind === 'pem') tx.write(this.paths.rootKey, key.pem, MODE_SECRET);
     else throw new Error('a root key is kept in the directory as a file');
+  }
+
+  /**
+   * Stages a new home for the CA key (moved into a token): ca/ca-key.uri in place of ca/ca.key, the file
+   * removed by the commit, or, with another store, the key's reference there in place of its encrypted copy.
+   */
+  stageCaKey(tx: Transaction, key: CaKeyReference): void {
+    if (this.#state) {
+      this.#state.stageCaKey(tx, key);
+      return;
+    }
+    // A key in a token cannot leave it: the only move there is.
+    if (key.kind !== 'uri') throw new Error('stageCaKey(): a CA key moves only into a token');
+    tx.write(this.paths.caKeyUri, `${key.uri}\n`, MODE_PUBLIC);
+    tx.remove(this.paths.caKey);
   }
 
   /**

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
-import { opensslVerifyCaCrl, readAuditRecords } from '../helpers/ca-files.js';
+import { opensslVerifyCaCrl, readAuditRecords, verifyWithCrl } from '../helpers/ca-files.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
@@ -24,12 +24,6 @@ let n = 0;
 const freshDir = () => path.join(root, `${n++}`, 'ssl');
 
 const { ok, run: runInDir } = tokenCli(hsm);
-
-/** `openssl verify -crl_check` of `cert` against the CA and the CRL of `dir`. */
-const verifyWithCrl = (dir: string, cert: string) => {
-  const l = layout(dir);
-  return run('openssl', ['verify', '-crl_check', '-CAfile', l.caCert, '-CRLfile', l.crl, cert]);
-};
 
 describeWithTools(
   [...SOFTHSM_TOOLS, 'openssl', 'java', 'go'],

@@ -125,6 +125,23 @@ export function storeContract(backend: ContractBackend): void {
     expect(errorOf(() => other.loadCa(undefined)).code).toBe('PASSWORD_REQUIRED');
   });
 
+  test('a CA key moved into a token: the store keeps its URI in place of the encrypted key, for every reader', async () => {
+    const store = await fresh();
+    await initialize(store);
+    const uri = 'pkcs11:token=CA;object=ca-key;id=%01%02;type=private';
+    await store.lock(async () => {
+      const tx = store.newTransaction();
+      store.stageCaKey(tx, { kind: 'uri', uri });
+      await tx.commitAsync();
+    });
+    const other = await reopen(store);
+    expect(other.readCaKey()).toEqual({ kind: 'uri', uri });
+    expect(other.tokenKeyUri()).toBe(uri);
+    expect(other.isCaKeyEncrypted()).toBe(false);
+    // no key to open with a password any more: the command must hand the store the token's signer first
+    expect(() => other.loadCa(CA_PASSWORD)).toThrow('before useTokenKey()');
+  });
+
   test('issue, renew with force and revoke fold into the same inventory; its version moves with each change', async () => {
     const store = await fresh();
     await initialize(store);

@@ -22,7 +22,9 @@ export function registerCaMoveKey(ca: Command, ctx: CommandContext): void {
         'signs for the CA certificate, then records its URI in ca/ca-key.uri and deletes the encrypted\n' +
         'ca/ca.key. Certificates, CRLs and audit lines are signed in the token from then on; commands need the\n' +
         `module (${ENV_PKCS11_MODULE}) and the PIN (${ENV_PKCS11_PIN}, or pin-source=file:F in the URI).\n` +
-        'Copies of ca.key made before (backups of your own) are not touched: delete them yourself.',
+        'Copies of ca.key made before (backups of your own) are not touched: delete them yourself.\n' +
+        'For a CA in a database (--database-url), the URI replaces the encrypted key in its row there, in the\n' +
+        'transaction that records the move; every host then needs the token.',
     )
     .requiredOption('--to <uri>', 'the token and the key label: pkcs11:token=LABEL;object=KEY-LABEL')
     .addOption(caPasswordFileOption())
@@ -32,6 +34,7 @@ export function registerCaMoveKey(ca: Command, ctx: CommandContext): void {
         `export ${ENV_PKCS11_MODULE}=/usr/lib/softhsm/libsofthsm2.so`,
         "mtls-ca ca move-key --to 'pkcs11:token=CA;object=ca-key'",
         "mtls-ca ca move-key \\\n      --to 'pkcs11:token=CA;object=ca-key?pin-source=file:/etc/mtls-ca/pin'",
+        "MTLS_CA_DATABASE_URL=… mtls-ca ca move-key \\\n      --to 'pkcs11:token=CA;object=ca-key'   # a CA in PostgreSQL",
       ]),
     )
     .action(async (flags: MoveKeyFlags, cmd: Command) => {

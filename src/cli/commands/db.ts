@@ -69,7 +69,7 @@ export function registerDb(program: Command, ctx: CommandContext): void {
         }.`,
         ...(r.ca
           ? [
-              `CA: ${r.ca.subject}, valid until ${r.ca.notAfter.slice(0, 10)}, key ${r.ca.key === 'encrypted' ? 'encrypted with the CA password' : 'referenced, outside the database'}.`,
+              `CA: ${r.ca.subject}, valid until ${r.ca.notAfter.slice(0, 10)}, key ${r.ca.key === 'encrypted' ? 'encrypted with the CA password' : `in a PKCS#11 token: ${r.ca.keyUri}`}.`,
               ...(r.chain?.root
                 ? [
                     `Root: ${r.chain.root.subject}, key ${r.chain.root.key === 'held' ? 'in the database' : 'offline'}.`,
@@ -95,11 +95,11 @@ export function registerDb(program: Command, ctx: CommandContext): void {
     .summary('move a CA directory into the database, verified, all or nothing')
     .description(
       'Moves the CA of the directory (--dir) into an empty database: the CA certificate and its key (as encrypted in\n' +
-        'the directory) with the rest of its chain (root, CAs a rotation replaced, retired ones; a root key taken\n' +
-        'offline stays so), the inventory with every revocation, each CRL and its number, users and roles, and the\n' +
-        'audit log line for line. The audit log must verify first; the import is read back and checked before it\n' +
-        'commits, and a failure leaves the database as it was. The directory is only read; it then serves as\n' +
-        "this host's directory with --database-url.",
+        'the directory, or its URI for a key in a PKCS#11 token) with the rest of its chain (root, CAs a rotation\n' +
+        'replaced, retired ones; a root key taken offline stays so), the inventory with every revocation, each CRL\n' +
+        'and its number, users and roles, and the audit log line for line. The audit log must verify first; the\n' +
+        'import is read back and checked before it commits, and a failure leaves the database as it was. The\n' +
+        "directory is only read; it then serves as this host's directory with --database-url.",
     )
     .addHelpText('after', helpAfter([`${ENV_DATABASE_URL}=postgres://ca@db/ca mtls-ca db import --dir ssl`]))
     .action(async (_flags: unknown, cmd: Command) => {

@@ -78,7 +78,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--no-ca-password', 'store the CA key UNENCRYPTED (0600) — for demos only'))
     .option(
       '--ca-key <uri>',
-      `generate the CA key in a PKCS#11 token instead of a file: pkcs11:token=LABEL;object=KEY-LABEL (module from ${ENV_PKCS11_MODULE}, PIN from ${ENV_PKCS11_PIN} or pin-source=file:F)`,
+      `generate the CA key in a PKCS#11 token, not encrypted in a file or the database: pkcs11:token=LABEL;object=KEY-LABEL (module from ${ENV_PKCS11_MODULE}, PIN from ${ENV_PKCS11_PIN} or pin-source=file:F)`,
     )
     .addOption(passwordFileOption())
     .option(
@@ -97,6 +97,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           "mtls-ca init --ca-key 'pkcs11:token=CA;object=ca-key'  # the key in an HSM",
           'MTLS_CA_DATABASE_URL=postgres://ca@db/ca mtls-ca init  # in PostgreSQL',
           'MTLS_CA_DATABASE_URL=… mtls-ca init --join --host b.example.com',
+          "MTLS_CA_DATABASE_URL=… mtls-ca init \\\n      --ca-key 'pkcs11:token=CA;object=ca-key'  # PostgreSQL + an HSM",
         ]),
     )
     .action(async (flags: InitFlags, cmd: Command) => {
@@ -110,22 +111,13 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           'leave --force out; to set up another host from the CA there, pass --join',
         );
       }
-      if (databaseUrl && flags.caKey !== undefined) {
-        throw new MtlsCaError(
-          'USAGE',
-          'use --ca-key with --database-url: a CA in a database keeps its key there, encrypted, not yet in a token',
-          'leave --ca-key out, or keep a token CA in a CA directory',
-        );
-      }
-      if (databaseUrl && flags.caPassword === false) {
+      if (databaseUrl && flags.caPassword === false && flags.caKey === undefined) {
         throw new MtlsCaError(
           'USAGE',
           'use --no-ca-password with --database-url: a database holds the CA key only encrypted',
           'leave --no-ca-password out and give the CA password',
         );
       }
-      const store = await ctx.store(cmd, { create: Boolean(databaseUrl) });
-      const { checkInit, initCa, refuseExistingCa } = await import('../../ops/init.js');
       if (flags.caKey !== undefined && flags.intermediate) {
         throw new MtlsCaError(
           'USAGE',
@@ -140,68 +132,91 @@ export function registerInit(program: Command, ctx: CommandContext): void {
           "leave it out: the token's PIN protects the key",
         );
       }
-      refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
-      let caName = flags.caName;
-      let hosts = flags.host ?? [];
-      const interactive = isInteractive(ctx.io) && !out.json;
-      if (interactive && cmd.getOptionValueSource('caName') === 'default') {
-        caName = await askText(ctx.io, 'CA name', caName);
-      }
-      if (interactive && flags.host === undefined) {
-        const extra = await askText(
-          ctx.io,
-          'Server names besides localhost, 127.0.0.1, ::1 (space separated)',
-          '',
-        );
-        hosts = extra.split(/[\s,]+/).filter(Boolean);
-      }
-      if (!caName.trim()) {
-        throw new MtlsCaError(
-          'INVALID_ARGUMENT',
-          'use --ca-name "": the CA name is empty',
-          'pass --ca-name "My CA"',
-        );
-      }
-      // before the passwords; repeated by initCa
-      checkInit(store, { ...flags, caName, hosts, force: Boolean(flags.force) });
-      if (flags.keyType === 'ed25519' && flags.caKey === undefined) {
-        out.warn(
-          ed25519Warning('the CA, its server certificate and (by default) every client get Ed25519 keys'),
-        );
-      }
-      const tokenKey =
-        flags.caKey === undefined ? undefined : await generateCaTokenKey(ctx.io, flags.caKey, flags.keyType);
+      // For a CA in a database the token comes first: opening the store makes mtls-ca's tables there, and a
+      // wrong PIN, a missing token or module must leave the database as it was. A key made for a database
+      // that holds a CA already is taken out of the token again below.
+      const token: MadeTokenKey = {};
+      if (databaseUrl && flags.caKey !== undefined)
+        token.key = await generateCaTokenKey(ctx.io, flags.caKey, flags.keyType);
       try {
-        const caPassword = tokenKey
-          ? null
-          : await caPasswordForCreate(ctx.io, flags, (text) => out.warn(text));
-        const storeChoice = await storePasswordChoice(ctx.io, flags);
-        if (caPassword === null && !tokenKey)
-          out.warn(
-            'the CA key is stored UNENCRYPTED (--no-ca-password); anyone who can read it can issue certificates',
-          );
-        const r = await out.spin(`Generating ${flags.keyType} keys…`, () =>
-          initCa(store, {
-            caName,
-            keyType: flags.keyType,
-            caDays: flags.caDays,
-            hosts,
-            serverDays: flags.serverDays,
-            p12Profile: flags.p12Profile,
-            force: Boolean(flags.force),
-            caPassword,
-            intermediate: Boolean(flags.intermediate),
-            ...(tokenKey ? { tokenKey } : {}),
-            store: storeChoice,
-            publishUrl: flags.publishUrl,
-          }),
-        );
-        printInit(out, r);
+        await initWithStore(ctx, cmd, flags, out, token);
       } catch (e) {
-        tokenKey?.destroy(); // nothing written: the key made for this CA goes with it
+        token.key?.destroy(); // nothing written: the key made for this CA goes with it
         throw e;
       }
     });
+}
+
+/** The CA key `init` made in a token, once it has: taken out again if init then fails. */
+type MadeTokenKey = { key?: Awaited<ReturnType<typeof generateCaTokenKey>> };
+
+/**
+ * The rest of `init` once the flags passed their checks.
+ * @param token - the CA key in a token: made already (a CA in a database), or made here when `--ca-key` asks
+ */
+async function initWithStore(
+  ctx: CommandContext,
+  cmd: Command,
+  flags: InitFlags,
+  out: Output,
+  token: MadeTokenKey,
+): Promise<void> {
+  const { databaseUrl } = ctx.globals(cmd);
+  const store = await ctx.store(cmd, { create: Boolean(databaseUrl) });
+  const { checkInit, initCa, refuseExistingCa } = await import('../../ops/init.js');
+  refuseExistingCa(store, Boolean(flags.force)); // before any question; repeated under the lock
+  let caName = flags.caName;
+  let hosts = flags.host ?? [];
+  const interactive = isInteractive(ctx.io) && !out.json;
+  if (interactive && cmd.getOptionValueSource('caName') === 'default') {
+    caName = await askText(ctx.io, 'CA name', caName);
+  }
+  if (interactive && flags.host === undefined) {
+    const extra = await askText(
+      ctx.io,
+      'Server names besides localhost, 127.0.0.1, ::1 (space separated)',
+      '',
+    );
+    hosts = extra.split(/[\s,]+/).filter(Boolean);
+  }
+  if (!caName.trim()) {
+    throw new MtlsCaError(
+      'INVALID_ARGUMENT',
+      'use --ca-name "": the CA name is empty',
+      'pass --ca-name "My CA"',
+    );
+  }
+  // before the passwords; repeated by initCa
+  checkInit(store, { ...flags, caName, hosts, force: Boolean(flags.force) });
+  if (flags.keyType === 'ed25519' && flags.caKey === undefined) {
+    out.warn(ed25519Warning('the CA, its server certificate and (by default) every client get Ed25519 keys'));
+  }
+  if (!token.key && flags.caKey !== undefined)
+    token.key = await generateCaTokenKey(ctx.io, flags.caKey, flags.keyType);
+  const tokenKey = token.key;
+  const caPassword = tokenKey ? null : await caPasswordForCreate(ctx.io, flags, (text) => out.warn(text));
+  const storeChoice = await storePasswordChoice(ctx.io, flags);
+  if (caPassword === null && !tokenKey)
+    out.warn(
+      'the CA key is stored UNENCRYPTED (--no-ca-password); anyone who can read it can issue certificates',
+    );
+  const r = await out.spin(`Generating ${flags.keyType} keys…`, () =>
+    initCa(store, {
+      caName,
+      keyType: flags.keyType,
+      caDays: flags.caDays,
+      hosts,
+      serverDays: flags.serverDays,
+      p12Profile: flags.p12Profile,
+      force: Boolean(flags.force),
+      caPassword,
+      intermediate: Boolean(flags.intermediate),
+      ...(tokenKey ? { tokenKey } : {}),
+      store: storeChoice,
+      publishUrl: flags.publishUrl,
+    }),
+  );
+  printInit(out, r);
 }
 
 /** Generates the CA key in the token `text` names, closed when the command ends. */

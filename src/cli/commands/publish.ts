@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { MtlsCaError } from '../../pki/errors.js';
+import type { CertificateStatusSource } from '../../server/index.js';
 import type { ServerLogger } from '../../server/log.js';
 import type { CaStore } from '../../store/ca-store.js';
 import { type CommandContext, caPasswordFileOption, helpAfter, parsePort } from '../context.js';
@@ -95,32 +96,66 @@ async function runPublish(store: CaStore, flags: PublishFlags, out: Output, io: 
       'set one first: `mtls-ca publish-url http://<this host>:8080` (then renew the certificates that should carry it)',
     );
   }
-  const url = new URL(publishUrl);
-  const { createPublishServer, createLogger } = await import('../../server/index.js');
+  const { createLogger } = await import('../../server/index.js');
   const { readCertificateStatuses } = await import('../../ops/publishing.js');
   const hints = eventHints(Boolean(flags.autoRenew));
-  const renew = flags.autoRenew
-    ? await prepareRenewal(io, store, flags, createLogger({ format: flags.logFormat, hints }))
-    : undefined;
+  const logger = createLogger({ format: flags.logFormat, hints });
+  const renew = flags.autoRenew ? await prepareRenewal(io, store, flags, logger) : undefined;
   // Before the server reads anything: a CRL or responder that is missing or out of date is made now.
   await renew?.();
+  // With the CA in a database, this host's CRL copy follows it, and the statuses are the state the mirror
+  // reads again on every commit: a revocation made on any host reaches /crl and the OCSP answers.
+  const state = store.externalState;
+  const mirror = state
+    ? await (await import('../../ops/state-mirror.js')).mirrorState(store, (level, event, message, fields) =>
+        logger.event(level, event, message, fields),
+      )
+    : undefined;
+  try {
+    await listenUntilStopped(store, flags, out, {
+      publishUrl,
+      hints,
+      renew,
+      statuses: state
+        ? { files: [], version: () => state.inventoryVersion(), load: () => readCertificateStatuses(store) }
+        : { files: [store.paths.inventory], load: () => readCertificateStatuses(store) },
+    });
+  } finally {
+    await mirror?.close();
+  }
+}
+
+/** {@link runPublish} once the CRL and the statuses are in place: listens until SIGINT or SIGTERM. */
+async function listenUntilStopped(
+  store: CaStore,
+  flags: PublishFlags,
+  out: Output,
+  s: {
+    publishUrl: string;
+    hints: Record<string, string>;
+    renew: (() => Promise<void>) | undefined;
+    statuses: CertificateStatusSource;
+  },
+): Promise<void> {
+  const { createPublishServer } = await import('../../server/index.js');
+  const url = new URL(s.publishUrl);
   const server = await createPublishServer({
     dir: store.root,
     basePath: url.pathname,
     host: flags.listen,
     port: flags.port ?? Number(url.port || 80),
     logFormat: flags.logFormat,
-    eventHints: hints,
+    eventHints: s.hints,
     errorHint: hintFor,
-    renew,
-    statuses: { files: [store.paths.inventory], load: () => readCertificateStatuses(store) },
+    renew: s.renew,
+    statuses: s.statuses,
   });
   const address = await server.listen();
   if (flags.logFormat !== 'json') {
     const base = `${address.url}${url.pathname.replace(/\/$/, '')}`;
     out.line(
       [
-        `mtls-ca publish: ${base} (certificates name ${publishUrl})`,
+        `mtls-ca publish: ${base} (certificates name ${s.publishUrl})`,
         `  ${base}/crl      the CRL, DER (conditional GET)`,
         `  ${base}/ca.crt   the CA certificate, DER`,
         `  ${base}/ocsp     the OCSP responder`,
@@ -151,8 +186,14 @@ which crl, revoke and renew --revoke-old re-issue once half its lifetime (the
 CRL's) has passed. Run \`mtls-ca crl\` daily from cron, or publish with
 --auto-renew: it then re-signs the CRL and re-issues the responder itself, at
 start and whenever they fall due, with the CA password from MTLS_CA_PASSWORD
-or --ca-password-file (never a prompt). SIGHUP re-reads every file;
-SIGINT/SIGTERM shut down gracefully.`;
+or --ca-password-file (a token's PIN from MTLS_CA_PKCS11_PIN or pin-source=;
+never a prompt). SIGHUP re-reads every file; SIGINT/SIGTERM shut down
+gracefully.
+With --database-url, publish hears every commit to the database (LISTEN/
+NOTIFY): a revoke on any host reaches the answers and /crl within 1 s. The
+responder's key stays on this host (ca/ocsp.key, never in the database), so
+each host that publishes has a responder certificate of its own, which that
+host's crl, revoke or --auto-renew issues and renews.`;
 
 export function registerPublish(program: Command, ctx: CommandContext): void {
   program
@@ -186,6 +227,7 @@ export function registerPublish(program: Command, ctx: CommandContext): void {
         'mtls-ca publish',
         'mtls-ca publish --port 9080 --listen 127.0.0.1 --log-format json',
         'MTLS_CA_PASSWORD=… mtls-ca publish --auto-renew   # no cron job needed',
+        'MTLS_CA_DATABASE_URL=… mtls-ca publish   # follows the CA in PostgreSQL',
       ]),
     )
     .action(async (flags: PublishFlags, cmd: Command) => {

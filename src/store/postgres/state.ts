@@ -85,6 +85,8 @@ interface Pending {
   retire: string[];
   /** The root's key coming back, or (`key` undefined) leaving. */
   rootKey?: { key: CaKeyReference | undefined };
+  /** The CA key's new home (moved into a token), replacing the one in the CA's row. */
+  caKey?: CaKeyReference;
   events: InventoryEvent[];
   crls?: Crl[];
   settings?: CaSettings;
@@ -553,6 +555,12 @@ export class PostgresState implements CaState {
     this.#staged(tx).rootKey = { key };
   }
 
+  stageCaKey(tx: Transaction, key: CaKeyReference): void {
+    this.#ca();
+    this.#refuseKey(key);
+    this.#staged(tx).caKey = key;
+  }
+
   /** Refuses a CA where the database holds one, and a CA key that is not encrypted. */
   #refuseCa(key: CaKeyReference): void {
     if (this.#state.ca) {
@@ -614,6 +622,9 @@ export class PostgresState implements CaState {
       await this.#transaction('write', async (q) => {
         if (p.ca) await insertCa(q, p.ca.certificate, p.ca.key);
         await this.#applyChain(q, p);
+        if (p.caKey) {
+          await q(`UPDATE ${SCHEMA}.ca SET key_pem = $1, key_uri = $2`, keyColumns(p.caKey));
+        }
         await this.#applyEvents(p.events);
         if (p.crls) await replaceCrls(q, p.crls);
         if (p.settings) {
