@@ -4,7 +4,9 @@
  *
  *   - batch issuance: `issue-client --from` with 1,000 ecdsa-p256 clients into a fresh CA whose state is in
  *     the database (`init --database-url`, a fresh database each repetition) against the same batch into a
- *     fresh CA directory, alternating; the ratio is the database store's rate over the file store's; and
+ *     fresh CA directory, alternating; the ratio is the database store's rate over the file store's;
+ *   - the same batch into a database CA whose key is in SoftHSM 2 (`init --database-url --ca-key pkcs11:…`)
+ *     against the database CA with its encrypted key, in the same rounds; and
  *   - revocation propagation: three `serve --database-url` processes on their own host directories
  *     (`init --join`), then one client after another revoked on host A (`mtls-ca revoke`, a process), and for
  *     each the time from the revoke process's exit to the first refused handshake at each server (new
@@ -18,6 +20,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { softHsm } from '../lib/softhsm.js';
 import {
   BIN,
   CLI_ENV,
@@ -131,12 +134,20 @@ export async function run() {
   const list = path.join(base, 'clients.txt');
   fs.writeFileSync(list, Array.from({ length: CLIENTS }, (_, i) => `user${i + 1} user\n`).join(''));
 
-  // ---- batch issuance: file store vs database store, alternating, after one smaller unmeasured round
-  const batch = (rep, useDb) => {
-    const dir = path.join(base, `${useDb ? 'db' : 'file'}-${rep}`);
+  const hsm = softHsm(base);
+
+  // ---- batch issuance: file store vs database store (its key encrypted there, or in the token),
+  // alternating, after one smaller unmeasured round
+  const batch = (rep, useDb, inToken = false) => {
+    const name = `${useDb ? 'db' : 'file'}${inToken ? '-token' : ''}-${rep}`;
+    const dir = path.join(base, name);
     const db = useDb ? pg.database() : undefined;
-    const env = db ? { ...CLI_ENV, MTLS_CA_DATABASE_URL: db.url } : CLI_ENV;
-    cli(['init', '--dir', dir, '--ca-name', 'bench database', '--key-type', 'ecdsa-p256'], { env });
+    const env = db ? { ...hsm.env, MTLS_CA_DATABASE_URL: db.url } : CLI_ENV;
+    if (inToken) hsm.initToken(name);
+    const caKey = inToken ? ['--ca-key', `pkcs11:token=${name};object=ca-key`] : [];
+    cli(['init', '--dir', dir, '--ca-name', 'bench database', '--key-type', 'ecdsa-p256', ...caKey], { env });
+    if (db && inToken && pg.sql(db.name, 'SELECT key_uri IS NOT NULL FROM mtls_ca.ca') !== 't')
+      throw new Error(`database ${db.name}: the CA key is not in the token`);
     const { ms } = cli(['issue-client', '--from', rep === 'warm' ? small : list, '--dir', dir], { env });
     if (db && rep !== 'warm') {
       const count = Number(
@@ -150,11 +161,14 @@ export async function run() {
   fs.writeFileSync(small, Array.from({ length: 100 }, (_, i) => `user${i + 1} user\n`).join(''));
   batch('warm', false);
   batch('warm', true);
+  batch('warm', true, true);
   const fileMs = [];
   const dbMs = [];
+  const tokenMs = [];
   for (let rep = 0; rep < REPS; rep++) {
     fileMs.push(batch(rep, false));
     dbMs.push(batch(rep, true));
+    tokenMs.push(batch(rep, true, true));
   }
   const fileRate = summarize(
     fileMs.map((ms) => CLIENTS / (ms / 1000)),
@@ -165,6 +179,11 @@ export async function run() {
     0,
   );
   const rateRatio = dbRate.median / fileRate.median;
+  const tokenRate = summarize(
+    tokenMs.map((ms) => CLIENTS / (ms / 1000)),
+    0,
+  );
+  const tokenRatio = tokenRate.median / dbRate.median;
 
   // ---- revocation propagation to three servers
   const db = pg.database();
@@ -215,7 +234,8 @@ export async function run() {
       `A temporary PostgreSQL server (${os.availableParallelism()} cores shared with everything else). Batch: ` +
       `${CLIENTS.toLocaleString('en')} ecdsa-p256 clients by \`issue-client --from\`, ${REPS} repetitions after one ` +
       'unmeasured round of 100, the file store (a fresh CA directory) and the database store (a fresh database, ' +
-      '`init --database-url`) alternating; wall time of the process; the database checked to hold every client. ' +
+      '`init --database-url`) alternating, and in the same rounds a database CA whose key SoftHSM 2 holds ' +
+      '(`init --database-url --ca-key pkcs11:…`); wall time of the process; the database checked to hold every client. ' +
       `Propagation: ${SERVERS} \`serve --database-url\` processes on their own joined host directories, ` +
       `${REVOCATIONS} clients revoked one after another by \`mtls-ca revoke\` on host A; for each server, the time ` +
       'from the revoke process exiting to the first refused new connection (polled every 10 ms)',
@@ -229,6 +249,16 @@ export async function run() {
         ratio: rateRatio,
         target: '>= 0.8x',
         met: rateRatio >= 0.8,
+      },
+      {
+        case: `issue-client --from ${CLIENTS.toLocaleString('en')}, database store: CA key in SoftHSM 2 vs encrypted in the database (ratio: rate)`,
+        ours: tokenRate,
+        theirs: dbRate,
+        theirsName: 'the same batch, the CA key encrypted in the database',
+        unit: 'clients/s',
+        ratio: tokenRatio,
+        target: '>= 0.7x',
+        met: tokenRatio >= 0.7,
       },
       {
         case: `revocation to refusal at ${SERVERS} servers, median (p99 ${Math.round(latP99)} ms)`,

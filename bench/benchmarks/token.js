@@ -10,36 +10,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CLI_ENV, cli, runOk, summarize, tempDir } from '../lib/util.js';
+import { softHsm } from '../lib/softhsm.js';
+import { cli, runOk, summarize, tempDir } from '../lib/util.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CLIENTS = QUICK ? 200 : 1_000;
 const REPS = QUICK ? 1 : 3;
-const MODULES = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'];
-const PIN = 'bench-token-pin';
-
-/** A SoftHSM token folder of the benchmark's own, and the environment commands need to use it. */
-function softHsm(base) {
-  const module = MODULES.find((m) => fs.existsSync(m));
-  if (!module) throw new Error('SoftHSM 2 is not installed (Debian: apt-get install softhsm2)');
-  const tokens = path.join(base, 'tokens');
-  fs.mkdirSync(tokens);
-  const conf = path.join(base, 'softhsm2.conf');
-  fs.writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  const env = { ...CLI_ENV, SOFTHSM2_CONF: conf, MTLS_CA_PKCS11_MODULE: module, MTLS_CA_PKCS11_PIN: PIN };
-  return {
-    env,
-    initToken: (label) =>
-      runOk(
-        'softhsm2-util',
-        ['--init-token', '--free', '--label', label, '--pin', PIN, '--so-pin', `${PIN}-so`],
-        {
-          env,
-        },
-      ),
-  };
-}
-
 /** A fresh CA — key in the token, or in a file — then the timed batch; wall ms and the directory. */
 function batch(base, hsm, list, name, inToken) {
   const dir = path.join(base, name);
