@@ -101,6 +101,9 @@ function killPoints(events: TraceEvent[], dir: string): KillPoint[] {
   for (let i = locked + 1; i <= unlocked; i++) {
     const e = events[i]!;
     if (e.tid !== main) continue;
+    // libuv wakes its event loop by writing to an eventfd (more often when the machine is busy and a thread-pool
+    // job ends mid-commit): not a file, so a kill there leaves the disk as the call before it did.
+    if (/^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '')) continue;
     const step = stepOf(e, candidates.at(-1)?.step);
     const injection = injectionAt(events, i, 'kill');
     if (!injection) continue;
