@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { initCa } from '../../src/ops/init.js';
 import { Certificate } from '../../src/pki/certificate.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import {
@@ -15,6 +16,7 @@ import {
   issueServerCertificate,
 } from '../../src/pki/profiles.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
+import type { CaStore } from '../../src/store/ca-store.js';
 import { layout } from '../../src/store/layout.js';
 import { runOk } from '../helpers/tools.js';
 
@@ -40,6 +42,34 @@ export interface TestCaDir {
   /** Issues a new server leaf and writes it over `server/server.crt` and `server.key`. */
   issueServer(): Promise<Certificate>;
   writeUsers(users: Record<string, { roles: string[] }>): void;
+}
+
+/**
+ * A CA directory with a publish URL, made by init (key unencrypted: the operations then need no password).
+ * @param publishUrl - the base URL the certificates and CRLs point to
+ * @param opts.caName - the root's name (default `Publish Test CA`)
+ * @param opts.intermediate - a root and an issuing intermediate below it
+ * @param opts.now - the clock of init (default the real one)
+ */
+export function initPublishingCa(
+  store: CaStore,
+  publishUrl: string,
+  opts: { caName?: string; intermediate?: boolean; now?: Date } = {},
+) {
+  return initCa(store, {
+    caName: opts.caName ?? 'Publish Test CA',
+    keyType: 'ecdsa-p256',
+    caDays: 365,
+    hosts: [],
+    serverDays: 30,
+    p12Profile: 'compat',
+    force: false,
+    intermediate: opts.intermediate,
+    caPassword: null,
+    store: { given: 'store-password' },
+    publishUrl,
+    now: opts.now,
+  });
 }
 
 export async function newCa(commonName: string): Promise<TestCa> {

@@ -4,7 +4,6 @@
  * holds: a CRL of a CA publish does not vouch for must not make it refuse the file.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { initCa } from '../../src/ops/init.js';
 import { issueClients } from '../../src/ops/issue-client.js';
 import { readCertificateStatuses } from '../../src/ops/publishing.js';
 import { revoke } from '../../src/ops/revoke.js';
@@ -12,6 +11,7 @@ import { Crl } from '../../src/pki/crl.js';
 import { createPublishServer, type PublishServer } from '../../src/server/publish-server.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { tempDir } from '../helpers/tools.js';
+import { initPublishingCa } from './helpers.js';
 
 const store = new CaStore(`${tempDir('mtls-ca-publish-intermediate-')}/ssl`);
 let server: PublishServer;
@@ -19,19 +19,7 @@ let url: string;
 let alice: string;
 
 beforeAll(async () => {
-  await initCa(store, {
-    caName: 'Publish Root',
-    keyType: 'ecdsa-p256',
-    caDays: 365,
-    hosts: [],
-    serverDays: 30,
-    p12Profile: 'compat',
-    force: false,
-    intermediate: true,
-    caPassword: null,
-    store: { given: 'store-password' },
-    publishUrl: 'http://127.0.0.1:9',
-  });
+  await initPublishingCa(store, 'http://127.0.0.1:9', { caName: 'Publish Root', intermediate: true });
   const [issued] = await issueClients(store, [{ name: 'alice', roles: [], email: [] }], {
     days: 30,
     keyType: 'ecdsa-p256',

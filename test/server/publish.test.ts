@@ -10,7 +10,6 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { resignCrl } from '../../src/ops/crl.js';
-import { initCa } from '../../src/ops/init.js';
 import { issueClients } from '../../src/ops/issue-client.js';
 import { readCertificateStatuses } from '../../src/ops/publishing.js';
 import { revoke } from '../../src/ops/revoke.js';
@@ -30,25 +29,9 @@ import { manualClock } from '../helpers/clock.js';
 import { certIdFor, ocspRequest } from '../helpers/ocsp.js';
 import { within } from '../helpers/poll.js';
 import { tempDir } from '../helpers/tools.js';
+import { initPublishingCa } from './helpers.js';
 
 const DAY = 86_400_000;
-
-/** A CA directory with a publish URL (key unencrypted: the operations then need no password). */
-function initPublishingCa(store: CaStore, publishUrl: string, now?: Date) {
-  return initCa(store, {
-    caName: 'Publish Test CA',
-    keyType: 'ecdsa-p256',
-    caDays: 365,
-    hosts: [],
-    serverDays: 30,
-    p12Profile: 'compat',
-    force: false,
-    caPassword: null,
-    store: { given: 'store-password' },
-    publishUrl,
-    now,
-  });
-}
 
 interface Answer {
   status: number;
@@ -369,7 +352,7 @@ describe('the publish schedule on a manual clock', () => {
   const start = new Date('2030-01-01T00:00:00.000Z');
 
   beforeAll(async () => {
-    await initPublishingCa(store, 'http://127.0.0.1:9', start);
+    await initPublishingCa(store, 'http://127.0.0.1:9', { now: start });
   });
 
   const open = (o: { clock: ReturnType<typeof manualClock>; renew?: () => Promise<void> }) => {
