@@ -41,14 +41,22 @@ export interface ContractBackend {
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
 
-/** Puts a CA in the store the way init's commit does: certificate, key (encrypted), inventory, audit. */
-async function initialize(store: CaStore): Promise<void> {
+/**
+ * Puts a CA in the store the way init's commit does: certificate, key (encrypted), inventory, audit.
+ * @param opts.commonName - the CA's name (default `Contract CA`)
+ * @param opts.password - what its key is encrypted with (default {@link CA_PASSWORD})
+ * @param opts.days - the certificate's lifetime (default 3650)
+ */
+export async function initialize(
+  store: CaStore,
+  { commonName = 'Contract CA', password = CA_PASSWORD, days = 3650 } = {},
+): Promise<void> {
   const keys = fixtureKeys('ecdsa-p256', 0);
-  const certificate = createRootCa({ subject: { commonName: 'Contract CA' }, ...keys, days: 3650, now: NOW });
+  const certificate = createRootCa({ subject: { commonName }, ...keys, days, now: NOW });
   await store.lock(async () => {
     const tx = store.newTransaction();
-    store.stageCa(tx, certificate, { kind: 'pem', pem: exportPrivateKeyPem(keys.privateKey, CA_PASSWORD) });
-    store.appendInventory(tx, [issueEvent(certificate, 'Contract CA', 'ca', [], NOW)]);
+    store.stageCa(tx, certificate, { kind: 'pem', pem: exportPrivateKeyPem(keys.privateKey, password) });
+    store.appendInventory(tx, [issueEvent(certificate, commonName, 'ca', [], NOW)]);
     store.appendAudit(tx, [auditRecord('init', certificate, NOW, { profile: 'ca' })], keys.privateKey);
     await tx.commitAsync();
   });

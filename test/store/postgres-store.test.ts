@@ -23,6 +23,7 @@ import { errorOf } from '../helpers/errors.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { describeWithPostgres, freshDatabase, query } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tools.js';
+import { initialize } from './contract.js';
 
 const root = tempDir();
 const PASSWORD = 'postgres-store-password';
@@ -35,15 +36,7 @@ async function withCa(): Promise<{ store: CaStore; url: string }> {
   const store = new CaStore(path.join(root, `host-${n++}`), {
     state: await PostgresState.open(url, { create: true }),
   });
-  const keys = fixtureKeys('ecdsa-p256', 1);
-  const certificate = createRootCa({ subject: { commonName: 'PG CA' }, ...keys, days: 365, now: NOW });
-  await store.lock(async () => {
-    const tx = store.newTransaction();
-    store.stageCa(tx, certificate, { kind: 'pem', pem: exportPrivateKeyPem(keys.privateKey, PASSWORD) });
-    store.appendInventory(tx, [issueEvent(certificate, 'PG CA', 'ca', [], NOW)]);
-    store.appendAudit(tx, [auditRecord('init', certificate, NOW)], keys.privateKey);
-    await tx.commitAsync();
-  });
+  await initialize(store, { commonName: 'PG CA', password: PASSWORD, days: 365 });
   return { store, url };
 }
 
