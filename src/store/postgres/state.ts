@@ -175,6 +175,51 @@ async function replaceCrls(q: Query, crls: readonly Crl[]): Promise<void> {
   );
 }
 
+/**
+ * Rows of `certificate`, in their order: issues (their revocation and supersession columns empty) or whole
+ * entries of an imported inventory.
+ */
+async function insertCertificates(q: Query, rows: readonly (IssueEvent | InventoryEntry)[]): Promise<void> {
+  await q(
+    `INSERT INTO ${SCHEMA}.certificate
+       (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at,
+        files, revoked_at, revocation_reason, superseded_at, superseded_by)
+     SELECT serial, name, profile, subject, issuer, "keyType", "notBefore", "notAfter", fingerprint, "issuedAt",
+            coalesce(files, '[]'), "revokedAt", "revocationReason", "supersededAt", "supersededBy"
+     FROM jsonb_to_recordset($1::jsonb) AS c(serial text, name text, profile text, subject text,
+       issuer text, "keyType" text, "notBefore" timestamptz, "notAfter" timestamptz, fingerprint text,
+       "issuedAt" timestamptz, files jsonb, "revokedAt" timestamptz, "revocationReason" text,
+       "supersededAt" timestamptz, "supersededBy" text)`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** Inventory events in their order: runs of issues as one INSERT, revocations and supersessions as UPDATEs. */
+async function applyEvents(q: Query, events: InventoryEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; ) {
+    const e = events[i]!;
+    if (e.op !== 'issue') {
+      if (e.op === 'revoke') {
+        await q(
+          `UPDATE ${SCHEMA}.certificate SET revoked_at = $2, revocation_reason = $3 WHERE serial = $1`,
+          [e.serial, e.at, e.reason],
+        );
+      } else if (e.op === 'supersede') {
+        await q(`UPDATE ${SCHEMA}.certificate SET superseded_at = $2, superseded_by = $3 WHERE serial = $1`, [
+          e.serial,
+          e.at,
+          e.by,
+        ]);
+      }
+      i++;
+      continue;
+    }
+    const run: IssueEvent[] = [];
+    for (; i < events.length && events[i]!.op === 'issue'; i++) run.push(events[i] as IssueEvent);
+    await insertCertificates(q, run);
+  }
+}
+
 /** Newest first, as a CA directory lists its previous and retired CAs. */
 const newestFirst = (a: { certificate: Certificate }, b: { certificate: Certificate }) =>
   b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime();
@@ -625,7 +670,7 @@ export class PostgresState implements CaState {
         if (p.caKey) {
           await q(`UPDATE ${SCHEMA}.ca SET key_pem = $1, key_uri = $2`, keyColumns(p.caKey));
         }
-        await this.#applyEvents(p.events);
+        await applyEvents(q, p.events);
         if (p.crls) await replaceCrls(q, p.crls);
         if (p.settings) {
           await q(
@@ -697,40 +742,6 @@ export class PostgresState implements CaState {
     }
   }
 
-  /** Inventory events in their order: runs of issues as one INSERT, revocations and supersessions as UPDATEs. */
-  async #applyEvents(events: InventoryEvent[]): Promise<void> {
-    for (let i = 0; i < events.length; ) {
-      const e = events[i]!;
-      if (e.op !== 'issue') {
-        if (e.op === 'revoke') {
-          await this.#client.query(
-            `UPDATE ${SCHEMA}.certificate SET revoked_at = $2, revocation_reason = $3 WHERE serial = $1`,
-            [e.serial, e.at, e.reason],
-          );
-        } else if (e.op === 'supersede') {
-          await this.#client.query(
-            `UPDATE ${SCHEMA}.certificate SET superseded_at = $2, superseded_by = $3 WHERE serial = $1`,
-            [e.serial, e.at, e.by],
-          );
-        }
-        i++;
-        continue;
-      }
-      const run: IssueEvent[] = [];
-      for (; i < events.length && events[i]!.op === 'issue'; i++) run.push(events[i] as IssueEvent);
-      await this.#client.query(
-        `INSERT INTO ${SCHEMA}.certificate
-           (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at, files)
-         SELECT serial, name, profile, subject, issuer, "keyType", "notBefore", "notAfter", fingerprint, "issuedAt",
-                files
-         FROM jsonb_to_recordset($1::jsonb) AS c(serial text, name text, profile text, subject text, issuer text,
-           "keyType" text, "notBefore" timestamptz, "notAfter" timestamptz, fingerprint text,
-           "issuedAt" timestamptz, files jsonb)`,
-        [JSON.stringify(run)],
-      );
-    }
-  }
-
   /** A failed commit in the user's terms: a serial or CA already there, or the database's unavailability. */
   #commitFailure(e: unknown, p: Pending): unknown {
     const err = e as { code?: string; constraint?: string; detail?: string };
@@ -788,18 +799,7 @@ export class PostgresState implements CaState {
         await this.#transaction('write', async (q) => {
           await insertCa(q, d.certificate, d.key);
           for (const other of d.others) await insertOtherCa(q, other);
-          await q(
-            `INSERT INTO ${SCHEMA}.certificate
-               (serial, name, profile, subject, issuer, key_type, not_before, not_after, fingerprint, issued_at,
-                files, revoked_at, revocation_reason, superseded_at, superseded_by)
-             SELECT serial, name, profile, subject, issuer, "keyType", "notBefore", "notAfter", fingerprint, "issuedAt",
-                    coalesce(files, '[]'), "revokedAt", "revocationReason", "supersededAt", "supersededBy"
-             FROM jsonb_to_recordset($1::jsonb) AS c(serial text, name text, profile text, subject text,
-               issuer text, "keyType" text, "notBefore" timestamptz, "notAfter" timestamptz, fingerprint text,
-               "issuedAt" timestamptz, files jsonb, "revokedAt" timestamptz, "revocationReason" text,
-               "supersededAt" timestamptz, "supersededBy" text)`,
-            [JSON.stringify(d.entries)],
-          );
+          await insertCertificates(q, d.entries);
           await replaceCrls(q, d.crls);
           await q(
             `INSERT INTO ${SCHEMA}.app_user (name, roles)
