@@ -97,6 +97,9 @@ interface Pending {
   tail?: AuditTail;
 }
 
+/** A {@link Pending} that changes nothing yet. */
+const noChanges = (): Pending => ({ retire: [], events: [], users: new Map(), audit: [] });
+
 const iso = (v: unknown): string | undefined =>
   v === null || v === undefined ? undefined : new Date(v as string).toISOString();
 
@@ -566,7 +569,7 @@ export class PostgresState implements CaState {
     if (!p) {
       // Staged outside the lock, the snapshot (the audit tail, the CRL number) could be another writer's past.
       if (!this.#locked) throw new Error('PostgresState: changes staged outside lock()');
-      const pending: Pending = { retire: [], events: [], users: new Map(), audit: [] };
+      const pending = noChanges();
       this.#pending.set(tx, pending);
       tx.beforeCommit(() => this.#commit(pending));
       p = pending;
@@ -608,12 +611,16 @@ export class PostgresState implements CaState {
 
   /** Refuses a CA where the database holds one, and a CA key that is not encrypted. */
   #refuseCa(key: CaKeyReference): void {
-    if (this.#state.ca) {
-      throw new MtlsCaError('CA_EXISTS', `create CA in ${this.location}: the database holds a CA already`, {
-        detail: { kind: 'ca-exists-in-database' },
-      });
-    }
+    if (this.#state.ca) throw this.#caExists();
     this.#refuseKey(key);
+  }
+
+  /** CA_EXISTS: seen in the snapshot, or (`cause`) the `ca` row's key refusing a second CA at commit. */
+  #caExists(cause?: unknown): MtlsCaError {
+    return new MtlsCaError('CA_EXISTS', `create CA in ${this.location}: the database holds a CA already`, {
+      detail: { kind: 'ca-exists-in-database' },
+      cause,
+    });
   }
 
   /** Refuses a CA key that is not encrypted. */
@@ -756,12 +763,7 @@ export class PostgresState implements CaState {
         },
       );
     }
-    if (err.code === '23505' && err.constraint === 'ca_pkey') {
-      return new MtlsCaError('CA_EXISTS', `create CA in ${this.location}: the database holds a CA already`, {
-        detail: { kind: 'ca-exists-in-database' },
-        cause: e,
-      });
-    }
+    if (err.code === '23505' && err.constraint === 'ca_pkey') return this.#caExists(e);
     const failure = databaseFailure('commit to', this.location, e);
     if (failure instanceof MtlsCaError && failure.code === 'DATABASE_UNAVAILABLE' && p.events.length > 0) {
       // The connection may have dropped after the database committed: the command cannot tell.
@@ -834,9 +836,7 @@ export class PostgresState implements CaState {
           }
         });
       } catch (e) {
-        throw e instanceof MtlsCaError
-          ? e
-          : this.#commitFailure(e, { retire: [], events: [], users: new Map(), audit: [] });
+        throw e instanceof MtlsCaError ? e : this.#commitFailure(e, noChanges());
       }
       await this.load();
     });
