@@ -129,14 +129,10 @@ interface AuditHead {
 }
 
 /**
- * The head record of `headFile` if its signature is the CA's; `missing`, or `invalid` when garbled or forged.
+ * The head record of the head's text if its signature is a CA's; `missing` (no text), or `invalid` when
+ * garbled or forged.
  * @param signed - whether a CA key signed the head's text
  */
-function readHead(headFile: string, signed: (text: string) => boolean): AuditHead | 'missing' | 'invalid' {
-  return parseHead(readText(headFile), signed);
-}
-
-/** {@link readHead} of the head's text (undefined: there is none). */
 function parseHead(
   headText: string | undefined,
   signed: (text: string) => boolean,
@@ -172,30 +168,28 @@ export function auditTail(
   formerCas: () => readonly Certificate[] = () => [],
 ): AuditTail {
   const last = lastLine(logFile);
-  const publicKey = publicKeyOf(caKey);
-  const algorithm = algorithmOf(publicKey);
-  const head = readHead(
-    headFile,
-    (text) => signatureHolds(text, publicKey, algorithm) || new Signers(formerCas()).signed(text),
-  );
-  const lines = typeof head === 'object' ? head.lines : lineCount(readText(logFile) ?? '');
-  return { prev: last === undefined ? GENESIS : lineHash(last), lines };
+  return auditTailOf(last, readText(headFile), () => lineCount(readText(logFile) ?? ''), caKey, formerCas);
 }
 
 /**
  * {@link auditTail} of a log kept elsewhere (a database): its last line, its head's text, and its line count
  * (asked for only when the head is missing or not the CA's).
  * @param caKey - the CA private key (its public half checks the head)
+ * @param formerCas - as for {@link auditTail}
  */
 export function auditTailOf(
   last: string | undefined,
   headText: string | undefined,
   count: () => number,
   caKey: SigningKey,
+  formerCas: () => readonly Certificate[] = () => [],
 ): AuditTail {
   const publicKey = publicKeyOf(caKey);
   const algorithm = algorithmOf(publicKey);
-  const head = parseHead(headText, (text) => signatureHolds(text, publicKey, algorithm));
+  const head = parseHead(
+    headText,
+    (text) => signatureHolds(text, publicKey, algorithm) || new Signers(formerCas()).signed(text),
+  );
   const lines = typeof head === 'object' ? head.lines : count();
   return { prev: last === undefined ? GENESIS : lineHash(last), lines };
 }
