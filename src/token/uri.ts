@@ -49,13 +49,17 @@ function refuse(text: string, cause: string): MtlsCaError {
   return new MtlsCaError('INVALID_ARGUMENT', `use ${text}: ${cause}`);
 }
 
-/** Percent-decoding to bytes; `%` must be followed by two hex digits. */
+/**
+ * Percent-decoding to bytes; `%` must be followed by two hex digits. Read by code point: a character outside
+ * the BMP is two UTF-16 units, which encoded one by one would each become U+FFFD.
+ */
 function percentDecode(value: string, text: string): Buffer {
   const out: number[] = [];
   for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c !== '%') {
+    if (value[i] !== '%') {
+      const c = String.fromCodePoint(value.codePointAt(i)!);
       out.push(...Buffer.from(c, 'utf8'));
+      i += c.length - 1;
       continue;
     }
     const hex = value.slice(i + 1, i + 3);

@@ -44,6 +44,11 @@ describe('parsePkcs11Uri', () => {
     expect(parsePkcs11Uri('pkcs11:token=über').token).toBe('über');
   });
 
+  test('a label with a character outside the BMP (two UTF-16 units) is read whole, not as two U+FFFD', () => {
+    expect(parsePkcs11Uri('pkcs11:token=CA;object=key-\u{1F511}').object).toBe('key-\u{1F511}');
+    expect(parsePkcs11Uri('pkcs11:object=key-%F0%9F%94%91').object).toBe('key-\u{1F511}');
+  });
+
   test('a PIN in the URI is refused, and the message does not repeat it', () => {
     const e = errorOf(() => parsePkcs11Uri('pkcs11:token=CA;object=k?pin-value=123456'));
     expect(e.code).toBe('INVALID_ARGUMENT');
