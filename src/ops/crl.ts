@@ -205,9 +205,11 @@ export async function resignCrl(
   o: { days?: number; rootDays?: number; caPassword: string | undefined; now?: Date },
 ): Promise<ResignedCrls> {
   const now = o.now ?? new Date();
-  const cas = store.casInForce();
-  const sign = loadCaKeys(store, cas, o.caPassword, true);
+  // The keys before the lock (decrypting them is slow); the CAs in force again under it, so that a CA retired
+  // meanwhile is not re-signed back into the CRLs. A CA replaced meanwhile is refused by the lock.
+  const sign = loadCaKeys(store, store.casInForce(), o.caPassword, true);
   return store.lock(async () => {
+    const cas = store.casInForce();
     const tx = store.newTransaction();
     const staged = stageCrls(store, tx, {
       cas,

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { crlRenewalReason, renewCrlIfDue } from '../../src/ops/crl.js';
+import { crlRenewalReason, renewCrlIfDue, resignCrl } from '../../src/ops/crl.js';
+import { retireCa } from '../../src/ops/retire.js';
 import type { Crl } from '../../src/pki/crl.js';
 import { crlRenewalTime } from '../../src/pki/crl-lifetime.js';
 import { verifyAuditLog } from '../../src/store/audit.js';
@@ -142,5 +143,28 @@ describeWithTools(['openssl'], 'the CA’s CRL lifetime and its renewal', () => 
       ).rejects.toMatchObject({ code: 'BAD_PASSWORD' });
       expect(fs.readFileSync(crlFile)).toEqual(before);
     });
+  });
+
+  test('crl re-signing that read the CAs before a retirement took the lock leaves the retired CA out', async () => {
+    const dir = path.join(root, 'retired-meanwhile');
+    await mtlsCa(['init', '--dir', dir]);
+    await mtlsCa(['ca', 'rotate', '--dir', dir]);
+    const store = new CaStore(dir);
+    expect(store.casInForce().map((c) => c.role)).toEqual(['issuing', 'previous']);
+    // The retirement holds the lock from its start; the re-signing reads the CAs, then waits for it.
+    // (force: the server certificate init issued is still in use.)
+    const retiring = retireCa(new CaStore(dir), {
+      force: true,
+      caPassword: PASSWORD,
+      store: {},
+      p12Profile: 'compat',
+    });
+    const resigning = resignCrl(store, { caPassword: PASSWORD });
+    await retiring;
+    expect(await resigning).not.toHaveProperty('others');
+    const crls = new CaStore(dir).readCrls();
+    expect(typeof crls !== 'string' && crls.map((c) => c.issuerName)).toEqual([
+      store.readCaCertificate().subjectName,
+    ]);
   });
 });
