@@ -20,6 +20,7 @@ import { FileList, type StorePasswordChoice, type WrittenFile } from './common.j
 import { type CrlSummary, loadCaKeys, stageCrls } from './crl.js';
 import { caUsage, type PreviousCa } from './list.js';
 import { auditRecord, type CertificateSummary, summarize } from './records.js';
+import { assertRootKeyHeld } from './root-key.js';
 import { stageTrustFiles, trustStorePassword } from './trust-files.js';
 
 export interface RetireOptions {
@@ -103,13 +104,7 @@ function planRetirement(
     );
   }
   const root = ca.certificate.isSelfIssued ? undefined : cas.find((c) => c.role === 'root');
-  if (root && !store.hasCaKey(root)) {
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `${action}: the root's key ${store.caKeyPlace(root)} revokes the intermediate, and it is offline`,
-      { detail: { kind: 'root-key-offline' } },
-    );
-  }
+  if (root) assertRootKeyHeld(store, root, action, 'revokes the intermediate');
   return { ca, usage: usage!, root, cas, entries };
 }
 

@@ -34,6 +34,23 @@ function keyWhere(store: CaStore, root: CaInForce, held = false): string {
   return `${key} is ${held ? '' : 'not '}in ${place}`;
 }
 
+/**
+ * Refuses, before any work, an operation that needs the root's key while it is offline.
+ * @param store - the CA directory
+ * @param root - the root in force
+ * @param action - leads the message (`rotate the CA of ssl`)
+ * @param use - what the key does in the operation (`signs the new intermediate`)
+ * @throws MtlsCaError NOT_FOUND (detail `root-key-offline`) when the key is not held
+ */
+export function assertRootKeyHeld(store: CaStore, root: CaInForce, action: string, use: string): void {
+  if (store.hasCaKey(root)) return;
+  throw new MtlsCaError(
+    'NOT_FOUND',
+    `${action}: the root's key ${store.caKeyPlace(root)} ${use}, and it is offline`,
+    { detail: { kind: 'root-key-offline' } },
+  );
+}
+
 export interface ExportRootKeyOptions {
   /** Where the key goes: a file outside the CA directory. */
   out: string;

@@ -31,6 +31,7 @@ import { type CrlSummary, crlLifetimeOf, loadCaKeys, stageCrls } from './crl.js'
 import { nextCaName } from './init.js';
 import { caUsage, type PreviousCa } from './list.js';
 import { auditRecord, type CertificateSummary, issueEvent, summarize } from './records.js';
+import { assertRootKeyHeld } from './root-key.js';
 import { stageTrustFiles, type TrustedCa, trustStorePassword } from './trust-files.js';
 
 export interface RotateOptions {
@@ -109,13 +110,7 @@ function planRotation(store: CaStore, o: Pick<RotateOptions, 'caName' | 'caDays'
       'move it out of the way (it is not a CA this directory knows)',
     );
   }
-  if (root && !store.hasCaKey(root)) {
-    throw new MtlsCaError(
-      'NOT_FOUND',
-      `${action}: the root's key ${store.caKeyPlace(root)} signs the new intermediate, and it is offline`,
-      { detail: { kind: 'root-key-offline' } },
-    );
-  }
+  if (root) assertRootKeyHeld(store, root, action, 'signs the new intermediate');
   return { name, issuing, root, cas, entries };
 }
 
