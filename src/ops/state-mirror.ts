@@ -12,7 +12,7 @@
 import { MtlsCaError } from '../pki/errors.js';
 import { MODE_PUBLIC } from '../store/atomic.js';
 import type { CaStore } from '../store/ca-store.js';
-import { pemBundle } from './trust-files.js';
+import { caBundleFiles } from './trust-files.js';
 
 /** Where the mirror reports: the server's event log. */
 export type MirrorLog = (
@@ -44,17 +44,7 @@ export function hostCopies(store: CaStore): HostCopy[] {
     what: `${ca.role === 'issuing' ? 'issuing CA' : ca.role === 'root' ? 'root CA' : 'previous CA'} certificate (copy)`,
     kind: 'cas',
   }));
-  const root = cas.find((c) => c.role === 'root');
-  if (root) {
-    const data = pemBundle([cas[0]!.certificate, root.certificate]);
-    copies.push({ file: p.chain, data, what: 'issuing CA + root, the chain', kind: 'cas' });
-  }
-  copies.push({
-    file: p.caBundle,
-    data: pemBundle(cas.map((c) => c.certificate)),
-    what: 'every CA in force, for servers to trust',
-    kind: 'cas',
-  });
+  for (const f of caBundleFiles(store, cas)) copies.push({ ...f, kind: 'cas' });
   const crls = store.readCrls();
   if (typeof crls !== 'string') {
     const data = crls.map((c) => c.toPem()).join('');

@@ -58,16 +58,31 @@ export function stageTrustFiles(
  * @param cas - the CAs in force, the issuing CA first (as {@link CaStore.casInForce} lists them)
  */
 export function stageCaBundle(store: CaStore, files: FileList, cas: readonly TrustedCa[]): void {
+  for (const f of caBundleFiles(store, cas)) files.write(f.file, f.data, MODE_PUBLIC, f.what);
+}
+
+/**
+ * What {@link stageCaBundle} writes, for a host that keeps copies of a CA kept elsewhere: with an
+ * intermediate `ca/chain.pem`, then `ca/ca-bundle.pem`.
+ * @param cas - the CAs in force, the issuing CA first
+ */
+export function caBundleFiles(
+  store: CaStore,
+  cas: readonly TrustedCa[],
+): { file: string; data: string; what: string }[] {
   const p = store.paths;
   const issuing = cas[0]!.certificate;
   const root = cas.find((c) => c.role === 'root')?.certificate;
-  if (root) files.write(p.chain, pemBundle([issuing, root]), MODE_PUBLIC, 'issuing CA + root, the chain');
-  files.write(
-    p.caBundle,
-    pemBundle(cas.map((c) => c.certificate)),
-    MODE_PUBLIC,
-    'every CA in force, for servers to trust',
-  );
+  return [
+    ...(root
+      ? [{ file: p.chain, data: pemBundle([issuing, root]), what: 'issuing CA + root, the chain' }]
+      : []),
+    {
+      file: p.caBundle,
+      data: pemBundle(cas.map((c) => c.certificate)),
+      what: 'every CA in force, for servers to trust',
+    },
+  ];
 }
 
 export interface TrustStoreOptions {
