@@ -5,9 +5,12 @@
  * commit to the responder's first "revoked" answer. And a 100,000-entry CRL at /crl: full GETs against
  * conditional GETs (If-None-Match → 304), what a server polling for a new CRL costs.
  *
- * The OCSP answers are measured with two load generators: ours in Node (clients/ocsp-load.js) and ab, a C
- * one, which leaves the server core's rate to the server rather than to the client; and beside both
- * responders runs the floor of any Node responder (servers/ocsp-fixed.js: node:http sending fixed bytes).
+ * The OCSP answers are measured with three load generators: ours in Node (clients/ocsp-load.js), and ab and
+ * wrk, C ones, which leave the server core's rate to the server rather than to the client; and beside both
+ * responders run the floor of any Node responder (servers/ocsp-fixed.js: node:http sending fixed bytes) and
+ * the ceiling of the load generators and loopback TCP on this machine (nginx returning a fixed body of an
+ * answer's size). On record too, a different set-up: `openssl ocsp` as the common recipe runs it, signing
+ * with the CA's own RSA-4096 key, against `publish` on an RSA-4096 CA.
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -19,10 +22,11 @@ import { Certificate } from '../../dist/pki/certificate.js';
 import { Crl, createCrl } from '../../dist/pki/crl.js';
 import * as der from '../../dist/pki/der.js';
 import { encodeExtension } from '../../dist/pki/extensions.js';
-import { parsePrivateKey } from '../../dist/pki/keys.js';
+import { parsePrivateKey, verify } from '../../dist/pki/keys.js';
 import { isOcspResponseSignedBy, parseOcspResponse } from '../../dist/pki/ocsp.js';
 import { OID } from '../../dist/pki/oids.js';
 import { readInventory } from '../../dist/store/inventory.js';
+import { NGINX, nginxPrefix } from '../lib/servers.js';
 import {
   BIN,
   CA_PASSWORD,
@@ -65,7 +69,10 @@ const LOAD = path.resolve(HERE, '../clients/ocsp-load.js');
 const FIXED = path.resolve(HERE, '../servers/ocsp-fixed.js');
 /** ab (Debian apache2-utils): the C load generator; without it its rows are left out, with a message. */
 const AB = '/usr/bin/ab';
-/** GNU time (Debian time), for ab's own CPU time; without it that column stays empty. */
+/** wrk (Debian wrk), the other C load generator; without it its rows are left out, with a message. */
+const WRK = '/usr/bin/wrk';
+const WRK_SCRIPT = path.resolve(HERE, '../clients/ocsp-post.lua');
+/** GNU time (Debian time), for ab's and wrk's own CPU time; without it that column stays empty. */
 const TIME = '/usr/bin/time';
 
 /** An OCSPRequest for one serial of `ca`, SHA-1 CertID as every client sends it, with a nonce if given. */
@@ -127,12 +134,23 @@ function post(port, urlPath, body) {
   });
 }
 
+/**
+ * Whether `responder` signed `parsed`: named by its key hash, as publish and `-resp_key_id` name it, or by
+ * its name, as `openssl ocsp` does by default.
+ */
+function signedBy(parsed, responder) {
+  if (parsed.responderKeyHash || !parsed.tbs || !parsed.signature || !parsed.signatureAlgorithm) {
+    return isOcspResponseSignedBy(parsed, responder);
+  }
+  return verify(responder.publicKey, parsed.signatureAlgorithm, parsed.tbs, parsed.signature);
+}
+
 /** Checks that a server answers `body` with a signed response saying `expected` for the one certificate. */
 async function checkAnswer(server, body, expected, responder) {
   const r = await post(server.port, server.ocspPath, body);
   const parsed = parseOcspResponse(r.body);
   const status = parsed.responses[0]?.status.status;
-  if (r.status !== 200 || status !== expected || !isOcspResponseSignedBy(parsed, responder)) {
+  if (r.status !== 200 || status !== expected || !signedBy(parsed, responder)) {
     throw new Error(
       `${server.name} answered ${r.status} ${parsed.status} ${status}, not a signed "${expected}"`,
     );
@@ -170,25 +188,17 @@ function ab(server, derFile, n) {
   const url = `http://127.0.0.1:${server.port}${server.ocspPath}`;
   const abArgs = ['-q', '-k', '-s', '10', '-c', String(CONNECTIONS), '-n', String(n), '-p', derFile];
   abArgs.push('-T', 'application/ocsp-request', url);
-  const timed = fs.existsSync(TIME) ? [TIME, '-f', 'cpu %U %S', AB, ...abArgs] : [AB, ...abArgs];
-  const [cmd, ...args] = server.clientCpu ? ['taskset', '-c', server.clientCpu, ...timed] : timed;
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: (DURATION + 60) * 1000 });
+  const r = runClient(server, 'ab', AB, abArgs);
   const field = (re) => Number(re.exec(r.stdout)?.[1] ?? 0);
   const complete = field(/Complete requests:\s+(\d+)/);
   const seconds = field(/Time taken for tests:\s+([\d.]+)/);
-  if (r.status !== 0 || complete === 0 || seconds === 0) {
-    const log = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').slice(-1000) : '';
-    throw new Error(
-      `ab against ${server.name} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}\n${log}`,
-    );
-  }
+  if (complete === 0 || seconds === 0) throw clientFailed(server, 'ab', r);
   const unexpected = field(/Non-2xx responses:\s+(\d+)/);
   const failed = /\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)/.exec(r.stdout);
-  const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
   return {
     requestsPerSecond: (complete - unexpected) / seconds,
     totalRequests: complete,
-    clientCpuMsPer1k: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1000) / (complete / 1000) : undefined,
+    clientCpuMsPer1k: r.cpuMs === undefined ? undefined : r.cpuMs / (complete / 1000),
     errors: failed ? Number(failed[1]) + Number(failed[2]) + Number(failed[3]) : 0,
     timeouts: 0,
     unexpected,
@@ -196,20 +206,78 @@ function ab(server, derFile, n) {
 }
 
 /**
+ * wrk for `seconds`: one thread (one core, as ab) holding CONNECTIONS connections, each POSTing `derFile`
+ * (clients/ocsp-post.lua), kept where the server keeps them. At its end wrk drops the requests in flight,
+ * which a server marked `restartAfterRun` does not survive; the rate counts only 2xx answers.
+ */
+function wrk(server, derFile, seconds) {
+  const url = `http://127.0.0.1:${server.port}${server.ocspPath}`;
+  const wrkArgs = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '10s'];
+  wrkArgs.push('-s', WRK_SCRIPT, url, '--', derFile);
+  const r = runClient(server, 'wrk', WRK, wrkArgs);
+  const complete = Number(/(\d+) requests in /.exec(r.stdout)?.[1] ?? 0);
+  const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+  if (complete === 0 || perSecond === 0) throw clientFailed(server, 'wrk', r);
+  const unexpected = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const socket = /connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  return {
+    requestsPerSecond: (perSecond * (complete - unexpected)) / complete,
+    totalRequests: complete,
+    clientCpuMsPer1k: r.cpuMs === undefined ? undefined : r.cpuMs / (complete / 1000),
+    errors: socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
+    timeouts: socket ? Number(socket[4]) : 0,
+    unexpected,
+  };
+}
+
+/** Runs a C load generator on the client core, under GNU time when there is one; cpuMs is its user + system. */
+function runClient(server, name, file, clientArgs) {
+  const timed = fs.existsSync(TIME) ? [TIME, '-f', 'cpu %U %S', file, ...clientArgs] : [file, ...clientArgs];
+  const [cmd, ...args] = server.clientCpu ? ['taskset', '-c', server.clientCpu, ...timed] : timed;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: (DURATION + 60) * 1000 });
+  if (r.status !== 0) throw clientFailed(server, name, r);
+  const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { ...r, cpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : undefined };
+}
+
+function clientFailed(server, name, r) {
+  const log = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').slice(-1000) : '';
+  return new Error(
+    `${name} against ${server.name} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}\n${log}`,
+  );
+}
+
+/**
  * ab for about DURATION seconds: a counted run, not `ab -t`, which ends by dropping the requests in flight
  * (and a connection dropped mid-request stops `openssl ocsp -port`); the count comes from a warm-up's rate.
  * Even a counted run of ab now and then ends with a connection it opened and never sent a request on, which
- * leaves `openssl ocsp -port` spinning on it: a server marked `restartAfterAb` is started anew after each
+ * leaves `openssl ocsp -port` spinning on it: a server marked `restartAfterRun` is started anew after each
  * ab run, so that the next run (ab's or ocsp-load.js') finds it answering.
  */
-async function abRun(server, derFile) {
+function abRun(server, derFile) {
+  return cRun(server, () => {
+    const warm = ab(server, derFile, QUICK ? 1_000 : 5_000);
+    return () => ab(server, derFile, Math.max(1_000, Math.round(warm.requestsPerSecond * DURATION)));
+  });
+}
+
+/** wrk for WARMUP seconds, then DURATION seconds measured; a server marked `restartAfterRun` after each. */
+function wrkRun(server, derFile) {
+  return cRun(server, () => {
+    wrk(server, derFile, WARMUP);
+    return () => wrk(server, derFile, DURATION);
+  });
+}
+
+/** A C load generator's warm-up (`warmUp`, which returns the measured run), then the measured run. */
+async function cRun(server, warmUp) {
   const quiet = await waitForQuiet({ maxMs: 10_000 });
-  const warm = ab(server, derFile, QUICK ? 1_000 : 5_000);
-  if (server.restartAfterAb) await server.restart();
+  const measured = warmUp();
+  if (server.restartAfterRun) await server.restart();
   const cpuBefore = treeCpuMs(server.pid);
-  const r = ab(server, derFile, Math.max(1_000, Math.round(warm.requestsPerSecond * DURATION)));
+  const r = measured();
   const cpuMs = treeCpuMs(server.pid) - cpuBefore;
-  if (server.restartAfterAb) await server.restart();
+  if (server.restartAfterRun) await server.restart();
   return {
     ...r,
     serverCpuMsPer1k: cpuMs / (r.totalRequests / 1000),
@@ -259,80 +327,161 @@ async function startServer(name, cmd, args, env, port, ocspPath, readyLog) {
 }
 
 /** `mtls-ca publish` (the real CLI) on the CA in `ca.dir`, bound to 127.0.0.1:`port`. */
-function startPublish(ca, port) {
+function startPublish(ca, port, name = 'mtls-ca publish') {
   const args = [BIN, 'publish', '--dir', ca.dir, '--listen', '127.0.0.1', '--port', String(port)];
-  return startServer('mtls-ca publish', NODE, args, CLI_ENV, port, '/ocsp');
+  return startServer(name, NODE, args, CLI_ENV, port, '/ocsp');
 }
 
-/** The servers of the OCSP runs, and which mixes each gets (the floor only the one of the target). */
+/**
+ * `openssl ocsp -index … -port` answering for `ca` from `index`, signing with the certificate and key files
+ * `signer`, with the further `options`. -port binds every interface: openssl ocsp has no address option.
+ * `-ignore_err` keeps it serving after a connection it cannot read.
+ */
+async function startOpensslOcsp(name, ca, index, port, [cert, key], options, env = process.env) {
+  const args = ['ocsp', '-index', index, '-port', String(port), '-rsigner', cert, '-rkey', key];
+  args.push('-CA', ca.caCert, ...options, '-ignore_err');
+  const server = await startServer(
+    name,
+    'openssl',
+    args,
+    env,
+    port,
+    '/',
+    /waiting for OCSP client connections/g,
+  );
+  server.restartAfterRun = true;
+  return server;
+}
+
+/**
+ * nginx (one worker, pinned with its master) answering every request with `size` fixed bytes: no OCSP at
+ * all, so what ab and wrk reach against it is what they and loopback TCP reach on this machine, whatever
+ * the server. Kept connections are never closed by count (nginx would after 1000 requests; Node never)
+ * and nothing is logged (neither does the floor).
+ */
+async function startNginxFixed(port, size) {
+  const { args } = nginxPrefix(
+    'nginx-fixed',
+    1,
+    () => `  access_log off;
+  server_tokens off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type application/ocsp-response;
+      add_header Cache-Control no-cache;
+      return 200 '${'x'.repeat(size)}';
+    }
+  }
+`,
+  );
+  return startServer('nginx, fixed body', NGINX, args, process.env, port, '/');
+}
+
+/** The request bodies for `good` of `caCert`: one DER request, and base64 lines for ocsp-load.js. */
+function requestFiles(label, caCert, good) {
+  const dir = tempDir(label);
+  const files = {
+    single: path.join(dir, 'single.txt'),
+    der: path.join(dir, 'single.der'),
+    nonces: path.join(dir, 'nonces.txt'),
+  };
+  fs.writeFileSync(files.single, `${ocspRequest(caCert, good).toString('base64')}\n`);
+  fs.writeFileSync(files.der, ocspRequest(caCert, good));
+  fs.writeFileSync(
+    files.nonces,
+    Array.from({ length: 5000 }, () =>
+      ocspRequest(caCert, good, crypto.randomBytes(16)).toString('base64'),
+    ).join('\n'),
+  );
+  return files;
+}
+
+/**
+ * A CA of the OCSP runs, publishing at 127.0.0.1:`port`, with a good client (the one the requests ask
+ * about) and, if `withRevoked`, a client revoked for keyCompromise: its certificate, its responder's, an
+ * openssl index.txt of its statuses and the request files.
+ */
+function ocspCa(label, keyType, port, withRevoked) {
+  const ca = makeCa(label, keyType, withRevoked ? ['good', 'revoked'] : ['good']);
+  cli(['publish-url', `http://127.0.0.1:${port}`, '--dir', ca.dir]);
+  if (withRevoked) cli(['revoke', 'revoked', '--reason', 'keyCompromise', '--dir', ca.dir]);
+  const caCert = Certificate.from(fs.readFileSync(ca.caCert));
+  const good = Certificate.from(fs.readFileSync(ca.client('good').cert)).serialHex;
+  const index = path.join(tempDir(`${label}-index`), 'index.txt');
+  opensslIndex(ca.dir, index);
+  return {
+    ca,
+    caCert,
+    responder: Certificate.from(fs.readFileSync(path.join(ca.dir, 'ca/ocsp.crt'))),
+    good,
+    index,
+    requests: requestFiles(`${label}-bodies`, caCert, good),
+  };
+}
+
+const KEEP_ALIVE = KINDS.filter(([kind]) => kind === 'keep-alive');
+/**
+ * The servers of the OCSP runs, the ocsp-load.js mixes each gets and its C load generators: the two
+ * responders of the target; the floor of a Node responder; the ceiling of the load generators (nginx, no
+ * OCSP); the two responders as the common recipe sets up `openssl ocsp`, on an RSA-4096 CA.
+ */
 const SERVERS = [
-  ['ours', KINDS],
-  ['theirs', KINDS],
-  ['floor', KINDS.filter(([kind]) => kind === 'keep-alive')],
+  ['ours', KINDS, ['ab', 'wrk']],
+  ['theirs', KINDS, ['ab', 'wrk']],
+  ['floor', KEEP_ALIVE, ['ab']],
+  ['nginx', [], ['ab', 'wrk']],
+  ['oursRsa', KEEP_ALIVE, ['ab']],
+  ['theirsRsa', KEEP_ALIVE, ['ab']],
 ];
+/** The C load generators: the program (its rows are left out without it) and the measured run. */
+const C_CLIENTS = {
+  ab: { file: AB, install: 'apache2-utils', run: abRun },
+  wrk: { file: WRK, install: 'wrk', run: wrkRun },
+};
 
 async function ocspThroughput() {
   const publishPort = await freePort();
   const opensslPort = await freePort();
   const floorPort = await freePort();
-  const ca = makeCa('publish', 'ecdsa-p256', ['good', 'revoked']);
-  cli(['publish-url', `http://127.0.0.1:${publishPort}`, '--dir', ca.dir]);
-  cli(['revoke', 'revoked', '--reason', 'keyCompromise', '--dir', ca.dir]);
-  const caCert = Certificate.from(fs.readFileSync(ca.caCert));
-  const responder = Certificate.from(fs.readFileSync(path.join(ca.dir, 'ca/ocsp.crt')));
-  const good = Certificate.from(fs.readFileSync(ca.client('good').cert)).serialHex;
-  const index = path.join(tempDir('openssl-index'), 'index.txt');
-  opensslIndex(ca.dir, index);
+  const nginxPort = await freePort();
+  const publishRsaPort = await freePort();
+  const opensslRsaPort = await freePort();
+  const { ca, caCert, responder, good, index, requests } = ocspCa('publish', 'ecdsa-p256', publishPort, true);
+  // The common recipe's CA: RSA-4096, whose own key signs openssl's answers; publish still signs with its
+  // P-256 responder, as it does for every CA.
+  const rsaSet = ocspCa('publish-rsa', 'rsa-4096', publishRsaPort, false);
+  const { ca: rsa, caCert: rsaCert, responder: rsaResponder, good: rsaGood, index: rsaIndex } = rsaSet;
 
-  const bodies = tempDir('ocsp-bodies');
-  const single = path.join(bodies, 'single.txt');
-  fs.writeFileSync(single, `${ocspRequest(caCert, good).toString('base64')}\n`);
-  const singleDer = path.join(bodies, 'single.der');
-  fs.writeFileSync(singleDer, ocspRequest(caCert, good));
-  const nonces = path.join(bodies, 'nonces.txt');
-  fs.writeFileSync(
-    nonces,
-    Array.from({ length: 5000 }, () =>
-      ocspRequest(caCert, good, crypto.randomBytes(16)).toString('base64'),
-    ).join('\n'),
-  );
-  const withAb = fs.existsSync(AB);
-  if (!withAb) {
-    process.stderr.write(`    ${AB} is missing: the ab rows are left out (apt-get install apache2-utils)\n`);
+  const clients = Object.keys(C_CLIENTS).filter((name) => fs.existsSync(C_CLIENTS[name].file));
+  for (const [name, { file, install }] of Object.entries(C_CLIENTS)) {
+    if (!clients.includes(name)) {
+      process.stderr.write(
+        `    ${file} is missing: the ${name} rows are left out (apt-get install ${install})\n`,
+      );
+    }
   }
+  const plan = SERVERS.map(([key, kinds, generators]) => [
+    key,
+    kinds,
+    generators.filter((g) => clients.includes(g)),
+  ]).filter(([, kinds, generators]) => kinds.length + generators.length > 0);
 
-  const ours = await startPublish(ca, publishPort);
-  const started = [ours];
+  const started = [];
   const runs = {};
   try {
-    // -port binds every interface: openssl ocsp has no address option.
-    const theirs = await startServer(
+    const ours = await startPublish(ca, publishPort);
+    started.push(ours);
+    const theirs = await startOpensslOcsp(
       'openssl ocsp',
-      'openssl',
-      [
-        'ocsp',
-        '-index',
-        index,
-        '-port',
-        String(opensslPort),
-        '-rsigner',
-        path.join(ca.dir, 'ca/ocsp.crt'),
-        '-rkey',
-        path.join(ca.dir, 'ca/ocsp.key'),
-        '-CA',
-        ca.caCert,
-        '-nmin',
-        '60',
-        // the responder ID by key hash, as ours (RFC 5019 2.2.3)
-        '-resp_key_id',
-        '-ignore_err',
-      ],
-      process.env,
+      ca,
+      index,
       opensslPort,
-      '/',
-      /waiting for OCSP client connections/g,
+      [path.join(ca.dir, 'ca/ocsp.crt'), path.join(ca.dir, 'ca/ocsp.key')],
+      // the same lifetime of an answer as ours, the responder ID by key hash as ours (RFC 5019 2.2.3)
+      ['-nmin', '60', '-resp_key_id'],
     );
-    theirs.restartAfterAb = true;
     started.push(theirs);
     for (const server of [ours, theirs]) {
       await checkAnswer(server, ocspRequest(caCert, good), 'good', responder);
@@ -347,7 +496,7 @@ async function ocspThroughput() {
         responder,
       );
     }
-    const fixedAnswer = path.join(bodies, 'answer.der');
+    const fixedAnswer = path.join(tempDir('ocsp-answer'), 'answer.der');
     fs.writeFileSync(fixedAnswer, (await post(ours.port, '/ocsp', ocspRequest(caCert, good))).body);
     const floor = await startServer(
       'node:http, a fixed answer',
@@ -359,30 +508,54 @@ async function ocspThroughput() {
     );
     started.push(floor);
     await checkAnswer(floor, ocspRequest(caCert, good), 'good', responder);
-    const servers = { ours, theirs, floor };
+    const answerSize = fs.statSync(fixedAnswer).size;
+    const nginx = await startNginxFixed(nginxPort, answerSize);
+    started.push(nginx);
+    const fixed = await post(nginx.port, '/', ocspRequest(caCert, good));
+    if (fixed.status !== 200 || fixed.body.length !== answerSize) {
+      throw new Error(
+        `nginx answered ${fixed.status} with ${fixed.body.length} bytes, not 200 with ${answerSize}`,
+      );
+    }
 
-    for (const [key, kinds] of SERVERS) {
+    const oursRsa = await startPublish(rsa, publishRsaPort, 'mtls-ca publish, RSA-4096 CA');
+    started.push(oursRsa);
+    await checkAnswer(oursRsa, ocspRequest(rsaCert, rsaGood), 'good', rsaResponder);
+    // The recipe's flags; its CA key is unencrypted, ours is read once at start with the password from
+    // the environment (never in argv).
+    const theirsRsa = await startOpensslOcsp(
+      'openssl ocsp, the CA’s RSA-4096 key',
+      rsa,
+      rsaIndex,
+      opensslRsaPort,
+      [rsa.caCert, rsa.caKey],
+      ['-passin', 'env:MTLS_CA_PASSWORD'],
+      CLI_ENV,
+    );
+    started.push(theirsRsa);
+    await checkAnswer(theirsRsa, ocspRequest(rsaCert, rsaGood), 'good', rsaCert);
+
+    const servers = { ours, theirs, floor, nginx, oursRsa, theirsRsa };
+    for (const key of ['ours', 'theirs', 'floor', 'nginx']) servers[key].requests = requests;
+    for (const key of ['oursRsa', 'theirsRsa']) servers[key].requests = rsaSet.requests;
+    for (const [key, kinds, generators] of plan) {
       runs[key] = {};
       for (const [kind] of kinds) runs[key][kind] = [];
-      if (withAb) runs[key].ab = [];
+      for (const generator of generators) runs[key][generator] = [];
     }
     for (let round_ = 0; round_ < ROUNDS; round_++) {
-      for (const [key, kinds] of SERVERS) {
+      for (const [key, kinds, generators] of plan) {
         const server = servers[key];
         for (const [kind, file, keepAlive] of kinds) {
           const url = `http://127.0.0.1:${server.port}${server.ocspPath}`;
-          const r = await loadRun(server, {
-            url,
-            bodiesFile: file === 'single' ? single : nonces,
-            keepAlive,
-          });
+          const r = await loadRun(server, { url, bodiesFile: server.requests[file], keepAlive });
           runs[key][kind].push(r);
           process.stderr.write(describeRun(`${server.name} (${kind})`, r));
         }
-        if (withAb) {
-          const r = await abRun(server, singleDer);
-          runs[key].ab.push(r);
-          process.stderr.write(describeRun(`${server.name} (keep-alive, ab)`, r));
+        for (const generator of generators) {
+          const r = await C_CLIENTS[generator].run(server, server.requests.der);
+          runs[key][generator].push(r);
+          process.stderr.write(describeRun(`${server.name} (keep-alive, ${generator})`, r));
         }
       }
     }
@@ -397,6 +570,9 @@ async function ocspThroughput() {
   const THEIRS_NAME = {
     theirs: 'openssl ocsp -index … -port (same CA, responder and requests)',
     floor: 'node:http sending a fixed answer (servers/ocsp-fixed.js)',
+    nginx: 'nginx sending a fixed body of an answer’s size (no OCSP)',
+    theirsRsa:
+      'openssl ocsp -index … -port -rsigner ca.crt -rkey ca.key (RSA-4096 CA, no delegated responder)',
   };
   const row = (kind, label, min, [a, b] = ['ours', 'theirs']) => {
     const ratio = rate(a, kind) / rate(b, kind);
@@ -413,20 +589,23 @@ async function ocspThroughput() {
       ...verdict({ ratio, ratioByCpu, min, errors: errorsOf(a, kind) + errorsOf(b, kind) }),
     };
   };
-  const GENERATOR = { ab: 'ab', 'keep-alive': 'ocsp-load.js', 'new-connection': 'ocsp-load.js' };
+  const GENERATOR = { ab: 'ab', wrk: 'wrk' };
   const SERVER_NAME = {
     ours: 'mtls-ca publish',
     theirs: 'openssl ocsp -port',
     floor: 'node:http, fixed answer',
+    nginx: 'nginx, fixed body (no OCSP)',
+    oursRsa: 'mtls-ca publish, RSA-4096 CA',
+    theirsRsa: 'openssl ocsp -port, CA’s RSA-4096 key',
   };
   const tableRows = [];
-  for (const [key] of SERVERS) {
+  for (const [key] of plan) {
     for (const kind of Object.keys(runs[key])) {
       const client = median(runs[key][kind].map((r) => r.clientCpuMsPer1k ?? Number.NaN));
       tableRows.push({
         server: SERVER_NAME[key],
         generator: GENERATOR[kind] ?? 'ocsp-load.js',
-        mix: kind === 'ab' ? 'keep-alive' : kind,
+        mix: kind in GENERATOR ? 'keep-alive' : kind,
         rate: round(rate(key, kind), 0),
         server_us: round(cpu(key, kind), 1),
         client_us: Number.isNaN(client) ? '—' : round(client, 1),
@@ -435,6 +614,8 @@ async function ocspThroughput() {
       });
     }
   }
+  const withAb = clients.includes('ab');
+  const withWrk = clients.includes('wrk');
   const rows = [
     row('keep-alive', 'OCSP answers/s: no nonce, connections reused where the server keeps them (Java)', 10),
   ];
@@ -454,6 +635,37 @@ async function ocspThroughput() {
     row('new-connection', 'OCSP answers/s: no nonce, a new connection per request (nginx)', undefined),
     row('nonce', 'OCSP answers/s: a fresh nonce each (openssl ocsp), a signature per answer', undefined),
   );
+  if (withAb) {
+    rows.push(
+      row(
+        'ab',
+        'the ceiling of ab and loopback TCP here: nginx sending a fixed body of an answer’s size vs openssl ocsp, ab',
+        undefined,
+        ['nginx', 'theirs'],
+      ),
+      row('ab', 'publish vs that ceiling, ab', undefined, ['ours', 'nginx']),
+    );
+  }
+  if (withWrk) {
+    rows.push(
+      row(
+        'wrk',
+        'OCSP answers/s: no nonce, kept connections, wrk (a C load generator, one thread)',
+        undefined,
+      ),
+      row(
+        'wrk',
+        'the ceiling of wrk and loopback TCP here: nginx sending a fixed body of an answer’s size vs openssl ocsp, wrk',
+        undefined,
+        ['nginx', 'theirs'],
+      ),
+      row('wrk', 'publish vs that ceiling, wrk', undefined, ['ours', 'nginx']),
+    );
+  }
+  const RSA_CASE =
+    'a different set-up, not the target’s: openssl ocsp as the common recipe runs it, signing each answer with the CA’s RSA-4096 key, vs publish on an RSA-4096 CA (its P-256 responder)';
+  rows.push(row('keep-alive', `${RSA_CASE}, ocsp-load.js`, undefined, ['oursRsa', 'theirsRsa']));
+  if (withAb) rows.push(row('ab', `the same, ab`, undefined, ['oursRsa', 'theirsRsa']));
   return {
     rows,
     table: {
@@ -619,7 +831,13 @@ export async function run() {
       'measured with ab (Apache Bench, C, on the client core; a counted run sized from a warm-up, since `ab -t` ' +
       'drops the requests in flight at its end), which needs far less CPU per request than a Node client; and ' +
       'beside the two responders runs the floor of any Node responder, node:http sending one fixed answer ' +
-      '(servers/ocsp-fixed.js). The table gives each side’s CPU time per answer and its client’s per request',
+      '(servers/ocsp-fixed.js). On record, the ceiling of the load generators and loopback TCP here: nginx (one ' +
+      'worker, on the server core) sending a fixed body of an answer’s size to the same POSTs, measured with ab ' +
+      'and with wrk (C, one thread, a fixed duration; clients/ocsp-post.lua), which also measures both ' +
+      'responders. On record too, a different set-up: `openssl ocsp` as the common recipe runs it, signing every ' +
+      'answer with an RSA-4096 CA’s own key (-rsigner ca.crt -rkey ca.key), against publish on an RSA-4096 CA ' +
+      '(its P-256 responder), no nonce, kept connections. The table gives each side’s CPU time per answer and ' +
+      'its client’s per request',
     rows,
     table: ocsp.table,
   };

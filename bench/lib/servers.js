@@ -86,12 +86,15 @@ export const startMtls = (ca, o = {}) =>
   );
 
 /**
- * nginx with `ssl_verify_client on`, our server certificate and CA, `workers` worker processes, an access
- * log like serve's, and the customer JSON as a static `return 200`.
+ * An nginx prefix under the OS temp dir and its nginx.conf: in the foreground, `workers` worker processes,
+ * every file it writes inside the prefix, and `http`, the rest of its http block.
+ * @param label - the temp directory's name
+ * @param workers - worker processes
+ * @param http - the directives of the http block besides the temp paths, given the prefix
+ * @returns the prefix and nginx's arguments to run on it
  */
-export async function startNginx(ca, workers = 1) {
-  const port = await freePort();
-  const prefix = tempDir('nginx');
+export function nginxPrefix(label, workers, http) {
+  const prefix = tempDir(label);
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(prefix, d));
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(
@@ -103,12 +106,27 @@ pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log ${prefix}/access.log;
   client_body_temp_path ${prefix}/body;
   proxy_temp_path ${prefix}/proxy;
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
+${http(prefix)}}
+`,
+  );
+  return { prefix, args: ['-p', prefix, '-c', conf, '-e', `${prefix}/error.log`] };
+}
+
+/**
+ * nginx with `ssl_verify_client on`, our server certificate and CA, `workers` worker processes, an access
+ * log like serve's, and the customer JSON as a static `return 200`.
+ */
+export async function startNginx(ca, workers = 1) {
+  const port = await freePort();
+  const { prefix, args } = nginxPrefix(
+    'nginx',
+    workers,
+    (dir) => `  access_log ${dir}/access.log;
   # Node closes no keep-alive connection after N requests; nginx would after 1000 (a new handshake each).
   keepalive_requests 1000000;
   server {
@@ -123,13 +141,12 @@ http {
       return 200 '{"id":1,"name":"Customer1"}';
     }
   }
-}
 `,
   );
   const logFile = path.join(prefix, 'stderr.log');
   // One worker is pinned with its master (the worker inherits the master's core).
   const cpu = workers === 1 ? SERVER_CPU : undefined;
-  const proc = startProcess(NGINX, ['-p', prefix, '-c', conf, '-e', `${prefix}/error.log`], { logFile, cpu });
+  const proc = startProcess(NGINX, args, { logFile, cpu });
   const s = await started(`nginx (${workers} worker${workers > 1 ? 's' : ''})`, port, proc, logFile, cpu);
   await sleep(200); // workers fork after the master binds
   return s;
