@@ -2,8 +2,9 @@
  * Bad input around a CA in PostgreSQL whose key is in a PKCS#11 token (SoftHSM 2): a wrong PIN, a token that
  * is not there, a module that does not load — at `init`, and later for a command that signs. Each is one error
  * line with its code, a hint, exit 1, and nothing written: not in the database (not even its tables, for
- * `init`), not in the host's directory, not in the token. Each command is the real binary in its own process
- * (see test/helpers/softhsm.ts).
+ * `init`), not in the host's directory, not in the token. Commands run in this process
+ * (test/helpers/softhsm.ts); the one that needs another SOFTHSM2_CONF — a host without the token — is the real
+ * binary, as SoftHSM reads it once per process.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
 const hsm = softHsm();
-const { ok, run: mtls } = tokenCli(hsm);
+const { ok, run: mtls, runBinary } = tokenCli(hsm);
 const root = tempDir('mtls-ca-pkcs11-db-errors-');
 let n = 0;
 const freshDir = () => path.join(root, `${n++}`, 'ssl');
@@ -45,10 +46,6 @@ async function databaseState(url: string) {
 
 describeWithTools(SOFTHSM_TOOLS, 'a CA in PostgreSQL with its key in a token: bad input', () => {
   describeWithPostgres('init --database-url --ca-key and the commands after it', () => {
-    beforeAll(() => {
-      hsm.initToken('db-errors');
-    });
-
     /** `init --database-url --ca-key` that must fail: no directory, no tables, no new object in the token. */
     async function initFails(args: string[], env: Record<string, string | undefined> = {}, url?: string) {
       const database = url ?? (await freshDatabase());
@@ -120,10 +117,17 @@ describeWithTools(SOFTHSM_TOOLS, 'a CA in PostgreSQL with its key in a token: ba
         );
       });
 
-      /** A command that signs, which must fail leaving the database and the directory as they were. */
-      async function signingFails(args: string[], env: Record<string, string | undefined>) {
+      /**
+       * A command that signs, which must fail leaving the database and the directory as they were.
+       * @param runner - in this process, or the real binary for another SOFTHSM2_CONF
+       */
+      async function signingFails(
+        args: string[],
+        env: Record<string, string | undefined>,
+        runner: typeof mtls = mtls,
+      ) {
         const [files, state] = [snapshot(dir), await databaseState(url)];
-        const r = await mtls(dir, args, { MTLS_CA_DATABASE_URL: url, ...env });
+        const r = await runner(dir, args, { MTLS_CA_DATABASE_URL: url, ...env });
         expect(snapshot(dir)).toEqual(files);
         expect(await databaseState(url)).toEqual(state);
         return failure(r);
@@ -141,7 +145,7 @@ describeWithTools(SOFTHSM_TOOLS, 'a CA in PostgreSQL with its key in a token: ba
         fs.mkdirSync(path.join(empty, 'tokens'), { recursive: true });
         const conf = path.join(empty, 'softhsm2.conf');
         fs.writeFileSync(conf, `directories.tokendir = ${empty}/tokens\nobjectstore.backend = file\n`);
-        const r = await signingFails(['revoke', 'server'], { SOFTHSM2_CONF: conf });
+        const r = await signingFails(['revoke', 'server'], { SOFTHSM2_CONF: conf }, runBinary);
         expect(r.code).toBe(1);
         expect(r.lines[0]).toMatch(/^error: open token "db-errors": no such token .* \(TOKEN_NOT_FOUND\)$/);
       });

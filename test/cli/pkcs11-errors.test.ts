@@ -1,8 +1,10 @@
 /**
  * Bad input around a CA key in a PKCS#11 token (SoftHSM 2): a wrong PIN, no PIN, a missing token or key, a key
  * of another type or of another CA, a module that does not load, a label in use. Each is one error line with its
- * code, a hint, exit 1, and nothing written — neither in the CA directory nor in the token. Each command is the
- * real binary in its own process (see test/helpers/softhsm.ts).
+ * code, a hint, exit 1, and nothing written — neither in the CA directory nor in the token. Commands run in
+ * this process (test/helpers/softhsm.ts), which logs out of the token at the end of each, so that a wrong PIN
+ * meets a token nobody is logged in to, as in a process of its own; `serve` is the real binary, whose claim is
+ * that the process stops with an error rather than waiting at a prompt.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +17,7 @@ import { snapshot } from './snapshot.js';
 const CA_PASSWORD = 'file-ca-password';
 
 const hsm = softHsm();
-const { ok, run: mtls } = tokenCli(hsm);
+const { ok, run: mtls, runBinary } = tokenCli(hsm);
 const root = tempDir('mtls-ca-pkcs11-errors-');
 let n = 0;
 const freshDir = () => path.join(root, `${n++}`, 'ssl');
@@ -26,10 +28,6 @@ function failure(r: { code: number; stderr: string }) {
 }
 
 describeWithTools(SOFTHSM_TOOLS, 'a CA key in a PKCS#11 token: bad input', () => {
-  beforeAll(() => {
-    for (const label of ['errors', 'other']) hsm.initToken(label);
-  });
-
   const TOKEN = 'pkcs11:token=errors;object=ca-key';
 
   /** Runs `init` that must fail, and checks that it left no directory and no new object in the token. */
@@ -148,7 +146,7 @@ describeWithTools(SOFTHSM_TOOLS, 'a CA key in a PKCS#11 token: bad input', () =>
 
     test('serve --crl-auto-renew without a PIN: an error at the start, never a prompt', async () => {
       const before = snapshot(dir);
-      const r = await mtls(dir, ['serve', '--crl-auto-renew', '--port', '0'], {
+      const r = await runBinary(dir, ['serve', '--crl-auto-renew', '--port', '0'], {
         MTLS_CA_PKCS11_PIN: undefined,
       });
       expect(failure(r)).toEqual({

@@ -3,8 +3,10 @@
  * the key's URI in the database, `init --join` on a second host opens the same token, every command that
  * signs does so in the token on either host, `ca move-key` moves a database CA's encrypted key into a token,
  * `db import` takes a file CA whose key is in a token, and `publish --database-url` answers OCSP and /crl
- * from the database's state — a revocation on the other host included. OpenSSL checks what was signed. Each
- * command is the real binary in its own process (test/helpers/softhsm.ts). Bad input:
+ * from the database's state — a revocation on the other host included. OpenSSL checks what was signed.
+ * Commands run in this process (test/helpers/softhsm.ts), which logs in and out of the token at each as a
+ * process of its own does; the real binary runs where its process is the point: the batch that signs from
+ * worker threads, and publish, a server the clients reach over the network. Bad input:
  * test/cli/pkcs11-database-errors.test.ts.
  */
 import fs from 'node:fs';
@@ -22,8 +24,14 @@ import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 const CA_PASSWORD = 'database-ca-password';
 
 const hsm = softHsm();
-const { ok } = tokenCli(hsm);
+const { ok, okBinary } = tokenCli(hsm);
 const root = tempDir('mtls-ca-pkcs11-db-');
+
+/**
+ * The pause between two probes of publish's answers: each probe starts openssl (and curl), and publish promises
+ * a commit within 1 s, so ten probes a second see it soon enough, where the default fifty would spend the CPU.
+ */
+const PROBE_EVERY_MS = 100;
 
 /** `openssl ocsp` for `cert` of the CA whose certificate is `caCert`, against the responder at `url`. */
 function ocsp(caCert: string, cert: string, url: string) {
@@ -38,10 +46,6 @@ function answers(caCert: string, cert: string, url: string, status: 'good' | 're
 
 describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its key in a token', () => {
   describeWithPostgres('init --database-url --ca-key, and the commands that sign', () => {
-    beforeAll(() => {
-      for (const label of ['shared', 'moved', 'imported']) hsm.initToken(label);
-    });
-
     describe('two hosts on one database, the key in the token', () => {
       let url: string;
       const hostA = path.join(root, 'host-a');
@@ -77,7 +81,10 @@ describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its ke
         // big enough for worker threads, which ask the main thread to sign in the token
         const list = path.join(root, 'users.txt');
         fs.writeFileSync(list, Array.from({ length: 200 }, (_, i) => `user${i} user`).join('\n'));
-        await ok(hostB, ['issue-client', '--from', list], { ...env(), MTLS_CA_STORE_PASSWORD: 'store-pass' });
+        await okBinary(hostB, ['issue-client', '--from', list], {
+          ...env(),
+          MTLS_CA_STORE_PASSWORD: 'store-pass',
+        });
         const key = path.join(root, 'dave.key');
         const csr = path.join(root, 'dave.csr');
         runOk(
@@ -153,26 +160,34 @@ describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its ke
           const user7 = b.client('user7').cert;
           expect(answers(a.caCert, user7, publishUrl, 'good')).toBe(true);
           await ok(hostB, ['revoke', 'user7'], env());
-          await within(5_000, 'user7 revoked in the OCSP answers', () =>
-            answers(a.caCert, user7, publishUrl, 'revoked'),
+          await within(
+            5_000,
+            'user7 revoked in the OCSP answers',
+            () => answers(a.caCert, user7, publishUrl, 'revoked'),
+            PROBE_EVERY_MS,
           );
           const serial = runOk('openssl', ['x509', '-in', user7, '-noout', '-serial'])
             .stdout.trim()
             .split('=')[1]!;
           const crlFile = path.join(root, 'published.crl');
-          await within(5_000, 'user7 in the CRL at /crl', () => {
-            runOk('curl', ['-s', '-o', crlFile, `${publishUrl}/crl`]);
-            const text = runOk('openssl', [
-              'crl',
-              '-inform',
-              'DER',
-              '-in',
-              crlFile,
-              '-noout',
-              '-text',
-            ]).stdout;
-            return text.includes(`Serial Number: ${serial.toUpperCase()}`);
-          });
+          await within(
+            5_000,
+            'user7 in the CRL at /crl',
+            () => {
+              runOk('curl', ['-s', '-o', crlFile, `${publishUrl}/crl`]);
+              const text = runOk('openssl', [
+                'crl',
+                '-inform',
+                'DER',
+                '-in',
+                crlFile,
+                '-noout',
+                '-text',
+              ]).stdout;
+              return text.includes(`Serial Number: ${serial.toUpperCase()}`);
+            },
+            PROBE_EVERY_MS,
+          );
           runOk('openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-CAfile', a.caCert, '-noout']);
         } finally {
           await publish?.stop();
@@ -195,8 +210,11 @@ describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its ke
         expect(answers(l.caCert, l.client('alice').cert, publishUrl, 'good')).toBe(true);
         expect(answers(l.caCert, l.client('bob').cert, publishUrl, 'good')).toBe(true);
         await ok(dir, ['revoke', 'bob'], env);
-        await within(5_000, 'bob revoked in the OCSP answers', () =>
-          answers(l.caCert, l.client('bob').cert, publishUrl, 'revoked'),
+        await within(
+          5_000,
+          'bob revoked in the OCSP answers',
+          () => answers(l.caCert, l.client('bob').cert, publishUrl, 'revoked'),
+          PROBE_EVERY_MS,
         );
       } finally {
         await publish.stop();

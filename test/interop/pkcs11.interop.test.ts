@@ -1,8 +1,10 @@
 /**
  * The CA key in a PKCS#11 token (SoftHSM 2): `init --ca-key pkcs11:…` makes it in the token, `ca move-key`
  * moves a file CA's key there, and every signature — certificates, CRLs, audit lines — comes from the token.
- * OpenSSL, Java and Go verify what it signed; pkcs11-tool shows the key as the token keeps it. Each command is
- * the real binary in its own process (see test/helpers/softhsm.ts). Bad input: test/cli/pkcs11-errors.test.ts.
+ * OpenSSL, Java and Go verify what it signed; pkcs11-tool shows the key as the token keeps it. Commands run
+ * in this process (test/helpers/softhsm.ts), which logs in and out of the token at each as a process of its
+ * own does; the real binary runs where its process is the point: the batch that signs from worker threads.
+ * Bad input: test/cli/pkcs11-errors.test.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,21 +25,17 @@ const root = tempDir('mtls-ca-pkcs11-');
 let n = 0;
 const freshDir = () => path.join(root, `${n++}`, 'ssl');
 
-const { ok, run: runInDir } = tokenCli(hsm);
+const { ok, okBinary, run: runInDir } = tokenCli(hsm);
 
 describeWithTools(
   [...SOFTHSM_TOOLS, 'openssl', 'java', 'go'],
   'a CA key in a PKCS#11 token (SoftHSM)',
   () => {
-    beforeAll(() => {
-      for (const label of ['p256', 'p384', 'rsa', 'move-ec', 'move-rsa']) hsm.initToken(label);
-    });
-
     describe.each([
       ['ecdsa-p256', 'p256', 'ecdsa-with-SHA256'],
       ['ecdsa-p384', 'p384', 'ecdsa-with-SHA384'],
       ['rsa-2048', 'rsa', 'sha256WithRSAEncryption'],
-    ])('init --ca-key --key-type %s', (keyType, token, opensslAlgorithm) => {
+    ] as const)('init --ca-key --key-type %s', (keyType, token, opensslAlgorithm) => {
       const dir = freshDir();
       const l = layout(dir);
       let initOut: string;
@@ -144,7 +142,7 @@ describeWithTools(
       await ok(dir, ['init', '--ca-name', 'Batch CA', '--ca-key', 'pkcs11:token=p256;object=batch-key']);
       const list = path.join(path.dirname(dir), 'users.txt');
       fs.writeFileSync(list, Array.from({ length: 200 }, (_, i) => `user${i} user`).join('\n'));
-      const r = await ok(dir, ['issue-client', '--from', list, '--json'], {
+      const r = await okBinary(dir, ['issue-client', '--from', list, '--json'], {
         MTLS_CA_STORE_PASSWORD: 'store-pass',
       });
       expect(r.json<{ clients: unknown[] }>().clients).toHaveLength(200);
@@ -201,7 +199,7 @@ describeWithTools(
     describe.each([
       ['ecdsa-p256', 'move-ec'],
       ['rsa-2048', 'move-rsa'],
-    ])('ca move-key of a %s file CA', (keyType, token) => {
+    ] as const)('ca move-key of a %s file CA', (keyType, token) => {
       const dir = freshDir();
       const l = layout(dir);
       const env = { MTLS_CA_PASSWORD: CA_PASSWORD };
