@@ -10,13 +10,17 @@
  * What is covered, and why it is enough: each command is traced once without injection, and every call it
  * makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp files,
  * which the main thread's temp writes already cover; before the lock nothing is changed). The points are
- * classed by protocol step — intent, temp files, commit record, moves, backups, file renames, removed files,
- * inventory, audit log, folder fsyncs, clean-up — and the first and last point of every run of one step are all
- * killed at (every boundary between steps, from both sides), plus an even spread of the points in between,
- * up to {@link POINTS_PER_COMMAND}. Within one step the state differs only by how many of the same kind of
- * call were made, and the recovery code is the same for all commands; the per-command runs check that each
- * command stages its files so that the protocol applies. The test asserts that every step of every command
- * was hit and that each command was seen both rolled back and rolled forward.
+ * classed by protocol step — intent, temp files, commit record, commit (its rename), moves, file renames and
+ * their backups, removed files, inventory, audit log, folder fsyncs, clean-up — and the first and the last call
+ * of every run of one step are killed at: every boundary between steps, from both sides. Within one step the
+ * state differs only by how many of the same kind of call were made, and the recovery code is the same for all
+ * commands; the per-command runs check that each command stages its files so that the protocol applies. A kill
+ * at an fsync leaves the files as a kill at the next call that changes one does (a killed process loses
+ * nothing the kernel holds; fsync matters only when the machine stops), so two such points are killed at
+ * once, at the later call. Every kill is checked to have stopped the very call the trace found there. The test
+ * asserts that every step of every command was hit and that each command was seen both rolled back and rolled
+ * forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
+ * commands find there is the same at each such point: they are checked at the first.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +32,7 @@ import { makeOpensslCaFolder } from '../helpers/source-cas.js';
 import {
   injectionAt,
   killAtFirst,
+  killInjected,
   runInjected,
   straceWorks,
   type TraceEvent,
@@ -37,8 +42,6 @@ import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
 const env = { MTLS_CA_PASSWORD: 'pw-ca-crash', MTLS_CA_STORE_PASSWORD: 'pw-store' };
-/** Kill points per command: the step boundaries (9 to 11) and a spread of the rest; see the file comment. */
-const POINTS_PER_COMMAND = 12;
 /** strace'd processes at once: one per core of the CI machine. */
 const PARALLEL = 2;
 
@@ -63,13 +66,17 @@ const TEMP = /\/\.[^/]+\.[0-9a-f]{12}-\d+\.tmp$/;
 
 /**
  * The protocol step a call belongs to (see src/store/commit.ts). A folder fsync closes the step before it:
- * the commit record's rename, the clean-up's removal of the record, or the renames and appends.
+ * the commit (the commit record's rename), the clean-up's removal of the record, or the renames and appends.
  */
 function stepOf(e: TraceEvent, previous: string | undefined): string {
   const [first = ''] = e.paths;
   const name = path.basename(first);
   if (name.startsWith('.mtls-ca.txn')) return e.syscall === 'unlink' ? 'clean-up' : 'intent';
-  if (name.startsWith('.mtls-ca.journal')) return e.syscall === 'unlink' ? 'clean-up' : 'commit record';
+  if (name.startsWith('.mtls-ca.journal')) {
+    if (e.syscall === 'unlink') return 'clean-up';
+    // The commit point is a step of its own, so that a kill just before it (the record whole, not in place) is one.
+    return e.syscall === 'rename' ? 'commit' : 'commit record';
+  }
   if (name === '.mtls-ca.lock') return 'unlock';
   if (e.syscall === 'rename') return TEMP.test(first) ? 'files' : 'moves';
   if (e.syscall === 'link') return 'files'; // a replaced file's backup, just before its rename
@@ -79,25 +86,31 @@ function stepOf(e: TraceEvent, previous: string | undefined): string {
   if (first.endsWith('audit.log')) return 'audit log';
   if (TEMP.test(first)) return 'temp files';
   if (fs.existsSync(first) && fs.statSync(first).isDirectory())
-    return previous === 'commit record' || previous === 'clean-up' ? previous : 'folder fsyncs';
+    return previous === 'commit' || previous === 'clean-up' ? previous : 'folder fsyncs';
   return `other: ${e.syscall} ${first}`;
 }
 
 interface KillPoint {
   step: string;
   injection: NonNullable<ReturnType<typeof injectionAt>>;
-  /** For the failure message: the call, as the trace saw it. */
+  /** The call, as the trace saw it. */
+  event: TraceEvent;
+  /** For the failure message: the call, relative to the CA directory. */
   call: string;
 }
 
-/** The kill points of one traced run (see the file comment). */
-function killPoints(events: TraceEvent[], dir: string): KillPoint[] {
+/** A call that changes no file a killed process leaves behind: an fsync, or libuv's eventfd wake-up. */
+const leavesNoTrace = (e: TraceEvent) =>
+  e.syscall === 'fsync' || /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
+
+/** The kill points of one traced run (see the file comment), and every step seen. */
+function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; steps: Set<string> } {
   const lock = path.join(dir, '.mtls-ca.lock');
   const locked = events.findIndex((e) => e.syscall === 'write' && e.paths[0] === lock);
   const unlocked = events.findIndex((e) => e.syscall === 'unlink' && e.paths[0] === lock);
   expect(locked, 'the trace shows the lock taken').toBeGreaterThan(0);
   const main = events[locked]!.tid;
-  const candidates: KillPoint[] = [];
+  const candidates: (KillPoint & { i: number })[] = [];
   for (let i = locked + 1; i <= unlocked; i++) {
     const e = events[i]!;
     if (e.tid !== main) continue;
@@ -110,19 +123,42 @@ function killPoints(events: TraceEvent[], dir: string): KillPoint[] {
     candidates.push({
       step,
       injection,
+      event: e,
       call: `${e.syscall}(${e.paths.map((p) => path.relative(dir, p)).join(', ')})`,
+      i,
     });
   }
-  // Killed at its first call, a step has not begun and every step before it is complete: the boundary.
-  const chosen = new Set<number>([candidates.length - 1]);
-  candidates.forEach((c, k) => {
-    if (k === 0 || candidates[k - 1]!.step !== c.step) chosen.add(k);
-  });
-  const rest = candidates.map((_, k) => k).filter((k) => !chosen.has(k));
-  const spread = Math.max(0, POINTS_PER_COMMAND - chosen.size);
-  for (let j = 0; j < Math.min(spread, rest.length); j++)
-    chosen.add(rest[Math.floor(((j + 0.5) * rest.length) / Math.min(spread, rest.length))]!);
-  return [...chosen].sort((a, b) => a - b).map((k) => candidates[k]!);
+  // The first and the last point of every run of one step.
+  const ends = candidates.filter(
+    (c, k) => c.step !== candidates[k - 1]?.step || c.step !== candidates[k + 1]?.step,
+  );
+  // Points that leave the same files, kept once: the latest, which is the call that changes a file when that
+  // call is itself one of the ends.
+  const byState = new Map<number, KillPoint>();
+  for (const c of ends) {
+    let state = c.i;
+    while (state < unlocked && leavesNoTrace(events[state]!)) state++;
+    byState.set(state, c);
+  }
+  return { points: [...byState.values()], steps: new Set(ends.map((c) => c.step)) };
+}
+
+/**
+ * The same call in another run: its paths moved from `from` to `to` (a temp file beside the directory too), with
+ * what differs from run to run (temp files' random ids, the backup folder's time) left out.
+ */
+function sameCall(a: TraceEvent, b: TraceEvent, from: string, to: string): boolean {
+  const norm = (e: TraceEvent, dir: string) =>
+    `${e.syscall} ${e.paths
+      .map((p) =>
+        p
+          .split(path.basename(dir))
+          .join('<dir>')
+          .replace(/\.[0-9a-f]{12}-(\d+)\.tmp$/, '.*-$1.tmp')
+          .replace(/\/backups\/[^/]+/, '/backups/*'),
+      )
+      .join(' ')}`;
+  return norm(a, from) === norm(b, to);
 }
 
 /** File names and modes, without contents, with the backup folder's time stamp left out. */
@@ -210,9 +246,16 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
       const traced = await traceCommand(argsFor(command.args, dry), env);
       expect(traced.result.code, traced.result.stderr).toBe(0);
       const finished = shape(snapshot(dry));
-      const points = killPoints(traced.events, dry);
-      const steps = new Set(points.map((p) => p.step));
-      const expected = ['intent', 'temp files', 'commit record', 'files', 'audit log', 'folder fsyncs'];
+      const { points, steps } = killPoints(traced.events, dry);
+      const expected = [
+        'intent',
+        'temp files',
+        'commit record',
+        'commit',
+        'files',
+        'audit log',
+        'folder fsyncs',
+      ];
       const noInventory = command.name === 'crl' || command.name === 'root export';
       expected.push('clean-up', 'unlock', ...(noInventory ? [] : ['inventory']));
       if (command.name.endsWith(' --force') || command.name === 'ca rotate') expected.push('moves');
@@ -225,21 +268,34 @@ describeWithTools(TOOLS, 'a command killed at any system call: the next command 
       ).toEqual([]);
 
       const outcomes = { back: 0, forward: 0 };
+      let backChecked = false;
       const failures: string[] = [];
       await pool(points, PARALLEL, async (point) => {
         const dir = copy(command.template);
         const before = snapshot(dir);
-        const injection = { ...point.injection, path: point.injection.path?.replace(dry, dir) };
+        const injection = {
+          ...point.injection,
+          action: 'kill' as const,
+          path: point.injection.path?.replace(dry, dir),
+        };
         const where = `killed at ${point.step}: ${point.call} (${injection.syscall} #${injection.when})`;
-        const run = await runInjected(argsFor(command.args, dir), env, injection);
+        const run = await killInjected(argsFor(command.args, dir), env, injection);
         if (run.signal !== 'SIGKILL') {
           failures.push(`${where}: not killed (exit ${run.code}) ${run.stderr}`);
           return;
         }
+        if (!run.killedAt || !sameCall(point.event, run.killedAt, dry, dir))
+          failures.push(
+            `${where}: the kill stopped ${run.killedAt ? `${run.killedAt.syscall}(${run.killedAt.paths})` : 'no call of the trace'} instead`,
+          );
         await new CaStore(dir).lock(() => {}); // what every next command does first
         const after = snapshot(dir);
-        if (JSON.stringify(after) === JSON.stringify(before)) outcomes.back++;
-        else if (JSON.stringify(shape(after)) === JSON.stringify(finished)) outcomes.forward++;
+        if (JSON.stringify(after) === JSON.stringify(before)) {
+          outcomes.back++;
+          // byte for byte as before: the checks below would find what they found at the first such point
+          if (backChecked) return fs.rmSync(dir, { recursive: true, force: true });
+          backChecked = true;
+        } else if (JSON.stringify(shape(after)) === JSON.stringify(finished)) outcomes.forward++;
         else failures.push(`${where}: neither as before nor finished: ${shape(after).join(', ')}`);
         for (const problem of caProblems(dir)) failures.push(`${where}: ${problem}`);
         const next = await cli(['issue-client', 'after', '--dir', dir], env);

@@ -90,33 +90,35 @@ export function parseTrace(text: string): TraceEvent[] {
   return events;
 }
 
+/**
+ * Runs `node bin/mtls-ca.js …args` under `strace -f -y` with `options`, the trace written to a file that is read
+ * and removed again.
+ */
+async function traced(
+  options: string[],
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ result: ProcessResult; trace: string }> {
+  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-ca-strace-')), 'trace');
+  try {
+    const result = await runProcess(
+      'strace',
+      ['-f', '-y', '-qq', '-o', log, ...options, process.execPath, BIN, ...args],
+      baseEnv(env),
+    );
+    return { result, trace: fs.readFileSync(log, 'utf8') };
+  } finally {
+    fs.rmSync(path.dirname(log), { recursive: true, force: true });
+  }
+}
+
 /** Runs `node bin/mtls-ca.js …args` under `strace -f`, returning its result and the calls it made. */
 export async function traceCommand(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ result: ProcessResult; events: TraceEvent[] }> {
-  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-ca-strace-')), 'trace');
-  try {
-    const result = await runProcess(
-      'strace',
-      [
-        '-f',
-        '-y',
-        '-qq',
-        '-o',
-        log,
-        '-e',
-        `trace=${INJECTED_SYSCALLS.join(',')}`,
-        process.execPath,
-        BIN,
-        ...args,
-      ],
-      baseEnv(env),
-    );
-    return { result, events: parseTrace(fs.readFileSync(log, 'utf8')) };
-  } finally {
-    fs.rmSync(path.dirname(log), { recursive: true, force: true });
-  }
+  const { result, trace } = await traced(['-e', `trace=${INJECTED_SYSCALLS.join(',')}`], args, env);
+  return { result, events: parseTrace(trace) };
 }
 
 /** Runs `node bin/mtls-ca.js …args` under strace with `injection`. */
@@ -142,6 +144,47 @@ export function runInjected(
     ],
     baseEnv(env),
   );
+}
+
+/**
+ * Runs `node bin/mtls-ca.js …args` under strace, killed (SIGKILL) as `injection` says, and reports the call the
+ * kill stopped: the injected system call is traced (with `-y`, and `-P` as the injection has it), and the call
+ * that never returned (`= ?`) at its `when`-th place in its thread is the one the injection fired at. Tracing
+ * no other call keeps the log small; the tracee stops at every call all the same (strace 6.1 delivers no
+ * injected signal under `--seccomp-bpf`, which would spare those stops).
+ */
+export async function killInjected(
+  args: string[],
+  env: Record<string, string>,
+  injection: Injection & { action: 'kill' },
+): Promise<ProcessResult & { killedAt: TraceEvent | undefined }> {
+  const { result, trace } = await traced(
+    [
+      ...(injection.path ? ['-P', injection.path] : []),
+      '-e',
+      `trace=${injection.syscall}`,
+      '-e',
+      `inject=${injection.syscall}:signal=KILL:when=${injection.when}`,
+    ],
+    args,
+    env,
+  );
+  return { ...result, killedAt: killedCall(trace, injection.when) };
+}
+
+/** In the trace of one system call: the `when`-th call of a thread that never returned (`= ?`). */
+function killedCall(text: string, when: number): TraceEvent | undefined {
+  const events = parseTrace(text);
+  const unreturned = new Set<number>(); // threads whose last traced call has no result
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) +.*= \?$/.exec(line);
+    if (m) unreturned.add(Number(m[1]));
+  }
+  const hits = [...unreturned]
+    .map((tid) => events.filter((e) => e.tid === tid))
+    .filter((calls) => calls.length === when)
+    .map((calls) => calls.at(-1)!);
+  return hits.length === 1 ? hits[0] : undefined;
 }
 
 /** Runs the binary with `args` and kills it (SIGKILL) at its first `syscall` on `file`. */
