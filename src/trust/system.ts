@@ -29,10 +29,13 @@ interface LinuxStore {
   /** The command that rebuilds the bundles from the anchors. */
   refresh: string[];
   /**
-   * The command that rebuilds them after an anchor was removed. Debian's update-ca-certificates counts a
-   * removed local certificate as nothing changed: its links in /etc/ssl/certs stay until `--fresh`.
+   * The command that rebuilds them after an anchor was removed, when the links the refresh made to it
+   * cannot be removed one by one first (Debian, see {@link removalSteps}): update-ca-certificates counts a
+   * removed local certificate as nothing changed, so its links in /etc/ssl/certs stay until `--fresh`.
    */
   refreshAfterRemoval: string[];
+  /** The folder where the refresh links each anchor and its subject hash (Debian's /etc/ssl/certs). */
+  links?: string;
   /**
    * A Java trust store the refresh keeps in step with the anchors, and the alias it gives ours; Debian's
    * ca-certificates-java adds local certificates there but never removes them, so uninstall does.
@@ -49,6 +52,7 @@ const LINUX: Record<'debian' | 'rhel', LinuxStore> = {
     extension: '.crt',
     refresh: ['update-ca-certificates'],
     refreshAfterRemoval: ['update-ca-certificates', '--fresh'],
+    links: '/etc/ssl/certs',
     java: {
       file: '/etc/ssl/certs/java/cacerts',
       alias: (anchor) => `debian:${path.basename(anchor, '.crt')}.pem`,
@@ -181,7 +185,7 @@ export async function systemPlan(
     }
     plan.steps.push(step(['install', '-m', '0644', caFile, file]), step(s.refresh));
   } else if (printOnly || fs.existsSync(file)) {
-    plan.steps.push(step(['rm', '-f', file]), step(s.refreshAfterRemoval));
+    plan.steps.push(...removalSteps(s, file, printOnly).map(step));
     const javaStep = !printOnly && s.java ? debianJavaStep(s.java.file, s.java.alias(file), ca) : undefined;
     if (javaStep) plan.steps.push(javaStep);
   } else {
@@ -195,6 +199,64 @@ export async function systemPlan(
     plan.blocked = { kind: 'missing-tool', tool: s.refresh[0]!, packageName: s.packageName };
   }
   return plan;
+}
+
+/**
+ * The commands that take the anchor out. On Debian they first remove the links update-ca-certificates made to
+ * it ({@link anchorLinks}), so that a plain refresh rebuilds the bundle. `--fresh` would get there by
+ * re-linking every certificate of the system, rehashing the folder and feeding them all to the hooks (Debian's
+ * Java hook then rewrites every entry of the JDK's cacerts): several times the work of the plain refresh, and
+ * it also deletes dangling links that are not ours. `--fresh` stays for the commands printed for another
+ * machine, whose links are not here to look at.
+ */
+function removalSteps(s: LinuxStore, anchor: string, printOnly: boolean): string[][] {
+  if (printOnly || !s.links) return [['rm', '-f', anchor], s.refreshAfterRemoval];
+  const { links, moves } = anchorLinks(s.links, anchor);
+  return [['rm', '-f', anchor, ...links], ...moves.map(([from, to]) => ['mv', '-f', from, to]), s.refresh];
+}
+
+/**
+ * The links update-ca-certificates made to `anchor` in `folder` — `<name>.pem` to the anchor, and the
+ * subject-hash link (`1a2b3c4d.0`) to that — and the renames that keep each hash's numbering without a gap once
+ * they are gone: OpenSSL looks a hash up as `.0`, `.1`, … and stops at the first missing number, so a
+ * certificate after ours under the same hash (another CA of the same name) would no longer be found.
+ * @param folder - the folder of links (Debian: /etc/ssl/certs)
+ * @param anchor - the anchor file the links lead to
+ * @returns the links (full paths) and the renames, `[from, to]`, to run after removing them
+ */
+export function anchorLinks(folder: string, anchor: string): { links: string[]; moves: [string, string][] } {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(folder);
+  } catch {
+    // no folder: nothing links to the anchor
+  }
+  const target = (name: string) => {
+    try {
+      return fs.readlinkSync(path.join(folder, name));
+    } catch {
+      return undefined; // not a link
+    }
+  };
+  // update-ca-certificates names the link after the anchor, .crt replaced by .pem.
+  const pem = `${path.basename(anchor, path.extname(anchor))}.pem`;
+  const ours = new Set(names.filter((n) => [anchor, pem].includes(target(n) ?? '')));
+  const moves: [string, string][] = [];
+  const hashes = new Set([...ours].flatMap((n) => /^([0-9a-f]{8})\.\d+$/.exec(n)?.[1] ?? []));
+  for (const hash of hashes) {
+    const numbered = names
+      .filter((n) => n.startsWith(`${hash}.`) && /^\d+$/.test(n.slice(9)))
+      .map((name) => ({ name, n: Number(name.slice(9)) }))
+      .sort((a, b) => a.n - b.n);
+    const others = numbered.filter((e) => !ours.has(e.name));
+    // The numbers below others.length that are ours are the gaps; the others above fill them.
+    const gaps = numbered.filter((e) => ours.has(e.name) && e.n < others.length);
+    for (const e of others.filter((o) => o.n >= others.length)) {
+      const gap = gaps.shift();
+      if (gap) moves.push([path.join(folder, e.name), path.join(folder, gap.name)]);
+    }
+  }
+  return { links: [...ours].sort().map((n) => path.join(folder, n)), moves };
 }
 
 /** Removing the entry the system's Java hook made for our anchor, when it is there and holds our CA. */

@@ -1,21 +1,26 @@
 /**
- * `mtls-ca trust` against the real stores, through the real binary: the NSS database of a fresh HOME, which
+ * `mtls-ca trust` against the real stores, installed and uninstalled through the real binary (the states
+ * before and after are read by `trust status` in-process, the same code without a Node start each): the NSS
+ * database of a fresh HOME, which
  * headless Chromium then uses on its own — no certificate-ignoring flag, no Playwright client certificate,
  * only a policy that picks the client certificate without a dialog; a copy of the JDK's cacerts, which
  * Java's default SSLContext then trusts; the Debian system store (as root), which curl then uses without
  * --cacert. Status before and after each, uninstall restoring each store (byte for byte where the format
- * allows), a store that needs root refused as another user with nothing changed, and a failure half-way
- * undoing the store already changed.
+ * allows; from the system store it removes only its own links, without `update-ca-certificates --fresh`), a
+ * store that needs root refused as another user with nothing changed, and a failure half-way undoing the store
+ * already changed.
  */
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -31,7 +36,7 @@ import {
   serverPool,
 } from '../e2e/helpers.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
-import { cliProcess } from '../helpers/cli.js';
+import { cli, cliProcess } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
@@ -50,9 +55,10 @@ async function trustOk(args: string[], home: string, dir: string, extraEnv: Reco
   return r;
 }
 
-/** The states `trust status --json` reports, as `store location → state`. */
+/** The states `trust status --json` (in-process) reports, as `store location → state`. */
 async function states(args: string[], home: string, dir: string): Promise<Record<string, string>> {
-  const r = await trustOk(['status', ...args, '--json'], home, dir);
+  const r = await cli(['trust', 'status', ...args, '--json', '--dir', dir], { HOME: home });
+  if (r.code !== 0) throw new Error(`trust status ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
   const stores = r.json<{ stores: { store: string; location: string; state: string }[] }>().stores;
   return Object.fromEntries(stores.map((s) => [`${s.store} ${s.location}`, s.state]));
 }
@@ -213,8 +219,11 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
   describeWithTools(['update-ca-certificates'], 'the Debian system store', () => {
     const bundle = '/etc/ssl/certs/ca-certificates.crt';
     let anchor = '';
+    /** A link of someone else's to a certificate that is gone: uninstall leaves it, as it found it. */
+    const dangling = `/etc/ssl/certs/mtls-ca-trust-test-${process.pid}-dangling.pem`;
 
     afterAll(() => {
+      rmSync(dangling, { force: true });
       // Whatever happened: the system store as it was (Debian's documented way to drop a local CA, and the
       // entry its Java hook made, which no Debian command removes).
       if (anchor && existsSync(anchor)) {
@@ -295,8 +304,32 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       const hooked = hookAliases().includes(hookAlias());
       // Debian's ca-certificates-java adds every local CA to the JDK's cacerts.
       if (existsSync('/etc/ca-certificates/update.d/jks-keystore')) expect(hooked).toBe(true);
+      // Uninstall removes the anchor and the two links update-ca-certificates made to it (by name, by subject
+      // hash), then refreshes: not --fresh, which re-links and rehashes every certificate of the system,
+      // feeds them all to the Java hook, and deletes every dangling link, ours or not.
+      const ours = links().split('\n').sort();
+      expect(ours.map((l) => path.basename(l))).toEqual([
+        `${runOk('openssl', ['x509', '-in', layout(D).caCert, '-noout', '-subject_hash']).stdout.trim()}.0`,
+        `mtls-ca-${fingerprint}.pem`,
+      ]);
+      const dryRun = await cli(['trust', 'uninstall', '--system', '--dry-run', '--json', '--dir', D], {
+        HOME: home,
+      });
+      expect(dryRun.json<{ stores: { commands: string[] }[] }>().stores[0]!.commands).toEqual([
+        `rm -f ${anchor} ${ours.join(' ')}`,
+        'update-ca-certificates',
+        // and what mtls-ca does itself: the hook's entry out of the JDK's cacerts
+        ...(hooked
+          ? [
+              `keytool -delete -keystore ${JAVA_HOOK_STORE} -storetype JKS -storepass changeit -alias ${hookAlias()}`,
+            ]
+          : []),
+      ]);
+      symlinkSync('/usr/local/share/ca-certificates/gone.crt', dangling);
       await trustOk(['uninstall', '--system'], home, D);
       expect(existsSync(anchor)).toBe(false);
+      expect(lstatSync(dangling).isSymbolicLink()).toBe(true);
+      rmSync(dangling);
       expect(readFileSync(bundle).equals(before)).toBe(true);
       // Nothing of ours left: no link in /etc/ssl/certs, no entry in the Java store the hook filled.
       expect(links()).toBe('');
@@ -308,14 +341,13 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
   test('a store failing half-way: the stores changed before it are undone', async () => {
     // A CA whose client .p12 password was chosen, given wrong: the CA goes into NSS, pk12util then fails.
     const C = path.join(root, 'chosen');
-    await cliProcess(['init', '--dir', C], {
-      MTLS_CA_PASSWORD: CA_PASSWORD,
-      MTLS_CA_STORE_PASSWORD: 'right-password-1',
-    });
-    await cliProcess(['issue-client', 'anna', '--role', 'user', '--dir', C], {
-      MTLS_CA_PASSWORD: CA_PASSWORD,
-      MTLS_CA_STORE_PASSWORD: 'right-password-1',
-    });
+    for (const args of [['init'], ['issue-client', 'anna', '--role', 'user']]) {
+      const made = await cli([...args, '--dir', C], {
+        MTLS_CA_PASSWORD: CA_PASSWORD,
+        MTLS_CA_STORE_PASSWORD: 'right-password-1',
+      });
+      expect(made.code, made.stderr).toBe(0);
+    }
     const home = path.join(root, 'home-undo');
     mkdirSync(home);
     const r = await trust(['install', '--nss', '--client', 'anna'], home, C, {
