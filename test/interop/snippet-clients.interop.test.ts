@@ -9,9 +9,10 @@ import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { shellWord } from '../../src/cli/render.js';
-import { CUSTOMER_1, createCaWithCli, mtlsCa, type ServeProcess, serverPool } from '../e2e/helpers.js';
+import { CUSTOMER_1, type ServeProcess, serverPool } from '../e2e/helpers.js';
+import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress } from '../helpers/chromium.js';
-import { javaProgram } from '../helpers/java.js';
+import { javaProgram, SHORT_LIVED_JVM } from '../helpers/java.js';
 import { bash, pythonWith, runPart, snippetOf, writeParts } from '../helpers/snippets.js';
 import { describeWithTools, inCi, tempDir } from '../helpers/tools.js';
 
@@ -25,8 +26,7 @@ describeWithTools(['curl', 'go', 'java'], 'client snippets against mtls-ca serve
   let url: string;
 
   beforeAll(async () => {
-    await createCaWithCli(D, { pavel: ['--role', 'user'], mallory: ['--role', 'user'] });
-    await mtlsCa(['revoke', 'mallory', '--dir', D]);
+    await makeCa(D, { pavel: ['--role', 'user'], mallory: ['--role', 'user'] }, ['mallory']);
     serve = await servers.start(['serve', '--dir', D, '--listen', await localhostAddress(), '--port', '0'], {
       cwd: root,
     });
@@ -103,7 +103,13 @@ describeWithTools(['curl', 'go', 'java'], 'client snippets against mtls-ca serve
 
   test('java: MtlsClient.java (HttpClient with its own SSLContext) prints the customer', async () => {
     const { snippet, folder } = await written('java');
-    const r = await runPart(snippet, 'MtlsClient.java', folder);
+    // The run line as printed; the java launcher takes the options of a short-lived JVM (test/helpers/java.ts)
+    // from JDK_JAVA_OPTIONS, as from a user's environment: the compile of the source and the TLS are the same.
+    const r = await runPart(snippet, 'MtlsClient.java', folder, {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      JDK_JAVA_OPTIONS: SHORT_LIVED_JVM.join(' '),
+    });
     expect(r.stdout.trim(), r.stderr).toBe(CUSTOMER_1);
   });
 

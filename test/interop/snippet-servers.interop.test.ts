@@ -16,7 +16,8 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
-import { CUSTOMER_1, createCaWithCli, curl, mtlsCa } from '../e2e/helpers.js';
+import { CUSTOMER_1, curl } from '../e2e/helpers.js';
+import { makeCa } from '../helpers/ca-setup.js';
 import { SHORT_LIVED_JVM } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
 import {
@@ -39,9 +40,10 @@ describeWithTools(['curl', 'nginx', 'haproxy', 'go', 'java'], 'server snippets r
   let upstream: Upstream;
 
   beforeAll(async () => {
-    await createCaWithCli(D, { pavel: ['--role', 'user'], stranger: [], mallory: ['--role', 'user'] });
-    await mtlsCa(['revoke', 'mallory', '--dir', D]);
-    upstream = await customerUpstream();
+    [upstream] = await Promise.all([
+      customerUpstream(),
+      makeCa(D, { pavel: ['--role', 'user'], stranger: [], mallory: ['--role', 'user'] }, ['mallory']),
+    ]);
   });
 
   /** curl as `name` (PEM files; none: no certificate) to /customer/1 of localhost:`port`. */

@@ -27,14 +27,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseJks } from '../../src/pki/jks.js';
 import { layout } from '../../src/store/layout.js';
-import {
-  CA_PASSWORD,
-  CUSTOMER_1,
-  createCaWithCli,
-  curl,
-  type ServeProcess,
-  serverPool,
-} from '../e2e/helpers.js';
+import { CA_PASSWORD, CUSTOMER_1, curl, type ServeProcess, serverPool } from '../e2e/helpers.js';
+import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
@@ -71,7 +65,7 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
   let url: string;
 
   beforeAll(async () => {
-    await createCaWithCli(D, { pavel: ['--role', 'user'] });
+    await makeCa(D, { pavel: ['--role', 'user'] });
     serve = await servers.start(['serve', '--dir', D, '--listen', await localhostAddress(), '--port', '0'], {
       cwd: root,
     });

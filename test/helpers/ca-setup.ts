@@ -1,0 +1,30 @@
+/**
+ * A CA directory for tests about what is done with it (trust stores, snippets, servers), made by main()
+ * in-process: the same commands as test/e2e/helpers.ts's createCaWithCli, which spawns the binary for each and
+ * is for the files about the binary itself. A Node start costs a quarter of a CPU second and half a second of
+ * waiting per command, for the same files.
+ */
+import { CA_PASSWORD } from '../e2e/helpers.js';
+import { cli } from './cli.js';
+
+/**
+ * `init --dir dir` (the key encrypted with CA_PASSWORD, generated store passwords), one `issue-client` per
+ * entry of `clients`, then `revoke` of each of `revoked`; throws with the command's stderr unless each exits 0.
+ * @param clients - extra `issue-client` arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`
+ * @param revoked - names among `clients` to revoke
+ */
+export async function makeCa(
+  dir: string,
+  clients: Record<string, string[]>,
+  revoked: string[] = [],
+): Promise<void> {
+  const commands = [
+    ['init'],
+    ...Object.entries(clients).map(([name, args]) => ['issue-client', name, ...args]),
+    ...revoked.map((name) => ['revoke', name]),
+  ];
+  for (const args of commands) {
+    const r = await cli([...args, '--dir', dir], { MTLS_CA_PASSWORD: CA_PASSWORD });
+    if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  }
+}
