@@ -16,10 +16,8 @@ import { cli } from '../helpers/cli.js';
 import { javaProgram, keytoolArgs, keytoolBatch } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import {
-  type CfsslCa,
   EASYRSA,
   type EasyRsaPki,
-  type MkcertCa,
   makeCfsslCa,
   makeEasyRsaPki,
   makeMkcertCa,
@@ -59,35 +57,46 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
   const at = (source: string) => imported.find((i) => i.source === source)!;
 
   beforeAll(async () => {
-    let mkcert: MkcertCa;
-    let cfssl: CfsslCa;
-    // The team's CA password opens easy-rsa's key: the CA keeps its password.
-    [mkcert, easy, cfssl, ossl] = await Promise.all([
-      makeMkcertCa(path.join(root, 'mkcert')),
-      makeEasyRsaPki(path.join(root, 'easy-rsa'), CA_PASSWORD),
-      makeCfsslCa(path.join(root, 'cfssl')),
-      makeOpensslCaFolder(path.join(root, 'openssl'), 'old-openssl-password'),
-    ]);
     const oldPassword = path.join(root, 'old.pass');
     fs.writeFileSync(oldPassword, 'old-openssl-password\n');
-    const runs: [string, string, string[], Record<string, string>][] = [
+    /** `import` of what a tool made, then pavel issued by the imported CA. */
+    const importFrom = async (
+      source: string,
+      file: string,
+      args: string[],
+      extra: Record<string, string>,
+    ) => {
+      const dir = path.join(root, `ssl-${source}`);
+      const r = await cli(['import', '--from', source, ...args, '--dir', dir], { ...env, ...extra });
+      expect(r.code, r.stderr).toBe(0);
+      const issued = await cli(['issue-client', 'pavel', '--role', 'user', '--dir', dir], env);
+      expect(issued.code, issued.stderr).toBe(0);
+      imported.push({ source, dir, root: file });
+    };
+    // Each tool's CA is imported as soon as the tool has made it: easy-rsa, a shell script that runs openssl
+    // dozens of times, takes longest, and the other imports run meanwhile.
+    await Promise.all([
       // mkcert's folder from CAROOT, as `mkcert -CAROOT` finds it
-      ['mkcert', mkcert.root, [], { CAROOT: mkcert.caroot }],
-      // the folder easy-rsa ran in, which holds pki/
-      ['easy-rsa', easy.root, [path.join(root, 'easy-rsa'), '--role', 'user'], {}],
-      ['cfssl', cfssl.root, [cfssl.folder], {}],
-      ['openssl', ossl.root, [ossl.folder, '--source-password-file', oldPassword, '--role', 'user'], {}],
-    ];
-    await Promise.all(
-      runs.map(async ([source, file, args, extra]) => {
-        const dir = path.join(root, `ssl-${source}`);
-        const r = await cli(['import', '--from', source, ...args, '--dir', dir], { ...env, ...extra });
-        expect(r.code, r.stderr).toBe(0);
-        const issued = await cli(['issue-client', 'pavel', '--role', 'user', '--dir', dir], env);
-        expect(issued.code, issued.stderr).toBe(0);
-        imported.push({ source, dir, root: file });
+      makeMkcertCa(path.join(root, 'mkcert')).then((m) =>
+        importFrom('mkcert', m.root, [], { CAROOT: m.caroot }),
+      ),
+      // the folder easy-rsa ran in, which holds pki/; the team's CA password opens easy-rsa's key: the CA
+      // keeps its password
+      makeEasyRsaPki(path.join(root, 'easy-rsa'), CA_PASSWORD).then((e) => {
+        easy = e;
+        return importFrom('easy-rsa', e.root, [path.join(root, 'easy-rsa'), '--role', 'user'], {});
       }),
-    );
+      makeCfsslCa(path.join(root, 'cfssl')).then((c) => importFrom('cfssl', c.root, [c.folder], {})),
+      makeOpensslCaFolder(path.join(root, 'openssl'), 'old-openssl-password').then((o) => {
+        ossl = o;
+        return importFrom(
+          'openssl',
+          o.root,
+          [o.folder, '--source-password-file', oldPassword, '--role', 'user'],
+          {},
+        );
+      }),
+    ]);
   });
 
   test('the CA directories are sound: inventory, CRL, audit log and files agree', () => {
