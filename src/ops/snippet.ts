@@ -20,7 +20,10 @@ export interface SnippetFacts {
   dir: string;
   /** The CA certificate's common name (or its subject when it has none). */
   caName: string;
-  /** The CA certificates to trust: ca/ca.crt, or with an intermediate ca/ca-bundle.pem (intermediate + root). */
+  /**
+   * The CA certificates to trust: ca/ca.crt, or with more than one CA in force (an intermediate and its root, a
+   * previous CA after a rotation) ca/ca-bundle.pem, which holds them all.
+   */
   caCert: string;
   crl: string;
   /** The CRL's next update (ISO 8601), when the CRL can be read: the date a snippet's server stops trusting it. */
@@ -114,12 +117,15 @@ export function snippetFacts(store: CaStore, options: SnippetOptions = {}): Snip
   }
 
   const crl = store.readCrl();
-  // With an intermediate, servers trust every CA in force and send the intermediate with their certificate.
+  // With an intermediate, servers send it with their certificate. With it, or after a rotation, they trust
+  // every CA in force: ca.crt alone would refuse the clients of the root's other intermediates and of a
+  // previous CA, which stays trusted until `ca retire`.
   const intermediate = store.readRootCertificate() !== undefined;
+  const bundle = store.casInForce().length > 1;
   return {
     dir: abs(store.root),
     caName: ca.commonName ?? ca.subjectName,
-    caCert: abs(intermediate ? p.caBundle : p.caCert),
+    caCert: abs(bundle ? p.caBundle : p.caCert),
     crl: abs(p.crl),
     crlNextUpdate: typeof crl === 'string' ? undefined : crl.nextUpdate.toISOString(),
     server: {

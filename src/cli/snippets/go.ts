@@ -11,13 +11,13 @@ function server({ facts: f, port }: SnippetInput): string {
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
+	"fmt"
 	"log"
-	"math/big"
 	"net/http"
 	"os"
 	"regexp"
@@ -33,21 +33,14 @@ ${users.map((u) => `\t${str(u.name)}: {${u.roles.map(str).join(', ')}},`).join('
 var customerPath = regexp.MustCompile(\`^/customer/(\\d+)$\`)
 
 func main() {
-	caPEM, err := os.ReadFile(${str(f.caCert)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	block, _ := pem.Decode(caPEM)
-	if block == nil {
-		log.Fatal("no certificate in the CA file")
-	}
-	ca, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		log.Fatal(err)
-	}
+	// Every CA in force: with an intermediate, or after \`mtls-ca ca rotate\`, the file holds several, and a
+	// client certificate may chain to any of them.
+	cas := loadCAs(${str(f.caCert)})
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	revoked, nextUpdate := loadCRL(${str(f.crl)}, ca)
+	for _, ca := range cas {
+		pool.AddCert(ca)
+	}
+	crls := loadCRLs(${str(f.crl)}, cas)
 
 	server := &http.Server{
 		Addr: ":${port}",
@@ -56,16 +49,13 @@ func main() {
 			// RequireAndVerifyClientCert: RequireAnyClientCert would take any certificate at all.
 			ClientAuth: tls.RequireAndVerifyClientCert,
 			ClientCAs:  pool,
-			// Go never reads a CRL itself: check the verified chain here. Read at start; past the CRL's
-			// next update (${crlDeadline(f)}) every client is refused: restart after each revoke or
-			// \`mtls-ca crl\`.
+			// Go never reads a CRL itself: check the verified chains here. Read at start; past a CRL's next
+			// update (the issuing CA's: ${crlDeadline(f)}) the clients under that CA are refused: restart
+			// after each revoke or \`mtls-ca crl\`.
 			VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
-				if time.Now().After(nextUpdate) {
-					return errors.New("the CRL has expired")
-				}
 				for _, chain := range chains {
-					if revoked[chain[0].SerialNumber.String()] {
-						return errors.New("certificate revoked")
+					if err := checkChain(chain, cas, crls, time.Now()); err != nil {
+						return err
 					}
 				}
 				return nil
@@ -78,28 +68,108 @@ func main() {
 	log.Fatal(server.ListenAndServeTLS(${str(f.server.cert)}, ${str(f.server.key)}))
 }
 
-// loadCRL reads the CRL, checks that the CA signed it, and returns its revoked serials.
-func loadCRL(file string, ca *x509.Certificate) (map[string]bool, time.Time) {
+// caCRL is what the CRL of one CA says: the serials it revoked, and until when it holds.
+type caCRL struct {
+	revoked    map[string]bool
+	nextUpdate time.Time
+}
+
+// loadCAs reads every certificate of the file.
+func loadCAs(file string) []*x509.Certificate {
+	var cas []*x509.Certificate
+	for _, block := range pemBlocks(file, "CERTIFICATE") {
+		ca, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			log.Fatal(file, ": ", err)
+		}
+		cas = append(cas, ca)
+	}
+	return cas
+}
+
+// loadCRLs reads every CRL of the file (there is one per CA in force), checks that one of the CAs signed
+// it, and returns them by that CA's certificate.
+func loadCRLs(file string, cas []*x509.Certificate) map[string]caCRL {
+	crls := map[string]caCRL{}
+	for _, block := range pemBlocks(file, "X509 CRL") {
+		crl, err := x509.ParseRevocationList(block.Bytes)
+		if err != nil {
+			log.Fatal(file, ": ", err)
+		}
+		signer := signerOf(crl.RawIssuer, crl.CheckSignatureFrom, cas)
+		if signer == nil {
+			log.Fatal(file, ": the CRL of ", crl.Issuer, " is signed by none of the CAs")
+		}
+		revoked := map[string]bool{}
+		for _, entry := range crl.RevokedCertificates {
+			revoked[entry.SerialNumber.String()] = true
+		}
+		crls[string(signer.Raw)] = caCRL{revoked, crl.NextUpdate}
+	}
+	return crls
+}
+
+// checkChain refuses a verified chain when a certificate of it is revoked by the CA that issued it, or that
+// CA's CRL is missing or past its next update. Every certificate but a root is checked, the chain's last
+// one too: ClientCAs holds the intermediates, so a chain may end at one, and only the root's CRL says
+// whether it is revoked.
+func checkChain(chain, cas []*x509.Certificate, crls map[string]caCRL, now time.Time) error {
+	for i, cert := range chain {
+		if bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+			break // a root: no CRL lists it
+		}
+		var issuer *x509.Certificate
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
+		} else {
+			issuer = signerOf(cert.RawIssuer, cert.CheckSignatureFrom, cas)
+		}
+		if issuer == nil {
+			return fmt.Errorf("no CA in force issued %s", cert.Subject)
+		}
+		crl, ok := crls[string(issuer.Raw)]
+		switch {
+		case !ok:
+			return fmt.Errorf("no CRL of %s", issuer.Subject)
+		case now.After(crl.nextUpdate):
+			return fmt.Errorf("the CRL of %s has expired", issuer.Subject)
+		case crl.revoked[cert.SerialNumber.String()]:
+			return fmt.Errorf("%s (serial %x) is revoked", cert.Subject, cert.SerialNumber)
+		}
+	}
+	return nil
+}
+
+// signerOf returns the CA named issuer whose key made the signature that check verifies, or nil.
+func signerOf(issuer []byte, check func(*x509.Certificate) error, cas []*x509.Certificate) *x509.Certificate {
+	for _, ca := range cas {
+		if bytes.Equal(issuer, ca.RawSubject) && check(ca) == nil {
+			return ca
+		}
+	}
+	return nil
+}
+
+// pemBlocks returns the PEM blocks of the file of one type, in order.
+func pemBlocks(file, kind string) []*pem.Block {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		log.Fatal(err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		log.Fatal("no CRL in ", file)
+	var blocks []*pem.Block
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			break
+		}
+		if block.Type == kind {
+			blocks = append(blocks, block)
+		}
 	}
-	crl, err := x509.ParseRevocationList(block.Bytes)
-	if err != nil {
-		log.Fatal(err)
+	if len(blocks) == 0 {
+		log.Fatal("no ", kind, " in ", file)
 	}
-	if err := crl.CheckSignatureFrom(ca); err != nil {
-		log.Fatal("the CRL is not signed by the CA: ", err)
-	}
-	revoked := map[string]bool{}
-	for _, entry := range crl.RevokedCertificates {
-		revoked[new(big.Int).Set(entry.SerialNumber).String()] = true
-	}
-	return revoked, crl.NextUpdate
+	return blocks
 }
 
 func handle(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,125 @@
+/**
+ * The snippets that read the CA and CRL files themselves — the Go and Node servers, the Java client — run for
+ * real on the CA shapes with more than one CA in force, where ca-bundle.pem holds several certificates and
+ * crl.pem several CRLs, the issuing CA's first:
+ * - `init --intermediate`, then `ca rotate` twice: Intermediate 3 issues, Intermediate 2 (previous) still
+ *   vouches for its clients and the server, Intermediate 1 is revoked by the root;
+ * - a CA that is its own root, after `ca rotate`: the previous root still vouches for its clients.
+ * curl calls each server as a good client of every CA (must get the customer), a revoked one of every CA, and
+ * one under the revoked intermediate (must not). A snippet reading only the first block of a file trusts the
+ * issuing CA alone, or checks its CRL alone.
+ */
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, expect, test } from 'vitest';
+import { CA_PASSWORD, CUSTOMER_1, curl } from '../e2e/helpers.js';
+import { cli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { daemons, environmentLines, snippetOf, writeParts } from '../helpers/snippets.js';
+import { describeWithTools, tempDir } from '../helpers/tools.js';
+
+describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
+  const root = tempDir('mtls-ca-snippet-shapes-');
+  /** Intermediates rotated twice, the first revoked. */
+  const I = path.join(root, 'intermediates');
+  /** A CA that is its own root, rotated once. */
+  const R = path.join(root, 'rotated-root');
+  const running = daemons();
+
+  async function run(args: string[]) {
+    const r = await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD });
+    if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  }
+  const issue = (dir: string, ...names: string[]) =>
+    names.reduce(
+      (done, n) => done.then(() => run(['issue-client', n, '--role', 'user', '--dir', dir])),
+      Promise.resolve(),
+    );
+
+  beforeAll(async () => {
+    await run(['init', '--intermediate', '--dir', I]);
+    await issue(I, 'under-revoked-1');
+    await run(['ca', 'rotate', '--dir', I]);
+    const [intermediate1] = readdirSync(path.join(I, 'ca/previous'));
+    await issue(I, 'good-2', 'revoked-2');
+    await run(['renew', 'server', '--dir', I]);
+    await run(['ca', 'rotate', '--dir', I]);
+    await issue(I, 'good-3', 'revoked-3');
+    for (const revoked of ['revoked-2', 'revoked-3', intermediate1!])
+      await run(['revoke', revoked, '--dir', I]);
+
+    await run(['init', '--dir', R]);
+    await issue(R, 'good-1', 'revoked-1');
+    await run(['ca', 'rotate', '--dir', R]);
+    await issue(R, 'good-2', 'revoked-2');
+    for (const revoked of ['revoked-1', 'revoked-2']) await run(['revoke', revoked, '--dir', R]);
+  });
+
+  const servers = new Map<string, Promise<number>>();
+  /** The server snippet `target` for the CA directory `dir`, started once with its own run line; its port. */
+  function serverOf(target: 'go' | 'node', dir: string): Promise<number> {
+    const key = `${target} ${dir}`;
+    if (!servers.has(key)) {
+      servers.set(
+        key,
+        (async () => {
+          const port = await freePort();
+          const snippet = await snippetOf(dir, [target, '--port', String(port), '--client', 'good-2']);
+          const folder = path.join(dir, '..', `${path.basename(dir)}-${target}`);
+          writeParts(snippet, folder);
+          const part = snippet.parts.find((p) => p.file.startsWith('server.'))!;
+          await running.start(`${environmentLines(snippet)}\n${part.run}`, port, folder);
+          return port;
+        })(),
+      );
+    }
+    return servers.get(key)!;
+  }
+
+  /** What curl as client `name` of `dir` gets from localhost:`port`: the body, or empty when refused. */
+  async function bodyFor(dir: string, name: string, port: number): Promise<string> {
+    const r = await curl(`https://localhost:${port}/customer/1`, [
+      '--cacert',
+      path.join(dir, 'ca/ca-bundle.pem'),
+      '--cert',
+      path.join(dir, 'client', `${name}.crt`),
+      '--key',
+      path.join(dir, 'client', `${name}.key`),
+    ]);
+    return r.body;
+  }
+
+  /** Each client's answer, good ones expected to get the customer and the others nothing. */
+  async function answers(target: 'go' | 'node') {
+    const [i, r] = await Promise.all([serverOf(target, I), serverOf(target, R)]);
+    const calls = {
+      'intermediates good-3': bodyFor(I, 'good-3', i),
+      'intermediates good-2': bodyFor(I, 'good-2', i),
+      'intermediates revoked-3': bodyFor(I, 'revoked-3', i),
+      'intermediates revoked-2': bodyFor(I, 'revoked-2', i),
+      'intermediates under-revoked-1': bodyFor(I, 'under-revoked-1', i),
+      'rotated-root good-2': bodyFor(R, 'good-2', r),
+      'rotated-root good-1': bodyFor(R, 'good-1', r),
+      'rotated-root revoked-2': bodyFor(R, 'revoked-2', r),
+      'rotated-root revoked-1': bodyFor(R, 'revoked-1', r),
+    };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(calls)) out[k] = await v;
+    return out;
+  }
+  const expected = {
+    'intermediates good-3': CUSTOMER_1,
+    'intermediates good-2': CUSTOMER_1,
+    'intermediates revoked-3': '',
+    'intermediates revoked-2': '',
+    'intermediates under-revoked-1': '',
+    'rotated-root good-2': CUSTOMER_1,
+    'rotated-root good-1': CUSTOMER_1,
+    'rotated-root revoked-2': '',
+    'rotated-root revoked-1': '',
+  };
+
+  test('go: server.go takes every CA in force and each CA’s CRL, an intermediate’s from the root', async () => {
+    expect(await answers('go')).toEqual(expected);
+  });
+});
