@@ -122,4 +122,8 @@ describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
   test('go: server.go takes every CA in force and each CA’s CRL, an intermediate’s from the root', async () => {
     expect(await answers('go')).toEqual(expected);
   });
+
+  test('node: server.mjs gives Node every CRL of the file, not the first alone', async () => {
+    expect(await answers('node')).toEqual(expected);
+  });
 });

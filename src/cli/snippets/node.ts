@@ -28,9 +28,11 @@ const server = https.createServer(
     key: readFileSync(${str(f.server.key)}),
     cert: readFileSync(${str(f.server.cert)}),
     ca: readFileSync(${str(f.caCert)}),
-    // Read once, here. Past its next update (${crlDeadline(f)}) OpenSSL refuses every client
-    // (CRL_HAS_EXPIRED): when the file changes, call server.setSecureContext() with the same options.
-    crl: readFileSync(${str(f.crl)}),
+    // One CRL per CA in force, each block on its own: given the file whole, Node reads its first CRL
+    // alone and OpenSSL refuses every client of the other CAs (UNABLE_TO_GET_CRL). Read once, here.
+    // Past a CRL's next update (the issuing CA's: ${crlDeadline(f)}) OpenSSL refuses the clients under
+    // its CA (CRL_HAS_EXPIRED): when the file changes, call server.setSecureContext() with the same options.
+    crl: readFileSync(${str(f.crl)}, 'utf8').match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g),
     requestCert: true,
     // requestCert alone asks for a certificate but lets any client in, with or without one.
     rejectUnauthorized: true,
