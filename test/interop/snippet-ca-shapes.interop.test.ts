@@ -14,8 +14,9 @@ import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { CA_PASSWORD, CUSTOMER_1, curl } from '../e2e/helpers.js';
 import { cli } from '../helpers/cli.js';
+import { SHORT_LIVED_JVM } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
-import { daemons, environmentLines, snippetOf, writeParts } from '../helpers/snippets.js';
+import { daemons, environmentLines, runPart, snippetOf, writeParts } from '../helpers/snippets.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
@@ -125,5 +126,19 @@ describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
 
   test('node: server.mjs gives Node every CRL of the file, not the first alone', async () => {
     expect(await answers('node')).toEqual(expected);
+  });
+
+  test('java: MtlsClient.java trusts every CA in force (the server’s is the previous intermediate)', async () => {
+    const url = `https://localhost:${await serverOf('node', I)}/customer/1`;
+    const snippet = await snippetOf(I, ['java', '--client', 'good-3', '--url', url]);
+    const folder = path.join(root, 'java-client');
+    writeParts(snippet, folder);
+    // The JVM options of a short-lived JVM (test/helpers/java.ts) shorten the in-memory compile; TLS is the same.
+    const r = await runPart(snippet, 'MtlsClient.java', folder, {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      JDK_JAVA_OPTIONS: SHORT_LIVED_JVM.join(' '),
+    });
+    expect(r.stdout.trim(), r.stderr).toBe(CUSTOMER_1);
   });
 });

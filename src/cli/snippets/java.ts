@@ -98,6 +98,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.security.KeyStore;
+import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import javax.net.ssl.KeyManagerFactory;
@@ -118,11 +119,16 @@ public class MtlsClient {
     KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
     kmf.init(keys, password);
 
-    // Trust this CA alone, from its certificate: a trust store made in memory needs no file or password.
+    // Trust these CAs alone, from their certificates: a trust store made in memory needs no file or password.
+    // Every certificate of the file: with an intermediate, or after \`mtls-ca ca rotate\`, it holds each CA in
+    // force, and the server's certificate may come from any of them.
     KeyStore trust = KeyStore.getInstance("PKCS12");
     trust.load(null, null);
     try (InputStream in = new FileInputStream(${str(f.caCert)})) {
-      trust.setCertificateEntry("mtls-ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+      int n = 0;
+      for (Certificate ca : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+        trust.setCertificateEntry("mtls-ca-" + ++n, ca);
+      }
     }
     TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
     tmf.init(trust);
