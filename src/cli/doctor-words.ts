@@ -366,6 +366,11 @@ export function findingWords(
         message: `issued by ${f.issuer}, not by this CA (${f.ca})`,
         fix: 'clients and servers that trust this CA refuse it: issue one with this CA, or move it out of the CA directory',
       };
+    case 'CERT_ISSUER_REVOKED':
+      return {
+        message: `issued by ${f.issuer}, which the root revoked on ${day(f.revokedAt)}`,
+        fix: `servers that check the CRL of each link of the chain (nginx ssl_crl, mtls-ca serve) refuse it: ${f.name ? `renew it, with the CA that issues now: mtls-ca renew ${f.name}${w.dirFlag}` : 'issue one with the CA that issues now'}`,
+      };
     case 'CERT_NOT_IN_INVENTORY':
       return {
         message: `signed by this CA, but serial ${f.serial} is not in the inventory (it cannot be listed or revoked)`,

@@ -41,6 +41,8 @@ export type Finding = { severity: Severity; file: string } & (
   | { code: 'CERT_WRONG_PURPOSE'; use: CertificateUse; extendedKeyUsage: string[]; isCa: boolean }
   | { code: 'CERT_NOT_ISSUED_BY_CA'; issuer: string; ca: string }
   | { code: 'CERT_NOT_IN_INVENTORY'; serial: string }
+  /** Its issuer, a CA still in force (a previous intermediate), is revoked by the root. */
+  | { code: 'CERT_ISSUER_REVOKED'; issuer: string; revokedAt: string; name?: string }
   | { code: 'KEY_MISMATCH'; certificate: string }
   | { code: 'P12_WRONG_PASSWORD'; passFile: string }
   | {
@@ -253,6 +255,10 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
   }
 
   const inventory = attempt(p.inventory, () => store.readInventory()) ?? [];
+  /** The CAs the inventory says were revoked (intermediates, by their root), by serial: when. */
+  const revokedCas = new Map(
+    inventory.flatMap((e) => (e.profile === 'ca' && e.revokedAt ? [[e.serial, e.revokedAt] as const] : [])),
+  );
   const newestByFile = new Map<string, InventoryEntry>();
   for (const e of inventory) for (const f of e.files) newestByFile.set(f, e); // log order: later issues win
 
@@ -282,6 +288,19 @@ export async function lintCaDirectory(store: CaStore, o: LintOptions = {}): Prom
     if (!retired) {
       for (const problem of checkCertificate(cert, use, { ca: issuer, now, warnDays: EXPIRY_WARNING_DAYS })) {
         addProblem(entry.path, problem, record?.name);
+      }
+      // An intermediate stays in force, trusted, until `ca retire`, even once the root revoked it: a
+      // certificate under it verifies against the bundle, and fails only where the chain's CRLs are read.
+      const issuerRevokedAt = issuedByCa ? revokedCas.get(issuer.serialHex) : undefined;
+      if (issuerRevokedAt) {
+        add({
+          code: 'CERT_ISSUER_REVOKED',
+          severity: 'error',
+          file: entry.path,
+          issuer: issuer.subjectName,
+          revokedAt: issuerRevokedAt,
+          ...(record?.name === undefined ? {} : { name: record.name }),
+        });
       }
       if (use === 'server') {
         serverCertificates.push(cert);

@@ -249,6 +249,8 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
 
     test('ca rotate: a new intermediate issues; the old one moves to ca/previous and stays trusted', async () => {
       oldSerial = await serialOf(p('ca/ca.crt'));
+      // carol stays with the old intermediate (for doctor, once it is revoked).
+      expect((await cli(['issue-client', 'carol', '--role', 'user', '--dir', dir], env)).code).toBe(0);
       const trustBefore = fs.readFileSync(p('server/trustStore.jks'));
       const r = await cli(['ca', 'rotate', '--dir', dir], env);
       expect(r.code, r.stderr).toBe(0);
@@ -274,7 +276,7 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
       }
       const listed = (await cli(['list', '--dir', dir])).stdout;
       expect(listed).toContain(
-        `Previous CA "Acme Root Intermediate 1" (serial ${oldSerial}) still vouches for 2 certificates in use`,
+        `Previous CA "Acme Root Intermediate 1" (serial ${oldSerial}) still vouches for 3 certificates in use`,
       );
     });
 
@@ -285,7 +287,8 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
       expect(pem).toContain('Issuer: CN = Acme Root Intermediate 2\n');
     });
 
-    test('revoking the old intermediate by its serial puts it in the root’s CRL: every leaf under it fails openssl verify', async () => {
+    test('revoking the old intermediate by its serial puts it in the root’s CRL: every leaf under it fails openssl verify, and doctor flags those in use', async () => {
+      const revokedOn = new Date().toISOString().slice(0, 10);
       const r = await cli(['revoke', oldSerial, '--dir', dir, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       expect(r.json()).toMatchObject({
@@ -299,12 +302,15 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
       const bob = verifyChain(dir, p('client/bob.crt'), { untrusted: p('ca/ca.crt'), crls: true });
       expect(bob.stdout + bob.stderr).toBe(`${p('client/bob.crt')}: OK\n`);
       expect((await cli(['audit', 'verify', '--dir', dir])).code).toBe(0);
-      // Certificates of the previous intermediate are judged against it, the new one's against the new one.
-      const doctor = (await cli(['doctor', '--dir', dir, '--json'], env)).json<{
-        findings: { code: string; user?: string }[];
-      }>();
-      // alice's one certificate is revoked: the only finding
-      expect(doctor.findings.map((f) => [f.code, f.user])).toEqual([['USER_WITHOUT_CERTIFICATE', 'alice']]);
+      // Certificates of the previous intermediate are judged against it, the new one's against the new one;
+      // those it issued that are still in use are refused by servers checking the chain's CRLs.
+      const doctor = await cli(['doctor', '--dir', dir], env);
+      expect(doctor.stdout.split('\n').filter((l) => /^(error|warning) /.test(l))).toEqual([
+        `error    client/carol.crt   CERT_ISSUER_REVOKED: issued by CN=Acme Root Intermediate 1, which the root revoked on ${revokedOn} — servers that check the CRL of each link of the chain (nginx ssl_crl, mtls-ca serve) refuse it: renew it, with the CA that issues now: mtls-ca renew carol --dir ${dir}`,
+        `error    server/server.crt  CERT_ISSUER_REVOKED: issued by CN=Acme Root Intermediate 1, which the root revoked on ${revokedOn} — servers that check the CRL of each link of the chain (nginx ssl_crl, mtls-ca serve) refuse it: renew it, with the CA that issues now: mtls-ca renew server --dir ${dir}`,
+        // alice's one certificate is revoked
+        `warning  users.json         USER_WITHOUT_CERTIFICATE: user alice has no certificate in use: nobody can log in as alice — issue one (mtls-ca issue-client alice --dir ${dir}) or remove the user`,
+      ]);
     });
   });
 });
