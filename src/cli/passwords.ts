@@ -309,9 +309,11 @@ export async function caPasswordUnattended(
   store: CaStore,
   action: string,
 ): Promise<string | undefined> {
-  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
+  // The password file is read only when a password is needed: a key in a token or an unencrypted one needs
+  // none, and a script that passes a file anyway (stale, moved, empty) must not stop the server for it.
   if (await openedTokenKey(io, store, { prompt: false })) return undefined;
   if (!store.isCaKeyEncrypted()) return undefined;
+  const given = await fromFileOrEnv(io, opts.caPasswordFile, '--ca-password-file', ENV_CA_PASSWORD);
   if (given === undefined) {
     throw new MtlsCaError(
       'PASSWORD_REQUIRED',
