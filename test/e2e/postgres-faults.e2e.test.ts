@@ -1,22 +1,28 @@
 /**
  * The database store under faults, bounded and on loopback: two host directories on one database, four
- * issuing processes at once (`issue-client --from` batches, two per host), some killed with SIGKILL at a
- * random moment, and the database itself stopped as in a crash (`pg_ctl restart -m immediate`) mid-run.
+ * issuing processes at once (`issue-client --from` batches, two per host), some killed with SIGKILL mid-run,
+ * and the database itself stopped as in a crash (`pg_ctl stop -m immediate`) while issuers are at work.
  * Afterwards: no serial twice, every certificate on a host is in the database, every certificate in the
  * database has its audit line, the audit chain verifies; every command that failed said why in one line
  * (DATABASE_UNAVAILABLE), and running it again completes. The server is this file's own: the suite's is
- * shared, and this one is restarted.
+ * shared, and this one is crashed.
+ *
+ * Every fault waits for the state it is meant to hit, never for a time, so that neither a fast nor a slow
+ * machine can make it miss: a process is killed once it holds its host's lock (its pid in the lock file), or
+ * once the database has recorded its batch; the database comes back once an issuer has failed for want of it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BIN, baseEnv, cli } from '../helpers/cli.js';
 import {
+  crashPostgres,
   describeWithPostgres,
   type PostgresServer,
   query,
-  restartImmediately,
+  startAgain,
   startPostgres,
   stopPostgres,
   superuserQuery,
@@ -35,24 +41,77 @@ interface Run {
   stderr: string;
 }
 
-/** The real binary; `killAfterMs` sends it SIGKILL then (if still running). */
-function runBin(args: string[], env: Record<string, string>, killAfterMs?: number): Promise<Run> {
+const isUnavailable = (r: Run) => r.stderr.includes('(DATABASE_UNAVAILABLE)');
+
+interface Batch {
+  file: string;
+  names: string[];
+  dir: string;
+}
+
+/**
+ * When a process is killed: `locked`, as soon as it holds its host directory's lock (it has read the state
+ * and goes on to wait for the database's writer lock, or to issue); `recorded`, as soon as the database holds
+ * its batch, before its files have all landed on the host — unless it finishes first.
+ */
+type KillPoint = 'locked' | 'recorded';
+
+/** Whether the lock file of `dir` names `pid` as its owner. */
+function holdsLock(dir: string, pid: number): boolean {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, '.mtls-ca.lock'), 'utf8')).pid === pid;
+  } catch {
+    return false; // no lock, or one being written
+  }
+}
+
+/** Whether the database holds a certificate for one of `names`; false while it cannot be reached. */
+async function anyRecorded(url: string, names: string[]): Promise<boolean> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  // The database may crash under this very query: that is an answer (false), not an unhandled error.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const r = await client.query('SELECT 1 FROM mtls_ca.certificate WHERE name = ANY($1)', [names]);
+    return r.rows.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Waits for `point` in `child`'s run of `job` (or its end) and sends SIGKILL if it got there first. */
+async function killAt(child: ChildProcess, ended: () => boolean, job: Batch, point: KillPoint, url: string) {
+  const pid = child.pid!;
+  while (!ended() && !holdsLock(job.dir, pid)) await sleep(2);
+  if (point === 'recorded') while (!ended() && !(await anyRecorded(url, job.names))) await sleep(5);
+  if (!ended()) child.kill('SIGKILL');
+}
+
+/** The real binary on `job`; with `kill`, killed at that point of its run (see {@link KillPoint}). */
+function runBin(
+  args: string[],
+  env: Record<string, string>,
+  kill?: { job: Batch; point: KillPoint },
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
       env: baseEnv(env),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
+    let ended = false;
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
     });
-    const timer =
-      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
+    child.on('exit', () => {
+      ended = true;
     });
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    if (kill) void killAt(child, () => ended, kill.job, kill.point, env.MTLS_CA_DATABASE_URL!);
   });
 }
 
@@ -76,7 +135,7 @@ describeWithPostgres('issuers on two hosts under kill -9 and a database crash', 
   });
 
   test('no duplicate serial, nothing unrecorded, the chain whole; failures say why and a rerun completes', async () => {
-    const batch = (issuer: number, b: number) => {
+    const batch = (issuer: number, b: number): Batch => {
       const file = path.join(root, `batch-${issuer}-${b}.txt`);
       const names = Array.from({ length: PER_BATCH }, (_, k) => `i${issuer}b${b}n${k}`);
       fs.writeFileSync(file, names.map((n) => `${n} user\n`).join(''));
@@ -85,37 +144,62 @@ describeWithPostgres('issuers on two hosts under kill -9 and a database crash', 
     const batches = Array.from({ length: ISSUERS }, (_, i) =>
       Array.from({ length: BATCHES }, (_, b) => batch(i, b)),
     );
-    // A fixed pattern of kills (every third batch, at staggered moments), so a failure can be replayed.
-    const killAt = (i: number, b: number) =>
-      (i + b) % 3 === 0 ? 150 + 90 * ((i * BATCHES + b) % 5) : undefined;
-    const failed: (typeof batches)[number] = [];
+    // A fixed pattern of kills (every third batch, at either point), so a failure can be replayed.
+    const killPoint = (i: number, b: number): KillPoint | undefined =>
+      (i + b) % 3 === 0 ? (i % 2 === 0 ? 'locked' : 'recorded') : undefined;
+    const failed: Batch[] = [];
     const outcomes: Run[] = [];
-    // The database stops as in a crash once three batches have ended — the issuers are at work on the rest
-    // — and comes back.
+    // The database stops as in a crash once three batches have ended, one of them killed — the issuers are
+    // at work on the rest — and comes back once an issuer has failed for want of it.
     let crashed: Promise<void> | undefined;
+    let heardUnavailable!: () => void;
+    const unavailable = new Promise<void>((resolve) => {
+      heardUnavailable = resolve;
+    });
+    let issuersEnded!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      issuersEnded = resolve;
+    });
+    const crash = async (s: PostgresServer) => {
+      await crashPostgres(s);
+      // Should every issuer end without meeting the outage, the assertion below says so.
+      await Promise.race([unavailable, ended]);
+      await startAgain(s);
+    };
+    // Once an issuer has failed for want of the database, the others wait for it to be back before their
+    // next batch, as an operator would: batches failing one after another while it starts prove no more.
+    const back = () => (crashed && outcomes.some(isUnavailable) ? crashed : undefined);
     const issuers = batches.map(async (mine, i) => {
       for (const [b, job] of mine.entries()) {
-        const r = await runBin(['issue-client', '--from', job.file, '--dir', job.dir], env, killAt(i, b));
+        await back();
+        const point = killPoint(i, b);
+        const r = await runBin(
+          ['issue-client', '--from', job.file, '--dir', job.dir],
+          env,
+          point && { job, point },
+        );
         outcomes.push(r);
         if (r.code !== 0) failed.push(job);
-        if (outcomes.length === 3) crashed = restartImmediately(server!);
+        if (isUnavailable(r)) heardUnavailable();
+        if (!crashed && outcomes.length >= 3 && outcomes.some((o) => o.signal === 'SIGKILL'))
+          crashed = crash(server!);
       }
     });
     await Promise.all(issuers);
+    issuersEnded();
     await crashed;
 
     expect(outcomes.some((r) => r.signal === 'SIGKILL')).toBe(true);
-    expect(outcomes.some((r) => r.stderr.includes('(DATABASE_UNAVAILABLE)'))).toBe(true);
+    expect(outcomes.some(isUnavailable)).toBe(true);
     for (const r of outcomes.filter((o) => o.code !== null && o.code !== 0)) {
       // one error line and a hint, naming the cause
       expect(r.stderr).toMatch(/^error: .* \((DATABASE_UNAVAILABLE|LOCKED)\)\nhint: .+\n$/);
     }
     // Run again what failed or was killed; --force replaces a name the database recorded before the kill.
-    for (const job of failed) {
-      const again = await runBin(['issue-client', '--from', job.file, '--dir', job.dir, '--force'], env);
-      expect(again.stderr).toBe('');
-      expect(again.code).toBe(0);
-    }
+    const again = await Promise.all(
+      failed.map((job) => runBin(['issue-client', '--from', job.file, '--dir', job.dir, '--force'], env)),
+    );
+    for (const r of again) expect([r.code, r.stderr]).toEqual([0, '']);
 
     const rows = await query(url, 'SELECT serial, name, revoked_at, superseded_at FROM mtls_ca.certificate');
     const serials = rows.map((r) => r.serial as string);

@@ -89,21 +89,17 @@ async function startServer(s: PostgresServer): Promise<void> {
   await pgRun(s.bin, 'pg_ctl', ['-D', s.dataDir, '-o', serverOptions(s), '-l', log, '-w', 'start']);
 }
 
-/** `pg_ctl restart -m immediate`: the server stops as in a crash, and recovers from its WAL at start. */
-export async function restartImmediately(s: PostgresServer): Promise<void> {
-  const log = path.join(path.dirname(s.dataDir), 'server.log');
-  await pgRun(s.bin, 'pg_ctl', [
-    '-D',
-    s.dataDir,
-    '-o',
-    serverOptions(s),
-    '-l',
-    log,
-    '-m',
-    'immediate',
-    '-w',
-    'restart',
-  ]);
+/**
+ * `pg_ctl stop -m immediate`: the server stops as in a crash (no shutdown checkpoint; its sessions are cut);
+ * {@link startAgain} brings it back, recovering from its WAL.
+ */
+export async function crashPostgres(s: PostgresServer): Promise<void> {
+  await pgRun(s.bin, 'pg_ctl', ['-D', s.dataDir, '-m', 'immediate', '-w', 'stop']);
+}
+
+/** Starts a server stopped by {@link crashPostgres} again, on the same port; resolves once it accepts connections. */
+export async function startAgain(s: PostgresServer): Promise<void> {
+  await startServer(s);
 }
 
 /** Stops the server and removes its folder. */
