@@ -3,14 +3,18 @@
  * process, called by the real curl — the banner's own command line, the `.p12` bundles with their generated
  * `.pass` files, a certificate from another CA, an expired one, a user without a role and an unknown user, in
  * `need` and `want` mode; and a Java 17 JSSE client configured with trustStore.jks and client_<name>.p12.
+ *
+ * The CA is made once, by the real binary, and each block that changes its directory (users.json, the
+ * server's certificate and key) works on a copy of it, as a restored backup would be: every block still gets
+ * the very files `init` and `issue-client` wrote, without eight more runs of them.
  */
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { cliProcess } from '../helpers/cli.js';
+import { cli, cliProcess } from '../helpers/cli.js';
 import { httpsClientArgs } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
@@ -25,7 +29,6 @@ import {
   eventLines,
   exec,
   issueExpiredClient,
-  mtlsCa,
   readPass,
   removeUsers,
   runPrinted,
@@ -33,11 +36,33 @@ import {
   serverPool,
 } from './helpers.js';
 
+const root = tempDir('mtls-ca-e2e-serve-');
+/** The CA every block serves, as `init` and `issue-client` wrote it; copied by the blocks that change it. */
+const CA = path.join(root, 'ca');
+/** A second CA whose client has the very same CN as our real user. */
+const OTHER = path.join(root, 'other');
+
+beforeAll(async () => {
+  await Promise.all([
+    createCaWithCli(CA, {
+      pavel: ['--role', 'user'],
+      mallory: [],
+      stranger: [],
+      anna: ['--role', 'user', '--p12-profile', 'modern'],
+    }),
+    createCaWithCli(OTHER, { pavel: ['--role', 'user'] }),
+  ]);
+});
+
+/** A copy of {@link CA} at `dir` (modes kept: the keys stay 0600). */
+function copyOfCa(dir: string): string {
+  cpSync(CA, dir, { recursive: true });
+  return dir;
+}
+
 describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () => {
-  const root = tempDir('mtls-ca-e2e-serve-');
   // Relative to root, the servers' working directory: the banner prints paths as a user would type them.
   const D = path.join(root, 'D');
-  const OTHER = path.join(root, 'other');
   const servers = serverPool();
   let need: ServeProcess;
   let want: ServeProcess;
@@ -49,11 +74,7 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
   };
 
   beforeAll(async () => {
-    await Promise.all([
-      createCaWithCli(D, { pavel: ['--role', 'user'], mallory: [], stranger: [] }),
-      // A second CA whose client has the very same CN as our real user.
-      createCaWithCli(OTHER, { pavel: ['--role', 'user'] }),
-    ]);
+    copyOfCa(D);
     removeUsers(D, ['stranger']);
     const expired = await issueExpiredClient(D, 'pavel', root);
     expect(expired.notAfter.getTime()).toBeLessThan(Date.now());
@@ -177,11 +198,11 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
 
   describe('a CA directory whose path has a space', () => {
     test('the banner’s curl command still works as printed (paths quoted for the shell)', async () => {
-      const spaced = path.join(root, 'My CA');
-      await createCaWithCli(spaced, { pavel: ['--role', 'user'] });
+      copyOfCa(path.join(root, 'My CA'));
       const s = await servers.start(['serve', '--dir', 'My CA', '--listen', '127.0.0.1', '--port', '0'], {
         cwd: root,
       });
+      expect(s.curlLine).toContain('My CA/client/client_pavel.p12');
       const r = await runPrinted(s.curlLine, root);
       expect(r, s.curlLine).toMatchObject({ exit: 0, stdout: CUSTOMER_1 });
     });
@@ -197,19 +218,12 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
       await once(busy, 'listening');
       const port = (busy.address() as AddressInfo).port;
       try {
-        for (let i = 0; i < 3; i++) {
-          const args = [
-            'serve',
-            '--dir',
-            D,
-            '--workers',
-            '2',
-            '--listen',
-            '127.0.0.1',
-            '--port',
-            String(port),
-          ];
-          const r = await cliProcess(args, { MTLS_CA_PASSWORD: CA_PASSWORD });
+        // The tries run at once: each is its own primary and workers, racing only among themselves.
+        const args = ['serve', '--dir', D, '--workers', '2', '--listen', '127.0.0.1', '--port', String(port)];
+        const tries = await Promise.all(
+          [1, 2, 3].map(() => cliProcess(args, { MTLS_CA_PASSWORD: CA_PASSWORD })),
+        );
+        for (const r of tries) {
           expect({ code: r.code, stderr: r.stderr }).toEqual({
             code: 1,
             stderr:
@@ -245,8 +259,7 @@ describeWithTools(['curl'], 'mtls-ca serve with the CLI’s files (curl)', () =>
 });
 
 describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is replaced', () => {
-  const root = tempDir('mtls-ca-e2e-renew-server-');
-  const D = path.join(root, 'D');
+  const D = path.join(root, 'renewed');
   const servers = serverPool();
   let server: ServeProcess;
 
@@ -268,11 +281,24 @@ describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is re
   /** The serial of the certificate in server/server.crt now. */
   const serialOnDisk = () =>
     new X509Certificate(readFileSync(path.join(D, 'server', 'server.crt'))).serialNumber.toLowerCase();
-  const waitForServed = (serial: string, what: string) =>
-    within(5_000, what, async () => (await servedSerial()) === serial);
+  /**
+   * Waits until `serial` is served: asked of s_client (three processes) only once the server has logged a
+   * reload after `reloadsBefore`, which it does once new connections get the new pair.
+   */
+  const waitForServed = (serial: string, reloadsBefore: number, what: string) =>
+    within(
+      5_000,
+      what,
+      async () =>
+        eventLines(server.stdout(), 'reloaded').length > reloadsBefore && (await servedSerial()) === serial,
+    );
+  const renewServer = async (...flags: string[]) => {
+    const r = await cli(['renew', 'server', ...flags, '--dir', D], { MTLS_CA_PASSWORD: CA_PASSWORD });
+    expect(r.code, r.stderr).toBe(0);
+  };
 
   beforeAll(async () => {
-    await createCaWithCli(D, { pavel: ['--role', 'user'] });
+    copyOfCa(D);
     server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
       cwd: root,
     });
@@ -283,10 +309,10 @@ describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is re
     const before = serialOnDisk();
     expect(await servedSerial()).toBe(before);
     const reloadedBefore = eventLines(server.stdout(), 'reloaded').length;
-    await mtlsCa(['renew', 'server', '--dir', D]);
+    await renewServer();
     const after = serialOnDisk();
     expect(after).not.toBe(before);
-    await waitForServed(after, 'the renewed certificate is served');
+    await waitForServed(after, reloadedBefore, 'the renewed certificate is served');
     const reloads = eventLines(server.stdout(), 'reloaded').slice(reloadedBefore);
     expect(reloads).not.toEqual([]);
     expect(reloads.filter((l) => !l.includes(' trigger=file-changed '))).toEqual([]);
@@ -304,10 +330,11 @@ describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is re
   test('renew server --rekey: the new key and certificate are served together', async () => {
     const before = serialOnDisk();
     const failed = eventLines(server.stdout(), 'reload-failed').length;
-    await mtlsCa(['renew', 'server', '--rekey', '--dir', D]);
+    const reloadedBefore = eventLines(server.stdout(), 'reloaded').length;
+    await renewServer('--rekey');
     const after = serialOnDisk();
     expect(after).not.toBe(before);
-    await waitForServed(after, 'the rekeyed certificate is served');
+    await waitForServed(after, reloadedBefore, 'the rekeyed certificate is served');
     // The key and the certificate are renamed one after the other; the moment between is not an error.
     expect(eventLines(server.stdout(), 'reload-failed')).toHaveLength(failed);
   });
@@ -340,17 +367,12 @@ describeWithTools(['openssl'], 'mtls-ca serve while the server certificate is re
 });
 
 describeWithTools(['javac'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE client)', () => {
-  const root = tempDir('mtls-ca-e2e-java-');
-  const D = path.join(root, 'D');
+  const D = path.join(root, 'java');
   const servers = serverPool();
   let server: ServeProcess;
 
   beforeAll(async () => {
-    await createCaWithCli(D, {
-      pavel: ['--role', 'user'],
-      mallory: [],
-      anna: ['--role', 'user', '--p12-profile', 'modern'],
-    });
+    copyOfCa(D);
     server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
       cwd: root,
     });
