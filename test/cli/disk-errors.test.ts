@@ -13,7 +13,7 @@ import { toPem } from '../../src/pki/pem.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { BIN, baseEnv, cli } from '../helpers/cli.js';
 import { describeAsRoot, fillUntil, useMounts } from '../helpers/mounts.js';
-import { killAtFirst, runInjected } from '../helpers/strace.js';
+import { killAtFirst, type ProcessResult, runInjected } from '../helpers/strace.js';
 import { describeWithTools, haveTool, inCi, run, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -47,6 +47,24 @@ beforeAll(async () => {
     toPem('CERTIFICATE REQUEST', encodeCsr({ privateKey, subject: { commonName: 'carol' } })),
   );
 });
+
+/** The bundle's main(), which bin/mtls-ca.js runs. */
+const BUNDLE_MAIN = path.join(path.dirname(BIN), '../dist/bundle/main.js');
+/** A module run by `node -e EACH <main> <JSON commands>`: their exit codes and stderr, as JSON on stdout. */
+const EACH = `
+import { PassThrough, Readable } from 'node:stream';
+const { main } = await import(process.argv[1]);
+const results = [];
+for (const args of JSON.parse(process.argv[2])) {
+  const stdout = new PassThrough().resume();
+  const stderr = new PassThrough();
+  let text = '';
+  stderr.on('data', (c) => { text += c; });
+  const status = await main(args, { stdout, stderr, stdin: Readable.from([]), env: process.env });
+  results.push({ status, stderr: text });
+}
+process.stdout.write(JSON.stringify(results));
+`;
 
 /** The error line and hint of a failed run, with `dir` written as DIR. */
 function failure(stderr: string, dir: string): [string, string] {
@@ -173,15 +191,32 @@ describeAsRoot('a CA directory this user may not write (nobody, through setpriv)
     for (const f of Object.keys(snapshot(dir)).filter((k) => !k.endsWith('/')))
       fs.chownSync(path.join(dir, f), 65534, 65534);
   });
-  const asNobody = (args: string[]) =>
-    run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], {
-      env: baseEnv(env),
-    });
+  const setpriv = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath];
+  const asNobody = (args: string[]) => run('setpriv', [...setpriv, BIN, ...args], { env: baseEnv(env) });
+  /**
+   * Several commands as nobody in one process: main() of the bundle bin/ runs, once per command, each with
+   * streams of its own (a node start per command costs more than the command, which fails at its lock).
+   */
+  const asNobodyEach = (commands: string[][]): { status: number; stderr: string }[] => {
+    const r = run(
+      'setpriv',
+      [...setpriv, '--input-type=module', '-e', EACH, BUNDLE_MAIN, JSON.stringify(commands)],
+      {
+        env: baseEnv(env),
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout);
+  };
 
   test('every command that writes: exit 1 IO_FAILED at the lock, with a hint; nothing changed', () => {
     const before = snapshot(dir);
-    for (const [name, args] of WRITERS) {
-      const r = asNobody([...args, '--dir', dir]);
+    const results = asNobodyEach([
+      ...WRITERS.map(([, args]) => [...args, '--dir', dir]),
+      ['list', '--dir', dir],
+    ]);
+    for (const [i, [name]] of WRITERS.entries()) {
+      const r = results[i]!;
       expect(r.status, `${name}: ${r.stderr}`).toBe(1);
       expect(failure(r.stderr, dir), name).toEqual([
         'error: lock DIR/.mtls-ca.lock: permission denied (IO_FAILED)',
@@ -189,7 +224,7 @@ describeAsRoot('a CA directory this user may not write (nobody, through setpriv)
       ]);
     }
     expect(snapshot(dir)).toEqual(before);
-    expect(asNobody(['list', '--dir', dir]).status).toBe(0);
+    expect(results[WRITERS.length]!.status).toBe(0);
   });
 
   test('a CA key this user may not read: IO_FAILED naming it, not an internal error', () => {
@@ -233,18 +268,29 @@ describeWithTools(['strace'], 'the disk fills up after the commit point: the com
     EDQUOT: 'disk quota exceeded',
     EIO: 'input/output error',
   };
-  let n = 0;
+  // The five runs are independent (a copy of the template each): started at once, so that one's start-up
+  // overlaps another's work.
+  const runs = new Map<string, Promise<{ dir: string; before: Record<string, string>; r: ProcessResult }>>();
+  beforeAll(() => {
+    for (const [i, [name, syscall, file, errno, args]] of cases.entries()) {
+      const dir = path.join(root, `rollback-${i}`);
+      fs.cpSync(template, dir, { recursive: true });
+      const before = snapshot(dir);
+      const r = runInjected([...args, '--dir', dir], env, {
+        syscall: syscall as 'pwrite64' | 'fsync',
+        when: 1,
+        path: path.join(dir, file),
+        action: { errno },
+      });
+      runs.set(
+        name,
+        r.then((r) => ({ dir, before, r })),
+      );
+    }
+  });
 
-  test.each(cases)('%s: %s of %s fails with %s', async (_, syscall, file, errno, args) => {
-    const dir = path.join(root, `rollback-${n++}`);
-    fs.cpSync(template, dir, { recursive: true });
-    const before = snapshot(dir);
-    const r = await runInjected([...args, '--dir', dir], env, {
-      syscall: syscall as 'pwrite64' | 'fsync',
-      when: 1,
-      path: path.join(dir, file),
-      action: { errno },
-    });
+  test.each(cases)('%s: %s of %s fails with %s', async (name, _syscall, file, errno) => {
+    const { dir, before, r } = await runs.get(name)!;
     expect(r.code, r.stderr).toBe(1);
     expect(failure(r.stderr, dir)[0]).toBe(`error: write DIR/${file}: ${causes[errno]} (IO_FAILED)`);
     expect(snapshot(dir)).toEqual(before);
