@@ -9,7 +9,7 @@
  * one under the revoked intermediate (must not). A snippet reading only the first block of a file trusts the
  * issuing CA alone, or checks its CRL alone.
  */
-import { readdirSync } from 'node:fs';
+import { cpSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { CA_PASSWORD, CUSTOMER_1, curl } from '../e2e/helpers.js';
@@ -126,6 +126,24 @@ describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
 
   test('node: server.mjs gives Node every CRL of the file, not the first alone', async () => {
     expect(await answers('node')).toEqual(expected);
+  });
+
+  test('node: server.mjs stops at start when the CRL file holds no CRL, instead of checking no revocation', async () => {
+    const empty = path.join(root, 'no-crl');
+    cpSync(R, empty, { recursive: true });
+    const snippet = await snippetOf(empty, [
+      'node',
+      '--port',
+      String(await freePort()),
+      '--client',
+      'good-1',
+    ]);
+    writeFileSync(path.join(empty, 'ca/crl.pem'), '');
+    const folder = path.join(root, 'no-crl-node');
+    writeParts(snippet, folder);
+    const r = await runPart(snippet, 'server.mjs', folder);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`no CRL in ${path.join(empty, 'ca/crl.pem')}: run mtls-ca crl`);
   });
 
   test('java: MtlsClient.java trusts every CA in force (the server’s is the previous intermediate)', async () => {

@@ -18,6 +18,14 @@ function server({ facts: f, port }: SnippetInput): string {
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 
+// One CRL per CA in force, each block on its own: given the file whole, Node reads its first CRL alone and
+// OpenSSL refuses every client of the other CAs (UNABLE_TO_GET_CRL). Given none, Node checks no revocation at
+// all, so an empty or cut-short file stops the server here. Read once: past a CRL's next update (the issuing
+// CA's: ${crlDeadline(f)}) OpenSSL refuses the clients under its CA (CRL_HAS_EXPIRED); when the file changes,
+// call server.setSecureContext() with the same options.
+const CRLS = readFileSync(${str(f.crl)}, 'utf8').match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g);
+if (!CRLS) throw new Error('no CRL in ' + ${str(f.crl)} + ': run mtls-ca crl');
+
 // users.json: certificate CN -> roles
 const ROLES = new Map([
 ${users.map((u) => `  [${str(u.name)}, [${u.roles.map(str).join(', ')}]],`).join('\n')}
@@ -28,11 +36,7 @@ const server = https.createServer(
     key: readFileSync(${str(f.server.key)}),
     cert: readFileSync(${str(f.server.cert)}),
     ca: readFileSync(${str(f.caCert)}),
-    // One CRL per CA in force, each block on its own: given the file whole, Node reads its first CRL
-    // alone and OpenSSL refuses every client of the other CAs (UNABLE_TO_GET_CRL). Read once, here.
-    // Past a CRL's next update (the issuing CA's: ${crlDeadline(f)}) OpenSSL refuses the clients under
-    // its CA (CRL_HAS_EXPIRED): when the file changes, call server.setSecureContext() with the same options.
-    crl: readFileSync(${str(f.crl)}, 'utf8').match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g),
+    crl: CRLS,
     requestCert: true,
     // requestCert alone asks for a certificate but lets any client in, with or without one.
     rejectUnauthorized: true,
