@@ -17,12 +17,12 @@
  * what they save and how to undo them is in docs/performance.md ("The test suite").
  */
 import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES, type KeyType } from '../src/pki/keys.js';
+import { CACHE, cached, hash } from './helpers/cache.js';
 import { startPostgres, stopPostgres } from './helpers/postgres-server.js';
 
 /** How many distinct key pairs of each type a test file may ask for (index 0 … n-1). */
@@ -51,33 +51,10 @@ declare module 'vitest' {
 }
 
 const HERE = import.meta.dirname;
-const CACHE = path.resolve(HERE, '../node_modules/.cache/mtls-ca-tests');
 const JAVA_SOURCES = path.join(HERE, 'helpers/java');
 const GO_SOURCES = path.join(HERE, 'helpers/go');
 
-/** Makes `dir` by `make(tmp)` into a temp folder renamed into place, unless it exists (another run made it). */
-async function cached(dir: string, make: (tmp: string) => Promise<void> | void): Promise<string> {
-  if (fs.existsSync(dir)) return dir;
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
-  try {
-    await make(tmp);
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    // a parallel run that renamed first has made the same thing
-    if (!fs.existsSync(dir)) throw e;
-  }
-  return dir;
-}
-
 const run = promisify(execFile);
-
-const hash = (...parts: (string | Buffer)[]) => {
-  const h = crypto.createHash('sha256');
-  for (const p of parts) h.update(p).update('\0');
-  return h.digest('hex').slice(0, 16);
-};
 
 async function makeKeys(): Promise<string> {
   const recipe = JSON.stringify(KEY_RECIPE);

@@ -9,11 +9,11 @@
  * runuser, and the temp folder is given to it.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CACHE, cached, hash } from './cache.js';
 import { freePort } from './ports.js';
 
 const exec = promisify(execFile);
@@ -54,36 +54,25 @@ function pgRun(bin: string, program: string, args: string[]) {
 }
 
 const INITDB_ARGS = ['-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'];
-/** Where the cluster template is kept between runs, beside the global setup's other fixtures. */
-const CACHE = path.resolve(import.meta.dirname, '../../node_modules/.cache/mtls-ca-tests');
 
 /**
  * A new cluster in `dataDir`: a copy (`cp -a`, owner and modes kept) of one initdb made once per PostgreSQL
- * version and kept between runs. initdb bootstraps the catalogs in a server of its own, seconds on a busy
- * machine; a copy of its 40 MB takes a fraction of one. Removing the `pg-*` folder of the cache makes it
- * anew; calling initdb here again undoes it.
+ * version and kept between runs (test/helpers/cache.ts). initdb bootstraps the catalogs in a server of its
+ * own, seconds on a busy machine; a copy of its 40 MB takes a fraction of one. Removing the `pg-*` folder of
+ * the cache makes it anew; calling initdb here again undoes it.
  */
 async function newCluster(bin: string, dataDir: string): Promise<void> {
   const { stdout: version } = await exec(path.join(bin, 'postgres'), ['--version']);
-  const key = createHash('sha256')
-    .update([bin, version, ...INITDB_ARGS, String(asRoot)].join('\0'))
-    .digest('hex')
-    .slice(0, 16);
-  const template = path.join(CACHE, `pg-${key}`);
+  const template = path.join(CACHE, `pg-${hash(bin, version, ...INITDB_ARGS, String(asRoot))}`);
   if (fs.existsSync(template)) {
     await exec('cp', ['-a', path.join(template, 'data'), dataDir]);
     return;
   }
   await pgRun(bin, 'initdb', ['-D', dataDir, ...INITDB_ARGS]);
-  fs.mkdirSync(CACHE, { recursive: true });
-  const tmp = fs.mkdtempSync(`${template}.tmp-`);
-  try {
+  // Best effort: a cache that cannot be written costs the next cluster its initdb, nothing more.
+  await cached(template, async (tmp) => {
     await exec('cp', ['-a', dataDir, path.join(tmp, 'data')]);
-    fs.renameSync(tmp, template);
-  } catch {
-    // a run beside this one has kept its template first (or the cache cannot be written): this one is unused
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  }).catch(() => {});
 }
 
 /**
