@@ -56,11 +56,6 @@ export const opensslArgs = {
     return ['pkcs12', '-in', p12, '-nodes', '-passin', `file:${passFile}`];
   },
 
-  /** `openssl pkcs12 -info -noout`: the MAC and encryption of each part (on stderr). */
-  pkcs12Info(p12: string, passFile: string): string[] {
-    return ['pkcs12', '-info', '-noout', '-in', p12, '-passin', `file:${passFile}`];
-  },
-
   /**
    * `openssl pkcs12 -export`: a PKCS#12 file made by OpenSSL, the tutorial's way.
    * @param o.chain - a PEM file of certificates to add after the leaf (`-certfile`)
