@@ -14,10 +14,7 @@
  * their backups, removed files, inventory, audit log, folder fsyncs, clean-up — and the first and the last call
  * of every run of one step are killed at: every boundary between steps, from both sides. Within one step the
  * state differs only by how many of the same kind of call were made, and the recovery code is the same for all
- * commands; the per-command runs check that each command stages its files so that the protocol applies. A kill
- * at an fsync leaves the files as a kill at the next call that changes one does (a killed process loses
- * nothing the kernel holds; fsync matters only when the machine stops), so two such points are killed at
- * once, at the later call. Every kill is checked to have stopped the very call the trace found there. The test
+ * commands; the per-command runs check that each command stages its files so that the protocol applies. Every kill is checked to have stopped the very call the trace found there. The test
  * asserts that every step of every command was hit and that each command was seen both rolled back and rolled
  * forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
  * commands find there is the same at each such point: they are checked at the first.

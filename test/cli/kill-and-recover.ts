@@ -67,10 +67,6 @@ interface KillPoint {
   call: string;
 }
 
-/** A call that changes no file a killed process leaves behind: an fsync, or libuv's eventfd wake-up. */
-const leavesNoTrace = (e: TraceEvent) =>
-  e.syscall === 'fsync' || /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
-
 /** The kill points of one traced run (see the file comment), and every step seen. */
 function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; steps: Set<string> } {
   const lock = path.join(dir, '.mtls-ca.lock');
@@ -96,19 +92,13 @@ function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; s
       i,
     });
   }
-  // The first and the last point of every run of one step.
-  const ends = candidates.filter(
+  // The first and the last point of every run of one step. An fsync is killed at too, though a killed process
+  // loses nothing the kernel holds: between it and the next traced call may lie calls the trace does not show
+  // (mkdir, a file created empty), so the next traced call's state is not always the same.
+  const points = candidates.filter(
     (c, k) => c.step !== candidates[k - 1]?.step || c.step !== candidates[k + 1]?.step,
   );
-  // Points that leave the same files, kept once: the latest, which is the call that changes a file when that
-  // call is itself one of the ends.
-  const byState = new Map<number, KillPoint>();
-  for (const c of ends) {
-    let state = c.i;
-    while (state < unlocked && leavesNoTrace(events[state]!)) state++;
-    byState.set(state, c);
-  }
-  return { points: [...byState.values()], steps: new Set(ends.map((c) => c.step)) };
+  return { points, steps: new Set(points.map((c) => c.step)) };
 }
 
 /**
