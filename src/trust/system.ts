@@ -211,8 +211,22 @@ export async function systemPlan(
  */
 function removalSteps(s: LinuxStore, anchor: string, printOnly: boolean): string[][] {
   if (printOnly || !s.links) return [['rm', '-f', anchor], s.refreshAfterRemoval];
-  const { links, moves } = anchorLinks(s.links, anchor);
-  return [['rm', '-f', anchor, ...links], ...moves.map(([from, to]) => ['mv', '-f', from, to]), s.refresh];
+  return [...unlinkCommands(s.links, anchor), s.refresh];
+}
+
+/**
+ * The commands that remove `anchor` and the links update-ca-certificates made to it in `folder`
+ * ({@link anchorLinks}), leaving the folder as `openssl rehash` would have left it without the anchor.
+ * @param folder - the folder of links (Debian: /etc/ssl/certs)
+ * @param anchor - the anchor file to remove
+ */
+export function unlinkCommands(folder: string, anchor: string): string[][] {
+  const { links, moves, relinks } = anchorLinks(folder, anchor);
+  return [
+    ['rm', '-f', anchor, ...links],
+    ...relinks.map(([link, to]) => ['ln', '-sfn', to, link]),
+    ...moves.map(([from, to]) => ['mv', '-f', from, to]),
+  ];
 }
 
 /**
@@ -220,11 +234,23 @@ function removalSteps(s: LinuxStore, anchor: string, printOnly: boolean): string
  * subject-hash link (`1a2b3c4d.0`) to that — and the renames that keep each hash's numbering without a gap once
  * they are gone: OpenSSL looks a hash up as `.0`, `.1`, … and stops at the first missing number, so a
  * certificate after ours under the same hash (another CA of the same name) would no longer be found.
+ *
+ * A hash link whose certificate another entry of the folder also holds (the same CA installed under another
+ * name) is pointed at that entry instead of removed: `openssl rehash` gives a certificate one hash link and
+ * skips the later files holding the same certificate, so that entry has none; and the plain refresh rehashes
+ * only when a file came or went, which removing the links ourselves hides from it. Removing the link would
+ * leave the other CA untrusted by programs that look certificates up by hash. Pointing it at the entry rehash
+ * would pick now (the first by name) gives the folder rehash would make, with one more command; `--fresh`
+ * would get there too, but at the cost {@link removalSteps} avoids, for a case a folder read already tells.
  * @param folder - the folder of links (Debian: /etc/ssl/certs)
  * @param anchor - the anchor file the links lead to
- * @returns the links (full paths) and the renames, `[from, to]`, to run after removing them
+ * @returns the links (full paths) to remove, the links (full paths) to point at another entry (its name)
+ *   instead, `[link, to]`, and the renames, `[from, to]`, to run after removing them
  */
-export function anchorLinks(folder: string, anchor: string): { links: string[]; moves: [string, string][] } {
+export function anchorLinks(
+  folder: string,
+  anchor: string,
+): { links: string[]; relinks: [string, string][]; moves: [string, string][] } {
   let names: string[] = [];
   try {
     names = fs.readdirSync(folder);
@@ -238,25 +264,54 @@ export function anchorLinks(folder: string, anchor: string): { links: string[]; 
       return undefined; // not a link
     }
   };
+  const hashOf = (name: string) => /^([0-9a-f]{8})\.\d+$/.exec(name)?.[1];
   // update-ca-certificates names the link after the anchor, .crt replaced by .pem.
   const pem = `${path.basename(anchor, path.extname(anchor))}.pem`;
   const ours = new Set(names.filter((n) => [anchor, pem].includes(target(n) ?? '')));
+  const ourHashLinks = [...ours].filter((n) => hashOf(n) !== undefined);
+  // The entries rehash would link, ours and those a hash link leads to already aside.
+  const linked = new Set(names.filter((n) => hashOf(n) !== undefined && !ours.has(n)).map(target));
+  const candidates = names
+    .filter((n) => !ours.has(n) && !linked.has(n) && hashOf(n) === undefined && /\.(pem|crt|cer)$/i.test(n))
+    .sort()
+    .map((n) => path.join(folder, n));
+  const twin = ourHashLinks.length > 0 ? sameCertificate(anchor, candidates) : undefined;
+  const relinks: [string, string][] = twin ? ourHashLinks.map((n) => [path.join(folder, n), twin]) : [];
+  const removed = new Set([...ours].filter((n) => !twin || hashOf(n) === undefined));
   const moves: [string, string][] = [];
-  const hashes = new Set([...ours].flatMap((n) => /^([0-9a-f]{8})\.\d+$/.exec(n)?.[1] ?? []));
+  const hashes = new Set([...removed].flatMap((n) => hashOf(n) ?? []));
   for (const hash of hashes) {
     const numbered = names
-      .filter((n) => n.startsWith(`${hash}.`) && /^\d+$/.test(n.slice(9)))
+      .filter((n) => hashOf(n) === hash)
       .map((name) => ({ name, n: Number(name.slice(9)) }))
       .sort((a, b) => a.n - b.n);
-    const others = numbered.filter((e) => !ours.has(e.name));
+    const others = numbered.filter((e) => !removed.has(e.name));
     // The numbers below others.length that are ours are the gaps; the others above fill them.
-    const gaps = numbered.filter((e) => ours.has(e.name) && e.n < others.length);
+    const gaps = numbered.filter((e) => removed.has(e.name) && e.n < others.length);
     for (const e of others.filter((o) => o.n >= others.length)) {
       const gap = gaps.shift();
       if (gap) moves.push([path.join(folder, e.name), path.join(folder, gap.name)]);
     }
   }
-  return { links: [...ours].sort().map((n) => path.join(folder, n)), moves };
+  return { links: [...removed].sort().map((n) => path.join(folder, n)), relinks, moves };
+}
+
+/**
+ * The name of the first of `files` holding the anchor's certificate and nothing else (rehash links no other
+ * file); undefined when there is none, or the anchor cannot be read.
+ */
+function sameCertificate(anchor: string, files: string[]): string | undefined {
+  const onlyCertificate = (file: string) => {
+    try {
+      const blocks = pemBlocks(fs.readFileSync(file, 'latin1'));
+      return blocks.length === 1 && blocks[0]!.label === 'CERTIFICATE' ? blocks[0]!.der : undefined;
+    } catch {
+      return undefined; // a dangling link, a folder
+    }
+  };
+  const der = onlyCertificate(anchor);
+  const file = der && files.find((f) => onlyCertificate(f)?.equals(der));
+  return file ? path.basename(file) : undefined;
 }
 
 /** Removing the entry the system's Java hook made for our anchor, when it is there and holds our CA. */

@@ -5,11 +5,11 @@
  * test/interop/trust.interop.test.ts; here are the layouts that store does not have on a test machine, above
  * all two CAs of the same name, whose subject-hash links share a hash.
  */
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { anchorLinks } from '../../src/trust/system.js';
-import { tempDir } from '../helpers/tools.js';
+import { anchorLinks, unlinkCommands } from '../../src/trust/system.js';
+import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 const ANCHOR = '/usr/local/share/ca-certificates/mtls-ca-0123456789abcdef.crt';
 const root = tempDir('mtls-ca-system-links-');
@@ -33,6 +33,7 @@ test('the .pem link to the anchor and the hash link to that; the other certifica
   });
   expect(anchorLinks(folder, ANCHOR)).toEqual({
     links: [path.join(folder, '1a2b3c4d.0'), path.join(folder, 'mtls-ca-0123456789abcdef.pem')],
+    relinks: [],
     moves: [],
   });
 });
@@ -47,6 +48,7 @@ test('another CA of the same name after ours under the same hash: the last one m
   });
   expect(anchorLinks(folder, ANCHOR)).toEqual({
     links: [path.join(folder, '1a2b3c4d.0'), path.join(folder, 'mtls-ca-0123456789abcdef.pem')],
+    relinks: [],
     moves: [[path.join(folder, '1a2b3c4d.2'), path.join(folder, '1a2b3c4d.0')]],
   });
 });
@@ -61,6 +63,56 @@ test('ours last under its hash: nothing to move', () => {
 });
 
 test('no links (update-ca-certificates never ran) or no folder: only the anchor goes', () => {
-  expect(anchorLinks(linksFolder({}), ANCHOR)).toEqual({ links: [], moves: [] });
-  expect(anchorLinks(path.join(root, 'missing'), ANCHOR)).toEqual({ links: [], moves: [] });
+  expect(anchorLinks(linksFolder({}), ANCHOR)).toEqual({ links: [], relinks: [], moves: [] });
+  expect(anchorLinks(path.join(root, 'missing'), ANCHOR)).toEqual({ links: [], relinks: [], moves: [] });
+});
+
+describeWithTools(['openssl'], 'a folder linked by the real openssl rehash', () => {
+  /** A self-signed CA certificate, in `file`; two made with the same name share a subject hash. */
+  function selfSigned(file: string, name: string): void {
+    const options = 'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2'.split(' ');
+    runOk('openssl', [...options, '-subj', `/CN=${name}`, '-keyout', `${file}.key`, '-out', file]);
+  }
+  /** The subject-hash links of `folder`, name → target. */
+  const hashLinks = (folder: string) =>
+    Object.fromEntries(
+      readdirSync(folder)
+        .filter((n) => /^[0-9a-f]{8}\.\d+$/.test(n))
+        .sort()
+        .map((n) => [n, readlinkSync(path.join(folder, n))]),
+    );
+
+  test('the same CA also installed under another name stays trusted: its hash link is not removed with ours', () => {
+    // rehash reads the folder in name order and links a certificate's hash once: to mtls-ca-….pem, before
+    // myca.pem, which it skips as a duplicate. Removing that link and running the plain
+    // update-ca-certificates (which rehashes only when a file came or went) left myca untrusted.
+    const dir = path.join(root, String(folders++));
+    const anchors = path.join(dir, 'anchors');
+    const certs = path.join(dir, 'certs');
+    mkdirSync(anchors, { recursive: true });
+    mkdirSync(certs);
+    const anchor = path.join(anchors, 'mtls-ca-0123456789abcdef.crt');
+    selfSigned(anchor, 'Shared CA');
+    copyFileSync(anchor, path.join(anchors, 'myca.crt'));
+    selfSigned(path.join(anchors, 'other.crt'), 'Shared CA'); // another CA of the same name: the same hash
+    for (const name of ['mtls-ca-0123456789abcdef', 'myca', 'other']) {
+      symlinkSync(path.join(anchors, `${name}.crt`), path.join(certs, `${name}.pem`));
+    }
+    runOk('openssl', ['rehash', certs]);
+    const verify = (name: string) => {
+      const r = run('openssl', ['verify', '-CApath', certs, path.join(anchors, `${name}.crt`)]);
+      return `${r.stdout}${r.stderr}`.trim(); // error 18 (self-signed, not trusted) when the link is gone
+    };
+    expect(Object.values(hashLinks(certs))).toEqual(['mtls-ca-0123456789abcdef.pem', 'other.pem']);
+    expect(verify('myca')).toMatch(/: OK$/);
+
+    for (const [cmd, ...args] of unlinkCommands(certs, anchor)) runOk(cmd!, args);
+
+    expect(verify('myca')).toMatch(/: OK$/);
+    expect(verify('other')).toMatch(/: OK$/);
+    const after = hashLinks(certs);
+    expect(Object.values(after)).toEqual(['myca.pem', 'other.pem']);
+    runOk('openssl', ['rehash', certs]);
+    expect(hashLinks(certs)).toEqual(after); // what rehash itself makes of the folder without ours
+  });
 });
