@@ -12,6 +12,7 @@ import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { BIN, baseEnv, cliProcess } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
+import { faketimeEnv } from '../helpers/tools.js';
 
 /** The CA key password every e2e CA is created with (`MTLS_CA_PASSWORD`). */
 export const CA_PASSWORD = 'e2e-ca-password';
@@ -161,7 +162,7 @@ export interface StartOptions {
   /** How long to wait for the banner; default 30 s. */
   timeoutMs?: number;
   /**
-   * Runs it under `faketime -f SPEC` (libfaketime; `+4d`: four days from now, for it and its workers) —
+   * Runs it under libfaketime with FAKETIME=SPEC (`+4d`: four days from now, for it and its workers) —
    * the clock of a server that has been running, or started, days later.
    */
   faketime?: string;
@@ -180,12 +181,10 @@ export function serverPool(): {
   });
 
   async function start(args: string[], opts: StartOptions): Promise<ServeProcess> {
-    const [command, commandArgs] = opts.faketime
-      ? ['faketime', ['-f', opts.faketime, process.execPath, BIN, ...args]]
-      : [process.execPath, [BIN, ...args]];
-    const child = spawn(command, commandArgs, {
+    const env = opts.env ?? { MTLS_CA_PASSWORD: CA_PASSWORD };
+    const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: baseEnv(opts.env ?? { MTLS_CA_PASSWORD: CA_PASSWORD }),
+      env: baseEnv(opts.faketime ? { ...env, ...faketimeEnv(opts.faketime) } : env),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -198,9 +197,7 @@ export function serverPool(): {
       err += d;
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      // faketime dies of the SIGTERM at once while node, its child, shuts down: node is gone when its
-      // output closes.
-      child.on(opts.faketime ? 'close' : 'exit', (code, signal) => resolve({ code, signal }));
+      child.on('exit', (code, signal) => resolve({ code, signal }));
     });
     let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
     const stop = () => {

@@ -3,7 +3,7 @@
  * Locally a missing tool skips its suite with a printed reason; under CI=true it fails the suite.
  */
 import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, test } from 'vitest';
@@ -84,4 +84,17 @@ export function tempDir(prefix = 'mtls-ca-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * The environment that runs a process under libfaketime (what the `faketime` wrapper sets, without the wrapper):
+ * `spec` as FAKETIME takes it — `+4d`, four days from now; `2020-01-01 00:00:00`, a clock stopped then. The
+ * process and its children keep it. The wrapper would stay as the parent, and, killed, it leaves its semaphore
+ * and shared memory in /dev/shm; a later wrapper that gets the same process id then fails to start.
+ */
+export function faketimeEnv(spec: string): Record<string, string> {
+  const dirs = ['/usr/lib/faketime', ...readdirSync('/usr/lib').map((d) => `/usr/lib/${d}/faketime`)];
+  const lib = dirs.map((d) => `${d}/libfaketime.so.1`).find((f) => existsSync(f));
+  if (!lib) throw new Error('libfaketime.so.1 not found under /usr/lib (Debian package faketime)');
+  return { LD_PRELOAD: lib, FAKETIME: spec };
 }

@@ -24,7 +24,7 @@ import { snapshot } from '../cli/snapshot.js';
 import { cli } from '../helpers/cli.js';
 import { errorOf } from '../helpers/errors.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
-import { runOk, tempDir } from '../helpers/tools.js';
+import { faketimeEnv, runOk, tempDir } from '../helpers/tools.js';
 
 const CA_PASSWORD = 'doctor-lint-ca-password';
 const DAY_MS = 86_400_000;
@@ -235,24 +235,26 @@ describe('each damage, its finding', () => {
         '-out',
         path.join(work, 'old.csr'),
       ]);
-      runOk('faketime', [
-        '2020-01-01 00:00:00',
+      runOk(
         'openssl',
-        'x509',
-        '-req',
-        '-in',
-        path.join(work, 'old.csr'),
-        '-CA',
-        l.caCert,
-        '-CAkey',
-        caKey,
-        '-set_serial',
-        '77',
-        '-days',
-        '30',
-        '-out',
-        path.join(l.clientDir, 'old.crt'),
-      ]);
+        [
+          'x509',
+          '-req',
+          '-in',
+          path.join(work, 'old.csr'),
+          '-CA',
+          l.caCert,
+          '-CAkey',
+          caKey,
+          '-set_serial',
+          '77',
+          '-days',
+          '30',
+          '-out',
+          path.join(l.clientDir, 'old.crt'),
+        ],
+        { env: { ...process.env, ...faketimeEnv('2020-01-01 00:00:00') } },
+      );
       // A certificate of another CA dropped into client/.
       const keys = fixtureKeys('ecdsa-p256', 3);
       fs.writeFileSync(
