@@ -14,9 +14,13 @@
  * their backups, removed files, inventory, audit log, folder fsyncs, clean-up — and the first and the last call
  * of every run of one step are killed at: every boundary between steps, from both sides. Within one step the
  * state differs only by how many of the same kind of call were made, and the recovery code is the same for all
- * commands; the per-command runs check that each command stages its files so that the protocol applies. Every kill is checked to have stopped the very call the trace found there. The test
- * asserts that every step of every command was hit and that each command was seen both rolled back and rolled
- * forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
+ * commands; the per-command runs check that each command stages its files so that the protocol applies. A kill
+ * at an fsync leaves the files a kill at the next call leaves (a killed process loses nothing the kernel
+ * holds; fsync matters only when the machine stops), unless a call that changes a file comes between — the
+ * trace follows those too (mkdir, a file created or truncated, …) — so such points are killed at once, at the
+ * later call, and count for both steps. Every kill is checked to have stopped the very call the trace found
+ * there. The test asserts that every step of every command was hit (killed at, or at a call that leaves the
+ * same files) and that each command was seen both rolled back and rolled forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
  * commands find there is the same at each such point: they are checked at the first.
  *
  * The commands that replace or move the CA itself (init --force, import --force, ca rotate, root export) are

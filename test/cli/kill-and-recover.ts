@@ -92,14 +92,25 @@ function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; s
       i,
     });
   }
-  // The first and the last point of every run of one step. An fsync is killed at too, though a killed process
-  // loses nothing the kernel holds: between it and the next traced call may lie calls the trace does not show
-  // (mkdir, a file created empty), so the next traced call's state is not always the same.
-  const points = candidates.filter(
+  // The first and the last point of every run of one step.
+  const ends = candidates.filter(
     (c, k) => c.step !== candidates[k - 1]?.step || c.step !== candidates[k + 1]?.step,
   );
-  return { points, steps: new Set(points.map((c) => c.step)) };
+  // A kill at an fsync (or at libuv's eventfd wake-up) leaves the files a kill at the next call leaves, unless a
+  // call that changes a file comes between (a folder made, a file created empty: changedAfter). Such points are
+  // killed at once, at the later call.
+  const byState = new Map<number, KillPoint>();
+  for (const c of ends) {
+    let state = c.i;
+    while (state < unlocked && leavesNoTrace(events[state]!) && !events[state]!.changedAfter) state++;
+    byState.set(state, c);
+  }
+  return { points: [...byState.values()], steps: new Set(ends.map((c) => c.step)) };
 }
+
+/** A call that changes no file a killed process leaves behind: an fsync, or libuv's eventfd wake-up. */
+const leavesNoTrace = (e: TraceEvent) =>
+  e.syscall === 'fsync' || /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
 
 /**
  * The same call in another run: its paths moved from `from` to `to` (a temp file beside the directory too), with

@@ -29,6 +29,31 @@ export const INJECTED_SYSCALLS = [
 ] as const;
 export type InjectedSyscall = (typeof INJECTED_SYSCALLS)[number];
 
+/**
+ * Calls that change files but are not among {@link INJECTED_SYSCALLS}: the trace of a command follows them too,
+ * so that two kill points with only an fsync between them are known to leave the same files.
+ */
+const OTHER_CHANGES = [
+  'mkdir',
+  'mkdirat',
+  'rmdir',
+  'open',
+  'openat',
+  'creat',
+  'symlink',
+  'symlinkat',
+  'truncate',
+  'ftruncate',
+  'fallocate',
+  'chmod',
+  'fchmodat',
+  'utimensat',
+  'unlinkat',
+  'renameat',
+  'renameat2',
+  'linkat',
+] as const;
+
 export interface TraceEvent {
   /** Position in the trace (all threads, in the order strace saw the calls start). */
   seq: number;
@@ -36,6 +61,11 @@ export interface TraceEvent {
   syscall: InjectedSyscall;
   /** The file of an fd-based call, or the path arguments of rename, link, unlink. */
   paths: string[];
+  /**
+   * A call that changes a file, not one of these events, came after this one and before the next (in a trace
+   * of {@link traceCommand}; an open counts when it creates or truncates).
+   */
+  changedAfter?: boolean;
 }
 
 /** Where to inject, and what: SIGKILL, or the system call failing with an errno. */
@@ -73,12 +103,21 @@ function quoted(args: string): string[] {
   return [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
 }
 
-/** Parses `strace -f -y` output into the calls of {@link INJECTED_SYSCALLS}, in order. */
+/**
+ * Parses `strace -f -y` output into the calls of {@link INJECTED_SYSCALLS}, in order, each marked when a call of
+ * OTHER_CHANGES followed it.
+ */
 export function parseTrace(text: string): TraceEvent[] {
   const events: TraceEvent[] = [];
   for (const line of text.split('\n')) {
     const m = /^(\d+) +(\w+)\((.*)$/.exec(line);
-    if (!m || !(INJECTED_SYSCALLS as readonly string[]).includes(m[2]!)) continue;
+    if (!m) continue;
+    if ((OTHER_CHANGES as readonly string[]).includes(m[2]!)) {
+      const opens = m[2] === 'open' || m[2] === 'openat';
+      if ((!opens || /O_CREAT|O_TRUNC/.test(m[3]!)) && events.length > 0) events.at(-1)!.changedAfter = true;
+      continue;
+    }
+    if (!(INJECTED_SYSCALLS as readonly string[]).includes(m[2]!)) continue;
     const syscall = m[2] as InjectedSyscall;
     const args = m[3]!;
     let paths: string[];
@@ -117,7 +156,11 @@ export async function traceCommand(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ result: ProcessResult; events: TraceEvent[] }> {
-  const { result, trace } = await traced(['-e', `trace=${INJECTED_SYSCALLS.join(',')}`], args, env);
+  const { result, trace } = await traced(
+    ['-e', `trace=${[...INJECTED_SYSCALLS, ...OTHER_CHANGES].join(',')}`],
+    args,
+    env,
+  );
   return { result, events: parseTrace(trace) };
 }
 
