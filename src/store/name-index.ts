@@ -177,10 +177,11 @@ function lookUpLines(wanted: Map<string, string>, profile: string): (view: Buffe
   return (view) => {
     const hits: Hit[] = [];
     const text = view.toString('latin1');
-    // Every line that follows a newline (not the header, which follows none).
-    for (let nl = text.indexOf('\n'); nl >= 0 && nl < text.length - 1; nl = text.indexOf('\n', nl + 1)) {
+    // Every line that follows a newline (not the header, which follows none); the view ends with a newline, so
+    // each line's end is found once and is where the next line starts.
+    for (let nl = text.indexOf('\n'), lineEnd = nl; nl >= 0 && nl < text.length - 1; nl = lineEnd) {
+      lineEnd = text.indexOf('\n', nl + 1);
       const keyEnd = text.indexOf('\t', nl + 1);
-      const lineEnd = text.indexOf('\n', nl + 1);
       if (keyEnd < 0 || keyEnd > lineEnd || !lengths.has(keyEnd - nl - 1)) continue;
       const key = wanted.get(text.slice(nl + 1, keyEnd));
       if (key === undefined || !text.startsWith(`${profile}\t`, keyEnd + 1)) continue;
