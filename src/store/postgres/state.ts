@@ -223,6 +223,15 @@ async function applyEvents(q: Query, events: InventoryEvent[]): Promise<void> {
   }
 }
 
+/**
+ * The CAs an audit chain's lines may be signed by: each line by the issuing CA of its day, the current one
+ * (`issuing`), a previous or a retired one — never the root.
+ */
+const auditSigners = (issuing: Certificate, others: readonly OtherCa[]): Certificate[] => [
+  issuing,
+  ...others.filter((c) => c.role !== 'root').map((c) => c.certificate),
+];
+
 /** Newest first, as a CA directory lists its previous and retired CAs. */
 const newestFirst = (a: { certificate: Certificate }, b: { certificate: Certificate }) =>
   b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime();
@@ -505,11 +514,7 @@ export class PostgresState implements CaState {
   }
 
   async verifyAudit(): Promise<AuditVerification> {
-    // Each line was signed by the issuing CA of its day: the current one, a previous or a retired one.
-    const signers = [
-      this.readCaCertificate(),
-      ...this.#state.others.filter((c) => c.role !== 'root').map((c) => c.certificate),
-    ];
+    const signers = auditSigners(this.readCaCertificate(), this.#state.others);
     let chain: { lines: string[]; head: string | undefined };
     try {
       chain = await this.#transaction('read', readChain);
@@ -821,11 +826,7 @@ export class PostgresState implements CaState {
             await q(`INSERT INTO ${SCHEMA}.audit_head (head) VALUES ($1)`, [d.audit.head.trimEnd()]);
           // Read back what the database now holds, inside the transaction: the chain and the inventory.
           const { lines, head } = await readChain(q);
-          const signers = [
-            d.certificate,
-            ...d.others.filter((c) => c.role !== 'root').map((c) => c.certificate),
-          ];
-          const chain = verifyAuditLines(lines, head, HEAD_NAME, signers);
+          const chain = verifyAuditLines(lines, head, HEAD_NAME, auditSigners(d.certificate, d.others));
           const count = Number((await q(`SELECT count(*) AS n FROM ${SCHEMA}.certificate`)).rows[0]!.n);
           if (!chain.ok || lines.length !== d.audit.lines.length || count !== d.entries.length) {
             throw new MtlsCaError(
