@@ -5,11 +5,11 @@
  *
  * The rule that keeps it correct: every answer is stored with the state it was signed from (the responder's
  * {@link OcspAnswerCache.get | state version}: its certificate, key and CA files and the statuses loaded), and
- * is handed out only while that is still the state in force and for at most `maxAgeMs`. A revocation loaded by
- * the responder is a new state, so no answer signed before it is handed out after it. The responder stores
- * only answers that may be repeated: no nonce (a nonce asks for a signature of its own), one certificate,
- * status successful. See docs/performance.md ("OCSP answers signed once per certificate while nothing
- * changes") for its gain, the tests that guard it and how to undo it.
+ * is handed out only while that is still the state in force and for at most {@link OCSP_ANSWER_CACHE_MS}. A
+ * revocation loaded by the responder is a new state, so no answer signed before it is handed out after it. The
+ * responder stores only answers that may be repeated: no nonce (a nonce asks for a signature of its own), one
+ * certificate, status successful. See docs/performance.md ("OCSP answers signed once per certificate while
+ * nothing changes") for its gain, the tests that guard it and how to undo it.
  */
 
 /** How long a signed answer without a nonce is handed out again before it is signed anew. */
@@ -30,12 +30,6 @@ export class OcspAnswerCache {
   /** The state the entries were signed from; entries of any other state are gone. */
   #state: unknown;
   #entries = new Map<string, Entry>();
-  readonly #maxAgeMs: number;
-
-  /** @param maxAgeMs - how long an answer is handed out after it was signed; default {@link OCSP_ANSWER_CACHE_MS} */
-  constructor(maxAgeMs = OCSP_ANSWER_CACHE_MS) {
-    this.#maxAgeMs = maxAgeMs;
-  }
 
   /** The key of a request that may be kept (small enough), else undefined. */
   static keyOf(request: Buffer): string | undefined {
@@ -43,8 +37,8 @@ export class OcspAnswerCache {
   }
 
   /**
-   * The answer signed for exactly these request bytes, if it was signed from `state` less than `maxAgeMs`
-   * before `now`.
+   * The answer signed for exactly these request bytes, if it was signed from `state` less than
+   * {@link OCSP_ANSWER_CACHE_MS} before `now`.
    * @param key - {@link OcspAnswerCache.keyOf} of the request
    * @param state - the responder's state version now (compared by identity)
    * @param now - ms since the epoch
@@ -52,7 +46,7 @@ export class OcspAnswerCache {
   get(key: string, state: unknown, now: number): Buffer | undefined {
     if (state !== this.#state) return undefined;
     const hit = this.#entries.get(key);
-    return hit && now - hit.signedAt < this.#maxAgeMs ? hit.body : undefined;
+    return hit && now - hit.signedAt < OCSP_ANSWER_CACHE_MS ? hit.body : undefined;
   }
 
   /**
