@@ -623,12 +623,9 @@ export class CaStore implements CaState {
       logs.audit ??
       (logs.fresh
         ? { prev: GENESIS, lines: 0 }
-        : auditTail(this.paths.auditLog, this.paths.auditHead, caKey, () => [
-            ...this.casInForce()
-              .filter((c) => c.role === 'previous')
-              .map((c) => c.certificate),
-            ...this.retiredCas(),
-          ]));
+        : auditTail(this.paths.auditLog, this.paths.auditHead, caKey, () =>
+            this.#formerCas(this.casInForce()),
+          ));
     const { lines, head, tail: next } = encodeAudit(tail, records, caKey);
     tx.append(this.paths.auditLog, lines);
     tx.write(this.paths.auditHead, head, MODE_PUBLIC);
@@ -642,14 +639,18 @@ export class CaStore implements CaState {
   verifyAudit(): Promise<AuditVerification> {
     if (this.#state) return this.#state.verifyAudit();
     return this.readFinished(() => {
+      const cas = this.casInForce();
       const signers = [
-        ...this.casInForce()
-          .filter((c) => c.role !== 'root')
-          .map((c) => c.certificate),
-        ...this.retiredCas(),
+        ...cas.filter((c) => c.role === 'issuing').map((c) => c.certificate),
+        ...this.#formerCas(cas),
       ];
       return verifyAuditLog(this.paths.auditLog, this.paths.auditHead, signers);
     });
+  }
+
+  /** The CAs that signed audit lines before the issuing one: those a rotation replaced, in force or retired. */
+  #formerCas(cas: CaInForce[]): Certificate[] {
+    return [...cas.filter((c) => c.role === 'previous').map((c) => c.certificate), ...this.retiredCas()];
   }
 
   /** The CA's settings (settings.ts); none set when the file does not exist. */
