@@ -14,6 +14,20 @@ export interface WrittenFile {
   what: string;
 }
 
+/**
+ * How a file the store stages itself (a CA key, its URI) is listed: the file and its mode, or, with the
+ * state kept elsewhere (a database), the store's location, where it has no mode of its own.
+ * @param store - the CA's store
+ * @param file - the file in the CA directory
+ * @param mode - its mode there (`0600`)
+ * @param what - what the file is, for the list
+ */
+export function stateFileListed(store: CaStore, file: string, mode: string, what: string): WrittenFile {
+  return store.externalState
+    ? { path: store.location, mode: '-', what }
+    : { path: store.display(file), mode, what };
+}
+
 /** Collects what a command stages, so it can tell the user what it created, where, and with which mode. */
 export class FileList {
   readonly files: WrittenFile[] = [];

@@ -28,6 +28,7 @@ import {
   assertDays,
   FileList,
   type StorePasswordChoice,
+  stateFileListed,
   storePasswordFor,
   type WrittenFile,
 } from './common.js';
@@ -349,11 +350,7 @@ export function writeCaDirectory(
       });
       files.files.push(
         { path: store.display(p.rootCert), mode: '0644', what: 'root CA certificate' },
-        {
-          path: store.externalState ? store.location : store.display(p.rootKey),
-          mode: store.externalState ? '-' : '0600',
-          what: `root CA key (${encrypted}; keep it offline)`,
-        },
+        stateFileListed(store, p.rootKey, '0600', `root CA key (${encrypted}; keep it offline)`),
       );
     }
     const issuing = root ? 'issuing CA (intermediate)' : 'CA';
@@ -367,14 +364,8 @@ export function writeCaDirectory(
     files.files.push(
       { path: store.display(p.caCert), mode: '0644', what: `${issuing} certificate` },
       key.kind === 'uri'
-        ? {
-            path: store.externalState ? store.location : store.display(p.caKeyUri),
-            mode: store.externalState ? '-' : '0644',
-            what: `where the ${issuing} key is: a PKCS#11 token`,
-          }
-        : store.externalState
-          ? { path: store.location, mode: '-', what: `${issuing} key (${encrypted})` }
-          : { path: store.display(p.caKey), mode: '0600', what: `${issuing} key (${encrypted})` },
+        ? stateFileListed(store, p.caKeyUri, '0644', `where the ${issuing} key is: a PKCS#11 token`)
+        : stateFileListed(store, p.caKey, '0600', `${issuing} key (${encrypted})`),
     );
     stageCaBundle(store, files, cas);
     for (const f of d.history?.files ?? []) files.write(f.path, f.data, MODE_PUBLIC, f.what);

@@ -25,6 +25,7 @@ import {
   defaultLeafKeyType,
   FileList,
   type StorePasswordChoice,
+  stateFileListed,
   type WrittenFile,
 } from './common.js';
 import { type CrlSummary, crlLifetimeOf, loadCaKeys, stageCrls } from './crl.js';
@@ -156,11 +157,12 @@ export async function rotateCa(store: CaStore, o: RotateOptions): Promise<Rotate
     const what = root ? 'issuing CA (intermediate)' : 'CA';
     files.files.push(
       { path: store.display(p.caCert), mode: '0644', what: `${what} certificate (new)` },
-      {
-        path: store.externalState ? store.location : store.display(p.caKey),
-        mode: store.externalState ? '-' : '0600',
-        what: `${what} key (new, ${encrypted ? 'encrypted' : 'NOT encrypted'})`,
-      },
+      stateFileListed(
+        store,
+        p.caKey,
+        '0600',
+        `${what} key (new, ${encrypted ? 'encrypted' : 'NOT encrypted'})`,
+      ),
     );
     stageTrustFiles(store, files, after, {
       storePassword: (artifact) => trustStorePassword(store, artifact, o.store),
