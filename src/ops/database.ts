@@ -2,7 +2,6 @@
  * The database that holds a CA's state: its schema (`db migrate`, `db status`), and moving a CA directory
  * into it (`db import`). What the database keeps and promises is written in src/store/postgres/schema.ts.
  */
-import { Crl } from '../pki/crl.js';
 import { MtlsCaError } from '../pki/errors.js';
 import { isEncryptedPrivateKey } from '../pki/keys.js';
 import type { CaKeyReference } from '../store/ca-state.js';
@@ -174,8 +173,8 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
   return source.lock(async () => {
     const certificate = source.readCaCertificate();
     const entries = source.readInventory();
-    const crls = source.readCrls();
-    const crl = typeof crls === 'string' ? undefined : crls[0];
+    const read = source.readCrls();
+    const crls = typeof read === 'string' ? [] : read;
     const users = source.readUsers();
     const audit = await source.readAuditChain();
     const state = await PostgresState.open(url, { create: true });
@@ -185,7 +184,7 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
         key,
         others: otherCasOf(source),
         entries,
-        crls: typeof crls === 'string' ? [] : crls,
+        crls,
         users,
         settings: source.readSettings(),
         audit,
@@ -201,7 +200,7 @@ export async function importIntoDatabase(source: CaStore, url: string): Promise<
       revoked: entries.filter((e) => e.revokedAt).length,
       users: Object.keys(users.users).length,
       auditLines: audit.lines.length,
-      ...(crl instanceof Crl ? { crlNumber: crl.crlNumber.toString() } : {}),
+      ...(crls[0] ? { crlNumber: crls[0].crlNumber.toString() } : {}),
     };
   });
 }
