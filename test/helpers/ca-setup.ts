@@ -5,7 +5,7 @@
  * waiting per command, for the same files.
  */
 import { CA_PASSWORD } from '../e2e/helpers.js';
-import { cli } from './cli.js';
+import { cli, exitedZero } from './cli.js';
 
 /**
  * `init --dir dir` (the key encrypted with CA_PASSWORD, generated store passwords), one `issue-client` per
@@ -24,7 +24,9 @@ export async function makeCa(
     ...revoked.map((name) => ['revoke', name]),
   ];
   for (const args of commands) {
-    const r = await cli([...args, '--dir', dir], { MTLS_CA_PASSWORD: CA_PASSWORD });
-    if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+    exitedZero(
+      `mtls-ca ${args.join(' ')}`,
+      await cli([...args, '--dir', dir], { MTLS_CA_PASSWORD: CA_PASSWORD }),
+    );
   }
 }

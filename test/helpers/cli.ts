@@ -28,6 +28,15 @@ function result(code: number, stdout: string, stderr: string): CliResult {
   };
 }
 
+/**
+ * `r` when its command exited 0; else throws with its exit code and stderr.
+ * @param what - the command as the error names it, e.g. `mtls-ca init`
+ */
+export function exitedZero(what: string, r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stderr}`);
+  return r;
+}
+
 /** Environment for tests: no colours, no TTY, passwords only where the test gives them. */
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...extra };

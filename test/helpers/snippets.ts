@@ -11,7 +11,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
-import { cli } from './cli.js';
+import { cli, exitedZero } from './cli.js';
 import { within } from './poll.js';
 import { accepts } from './ports.js';
 import { python3 } from './tools.js';
@@ -19,8 +19,7 @@ import { python3 } from './tools.js';
 /** `mtls-ca snippet <args> --json` in-process; throws unless it exits 0. */
 export async function snippetOf(dir: string, args: string[]): Promise<Snippet> {
   const r = await cli(['snippet', ...args, '--dir', dir, '--json']);
-  if (r.code !== 0) throw new Error(`snippet ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r.json<Snippet>();
+  return exitedZero(`snippet ${args.join(' ')}`, r).json<Snippet>();
 }
 
 /** Writes every part of `snippet` into `folder` (created) under its suggested file name. */

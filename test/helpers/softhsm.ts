@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type CliResult, cli, cliProcess } from './cli.js';
+import { cli, cliProcess, exitedZero } from './cli.js';
 import { haveTool, run, runOk, succeeded } from './tools.js';
 
 /** Where Debian's softhsm2 package puts the module (the first is a link to the second). */
@@ -112,12 +112,6 @@ export function softHsm(): SoftHsm {
 
 type Env = Record<string, string | undefined>;
 
-/** `r` when the command exited 0; else throws with its stderr. */
-function exitedZero(args: string[], r: CliResult): CliResult {
-  if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r;
-}
-
 /**
  * mtls-ca with the tokens' environment (module, PIN) and `--dir`: `run` and `ok` in this process (`ok` throws
  * unless it exited 0), `runBinary` and `okBinary` as the real binary in a process of its own, which is the only
@@ -136,8 +130,9 @@ export function tokenCli(hsm: SoftHsm) {
   return {
     run: runCli,
     runBinary,
-    ok: async (dir: string, args: string[], env: Env = {}) => exitedZero(args, await runCli(dir, args, env)),
+    ok: async (dir: string, args: string[], env: Env = {}) =>
+      exitedZero(`mtls-ca ${args.join(' ')}`, await runCli(dir, args, env)),
     okBinary: async (dir: string, args: string[], env: Env = {}) =>
-      exitedZero(args, await runBinary(dir, args, env)),
+      exitedZero(`mtls-ca ${args.join(' ')}`, await runBinary(dir, args, env)),
   };
 }

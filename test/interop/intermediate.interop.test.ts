@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { MtlsServer } from '../../src/server/mtls-server.js';
 import { CUSTOMER_1, clientP12, curl, exec } from '../e2e/helpers.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
@@ -30,9 +30,7 @@ const INT2 = `${ROOT} Intermediate 2`;
 const POLICIES = '/etc/chromium/policies/managed';
 
 async function mtlsCa(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
-  const r = await cli(args, { ...env, ...extraEnv });
-  if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r.stdout;
+  return exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { ...env, ...extraEnv })).stdout;
 }
 
 describeWithTools(['openssl', 'curl'], 'an intermediate CA with the real software', () => {

@@ -13,7 +13,7 @@ import { cpSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { CA_PASSWORD, CUSTOMER_1, curl } from '../e2e/helpers.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { SHORT_LIVED_JVM } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
 import { daemons, environmentLines, runPart, snippetOf, writeParts } from '../helpers/snippets.js';
@@ -28,8 +28,7 @@ describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
   const running = daemons();
 
   async function run(args: string[]) {
-    const r = await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD });
-    if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+    exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD }));
   }
   const issue = (dir: string, ...names: string[]) =>
     names.reduce(

@@ -30,7 +30,7 @@ import { layout } from '../../src/store/layout.js';
 import { CA_PASSWORD, CUSTOMER_1, curl, type ServeProcess, serverPool } from '../e2e/helpers.js';
 import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
-import { cli, cliProcess } from '../helpers/cli.js';
+import { cli, cliProcess, exitedZero } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
@@ -44,15 +44,15 @@ async function trust(args: string[], home: string, dir: string, extraEnv: Record
 }
 
 async function trustOk(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
-  const r = await trust(args, home, dir, extraEnv);
-  if (r.code !== 0) throw new Error(`trust ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r;
+  return exitedZero(`trust ${args.join(' ')}`, await trust(args, home, dir, extraEnv));
 }
 
 /** The states `trust status --json` (in-process) reports, as `store location → state`. */
 async function states(args: string[], home: string, dir: string): Promise<Record<string, string>> {
-  const r = await cli(['trust', 'status', ...args, '--json', '--dir', dir], { HOME: home });
-  if (r.code !== 0) throw new Error(`trust status ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  const r = exitedZero(
+    `trust status ${args.join(' ')}`,
+    await cli(['trust', 'status', ...args, '--json', '--dir', dir], { HOME: home }),
+  );
   const stores = r.json<{ stores: { store: string; location: string; state: string }[] }>().stores;
   return Object.fromEntries(stores.map((s) => [`${s.store} ${s.location}`, s.state]));
 }
