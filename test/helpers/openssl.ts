@@ -42,8 +42,16 @@ export const opensslArgs = {
   },
 
   /** `openssl crl -noout -text`, verified against `caFile` when given (the verdict is on stderr). */
-  crlText(crl: string, caFile?: string): string[] {
-    return ['crl', '-in', crl, ...(caFile ? ['-CAfile', caFile] : []), '-noout', '-text'];
+  crlText(crl: string, caFile?: string, inform: 'PEM' | 'DER' = 'PEM'): string[] {
+    return ['crl', '-in', crl, '-inform', inform, ...(caFile ? ['-CAfile', caFile] : []), '-noout', '-text'];
+  },
+
+  /**
+   * `openssl ocsp` asking the responder at `${baseUrl}/ocsp`, its answer verified with the CA certificate only.
+   * @param query - what to ask, and how: `['-cert', file]`, `['-serial', '0x…']`, `-resp_text`, …
+   */
+  ocsp(caFile: string, baseUrl: string, query: string[]): string[] {
+    return ['ocsp', '-issuer', caFile, '-CAfile', caFile, '-url', `${baseUrl}/ocsp`, ...query];
   },
 
   /** `openssl crl -verify -noout`: checks the CRL's signature against `caFile`. */

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import { verifyWithCrl } from '../helpers/ca-files.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { within } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { describeWithPostgres, freshDatabase, query } from '../helpers/postgres.js';
@@ -35,7 +36,7 @@ const PROBE_EVERY_MS = 100;
 
 /** `openssl ocsp` for `cert` of the CA whose certificate is `caCert`, against the responder at `url`. */
 function ocsp(caCert: string, cert: string, url: string) {
-  return run('openssl', ['ocsp', '-issuer', caCert, '-CAfile', caCert, '-url', `${url}/ocsp`, '-cert', cert]);
+  return run('openssl', opensslArgs.ocsp(caCert, url, ['-cert', cert]));
 }
 
 /** Whether `openssl ocsp` says `status` for `cert` and verified the responder's signature. */
@@ -175,15 +176,7 @@ describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its ke
             'user7 in the CRL at /crl',
             () => {
               runOk('curl', ['-s', '-o', crlFile, `${publishUrl}/crl`]);
-              const text = runOk('openssl', [
-                'crl',
-                '-inform',
-                'DER',
-                '-in',
-                crlFile,
-                '-noout',
-                '-text',
-              ]).stdout;
+              const text = runOk('openssl', opensslArgs.crlText(crlFile, undefined, 'DER')).stdout;
               return text.includes(`Serial Number: ${serial.toUpperCase()}`);
             },
             PROBE_EVERY_MS,

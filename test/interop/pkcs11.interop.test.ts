@@ -14,6 +14,7 @@ import { layout } from '../../src/store/layout.js';
 import { opensslVerifyCaCrl, readAuditRecords, verifyWithCrl } from '../helpers/ca-files.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { freePort } from '../helpers/ports.js';
 import { startPublish } from '../helpers/publish.js';
 import { PIN, SOFTHSM_TOOLS, softHsm, tokenCli } from '../helpers/softhsm.js';
@@ -207,17 +208,7 @@ describeWithTools(
       const publish = await startPublish(dir, port, ['--auto-renew', ...noPassword], hsm.env);
       try {
         const ocsp = (name: string) =>
-          run('openssl', [
-            'ocsp',
-            '-issuer',
-            l.caCert,
-            '-CAfile',
-            l.caCert,
-            '-url',
-            `${url}/ocsp`,
-            '-cert',
-            l.client(name).cert,
-          ]);
+          run('openssl', opensslArgs.ocsp(l.caCert, url, ['-cert', l.client(name).cert]));
         const alice = ocsp('alice');
         expect(alice.stdout).toContain(`${l.client('alice').cert}: good`);
         // the delegated responder's signature, and its certificate's chain to the CA — signed in the token

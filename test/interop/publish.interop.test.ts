@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { opensslArgs } from '../helpers/openssl.js';
 import { within } from '../helpers/poll.js';
 import { freePort, waitForPort } from '../helpers/ports.js';
 import { curlAs, type PublishProcess, startPublish } from '../helpers/publish.js';
@@ -25,17 +26,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
   let publish: PublishProcess;
 
   /** `openssl ocsp` against the responder the certificate names, verifying with the CA only. */
-  const ocsp = (args: string[]) =>
-    run('openssl', [
-      'ocsp',
-      '-issuer',
-      p('ca/ca.crt'),
-      '-CAfile',
-      p('ca/ca.crt'),
-      '-url',
-      `${url}/ocsp`,
-      ...args,
-    ]);
+  const ocsp = (args: string[]) => run('openssl', opensslArgs.ocsp(p('ca/ca.crt'), url, args));
 
   beforeAll(async () => {
     port = await freePort();
@@ -94,17 +85,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
   test('openssl crl -inform DER reads /crl, verified by the CA, listing the revoked serials', () => {
     const der = path.join(root, 'crl.der');
     runOk('curl', ['-sf', '-o', der, `${url}/crl`]);
-    const text = runOk('openssl', [
-      'crl',
-      '-inform',
-      'DER',
-      '-in',
-      der,
-      '-CAfile',
-      p('ca/ca.crt'),
-      '-noout',
-      '-text',
-    ]);
+    const text = runOk('openssl', opensslArgs.crlText(der, p('ca/ca.crt'), 'DER'));
     expect(text.stderr).toContain('verify OK');
     const alice = runOk('openssl', ['x509', '-in', p('client/alice.crt'), '-noout', '-serial']).stdout.trim();
     expect(text.stdout).toContain(`Serial Number: ${alice.replace('serial=', '')}`);
