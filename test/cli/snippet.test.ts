@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { SNIPPET_TARGETS, type Snippet } from '../../src/cli/snippets/index.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -15,9 +15,7 @@ const CA_PASSWORD = 'snippet-test-ca-password';
 const STORE_PASSWORD = 'chosen-store-password-42';
 
 async function ok(args: string[], env: Record<string, string> = {}) {
-  const r = await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD, ...env });
-  if (r.code !== 0) throw new Error(`${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r;
+  return exitedZero(args.join(' '), await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD, ...env }));
 }
 
 describe('mtls-ca snippet', () => {

@@ -19,7 +19,7 @@ import {
   opensslVerifyCaCrl,
   readCaCrl as readCrl,
 } from '../helpers/ca-files.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'crl-renewal-ca-password';
@@ -27,8 +27,7 @@ const env = { MTLS_CA_PASSWORD: PASSWORD };
 const DAY = 86_400_000;
 
 async function mtlsCa(args: string[]): Promise<void> {
-  const r = await cli(args, env);
-  if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, env));
 }
 
 function lifetimeDays(crl: Crl): number {

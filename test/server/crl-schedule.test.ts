@@ -17,7 +17,7 @@ import { createLogger } from '../../src/server/log.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { opensslVerifyCaCrl, readAuditRecords, readCaCrl as readCrl } from '../helpers/ca-files.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { type ManualClock, manualClock } from '../helpers/clock.js';
 import { getCustomer } from '../helpers/https.js';
 import { within } from '../helpers/poll.js';
@@ -34,8 +34,7 @@ afterAll(async () => {
 });
 
 async function mtlsCa(args: string[]): Promise<void> {
-  const r = await cli(args, ENV);
-  if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, ENV));
 }
 
 /** A CA directory made by the CLI, with client pavel (role user). */

@@ -20,7 +20,7 @@ import { createLogger } from '../../src/server/log.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../src/server/mtls-server.js';
 import { openUserDirectory } from '../../src/server/users.js';
 import { CaStore } from '../../src/store/ca-store.js';
-import { cli } from '../helpers/cli.js';
+import { cli, exitedZero } from '../helpers/cli.js';
 import { errorOf } from '../helpers/errors.js';
 import { type Answer, type ClientFiles as Client, getCustomer } from '../helpers/https.js';
 import { within } from '../helpers/poll.js';
@@ -55,8 +55,7 @@ function start(options: MtlsServerOptions): Promise<Running> {
 }
 
 async function mtlsCa(args: string[]): Promise<void> {
-  const r = await cli(args, ENV);
-  if (r.code !== 0) throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, ENV));
 }
 
 /** GET /customer/1 on our test server at `port` (see getCustomer). */
