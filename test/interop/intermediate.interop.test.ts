@@ -267,7 +267,8 @@ http {
       // pavel's refusals in the handshake since the revocation, not whichever refusal came last (an earlier
       // test's call without a certificate). A request that raced the CRL's reload is admitted and then cut
       // off (revoked-connection-closed), with no refusal logged: poll until a handshake was refused.
-      const refusals = () => eventsNamed(serve, 'tls-refused', before).filter((e) => e.subject === 'CN=pavel');
+      const refusals = () =>
+        eventsNamed(serve, 'tls-refused', before).filter((e) => e.subject === 'CN=pavel');
       await within(
         10_000,
         'serve refuses pavel in the handshake',
