@@ -53,9 +53,10 @@ export function httpsClientArgs(url: string, ssl: Record<string, string>): strin
 }
 
 /**
- * Runs keytool commands in as few JVMs as possible: one, plus one more after each command that fails (keytool
- * ends a failure with System.exit, so put the commands expected to fail last). Each result is what that command
- * would have given as its own process: exit code, stdout, stderr.
+ * Runs keytool commands in as few JVMs as possible: one on Java 17, where KeytoolBatch refuses keytool's
+ * System.exit after a failure; on a later Java, which cannot refuse it, one more after each command that fails
+ * (so put the commands expected to fail last). Each result is what that command would have given as its own
+ * process: exit code, stdout, stderr.
  * @param named - name → the arguments after `keytool`; run in this order
  * @returns name → result
  */

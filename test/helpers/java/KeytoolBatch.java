@@ -3,13 +3,17 @@
 // is run by keytool's own entry point, sun.security.tools.keytool.Main (what the `keytool` launcher runs; its
 // state is all per run), with System.out and System.err captured. For each command one line is printed:
 //   <exit code> TAB <stdout, base64> TAB <stderr, base64>
-// keytool ends a failed command with System.exit(1): a shutdown hook then prints that command's line, and the
-// caller starts a new batch with the commands after it.
+// keytool ends a failed command with System.exit(1). Where a SecurityManager can still be set (Java 17), one
+// that refuses that exit prints the command's line at the moment of the exit, with what it had printed until
+// then (what the keytool process would have printed: its cleanup after the exit call is not captured), and
+// the batch goes on. Where it cannot (Java 18 and later refuse it), the exit ends the JVM: a shutdown hook
+// prints that command's line, and the caller starts a new batch with the commands after it.
 // Needs --add-exports java.base/sun.security.tools.keytool=ALL-UNNAMED.
 import java.io.*;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
+import java.security.Permission;
 import java.util.Base64;
 
 public class KeytoolBatch {
@@ -26,10 +30,39 @@ public class KeytoolBatch {
         err = null;
     }
 
+    /** What a refused System.exit throws: the command ended with `status`, already reported. */
+    static final class Exited extends SecurityException {
+        Exited(int status) {
+            super("System.exit(" + status + ")");
+        }
+    }
+
+    @SuppressWarnings("removal")
+    static void trapExits() {
+        try {
+            System.setSecurityManager(new SecurityManager() {
+                @Override
+                public void checkPermission(Permission p) {}
+
+                @Override
+                public void checkPermission(Permission p, Object context) {}
+
+                @Override
+                public void checkExit(int status) {
+                    report(status);
+                    throw new Exited(status);
+                }
+            });
+        } catch (UnsupportedOperationException e) {
+            // no SecurityManager in this Java: each failure ends the JVM (see above)
+        }
+    }
+
     public static void main(String[] a) throws Exception {
         Method keytool = Class.forName("sun.security.tools.keytool.Main").getMethod("main", String[].class);
         PrintStream realErr = System.err;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> report(1)));
+        trapExits();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         // A command that asks a question reads an empty stdin, as a keytool without a terminal would, not the batch.
         System.setIn(new ByteArrayInputStream(new byte[0]));
@@ -45,9 +78,11 @@ public class KeytoolBatch {
             try {
                 keytool.invoke(null, (Object) line.split("\t", -1));
             } catch (InvocationTargetException e) {
-                // keytool itself catches what a command throws; anything here escaped it.
-                e.getCause().printStackTrace(System.err);
-                status = 70;
+                // keytool itself catches what a command throws; anything else here escaped it.
+                if (!(e.getCause() instanceof Exited)) {
+                    e.getCause().printStackTrace(System.err);
+                    status = 70;
+                }
             } finally {
                 System.setOut(realOut);
                 System.setErr(realErr);
