@@ -7,7 +7,8 @@
  *   key generation (keys.test.ts does, with fresh keys). Without them a dozen files each spent seconds on
  *   their own RSA-3072 and RSA-4096 keys;
  * - the Java programs the interop tests run, compiled once: `java File.java` compiles the source at every
- *   start, which costs more than the program itself;
+ *   start, which costs more than the program itself; and the Tomcat recipe of docs/recipes/tomcat, compiled
+ *   against the installed Tomcat (a javac start is about three CPU-seconds);
  * - the Go programs of test/helpers/go, built once (`go run` builds at every start), with Go's own build
  *   cache kept beside them;
  * - (not cached) one temporary PostgreSQL server for the run, in which each test file of the database store
@@ -40,6 +41,11 @@ export interface Fixtures {
   keysFile: string;
   /** The compiled test/helpers/java programs, or undefined when there is no javac (their suites skip). */
   javaClasses?: string;
+  /**
+   * docs/recipes/tomcat compiled against {@link TOMCAT_HOME}: the folder of its classes, or javac's error when
+   * it does not compile (that fails the Tomcat test, not the run); undefined without javac or Tomcat.
+   */
+  tomcatRecipe?: { classes: string } | { error: string };
   /** The folder of the built test/helpers/go programs, or undefined when there is no go (their suites skip). */
   goPrograms?: string;
 }
@@ -53,6 +59,9 @@ declare module 'vitest' {
 const HERE = import.meta.dirname;
 const JAVA_SOURCES = path.join(HERE, 'helpers/java');
 const GO_SOURCES = path.join(HERE, 'helpers/go');
+/** Debian's tomcat10: the Tomcat the interop tests run. */
+const TOMCAT_HOME = '/usr/share/tomcat10';
+const TOMCAT_RECIPE = path.join(HERE, '../docs/recipes/tomcat');
 
 const run = promisify(execFile);
 
@@ -94,6 +103,34 @@ async function compileJava(): Promise<string | undefined> {
   });
 }
 
+async function compileTomcatRecipe(): Promise<Fixtures['tomcatRecipe']> {
+  const lib = path.join(TOMCAT_HOME, 'lib');
+  const version = await run('javac', ['-version']).catch(() => undefined);
+  if (!version || !fs.existsSync(lib)) return undefined;
+  const sources = fs
+    .readdirSync(TOMCAT_RECIPE)
+    .filter((f) => f.endsWith('.java'))
+    .sort();
+  // Tomcat's jars by name and size: a new Tomcat package compiles the recipe anew.
+  const jars = fs
+    .readdirSync(lib)
+    .sort()
+    .map((f) => `${f} ${fs.statSync(path.join(lib, f)).size}`);
+  const dir = path.join(
+    CACHE,
+    `tomcat-recipe-${hash(version.stdout + version.stderr, ...jars, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(TOMCAT_RECIPE, f))]))}`,
+  );
+  try {
+    const classes = await cached(dir, async (tmp) => {
+      await run('javac', ['-cp', `${lib}/*`, '-d', tmp, ...sources.map((f) => path.join(TOMCAT_RECIPE, f))]);
+    });
+    return { classes };
+  } catch (e) {
+    const { stderr, message } = e as { stderr?: string; message: string };
+    return { error: stderr || message };
+  }
+}
+
 async function buildGo(): Promise<string | undefined> {
   const version = await run('go', ['version']).catch(() => undefined);
   if (!version) return undefined;
@@ -118,13 +155,14 @@ async function buildGo(): Promise<string | undefined> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [keysFile, javaClasses, goPrograms, postgres] = await Promise.all([
+  const [keysFile, javaClasses, tomcatRecipe, goPrograms, postgres] = await Promise.all([
     makeKeys(),
     compileJava(),
+    compileTomcatRecipe(),
     buildGo(),
     startPostgres({ fast: true }),
   ]);
-  project.provide('fixtures', { keysFile, javaClasses, goPrograms });
+  project.provide('fixtures', { keysFile, javaClasses, tomcatRecipe, goPrograms });
   project.provide('postgres', postgres);
   return async () => {
     if (postgres) await stopPostgres(postgres);

@@ -3,6 +3,8 @@
  * test/global-setup.ts, and keytool, whose commands run many to a JVM ({@link keytoolBatch}): a JVM start
  * costs far more than most Java checks once it runs (docs/performance.md, "The test suite").
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { inject } from 'vitest';
 import { type RunResult, run } from './tools.js';
 
@@ -17,6 +19,41 @@ export function javaClasses(): string {
   const dir = inject('fixtures').javaClasses;
   if (!dir) throw new Error('the Java test programs were not compiled: no javac when the run started');
   return dir;
+}
+
+/**
+ * The folder of docs/recipes/tomcat's classes, compiled against the installed Tomcat by test/global-setup.ts
+ * (throws javac's error when the recipe did not compile, or when there was no javac or Tomcat at the start).
+ */
+export function tomcatRecipeClasses(): string {
+  const recipe = inject('fixtures').tomcatRecipe;
+  if (!recipe)
+    throw new Error('docs/recipes/tomcat was not compiled: no javac or no Tomcat when the run started');
+  if ('error' in recipe)
+    throw new Error(`docs/recipes/tomcat does not compile against Tomcat:\n${recipe.error}`);
+  return recipe.classes;
+}
+
+/**
+ * The smallest Tomcat-wide configuration of a temporary CATALINA_BASE (`conf/web.xml`, `conf/context.xml`):
+ * the default servlet only (no JSP engine to start) and no jar scanning (nothing the tests deploy has TLDs,
+ * web fragments or annotations). Debian's versions of both cost about a CPU-second of Tomcat's start.
+ * @param base - the CATALINA_BASE folder (conf/ is made when missing)
+ */
+export function writeTomcatDefaults(base: string): void {
+  fs.mkdirSync(path.join(base, 'conf'), { recursive: true });
+  fs.writeFileSync(
+    path.join(base, 'conf/web.xml'),
+    `<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
+  <servlet><servlet-name>default</servlet-name><servlet-class>org.apache.catalina.servlets.DefaultServlet</servlet-class></servlet>
+  <servlet-mapping><servlet-name>default</servlet-name><url-pattern>/</url-pattern></servlet-mapping>
+</web-app>
+`,
+  );
+  fs.writeFileSync(
+    path.join(base, 'conf/context.xml'),
+    '<Context><JarScanner scanClassPath="false" scanManifest="false"/></Context>\n',
+  );
 }
 
 /**

@@ -10,15 +10,16 @@
  * line starts the server (HAProxy, Node, Go), that line. nginx's and Tomcat's parts are pieces of a bigger
  * configuration: they are included, unchanged, in the smallest main configuration that holds them (nginx:
  * `include` in http {}; Tomcat: the connector and realm in server.xml, the line appended to a copy of
- * Debian's catalina.properties, the web.xml fragment in a ROOT application).
+ * Debian's catalina.properties, the web.xml fragment in a ROOT application, and Tomcat-wide defaults that
+ * start no JSP engine and scan no jars, which the snippet does not touch).
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
 import { CUSTOMER_1, curl } from '../e2e/helpers.js';
 import { makeCa } from '../helpers/ca-setup.js';
-import { SHORT_LIVED_JVM } from '../helpers/java.js';
+import { SHORT_LIVED_JVM, writeTomcatDefaults } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
 import {
   customerUpstream,
@@ -154,7 +155,7 @@ describeWithTools(['curl', 'nginx', 'haproxy', 'go', 'java'], 'server snippets r
         path.join(base, 'conf/catalina.properties'),
         readFileSync('/etc/tomcat10/catalina.properties', 'utf8') + part('catalina.properties'),
       );
-      copyFileSync('/etc/tomcat10/web.xml', path.join(base, 'conf/web.xml'));
+      writeTomcatDefaults(base);
       writeFileSync(path.join(base, 'conf/mtls-users.xml'), part('mtls-users.xml'));
       writeFileSync(
         path.join(base, 'webapps/ROOT/WEB-INF/web.xml'),

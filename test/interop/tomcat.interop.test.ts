@@ -10,13 +10,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { tomcatRecipeClasses, writeTomcatDefaults } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { freePort, waitForPort } from '../helpers/ports.js';
 import { curlAs } from '../helpers/publish.js';
-import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
+import { describeWithTools, inCi, tempDir } from '../helpers/tools.js';
 
 const CATALINA_HOME = '/usr/share/tomcat10';
-const LISTENER = path.resolve(import.meta.dirname, '../../docs/recipes/tomcat/CrlReloadListener.java');
 const env = { MTLS_CA_PASSWORD: 'ca-password', MTLS_CA_STORE_PASSWORD: 'store-pw' };
 
 const NAME = 'Tomcat 10 with certificateRevocationListFile and the reload listener';
@@ -48,25 +48,14 @@ function suite(): void {
 
     for (const d of ['conf', 'lib', 'logs', 'temp', 'work', 'webapps/ROOT'])
       fs.mkdirSync(path.join(base, d), { recursive: true });
-    runOk('javac', ['-cp', `${CATALINA_HOME}/lib/*`, '-d', path.join(base, 'lib'), LISTENER]);
+    // The recipe as compiled against this Tomcat once per run by the global setup, as a user's build would.
+    fs.cpSync(tomcatRecipeClasses(), path.join(base, 'lib'), { recursive: true });
     fs.copyFileSync(
       path.join(CATALINA_HOME, 'etc/catalina.properties'),
       path.join(base, 'conf/catalina.properties'),
     );
     fs.writeFileSync(path.join(base, 'webapps/ROOT/hello.txt'), 'hello\n');
-    fs.writeFileSync(
-      path.join(base, 'conf/web.xml'),
-      `<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
-  <servlet><servlet-name>default</servlet-name><servlet-class>org.apache.catalina.servlets.DefaultServlet</servlet-class></servlet>
-  <servlet-mapping><servlet-name>default</servlet-name><url-pattern>/</url-pattern></servlet-mapping>
-</web-app>
-`,
-    );
-    // No jar scanning: nothing here has TLDs or annotations, and scanning Tomcat's own jars costs seconds.
-    fs.writeFileSync(
-      path.join(base, 'conf/context.xml'),
-      '<Context><JarScanner scanClassPath="false" scanManifest="false"/></Context>\n',
-    );
+    writeTomcatDefaults(base);
     port = await freePort();
     const password = env.MTLS_CA_STORE_PASSWORD;
     fs.writeFileSync(
