@@ -15,7 +15,7 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cli, cliProcess } from '../helpers/cli.js';
-import { httpsClientArgs } from '../helpers/java.js';
+import { type HttpsClientResult, httpsClientBatch } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
@@ -25,7 +25,6 @@ import {
   clientP12,
   createCaWithCli,
   curl,
-  type ExecResult,
   eventLines,
   exec,
   issueExpiredClient,
@@ -370,16 +369,14 @@ describeWithTools(['javac'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE
   const D = path.join(root, 'java');
   const servers = serverPool();
   let server: ServeProcess;
+  let java: Record<'pavel' | 'pavelTrustP12' | 'anna' | 'mallory' | 'noKeyStore', HttpsClientResult>;
 
-  beforeAll(async () => {
-    copyOfCa(D);
-    server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
-      cwd: root,
-    });
-  });
-
-  /** `java HttpsClient <url>` with the stores as -Djavax.net.ssl.* properties, as Spring Boot sets them. */
-  function java(opts: { trustStore: string; trustStoreType: string; client?: string }): Promise<ExecResult> {
+  /** The stores as javax.net.ssl.* settings (without the prefix), as Spring Boot sets them. */
+  function ssl(opts: {
+    trustStore: string;
+    trustStoreType: string;
+    client?: string;
+  }): Record<string, string> {
     const props: Record<string, string> = {
       trustStore: opts.trustStore,
       trustStorePassword: readPass(opts.trustStore),
@@ -389,29 +386,52 @@ describeWithTools(['javac'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE
       const { file, password } = clientP12(D, opts.client);
       Object.assign(props, { keyStore: file, keyStorePassword: password, keyStoreType: 'PKCS12' });
     }
-    return exec('java', httpsClientArgs(`${server.url}/customer/1`, props), { timeoutMs: 60_000 });
+    return props;
   }
 
-  const jks = () => path.join(D, 'server', 'trustStore.jks');
-
-  test('trustStore.jks + client_pavel.p12 (compat) → 200 and the tutorial’s JSON', async () => {
-    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'pavel' });
-    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  // One JVM for the five clients (a JVM start is about a second of CPU): pavel's case, the README's, goes
+  // through -Djavax.net.ssl.* properties and the default SSLContext; the others are about store formats and
+  // the server's answers, and each gets an SSLContext of its own made by the same JSSE code from its stores.
+  beforeAll(async () => {
+    copyOfCa(D);
+    server = await servers.start(['serve', '--dir', D, '--listen', '127.0.0.1', '--port', '0'], {
+      cwd: root,
+    });
+    const jks = path.join(D, 'server', 'trustStore.jks');
+    const url = `${server.url}/customer/1`;
+    java = await httpsClientBatch(
+      {
+        pavel: { url, ssl: ssl({ trustStore: jks, trustStoreType: 'JKS', client: 'pavel' }) },
+        pavelTrustP12: {
+          url,
+          ssl: ssl({
+            trustStore: path.join(D, 'server', 'trustStore.p12'),
+            trustStoreType: 'PKCS12',
+            client: 'pavel',
+          }),
+        },
+        anna: { url, ssl: ssl({ trustStore: jks, trustStoreType: 'JKS', client: 'anna' }) },
+        mallory: { url, ssl: ssl({ trustStore: jks, trustStoreType: 'JKS', client: 'mallory' }) },
+        noKeyStore: { url, ssl: ssl({ trustStore: jks, trustStoreType: 'JKS' }) },
+      },
+      'pavel',
+    );
   });
 
-  test('trustStore.p12 works as the trust store too', async () => {
-    const trustStore = path.join(D, 'server', 'trustStore.p12');
-    const r = await java({ trustStore, trustStoreType: 'PKCS12', client: 'pavel' });
-    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  test('trustStore.jks + client_pavel.p12 (compat) by -Djavax.net.ssl.* → 200 and the tutorial’s JSON', () => {
+    expect(java.pavel).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
   });
 
-  test('a --p12-profile modern bundle (AES-256, HMAC-SHA256 MAC) → 200', async () => {
-    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'anna' });
-    expect(r).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  test('trustStore.p12 works as the trust store too', () => {
+    expect(java.pavelTrustP12).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
   });
 
-  test('client_mallory.p12 (no role) → 403 access denied', async () => {
-    const r = await java({ trustStore: jks(), trustStoreType: 'JKS', client: 'mallory' });
+  test('a --p12-profile modern bundle (AES-256, HMAC-SHA256 MAC) → 200', () => {
+    expect(java.anna).toEqual({ exit: 0, stdout: `200\n${CUSTOMER_1}`, stderr: '' });
+  });
+
+  test('client_mallory.p12 (no role) → 403 access denied', () => {
+    const r = java.mallory;
     expect(r.exit).toBe(0);
     const [status, body] = r.stdout.split('\n');
     expect(status).toBe('403');
@@ -419,7 +439,7 @@ describeWithTools(['javac'], 'mtls-ca serve with the CLI’s files (Java 17 JSSE
   });
 
   test('no key store: the handshake is refused (need) and the server logs NO_CERTIFICATE', async () => {
-    const r = await java({ trustStore: jks(), trustStoreType: 'JKS' });
+    const r = java.noKeyStore;
     expect(r.exit).toBe(3);
     expect(r.stderr).toMatch(/^javax\.net\.ssl\.SSL(Handshake)?Exception|^java\.net\.SocketException/);
     await within(5_000, 'tls-refused', () => eventLines(server.stdout(), 'tls-refused').length > 0);

@@ -1,8 +1,10 @@
 /**
  * Java for the interop tests: the programs of test/helpers/java, compiled once per run by
- * test/global-setup.ts, and keytool, whose commands run many to a JVM ({@link keytoolBatch}): a JVM start
- * costs far more than most Java checks once it runs (docs/performance.md, "The test suite").
+ * test/global-setup.ts, and keytool, whose commands run many to a JVM ({@link keytoolBatch}), as HTTPS
+ * clients do ({@link httpsClientBatch}): a JVM start costs far more than most Java checks once it runs
+ * (docs/performance.md, "The test suite").
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -79,14 +81,66 @@ export function javaProgram(
   return [...SHORT_LIVED_JVM, ...defines, '-cp', javaClasses(), program, ...args];
 }
 
+/** What HttpsClient answered one GET: exit 0 and `<status>\n<body>` on stdout, or exit 3 and the error. */
+export interface HttpsClientResult {
+  exit: number;
+  stdout: string;
+  stderr: string;
+}
+
 /**
- * `java` arguments for HttpsClient: a GET of `url` by HttpsURLConnection, configured only through the standard
- * javax.net.ssl.* system properties, as a Spring Boot or plain Java client is.
- * @param ssl - the properties without their `javax.net.ssl.` prefix: trustStore, keyStorePassword, …
+ * GETs by HttpsClient, all in one JVM (`HttpsClient --batch`): the case named `viaProperties` is configured
+ * only through javax.net.ssl.* system properties of the JVM and its default SSLContext, as a Spring Boot or
+ * plain Java client is; every other case gets an SSLContext of its own, built from its settings the way JSSE
+ * builds the default one, so its key store and trust store are read by the same JSSE code.
+ * Asynchronous: the server may run in this process and must keep answering while java runs.
+ * @param cases - name → the URL and its settings without their `javax.net.ssl.` prefix (keyStore, …)
+ * @param viaProperties - the case whose settings become system properties
+ * @returns name → what `java -Djavax.net.ssl.… HttpsClient <url>` would have given with that case's settings
  */
-export function httpsClientArgs(url: string, ssl: Record<string, string>): string[] {
-  const properties = Object.fromEntries(Object.entries(ssl).map(([k, v]) => [`javax.net.ssl.${k}`, v]));
-  return javaProgram('HttpsClient', [url], properties);
+export function httpsClientBatch<K extends string>(
+  cases: Record<K, { url: string; ssl: Record<string, string> }>,
+  viaProperties: NoInfer<K>,
+): Promise<Record<K, HttpsClientResult>> {
+  const names = Object.keys(cases) as K[];
+  const lines = names.map((n) => {
+    const { url, ssl } = cases[n];
+    const fields = n === viaProperties ? ['default'] : Object.entries(ssl).map(([k, v]) => `${k}=${v}`);
+    for (const f of [url, ...fields])
+      if (/[\t\n\r]/.test(f)) throw new Error(`httpsClientBatch: a tab or newline in ${JSON.stringify(f)}`);
+    return [url, ...fields].join('\t');
+  });
+  const properties = Object.fromEntries(
+    Object.entries(cases[viaProperties].ssl).map(([k, v]) => [`javax.net.ssl.${k}`, v]),
+  );
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'java',
+      javaProgram('HttpsClient', ['--batch'], properties),
+      { encoding: 'utf8', timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const answers = stdout.split('\n').filter((l) => /^\d+\t/.test(l));
+        if (error || answers.length !== names.length) {
+          reject(
+            new Error(
+              `HttpsClient --batch answered ${answers.length} of ${names.length}:\n${stderr}${stdout}`,
+            ),
+          );
+          return;
+        }
+        const decode = (b: string) => Buffer.from(b, 'base64').toString('utf8');
+        resolve(
+          Object.fromEntries(
+            answers.map((a, i) => {
+              const [exit, out, err] = a.split('\t');
+              return [names[i], { exit: Number(exit), stdout: decode(out!), stderr: decode(err!) }];
+            }),
+          ) as Record<K, HttpsClientResult>,
+        );
+      },
+    );
+    child.stdin!.end(`${lines.join('\n')}\n`);
+  });
 }
 
 /**
