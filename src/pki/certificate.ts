@@ -109,6 +109,7 @@ export class Certificate {
   readonly extensions: Extension[];
   readonly signature: Buffer;
   #x509?: crypto.X509Certificate;
+  #publicKey?: KeyObject;
 
   /**
    * @param input - DER bytes
@@ -171,8 +172,10 @@ export class Certificate {
     return this.#x509;
   }
 
+  /** Parsed once: a CA's key checks every certificate of a list, a CRL and the audit log. */
   get publicKey(): KeyObject {
-    return crypto.createPublicKey({ key: this.spki, format: 'der', type: 'spki' });
+    this.#publicKey ??= crypto.createPublicKey({ key: this.spki, format: 'der', type: 'spki' });
+    return this.#publicKey;
   }
 
   get subjectName(): string {
