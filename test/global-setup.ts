@@ -11,10 +11,13 @@
  *   against the installed Tomcat (a javac start is about three CPU-seconds);
  * - the Go programs of test/helpers/go, built once (`go run` builds at every start), with Go's own build
  *   cache kept beside them;
+ * - test/helpers/kill-at.c, the library the crash-safety tests preload to kill the binary at one call,
+ *   compiled once;
  * - (not cached) one temporary PostgreSQL server for the run, in which each test file of the database store
  *   makes its own database (test/helpers/postgres-server.ts); stopped and removed at the end.
  *
- * A test file reaches them through test/helpers/fixtures.ts, test/helpers/java.ts and test/helpers/go.ts;
+ * A test file reaches them through test/helpers/fixtures.ts, test/helpers/java.ts, test/helpers/go.ts and
+ * test/helpers/strace.ts;
  * what they save and how to undo them is in docs/performance.md ("The test suite").
  */
 import { execFile } from 'node:child_process';
@@ -48,6 +51,8 @@ export interface Fixtures {
   tomcatRecipe?: { classes: string } | { error: string };
   /** The folder of the built test/helpers/go programs, or undefined when there is no go (their suites skip). */
   goPrograms?: string;
+  /** test/helpers/kill-at.c compiled, or undefined when there is no cc (the crash-safety suites skip). */
+  killAt?: string;
 }
 
 declare module 'vitest' {
@@ -62,6 +67,7 @@ const GO_SOURCES = path.join(HERE, 'helpers/go');
 /** Debian's tomcat10: the Tomcat the interop tests run. */
 const TOMCAT_HOME = '/usr/share/tomcat10';
 const TOMCAT_RECIPE = path.join(HERE, '../docs/recipes/tomcat');
+const KILL_AT_SOURCE = path.join(HERE, 'helpers/kill-at.c');
 
 const run = promisify(execFile);
 
@@ -154,15 +160,35 @@ async function buildGo(): Promise<string | undefined> {
   });
 }
 
+async function compileKillAt(): Promise<string | undefined> {
+  const version = await run('cc', ['--version']).catch(() => undefined);
+  if (!version) return undefined;
+  const dir = path.join(CACHE, `kill-at-${hash(version.stdout, fs.readFileSync(KILL_AT_SOURCE))}`);
+  await cached(dir, async (tmp) => {
+    await run('cc', [
+      '-O2',
+      '-Wall',
+      '-shared',
+      '-fPIC',
+      '-o',
+      path.join(tmp, 'kill-at.so'),
+      KILL_AT_SOURCE,
+      '-ldl',
+    ]);
+  });
+  return path.join(dir, 'kill-at.so');
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [keysFile, javaClasses, tomcatRecipe, goPrograms, postgres] = await Promise.all([
+  const [keysFile, javaClasses, tomcatRecipe, goPrograms, killAt, postgres] = await Promise.all([
     makeKeys(),
     compileJava(),
     compileTomcatRecipe(),
     buildGo(),
+    compileKillAt(),
     startPostgres({ fast: true }),
   ]);
-  project.provide('fixtures', { keysFile, javaClasses, tomcatRecipe, goPrograms });
+  project.provide('fixtures', { keysFile, javaClasses, tomcatRecipe, goPrograms, killAt });
   project.provide('postgres', postgres);
   return async () => {
     if (postgres) await stopPostgres(postgres);

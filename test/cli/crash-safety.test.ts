@@ -1,15 +1,17 @@
 /**
- * A command killed at any point leaves what the next command repairs (src/store/commit.ts): the real binary,
- * run under strace, gets SIGKILL at one system call (write, pwrite64, fsync, fchmod, rename, link, unlink)
- * while it holds the lock; then what every next command does first (take the lock, recover) runs, and the directory
- * must be either exactly as before (rolled back) or in the shape an uninterrupted run leaves (rolled
- * forward), sound by every rule of caProblems — no certificate on disk unknown to the inventory, inventory,
- * CRL and audit log in agreement, the audit log whole against its head, no temp file or private key left —
- * and a next issue-client and list must succeed.
+ * A command killed at any point leaves what the next command repairs (src/store/commit.ts): the real binary
+ * gets SIGKILL at one system call (write, pwrite64, fsync, fchmod, rename, link, unlink) while it holds the
+ * lock, before the call is made, from test/helpers/kill-at.c, a library preloaded into it that counts the calls
+ * of their libc wrappers as the trace below counts them (strace, which stopped the process at every system
+ * call, cost a third of each run); then what every next command does first (take the lock, recover) runs, and
+ * the directory must be either exactly as before (rolled back) or in the shape an uninterrupted run leaves
+ * (rolled forward), sound by every rule of caProblems — no certificate on disk unknown to the inventory,
+ * inventory, CRL and audit log in agreement, the audit log whole against its head, no temp file or private key
+ * left — and a next issue-client and list must succeed.
  *
- * What is covered, and why it is enough: each command is traced once without injection, and every call it
- * makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp files,
- * which the main thread's temp writes already cover; before the lock nothing is changed). The points are
+ * What is covered, and why it is enough: each command is traced once by strace without injection, and every
+ * call it makes on the main thread while holding the lock is a kill point (the pool threads only fsync temp
+ * files, which the main thread's temp writes already cover; before the lock nothing is changed). The points are
  * classed by protocol step — intent, temp files, commit record, commit (its rename), moves, file renames and
  * their backups, removed files, inventory, audit log, folder fsyncs, clean-up — and the first and the last call
  * of every run of one step are killed at: every boundary between steps, from both sides. Within one step the
@@ -19,8 +21,10 @@
  * holds; fsync matters only when the machine stops), unless a call that changes a file comes between — the
  * trace follows those too (mkdir, a file created or truncated, …) — so such points are killed at once, at the
  * later call, and count for both steps. Every kill is checked to have stopped the very call the trace found
- * there. The test asserts that every step of every command was hit (killed at, or at a call that leaves the
- * same files) and that each command was seen both rolled back and rolled forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
+ * there: the library writes down the call it kills at (its name and files), and a call it did not count would
+ * move the kill to another call and fail that check. The test asserts that every step of every command was hit
+ * (killed at, or at a call that leaves the same files) and that each command was seen both rolled back and
+ * rolled forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
  * commands find there is the same at each such point: they are checked at the first.
  *
  * The commands that replace or move the CA itself (init --force, import --force, ca rotate, root export) are

@@ -15,7 +15,7 @@ import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
 export const env = { MTLS_CA_PASSWORD: 'pw-ca-crash', MTLS_CA_STORE_PASSWORD: 'pw-store' };
-/** strace'd processes at once: one per core of the CI machine. */
+/** Killed processes at once: one per core of the CI machine. */
 const PARALLEL = 2;
 
 /**
@@ -157,8 +157,10 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
  */
 export function describeKilledCommands(title: string, commands: KilledCommand[]): void {
   const needsSource = commands.some((c) => c.args.includes('SOURCE'));
-  // strace injects the kills; openssl makes the CA that import --force brings in
-  describeWithTools(needsSource ? ['strace', 'openssl'] : ['strace'], title, () => {
+  // strace traces each command once; cc compiled the library that kills it (test/global-setup.ts); openssl
+  // makes the CA that import --force brings in
+  const tools = ['strace', 'cc', ...(needsSource ? ['openssl'] : [])];
+  describeWithTools(tools, title, () => {
     const root = tempDir();
     const template = path.join(root, 'template');
     let skip: string | undefined;

@@ -1,6 +1,7 @@
 /**
  * strace for the crash-safety tests: trace which system calls the real binary makes, and run it again with a
- * fault injected at one of them — SIGKILL (a crash at exactly that point) or an errno (a full disk).
+ * fault injected at one of them — SIGKILL (a crash at exactly that point) or an errno (a full disk). The kills
+ * of crash-safety's many points come from a preloaded library instead ({@link killInjected}), counted the same.
  *
  * How strace 6 counts: `-e inject=SYSCALL:…:when=N` fires at the N-th call of SYSCALL *per thread*, so in a
  * process with libuv's pool threads it fires at whichever thread first makes its N-th call; with `-P PATH` it
@@ -11,6 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inject } from 'vitest';
 import { BIN, baseEnv } from './cli.js';
 
 /**
@@ -189,45 +191,54 @@ export function runInjected(
   );
 }
 
+/** The compiled test/helpers/kill-at.c (throws when there was no cc at the start). */
+function killAtLibrary(): string {
+  const library = inject('fixtures').killAt;
+  if (!library) throw new Error('test/helpers/kill-at.c was not compiled: no cc when the run started');
+  return library;
+}
+
 /**
- * Runs `node bin/mtls-ca.js …args` under strace, killed (SIGKILL) as `injection` says, and reports the call the
- * kill stopped: the injected system call is traced (with `-y`, and `-P` as the injection has it), and the call
- * that never returned (`= ?`) at its `when`-th place in its thread is the one the injection fired at. Tracing
- * no other call keeps the log small; the tracee stops at every call all the same (strace 6.1 delivers no
- * injected signal under `--seccomp-bpf`, which would spare those stops).
+ * Runs `node bin/mtls-ca.js …args` killed (SIGKILL) as `injection` says, and reports the call the kill stopped.
+ * The kill comes from test/helpers/kill-at.c, preloaded: it counts the libc calls of the injected system call
+ * as {@link injectionAt} does (those on the injection's path over all threads, else each thread's own) and, at
+ * the `when`-th, writes the call down (its file as /proc/self/fd shows it, as strace's `-y` does) and kills
+ * the process before making it. Unlike strace, which stops the process at every system call of every thread
+ * (strace 6.1 delivers no injected signal under `--seccomp-bpf`), it costs the run next to nothing. A call the
+ * library does not see (one made without the libc wrapper) shifts its count: the reported call is then not the
+ * one the trace found there, which the caller checks.
  */
 export async function killInjected(
   args: string[],
   env: Record<string, string>,
   injection: Injection & { action: 'kill' },
 ): Promise<ProcessResult & { killedAt: TraceEvent | undefined }> {
-  const { result, trace } = await traced(
-    [
-      ...(injection.path ? ['-P', injection.path] : []),
-      '-e',
-      `trace=${injection.syscall}`,
-      '-e',
-      `inject=${injection.syscall}:signal=KILL:when=${injection.when}`,
-    ],
-    args,
-    env,
-  );
-  return { ...result, killedAt: killedCall(trace, injection.when) };
-}
-
-/** In the trace of one system call: the `when`-th call of a thread that never returned (`= ?`). */
-function killedCall(text: string, when: number): TraceEvent | undefined {
-  const events = parseTrace(text);
-  const unreturned = new Set<number>(); // threads whose last traced call has no result
-  for (const line of text.split('\n')) {
-    const m = /^(\d+) +.*= \?$/.exec(line);
-    if (m) unreturned.add(Number(m[1]));
+  const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-ca-kill-at-')), 'killed');
+  try {
+    const result = await runProcess(
+      process.execPath,
+      [BIN, ...args],
+      baseEnv({
+        ...env,
+        LD_PRELOAD: killAtLibrary(),
+        KILL_AT_SYSCALL: injection.syscall,
+        KILL_AT_WHEN: String(injection.when),
+        KILL_AT_REPORT: report,
+        ...(injection.path ? { KILL_AT_PATH: injection.path } : {}),
+      }),
+    );
+    // the call's name, the thread and its paths, one a line
+    const [syscall, tid, ...paths] = fs.existsSync(report)
+      ? fs.readFileSync(report, 'utf8').split('\n').slice(0, -1)
+      : [];
+    const killedAt =
+      syscall !== undefined
+        ? { seq: -1, tid: Number(tid), syscall: syscall as InjectedSyscall, paths }
+        : undefined;
+    return { ...result, killedAt };
+  } finally {
+    fs.rmSync(path.dirname(report), { recursive: true, force: true });
   }
-  const hits = [...unreturned]
-    .map((tid) => events.filter((e) => e.tid === tid))
-    .filter((calls) => calls.length === when)
-    .map((calls) => calls.at(-1)!);
-  return hits.length === 1 ? hits[0] : undefined;
 }
 
 /** Runs the binary with `args` and kills it (SIGKILL) at its first `syscall` on `file`. */
