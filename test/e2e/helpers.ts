@@ -1,7 +1,14 @@
 /**
- * End-to-end helpers: CA directories made by the real `mtls-ca` binary, `mtls-ca serve` / `demo` as child
- * processes (each in its own process group, always stopped), and bounded, asynchronous runs of curl and java.
- * Nothing here builds a certificate in-process except {@link issueExpiredClient}, which the CLI cannot make.
+ * End-to-end helpers: the real binary's `mtls-ca serve` / `demo` as child processes (each in its own process
+ * group, always stopped), CA directories and the commands run beside a server through the CLI's `main()` in
+ * this process, and bounded, asynchronous runs of curl and java. Nothing here builds a certificate outside the
+ * CLI except {@link issueExpiredClient}, which the CLI cannot make.
+ *
+ * The commands that set up or change a CA directory (init, issue-client, revoke, crl, audit verify) run
+ * in-process: what these files test is the server process and the clients, which see the same files whoever
+ * wrote them, and a Node start costs about half a CPU second per command. The binary's own init, issue-client
+ * and revoke, as processes racing each other, are tested in test/cli/concurrency.test.ts and
+ * test/cli/lifecycle.test.ts.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +17,7 @@ import { afterAll } from 'vitest';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
-import { BIN, baseEnv, cliProcess } from '../helpers/cli.js';
+import { BIN, baseEnv, cli, exitedZero } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { faketimeEnv } from '../helpers/tools.js';
 
@@ -19,25 +26,20 @@ export const CA_PASSWORD = 'e2e-ca-password';
 
 export const CUSTOMER_1 = '{"id":1,"name":"Customer1"}';
 
-/** Runs the real binary and throws with its output unless it exits 0. */
-export async function mtlsCa(args: string[], cwd?: string): Promise<string> {
-  const r = await cliProcess(args, { MTLS_CA_PASSWORD: CA_PASSWORD }, cwd);
-  if (r.code !== 0) {
-    throw new Error(`mtls-ca ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`);
-  }
-  return r.stdout;
+/**
+ * Runs a command through main() in this process with `MTLS_CA_PASSWORD` = {@link CA_PASSWORD}; its stdout,
+ * or throws with its exit code and stderr unless it exits 0.
+ * @param args - the command line after `mtls-ca`; paths absolute (the command runs in this process's cwd)
+ */
+export async function mtlsCa(args: string[]): Promise<string> {
+  return exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD })).stdout;
 }
 
 /**
- * `init --dir dir` (encrypted CA key, generated store passwords), then one `issue-client` per entry.
- * @param clients - extra `issue-client` arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`
+ * `init --dir dir` (encrypted CA key, generated store passwords), then one `issue-client` per entry of its
+ * `clients` (extra arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`), in-process.
  */
-export async function createCaWithCli(dir: string, clients: Record<string, string[]>): Promise<void> {
-  await mtlsCa(['init', '--dir', dir]);
-  for (const [name, args] of Object.entries(clients)) {
-    await mtlsCa(['issue-client', name, '--dir', dir, ...args]);
-  }
-}
+export { makeCa as createCaWithCli } from '../helpers/ca-setup.js';
 
 /** The generated password beside a store (`<file>.pass`, first line). */
 export function readPass(file: string): string {

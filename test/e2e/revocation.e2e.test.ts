@@ -1,7 +1,9 @@
 /**
- * Revocation end to end: the real `mtls-ca serve` process (one process, and `--workers 2`), the real `mtls-ca
- * revoke` / `renew` processes, and real clients — Node's HTTPS client on fresh and keep-alive connections,
- * curl and `openssl s_client`. Revocation takes effect in the running server without a restart.
+ * Revocation end to end: the real `mtls-ca serve` process (one process, and `--workers 2`), `mtls-ca revoke`
+ * / `renew` beside it, and real clients — Node's HTTPS client on fresh and keep-alive connections, curl and
+ * `openssl s_client`. Revocation takes effect in the running server without a restart. The revoke and renew
+ * commands run through main() in this process (see ./helpers.ts): the server, another process, sees only the
+ * files they write, the same whichever process writes them.
  */
 import { once } from 'node:events';
 import { copyFileSync, readFileSync } from 'node:fs';
@@ -105,7 +107,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
       const ms = await within(APPLY_BOUND_MS, 'pavel refused on a new connection', async () => {
         return (await getCustomer(need.url, caFile, pem('pavel'))).status === undefined;
       });
-      console.info(`[crl-e2e] revoke process exited → new connection refused: ${ms.toFixed(0)} ms`);
+      console.info(`[crl-e2e] revoke done → new connection refused: ${ms.toFixed(0)} ms`);
     });
 
     test('a new connection with pavel’s certificate is refused; the log says REVOKED', async () => {
@@ -185,7 +187,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
     const ms = await within(APPLY_BOUND_MS, 'rita’s old certificate refused', async () => {
       return (await getCustomer(need.url, caFile, old)).status === undefined;
     });
-    console.info(`[crl-e2e] renew --revoke-old exited → old certificate refused: ${ms.toFixed(0)} ms`);
+    console.info(`[crl-e2e] renew --revoke-old done → old certificate refused: ${ms.toFixed(0)} ms`);
     const renewed = await curl(`${need.url}/customer/1`, p12('rita'));
     expect([renewed.status, renewed.body]).toEqual([200, CUSTOMER_1]);
     expect(readFileSync(pem('rita').cert, 'utf8')).not.toBe(readFileSync(old.cert, 'utf8'));
@@ -210,7 +212,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
       const rs = await Promise.all([1, 2, 3, 4].map(() => getCustomer(cluster.url, caFile, pem('carl'))));
       return rs.every((r) => r.status === undefined);
     });
-    console.info(`[crl-e2e] revoke exited → refused by 2 workers: ${ms.toFixed(0)} ms`);
+    console.info(`[crl-e2e] revoke done → refused by 2 workers: ${ms.toFixed(0)} ms`);
     const applied = () => eventLines(cluster.stdout(), 'crl-loaded').filter((l) => / revoked=3 /.test(l));
     await within(5_000, 'a crl-loaded line from each worker', () => applied().length >= 2);
     expect(applied()).toHaveLength(2);

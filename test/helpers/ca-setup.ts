@@ -1,8 +1,8 @@
 /**
  * A CA directory for tests about what is done with it (trust stores, snippets, servers), made by main()
- * in-process: the same commands as test/e2e/helpers.ts's createCaWithCli, which spawns the binary for each and
- * is for the files about the binary itself. A Node start costs a quarter of a CPU second and half a second of
- * waiting per command, for the same files.
+ * in-process with the commands a user runs (test/e2e/helpers.ts exports it as createCaWithCli). Spawning the
+ * binary for each would cost a quarter of a CPU second and half a second of waiting per command, for the same
+ * files; the binary's own commands are tested where the process is the point (test/cli/concurrency.test.ts).
  */
 import { CA_PASSWORD } from '../e2e/helpers.js';
 import { cli, exitedZero } from './cli.js';
