@@ -4,9 +4,10 @@
  * `.pass` files, a certificate from another CA, an expired one, a user without a role and an unknown user, in
  * `need` and `want` mode; and a Java 17 JSSE client configured with trustStore.jks and client_<name>.p12.
  *
- * The CA is made once, by the real binary, and each block that changes its directory (users.json, the
- * server's certificate and key) works on a copy of it, as a restored backup would be: every block still gets
- * the very files `init` and `issue-client` wrote, without eight more runs of them.
+ * The CA is made once, by `init` and `issue-client` in the test process (the server process sees only the
+ * files they write), and each block that changes its directory (users.json, the server's certificate and key)
+ * works on a copy of it, as a restored backup would be: every block still gets the very files `init` and
+ * `issue-client` wrote, without eight more runs of them.
  */
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
