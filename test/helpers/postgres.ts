@@ -1,10 +1,15 @@
 /**
  * The suite's PostgreSQL server (postgres-server.ts, started by the global setup) for test files: a fresh
  * database per caller, SQL as the superuser, and a describe block that needs the server.
+ *
+ * The SQL of a test file goes over one connection per database, kept until the file's describe block ends:
+ * each new connection costs the server a backend process of its own (tens of milliseconds of CPU), and a
+ * file that tampers with a database or checks its rows between commands made dozens of them.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, inject, test } from 'vitest';
-import { type PostgresServer, superuserQuery } from './postgres-server.js';
+import type pg from 'pg';
+import { afterAll, describe, inject, test } from 'vitest';
+import type { PostgresServer } from './postgres-server.js';
 import { inCi } from './tools.js';
 
 export * from './postgres-server.js';
@@ -23,8 +28,40 @@ declare module 'vitest' {
 export async function freshDatabase(server = inject('postgres')): Promise<string> {
   if (!server) throw new Error('no PostgreSQL server: see the global setup');
   const name = `t_${randomBytes(6).toString('hex')}`;
-  await superuserQuery(server, `CREATE DATABASE ${name}`);
+  await query(server.url, `CREATE DATABASE ${name}`);
   return server.url.replace(/\/postgres$/, `/${name}`);
+}
+
+/** The connection of each database URL this file has queried (see the module comment). */
+const connections = new Map<string, Promise<pg.Client>>();
+
+/** The kept connection to `url`, opened on first use; one the server closed is forgotten, and opened anew. */
+function connection(url: string): Promise<pg.Client> {
+  let kept = connections.get(url);
+  if (!kept) {
+    kept = (async () => {
+      const { default: pg } = await import('pg');
+      const client = new pg.Client({ connectionString: url });
+      // The server going away (a test that stops it) ends the connection: the next query opens another.
+      const forget = () => {
+        if (connections.get(url) === kept) connections.delete(url);
+      };
+      client.on('error', forget);
+      client.on('end', forget);
+      await client.connect();
+      return client;
+    })();
+    kept.catch(() => connections.delete(url));
+    connections.set(url, kept);
+  }
+  return kept;
+}
+
+/** Closes the kept connections. */
+async function closeConnections(): Promise<void> {
+  const open = [...connections.values()];
+  connections.clear();
+  await Promise.all(open.map((c) => c.then((client) => client.end()).catch(() => {})));
 }
 
 /** Runs SQL on a database (tampering with what mtls-ca wrote), as the superuser. */
@@ -33,14 +70,7 @@ export async function query(
   sql: string,
   values: unknown[] = [],
 ): Promise<Record<string, unknown>[]> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql, values)).rows as Record<string, unknown>[];
-  } finally {
-    await client.end();
-  }
+  return (await (await connection(url)).query(sql, values)).rows as Record<string, unknown>[];
 }
 
 /**
@@ -49,7 +79,12 @@ export async function query(
  */
 export function describeWithPostgres(name: string, fn: () => void): void {
   if (inject('postgres')) {
-    describe(name, fn);
+    describe(name, () => {
+      fn();
+      // Registered last, so run before the block's other afterAll hooks (vitest runs them as a stack): the
+      // connections end before a test's own server stops.
+      afterAll(closeConnections);
+    });
   } else if (inCi) {
     describe(name, () => {
       test('PostgreSQL is installed', () => {
