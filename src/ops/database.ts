@@ -66,34 +66,31 @@ export async function databaseStatus(url: string): Promise<DatabaseStatus> {
     status.certificates = { total: Number(counts.total), revoked: Number(counts.revoked) };
     status.auditLines = Number(counts.audit);
     status.stateVersion = String(counts.state);
-    await client.end();
-    const state = await PostgresState.open(url);
-    try {
-      if (state.isInitialized()) {
-        const ca = state.readCaCertificate();
-        const key = state.readCaKey();
-        status.ca = {
-          subject: ca.subjectName,
-          notAfter: ca.notAfter.toISOString(),
-          ...(key.kind === 'pem' ? { key: 'encrypted' } : { key: 'reference', keyUri: key.uri }),
-        };
-        const cas = state.casInForce();
-        const root = cas.find((c) => c.role === 'root');
-        status.chain = {
-          ...(root
-            ? {
-                root: {
-                  subject: root.certificate.subjectName,
-                  key: state.hasCaKey(root) ? 'held' : 'offline',
-                },
-              }
-            : {}),
-          previous: cas.filter((c) => c.role === 'previous').map((c) => c.certificate.subjectName),
-          retired: state.retiredCas().length,
-        };
-      }
-    } finally {
-      await state.close();
+    // The CA is read over the same connection: a second one is another login, which a remote database
+    // (TLS, a password hash) makes the slowest step of this command.
+    const state = await PostgresState.over(client, url);
+    if (state.isInitialized()) {
+      const ca = state.readCaCertificate();
+      const key = state.readCaKey();
+      status.ca = {
+        subject: ca.subjectName,
+        notAfter: ca.notAfter.toISOString(),
+        ...(key.kind === 'pem' ? { key: 'encrypted' } : { key: 'reference', keyUri: key.uri }),
+      };
+      const cas = state.casInForce();
+      const root = cas.find((c) => c.role === 'root');
+      status.chain = {
+        ...(root
+          ? {
+              root: {
+                subject: root.certificate.subjectName,
+                key: state.hasCaKey(root) ? 'held' : 'offline',
+              },
+            }
+          : {}),
+        previous: cas.filter((c) => c.role === 'previous').map((c) => c.certificate.subjectName),
+        retired: state.retiredCas().length,
+      };
     }
     return status;
   } catch (e) {

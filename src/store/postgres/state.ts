@@ -264,24 +264,35 @@ export class PostgresState implements CaState {
    * @throws MtlsCaError DATABASE_UNAVAILABLE, CA_NOT_INITIALIZED (no tables), UNSUPPORTED (another schema)
    */
   static async open(url: string, o: { create?: boolean } = {}): Promise<PostgresState> {
-    const location = redactUrl(url);
     const client = await connect(url);
     try {
-      if (o.create) await migrate(client, location);
-      else {
-        try {
-          await assertSchema(client, location);
-        } catch (e) {
-          throw databaseFailure('read', location, e);
-        }
-      }
-      const state = new PostgresState(client, url);
-      await state.load();
-      return state;
+      return await PostgresState.over(client, url, o);
     } catch (e) {
       await client.end().catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * {@link open} on a connection made already, which the state then holds (its {@link close} ends it); on
+   * failure the connection stays the caller's to end.
+   * @param client - connected to the database at `url`
+   * @param url - the database URL
+   * @param o.create - as for {@link open}
+   */
+  static async over(client: PgClient, url: string, o: { create?: boolean } = {}): Promise<PostgresState> {
+    const location = redactUrl(url);
+    if (o.create) await migrate(client, location);
+    else {
+      try {
+        await assertSchema(client, location);
+      } catch (e) {
+        throw databaseFailure('read', location, e);
+      }
+    }
+    const state = new PostgresState(client, url);
+    await state.load();
+    return state;
   }
 
   /** Reads the whole state afresh (see the module comment). */
