@@ -6,10 +6,26 @@
  */
 import dns from 'node:dns/promises';
 import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContextOptions, chromium } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Browser chrome a headless test never shows, turned off because each costs CPU on every page (see "The
+ * browser tests' Chromium" in docs/performance.md): the address bar's popup, two WebUI renderers that every
+ * new window (so every context) starts; and the spare renderer Chromium starts ahead of the next navigation,
+ * which a context that loads one page never makes.
+ */
+export const DISABLED_FEATURES = [
+  'WebUIOmniboxPopup',
+  'WebUIOmniboxAimPopup',
+  'SpareRendererForSitePerProcess',
+];
+
+/** Starts {@link CHROMIUM} with Playwright's `--disable-features` and {@link DISABLED_FEATURES} merged. */
+const LAUNCHER = fileURLToPath(new URL('./chromium-launch.sh', import.meta.url));
 
 /**
  * Starts Chromium before the file's tests and closes it after them.
@@ -21,7 +37,7 @@ export function useChromium(options: { env?: NodeJS.ProcessEnv } = {}): () => Br
   let browser: Browser | undefined;
   beforeAll(async () => {
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: LAUNCHER,
       env: options.env,
       timeout: 60_000,
       args: [
@@ -33,6 +49,7 @@ export function useChromium(options: { env?: NodeJS.ProcessEnv } = {}): () => Br
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        `--disable-features=${DISABLED_FEATURES.join(',')}`,
       ],
     });
   });

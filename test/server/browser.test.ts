@@ -2,10 +2,11 @@
  * The tutorial's last step — open https://localhost:8443/customer/1 in a browser with a client certificate —
  * with the real Chromium driven by Playwright, against the server built in this process.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createMtlsServer, type MtlsServer } from '../../src/server/mtls-server.js';
-import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
+import { DISABLED_FEATURES, localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { type ClientFiles, createCaDir, type TestCaDir } from './helpers.js';
 
@@ -55,5 +56,21 @@ describeWithTools(['chromium'], 'Chromium with a client certificate (Playwright)
     expect(r.status).toBe(403);
     expect(r.title).toBe('403 Access denied');
     expect(r.text).toBe('Access denied\n\naccess denied\n\nUser: mallory\n\nReason: UNKNOWN_USER');
+  });
+
+  test('Chromium runs with Playwright’s disabled features and ours in one switch (it keeps only the last)', async () => {
+    const cdp = await browser().newBrowserCDPSession();
+    const { processInfo } = (await cdp.send('SystemInfo.getProcessInfo')) as {
+      processInfo: { type: string; id: number }[];
+    };
+    await cdp.detach();
+    const pid = processInfo.find((p) => p.type === 'browser')?.id;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const switches = argv.filter((a) => a.startsWith('--disable-features='));
+    expect(switches).toHaveLength(1);
+    const names = switches[0]!.slice('--disable-features='.length).split(',');
+    expect(names).toEqual(expect.arrayContaining(DISABLED_FEATURES));
+    // Playwright's own list (HTTPS upgrades, paint holding, …) is still there.
+    expect(names.filter((n) => !DISABLED_FEATURES.includes(n))).not.toEqual([]);
   });
 });
