@@ -288,9 +288,13 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
     });
 
     test('revoking the old intermediate by its serial puts it in the root’s CRL: every leaf under it fails openssl verify, and doctor flags those in use', async () => {
-      const revokedOn = new Date().toISOString().slice(0, 10);
       const r = await cli(['revoke', oldSerial, '--dir', dir, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
+      // the day the revocation was recorded, not read from the clock again (a run across midnight UTC)
+      const revokedOn = (await cli(['list', '--dir', dir, '--json']))
+        .json<{ certificates: { serial: string; revokedAt?: string }[] }>()
+        .certificates.find((c) => c.serial === oldSerial)!
+        .revokedAt!.slice(0, 10);
       expect(r.json()).toMatchObject({
         revoked: [{ profile: 'ca', serial: oldSerial }],
         crl: { issuer: 'CN=Acme Root', role: 'root', revoked: 1 },
