@@ -4,7 +4,8 @@
  * bench/results/latest.json (raw numbers; a partial run replaces only the benchmarks it ran) and the results
  * section of bench/README.md. Every server and load generator it starts is bound to 127.0.0.1, runs in its
  * own process group and is killed at the end, also on failure or Ctrl-C; temp directories are removed.
- * BENCH_QUICK=1 shortens every duration and repetition count (for trying the harness, not for results).
+ * BENCH_QUICK=1 shortens every duration and repetition count (for trying the harness, not for results): its
+ * numbers go to bench/out/quick.json only, so that a try never replaces the recorded results.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -39,6 +40,7 @@ const DEFAULT_SET = [
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results/latest.json');
+const QUICK_RESULTS = path.join(ROOT, 'bench/out/quick.json');
 const README = path.join(ROOT, 'bench/README.md');
 const START = '<!-- results:start (written by bench/run.js) -->';
 const END = '<!-- results:end -->';
@@ -150,12 +152,15 @@ async function main() {
     return 2;
   }
   const selected = names.length > 0 ? names : DEFAULT_SET;
-  const previous = fs.existsSync(RESULTS) ? JSON.parse(fs.readFileSync(RESULTS, 'utf8')) : { benchmarks: {} };
+  const quick = process.env.BENCH_QUICK === '1';
+  // A partial run keeps the recorded benchmarks it did not run; a quick one records nothing beside its own.
+  const previous =
+    !quick && fs.existsSync(RESULTS) ? JSON.parse(fs.readFileSync(RESULTS, 'utf8')) : { benchmarks: {} };
   const all = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     commit: gitCommit(),
     machine: machine(),
-    quick: process.env.BENCH_QUICK === '1',
+    quick,
     benchmarks: { ...previous.benchmarks },
   };
   let failed = false;
@@ -189,6 +194,14 @@ async function main() {
       await cleanupAll();
     }
     process.stderr.write(`bench: ${key} took ${Math.round((Date.now() - started) / 1000)} s\n`);
+  }
+  if (all.quick) {
+    fs.mkdirSync(path.dirname(QUICK_RESULTS), { recursive: true });
+    fs.writeFileSync(QUICK_RESULTS, `${JSON.stringify(all, null, 2)}\n`);
+    process.stderr.write(
+      `bench: wrote ${path.relative(ROOT, QUICK_RESULTS)} (BENCH_QUICK: bench/README.md and the recorded results are left as they were)\n`,
+    );
+    return failed ? 1 : 0;
   }
   fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
   fs.writeFileSync(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
