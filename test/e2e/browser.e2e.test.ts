@@ -7,18 +7,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
+import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import {
-  CUSTOMER_1,
-  clientP12,
-  createCaWithCli,
-  eventLines,
-  removeUsers,
-  type ServeProcess,
-  serverPool,
-} from './helpers.js';
+import { CUSTOMER_1, clientP12, eventLines, removeUsers, type ServeProcess, serverPool } from './helpers.js';
 
 describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .p12 files (Playwright)', () => {
   const root = tempDir('mtls-ca-e2e-browser-');
@@ -29,7 +22,7 @@ describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .
   let want: ServeProcess;
 
   beforeAll(async () => {
-    await createCaWithCli(D, {
+    await makeCa(D, {
       pavel: ['--role', 'user', '--p12-profile', 'compat'],
       anna: ['--role', 'user', '--p12-profile', 'modern'],
       stranger: [],

@@ -12,18 +12,11 @@ import { createCrl } from '../../src/pki/crl.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
 import { opensslVerifyCaCrl, readAuditRecords, readCaCrl } from '../helpers/ca-files.js';
+import { makeCa } from '../helpers/ca-setup.js';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import {
-  CA_PASSWORD,
-  CUSTOMER_1,
-  createCaWithCli,
-  eventLines,
-  mtlsCa,
-  runPrinted,
-  serverPool,
-} from './helpers.js';
+import { CA_PASSWORD, CUSTOMER_1, eventLines, mtlsCa, runPrinted, serverPool } from './helpers.js';
 
 const DAY = 86_400_000;
 
@@ -46,7 +39,7 @@ describeWithTools(['curl', 'faketime', 'openssl'], 'a server that outlives its C
   const auditCrlLines = () => readAuditRecords(ssl).filter((r) => r.op === 'crl');
 
   beforeAll(async () => {
-    await createCaWithCli(ssl, { pavel: ['--role', 'user'] });
+    await makeCa(ssl, { pavel: ['--role', 'user'] });
   });
 
   test('serve 5½ days after the CRL was signed warns that it expires, naming the commands that prevent it', async () => {

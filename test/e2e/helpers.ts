@@ -17,12 +17,13 @@ import { afterAll } from 'vitest';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
+import { CA_PASSWORD } from '../helpers/ca-setup.js';
 import { BIN, baseEnv, cli, exitedZero } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { faketimeEnv } from '../helpers/tools.js';
 
-/** The CA key password every e2e CA is created with (`MTLS_CA_PASSWORD`). */
-export const CA_PASSWORD = 'e2e-ca-password';
+/** The e2e files' CA password, defined beside the CA set-up that uses it. */
+export { CA_PASSWORD };
 
 export const CUSTOMER_1 = '{"id":1,"name":"Customer1"}';
 
@@ -39,7 +40,6 @@ export async function mtlsCa(args: string[]): Promise<string> {
  * `init --dir dir` (encrypted CA key, generated store passwords), then one `issue-client` per entry of its
  * `clients` (extra arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`), in-process.
  */
-export { makeCa as createCaWithCli } from '../helpers/ca-setup.js';
 
 /** The generated password beside a store (`<file>.pass`, first line). */
 export function readPass(file: string): string {

@@ -11,13 +11,13 @@ import https from 'node:https';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { makeCa } from '../helpers/ca-setup.js';
 import { type ClientFiles as Client, getCustomer } from '../helpers/https.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   CUSTOMER_1,
   clientP12,
-  createCaWithCli,
   curl,
   eventLines,
   exec,
@@ -65,7 +65,7 @@ describeWithTools(['curl', 'openssl'], 'mtls-ca revoke against a running mtls-ca
   let want: ServeProcess;
 
   beforeAll(async () => {
-    await createCaWithCli(D, {
+    await makeCa(D, {
       pavel: ['--role', 'user'],
       alice: ['--role', 'user'],
       rita: ['--role', 'user'],

@@ -15,6 +15,7 @@ import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { makeCa } from '../helpers/ca-setup.js';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { type HttpsClientResult, httpsClientBatch } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
@@ -24,7 +25,6 @@ import {
   CUSTOMER_1,
   type CurlAnswer,
   clientP12,
-  createCaWithCli,
   curl,
   eventLines,
   exec,
@@ -44,13 +44,13 @@ const OTHER = path.join(root, 'other');
 
 beforeAll(async () => {
   await Promise.all([
-    createCaWithCli(CA, {
+    makeCa(CA, {
       pavel: ['--role', 'user'],
       mallory: [],
       stranger: [],
       anna: ['--role', 'user', '--p12-profile', 'modern'],
     }),
-    createCaWithCli(OTHER, { pavel: ['--role', 'user'] }),
+    makeCa(OTHER, { pavel: ['--role', 'user'] }),
   ]);
 });
 

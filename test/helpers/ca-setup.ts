@@ -1,11 +1,13 @@
 /**
  * A CA directory for tests about what is done with it (trust stores, snippets, servers), made by main()
- * in-process with the commands a user runs (test/e2e/helpers.ts exports it as createCaWithCli). Spawning the
+ * in-process with the commands a user runs. Spawning the
  * binary for each would cost a quarter of a CPU second and half a second of waiting per command, for the same
  * files; the binary's own commands are tested where the process is the point (test/cli/concurrency.test.ts).
  */
-import { CA_PASSWORD } from '../e2e/helpers.js';
 import { cli, exitedZero } from './cli.js';
+
+/** The CA key password every CA of {@link makeCa} (and every e2e CA) is created with (`MTLS_CA_PASSWORD`). */
+export const CA_PASSWORD = 'e2e-ca-password';
 
 /**
  * `init --dir dir` (the key encrypted with CA_PASSWORD, generated store passwords), one `issue-client` per

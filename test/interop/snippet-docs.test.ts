@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Snippet } from '../../src/cli/snippets/index.js';
-import { createCaWithCli } from '../e2e/helpers.js';
+import { makeCa } from '../helpers/ca-setup.js';
 import { javaProgram } from '../helpers/java.js';
 import { pythonWith, snippetOf, writeParts } from '../helpers/snippets.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
@@ -94,7 +94,7 @@ describe('snippets checked against the documentation of software that does not r
   const part = (s: Snippet, file: string) => s.parts.find((p) => p.file === file)!.text;
 
   beforeAll(async () => {
-    await createCaWithCli(D, { pavel: ['--role', 'user'], anna: ['--role', 'user', '--role', 'admin'] });
+    await makeCa(D, { pavel: ['--role', 'user'], anna: ['--role', 'user', '--role', 'admin'] });
     python = pythonWith(['yaml']);
   });
 
