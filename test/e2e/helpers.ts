@@ -7,8 +7,7 @@
  * The commands that set up or change a CA directory (init, issue-client, revoke, crl, audit verify) run
  * in-process: what these files test is the server process and the clients, which see the same files whoever
  * wrote them, and a Node start costs about half a CPU second per command. The binary's own init, issue-client
- * and revoke, as processes racing each other, are tested in test/cli/concurrency.test.ts and
- * test/cli/lifecycle.test.ts.
+ * and revoke, as processes racing each other, are tested in test/cli/concurrency.test.ts.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,29 +16,15 @@ import { afterAll } from 'vitest';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
-import { CA_PASSWORD } from '../helpers/ca-setup.js';
-import { BIN, baseEnv, cli, exitedZero } from '../helpers/cli.js';
+import { CA_PASSWORD, mtlsCa } from '../helpers/ca-setup.js';
+import { BIN, baseEnv } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { faketimeEnv } from '../helpers/tools.js';
 
-/** The e2e files' CA password, defined beside the CA set-up that uses it. */
-export { CA_PASSWORD };
+/** The e2e files' CA password and command runner, defined beside the CA set-up that uses them. */
+export { CA_PASSWORD, mtlsCa };
 
 export const CUSTOMER_1 = '{"id":1,"name":"Customer1"}';
-
-/**
- * Runs a command through main() in this process with `MTLS_CA_PASSWORD` = {@link CA_PASSWORD}; its stdout,
- * or throws with its exit code and stderr unless it exits 0.
- * @param args - the command line after `mtls-ca`; paths absolute (the command runs in this process's cwd)
- */
-export async function mtlsCa(args: string[]): Promise<string> {
-  return exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD })).stdout;
-}
-
-/**
- * `init --dir dir` (encrypted CA key, generated store passwords), then one `issue-client` per entry of its
- * `clients` (extra arguments after the name, e.g. `{ pavel: ['--role', 'user'] }`), in-process.
- */
 
 /** The generated password beside a store (`<file>.pass`, first line). */
 export function readPass(file: string): string {

@@ -12,8 +12,8 @@
 import { cpSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
-import { CA_PASSWORD, CUSTOMER_1, curl } from '../e2e/helpers.js';
-import { cli, exitedZero } from '../helpers/cli.js';
+import { CUSTOMER_1, curl } from '../e2e/helpers.js';
+import { mtlsCa } from '../helpers/ca-setup.js';
 import { SHORT_LIVED_JVM } from '../helpers/java.js';
 import { freePort } from '../helpers/ports.js';
 import { daemons, environmentLines, runPart, snippetOf, writeParts } from '../helpers/snippets.js';
@@ -27,32 +27,27 @@ describeWithTools(['curl', 'go', 'java'], 'snippets on every CA shape', () => {
   const R = path.join(root, 'rotated-root');
   const running = daemons();
 
-  async function run(args: string[]) {
-    exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { MTLS_CA_PASSWORD: CA_PASSWORD }));
+  async function issue(dir: string, ...names: string[]) {
+    for (const n of names) await mtlsCa(['issue-client', n, '--role', 'user', '--dir', dir]);
   }
-  const issue = (dir: string, ...names: string[]) =>
-    names.reduce(
-      (done, n) => done.then(() => run(['issue-client', n, '--role', 'user', '--dir', dir])),
-      Promise.resolve(),
-    );
 
   beforeAll(async () => {
-    await run(['init', '--intermediate', '--dir', I]);
+    await mtlsCa(['init', '--intermediate', '--dir', I]);
     await issue(I, 'under-revoked-1');
-    await run(['ca', 'rotate', '--dir', I]);
+    await mtlsCa(['ca', 'rotate', '--dir', I]);
     const [intermediate1] = readdirSync(path.join(I, 'ca/previous'));
     await issue(I, 'good-2', 'revoked-2');
-    await run(['renew', 'server', '--dir', I]);
-    await run(['ca', 'rotate', '--dir', I]);
+    await mtlsCa(['renew', 'server', '--dir', I]);
+    await mtlsCa(['ca', 'rotate', '--dir', I]);
     await issue(I, 'good-3', 'revoked-3');
     for (const revoked of ['revoked-2', 'revoked-3', intermediate1!])
-      await run(['revoke', revoked, '--dir', I]);
+      await mtlsCa(['revoke', revoked, '--dir', I]);
 
-    await run(['init', '--dir', R]);
+    await mtlsCa(['init', '--dir', R]);
     await issue(R, 'good-1', 'revoked-1');
-    await run(['ca', 'rotate', '--dir', R]);
+    await mtlsCa(['ca', 'rotate', '--dir', R]);
     await issue(R, 'good-2', 'revoked-2');
-    for (const revoked of ['revoked-1', 'revoked-2']) await run(['revoke', revoked, '--dir', R]);
+    for (const revoked of ['revoked-1', 'revoked-2']) await mtlsCa(['revoke', revoked, '--dir', R]);
   });
 
   const servers = new Map<string, Promise<number>>();

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseJks } from '../../src/pki/jks.js';
 import { layout } from '../../src/store/layout.js';
-import { CA_PASSWORD, CUSTOMER_1, curl, type ServeProcess, serverPool } from '../e2e/helpers.js';
+import { CUSTOMER_1, curl, type ServeProcess, serverPool } from '../e2e/helpers.js';
 import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { cli, cliProcess, exitedZero } from '../helpers/cli.js';
@@ -335,13 +335,7 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
   test('a store failing half-way: the stores changed before it are undone', async () => {
     // A CA whose client .p12 password was chosen, given wrong: the CA goes into NSS, pk12util then fails.
     const C = path.join(root, 'chosen');
-    for (const args of [['init'], ['issue-client', 'anna', '--role', 'user']]) {
-      const made = await cli([...args, '--dir', C], {
-        MTLS_CA_PASSWORD: CA_PASSWORD,
-        MTLS_CA_STORE_PASSWORD: 'right-password-1',
-      });
-      expect(made.code, made.stderr).toBe(0);
-    }
+    await makeCa(C, { anna: ['--role', 'user'] }, [], { MTLS_CA_STORE_PASSWORD: 'right-password-1' });
     const home = path.join(root, 'home-undo');
     mkdirSync(home);
     const r = await trust(['install', '--nss', '--client', 'anna'], home, C, {
