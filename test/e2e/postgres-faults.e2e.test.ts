@@ -14,9 +14,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BIN, baseEnv, cli } from '../helpers/cli.js';
+import { within } from '../helpers/poll.js';
 import {
   crashPostgres,
   describeWithPostgres,
@@ -66,27 +66,25 @@ function holdsLock(dir: string, pid: number): boolean {
 }
 
 /** Whether the database holds a certificate for one of `names`; false while it cannot be reached. */
-async function anyRecorded(url: string, names: string[]): Promise<boolean> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url });
-  // The database may crash under this very query: that is an answer (false), not an unhandled error.
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    const r = await client.query('SELECT 1 FROM mtls_ca.certificate WHERE name = ANY($1)', [names]);
-    return r.rows.length > 0;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
+function anyRecorded(url: string, names: string[]): Promise<boolean> {
+  // over the helpers' kept connection; the database may crash under this very query: that is an answer (false)
+  return query(url, 'SELECT 1 FROM mtls_ca.certificate WHERE name = ANY($1)', [names]).then(
+    (rows) => rows.length > 0,
+    () => false,
+  );
 }
 
 /** Waits for `point` in `child`'s run of `job` (or its end) and sends SIGKILL if it got there first. */
 async function killAt(child: ChildProcess, ended: () => boolean, job: Batch, point: KillPoint, url: string) {
   const pid = child.pid!;
-  while (!ended() && !holdsLock(job.dir, pid)) await sleep(2);
-  if (point === 'recorded') while (!ended() && !(await anyRecorded(url, job.names))) await sleep(5);
+  await within(60_000, 'the issuer holds its lock', () => ended() || holdsLock(job.dir, pid), 2);
+  if (point === 'recorded')
+    await within(
+      60_000,
+      'the batch is in the database',
+      async () => ended() || (await anyRecorded(url, job.names)),
+      5,
+    );
   if (!ended()) child.kill('SIGKILL');
 }
 
