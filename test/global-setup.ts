@@ -92,8 +92,14 @@ async function makeKeys(): Promise<string> {
   return path.join(dir, 'keys.json');
 }
 
-async function compileJava(): Promise<string | undefined> {
+/** javac's version line (a JVM start, so asked once), or undefined without javac. */
+async function javacVersion(): Promise<string | undefined> {
   const version = await run('javac', ['-version']).catch(() => undefined);
+  return version && version.stdout + version.stderr;
+}
+
+async function compileJava(javac: Promise<string | undefined>): Promise<string | undefined> {
+  const version = await javac;
   if (!version) return undefined;
   const sources = fs
     .readdirSync(JAVA_SOURCES)
@@ -101,7 +107,7 @@ async function compileJava(): Promise<string | undefined> {
     .sort();
   const dir = path.join(
     CACHE,
-    `java-${hash(version.stdout + version.stderr, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(JAVA_SOURCES, f))]))}`,
+    `java-${hash(version, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(JAVA_SOURCES, f))]))}`,
   );
   return cached(dir, async (tmp) => {
     const exports = ['--add-exports', 'java.base/sun.security.tools.keytool=ALL-UNNAMED'];
@@ -109,10 +115,11 @@ async function compileJava(): Promise<string | undefined> {
   });
 }
 
-async function compileTomcatRecipe(): Promise<Fixtures['tomcatRecipe']> {
+async function compileTomcatRecipe(javac: Promise<string | undefined>): Promise<Fixtures['tomcatRecipe']> {
   const lib = path.join(TOMCAT_HOME, 'lib');
-  const version = await run('javac', ['-version']).catch(() => undefined);
-  if (!version || !fs.existsSync(lib)) return undefined;
+  if (!fs.existsSync(lib)) return undefined;
+  const version = await javac;
+  if (!version) return undefined;
   const sources = fs
     .readdirSync(TOMCAT_RECIPE)
     .filter((f) => f.endsWith('.java'))
@@ -124,7 +131,7 @@ async function compileTomcatRecipe(): Promise<Fixtures['tomcatRecipe']> {
     .map((f) => `${f} ${fs.statSync(path.join(lib, f)).size}`);
   const dir = path.join(
     CACHE,
-    `tomcat-recipe-${hash(version.stdout + version.stderr, ...jars, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(TOMCAT_RECIPE, f))]))}`,
+    `tomcat-recipe-${hash(version, ...jars, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(TOMCAT_RECIPE, f))]))}`,
   );
   try {
     const classes = await cached(dir, async (tmp) => {
@@ -180,10 +187,11 @@ async function compileKillAt(): Promise<string | undefined> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const javac = javacVersion();
   const [keysFile, javaClasses, tomcatRecipe, goPrograms, killAt, postgres] = await Promise.all([
     makeKeys(),
-    compileJava(),
-    compileTomcatRecipe(),
+    compileJava(javac),
+    compileTomcatRecipe(javac),
     buildGo(),
     compileKillAt(),
     startPostgres({ fast: true }),
