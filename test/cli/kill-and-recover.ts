@@ -80,7 +80,7 @@ function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; s
     if (e.tid !== main) continue;
     // libuv wakes its event loop by writing to an eventfd (more often when the machine is busy and a thread-pool
     // job ends mid-commit): not a file, so a kill there leaves the disk as the call before it did.
-    if (/^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '')) continue;
+    if (isWakeUp(e)) continue;
     const step = stepOf(e, candidates.at(-1)?.step);
     const injection = injectionAt(events, i, 'kill');
     if (!injection) continue;
@@ -108,9 +108,11 @@ function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; s
   return { points: [...byState.values()], steps: new Set(ends.map((c) => c.step)) };
 }
 
+/** A write to no file: libuv waking its event loop (an eventfd; a pipe or socket elsewhere). */
+const isWakeUp = (e: TraceEvent) => /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
+
 /** A call that changes no file a killed process leaves behind: an fsync, or libuv's eventfd wake-up. */
-const leavesNoTrace = (e: TraceEvent) =>
-  e.syscall === 'fsync' || /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
+const leavesNoTrace = (e: TraceEvent) => e.syscall === 'fsync' || isWakeUp(e);
 
 /**
  * The same call in another run: its paths moved from `from` to `to` (a temp file beside the directory too), with
