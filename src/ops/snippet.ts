@@ -120,8 +120,9 @@ export function snippetFacts(store: CaStore, options: SnippetOptions = {}): Snip
   // With an intermediate, servers send it with their certificate. With it, or after a rotation, they trust
   // every CA in force: ca.crt alone would refuse the clients of the root's other intermediates and of a
   // previous CA, which stays trusted until `ca retire`.
-  const intermediate = store.readRootCertificate() !== undefined;
-  const bundle = store.casInForce().length > 1;
+  const cas = store.casInForce();
+  const intermediate = cas.some((c) => c.role === 'root');
+  const bundle = cas.length > 1;
   return {
     dir: abs(store.root),
     caName: ca.commonName ?? ca.subjectName,
