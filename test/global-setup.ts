@@ -98,20 +98,24 @@ async function javacVersion(): Promise<string | undefined> {
   return version && version.stdout + version.stderr;
 }
 
+/** The .java files of `folder` (full paths, in order), and their names and contents for a cache key. */
+function javaSources(folder: string): { files: string[]; key: (string | Buffer)[] } {
+  const names = fs
+    .readdirSync(folder)
+    .filter((f) => f.endsWith('.java'))
+    .sort();
+  const files = names.map((f) => path.join(folder, f));
+  return { files, key: names.flatMap((f, i) => [f, fs.readFileSync(files[i]!)]) };
+}
+
 async function compileJava(javac: Promise<string | undefined>): Promise<string | undefined> {
   const version = await javac;
   if (!version) return undefined;
-  const sources = fs
-    .readdirSync(JAVA_SOURCES)
-    .filter((f) => f.endsWith('.java'))
-    .sort();
-  const dir = path.join(
-    CACHE,
-    `java-${hash(version, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(JAVA_SOURCES, f))]))}`,
-  );
+  const sources = javaSources(JAVA_SOURCES);
+  const dir = path.join(CACHE, `java-${hash(version, ...sources.key)}`);
   return cached(dir, async (tmp) => {
     const exports = ['--add-exports', 'java.base/sun.security.tools.keytool=ALL-UNNAMED'];
-    await run('javac', [...exports, '-d', tmp, ...sources.map((f) => path.join(JAVA_SOURCES, f))]);
+    await run('javac', [...exports, '-d', tmp, ...sources.files]);
   });
 }
 
@@ -120,22 +124,16 @@ async function compileTomcatRecipe(javac: Promise<string | undefined>): Promise<
   if (!fs.existsSync(lib)) return undefined;
   const version = await javac;
   if (!version) return undefined;
-  const sources = fs
-    .readdirSync(TOMCAT_RECIPE)
-    .filter((f) => f.endsWith('.java'))
-    .sort();
+  const sources = javaSources(TOMCAT_RECIPE);
   // Tomcat's jars by name and size: a new Tomcat package compiles the recipe anew.
   const jars = fs
     .readdirSync(lib)
     .sort()
     .map((f) => `${f} ${fs.statSync(path.join(lib, f)).size}`);
-  const dir = path.join(
-    CACHE,
-    `tomcat-recipe-${hash(version, ...jars, ...sources.flatMap((f) => [f, fs.readFileSync(path.join(TOMCAT_RECIPE, f))]))}`,
-  );
+  const dir = path.join(CACHE, `tomcat-recipe-${hash(version, ...jars, ...sources.key)}`);
   try {
     const classes = await cached(dir, async (tmp) => {
-      await run('javac', ['-cp', `${lib}/*`, '-d', tmp, ...sources.map((f) => path.join(TOMCAT_RECIPE, f))]);
+      await run('javac', ['-cp', `${lib}/*`, '-d', tmp, ...sources.files]);
     });
     return { classes };
   } catch (e) {
