@@ -244,3 +244,15 @@ export function runPrinted(line: string, cwd: string): Promise<ExecResult> {
 export function eventLines(stdout: string, event: string): string[] {
   return stdout.split('\n').filter((l) => l.includes(` ${event}: `));
 }
+
+/**
+ * Whether `server` has logged `event` since this call: for a test that waits for the server to apply a change
+ * (a CRL: `crl-loaded`), to send its real request once the server says it has, and every few milliseconds
+ * after that only if the first was too early. Asking costs a text search of what the process has already
+ * written; a TLS handshake every 10 ms while waiting cost both processes a few milliseconds of CPU each.
+ * Take it before the change is made, or a line logged in between is missed.
+ */
+export function loggedSince(server: ServeProcess, event: string): () => boolean {
+  const from = server.stdout().length;
+  return () => server.stdout().includes(` ${event}: `, from);
+}
