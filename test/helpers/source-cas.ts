@@ -3,10 +3,26 @@
  * easy-rsa, cfssl, openssl (`req -x509`, `openssl ca`) — the way that tool's documentation makes one, never
  * written by hand. Every function makes its CA in a folder it is given and returns where the files are; they
  * run the tools asynchronously, so that a test file can make its CAs side by side.
+ *
+ * Each CA is made once and kept between runs under node_modules/.cache/mtls-ca-tests (test/helpers/cache.ts),
+ * then copied into the folder given: easy-rsa alone runs openssl about a hundred times, and the tools' runs
+ * were most of the import tests' CPU. A kept CA proves what a fresh one would: its files are the bytes the
+ * installed tool wrote, by the recipe of this file, and the folder it is kept under is named after a hash of
+ * that recipe (this file, the function and its arguments), of each tool's version as the tool prints it (and
+ * OpenSSL's default configuration, from which `req -x509` takes its extensions), and of the month. So a new
+ * tool, a changed recipe or another openssl.cnf makes the CA anew with the tools installed now, and a new
+ * month does too, long before anything in it expires (the shortest lifetime here is the 180 days of
+ * easy-rsa's CRL, then the 365 of `openssl ca`'s clients) — the imports see certificates in force, as a
+ * team's would be. What a kept CA no longer varies from run to run is what the tool chooses at random (keys,
+ * serials); no test depends on one draw of them. Nothing the tools wrote depends on the folder they ran in,
+ * except two configuration files that name it, which no import reads: easy-rsa's own scratch
+ * pki/safessl-easyrsa.cnf (it writes it anew at each run), and the ca.cnf of {@link makeOpensslCaFolder},
+ * ours, which is written again for the copy.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { CACHE, cached, hash } from './cache.js';
 import { haveTool } from './tools.js';
 
 /** easy-rsa's script: on PATH, or where Debian's package puts it (/usr/share/easy-rsa, not on PATH). */
@@ -43,6 +59,69 @@ export interface Pair {
   key: string;
 }
 
+/** Each version command's answer, asked once per process (`cmd args…` → its output). */
+const versions = new Map<string, Promise<string>>();
+
+/** What `cmd args` prints (stdout and stderr): a tool's version, part of the name of the CAs it keeps. */
+function versionOf(cmd: string, ...args: string[]): Promise<string> {
+  const key = [cmd, ...args].join(' ');
+  if (!versions.has(key))
+    versions.set(
+      key,
+      new Promise((resolve, reject) =>
+        execFile(cmd, args, (error, stdout, stderr) =>
+          error ? reject(new Error(`${key}: ${error.message}`)) : resolve(stdout + stderr),
+        ),
+      ),
+    );
+  return versions.get(key)!;
+}
+
+/** OpenSSL's version and its default configuration file, which `req` and `ca` read. */
+async function opensslVersion(): Promise<string> {
+  const version = await versionOf('openssl', 'version', '-d');
+  const dir = /OPENSSLDIR: "(.*)"/.exec(version)?.[1] ?? '';
+  const conf = process.env.OPENSSL_CONF ?? path.join(dir, 'openssl.cnf');
+  const text = fs.existsSync(conf) ? fs.readFileSync(conf, 'utf8') : 'none';
+  return `${await versionOf('openssl', 'version')}${version}${conf}\n${text}`;
+}
+
+/** This file, the recipe of every CA (read once). */
+const RECIPE = fs.readFileSync(import.meta.filename);
+
+/**
+ * What `make(folder)` makes, from the cache (made there first when it is not), copied into `dir`; the paths
+ * it returns are those of the copy (see the file's comment for what names the kept folder).
+ * @param recipe - what the CA is: the function's name and its arguments
+ * @param tools - the tools' version texts
+ */
+async function kept<T>(
+  dir: string,
+  recipe: unknown[],
+  tools: Promise<string>[],
+  make: (folder: string) => Promise<T>,
+): Promise<T> {
+  const month = new Date().toISOString().slice(0, 7);
+  const folder = path.join(
+    CACHE,
+    `source-ca-${hash(RECIPE, JSON.stringify(recipe), month, ...(await Promise.all(tools)))}`,
+  );
+  // The paths it returns are kept relative to the folder the tool ran in, a temporary one renamed when complete.
+  const MADE = 'made';
+  const IN_MADE = '<made>/';
+  await cached(folder, async (tmp) => {
+    const at = path.join(tmp, MADE);
+    const made = await make(at);
+    const relative = (_k: string, v: unknown) =>
+      typeof v === 'string' && (v === at || v.startsWith(`${at}/`)) ? IN_MADE + path.relative(at, v) : v;
+    fs.writeFileSync(path.join(tmp, 'made.json'), JSON.stringify(made ?? null, relative));
+  });
+  fs.cpSync(path.join(folder, MADE), dir, { recursive: true });
+  const copied = (_k: string, v: unknown) =>
+    typeof v === 'string' && v.startsWith(IN_MADE) ? path.join(dir, v.slice(IN_MADE.length)) : v;
+  return JSON.parse(fs.readFileSync(path.join(folder, 'made.json'), 'utf8'), copied) as T;
+}
+
 export interface MkcertCa {
   /** What `mkcert -CAROOT` prints for it. */
   caroot: string;
@@ -56,12 +135,19 @@ export interface MkcertCa {
  */
 export async function makeMkcertCa(dir: string): Promise<MkcertCa> {
   const caroot = path.join(dir, 'caroot');
-  fs.mkdirSync(caroot, { recursive: true });
-  const env = { ...process.env, CAROOT: caroot };
-  const leaf = ['-cert-file', path.join(dir, 'leaf.pem'), '-key-file', path.join(dir, 'leaf-key.pem')];
-  await tool('mkcert', [...leaf, 'example.test'], { env });
+  await kept(dir, ['mkcert'], [versionOf('mkcert', '-version')], async (folder) => {
+    fs.mkdirSync(path.join(folder, 'caroot'), { recursive: true });
+    const leaf = [
+      '-cert-file',
+      path.join(folder, 'leaf.pem'),
+      '-key-file',
+      path.join(folder, 'leaf-key.pem'),
+    ];
+    const env = { ...process.env, CAROOT: path.join(folder, 'caroot') };
+    await tool('mkcert', [...leaf, 'example.test'], { env });
+  });
   return {
-    caroot: (await tool('mkcert', ['-CAROOT'], { env })).trim(),
+    caroot: (await tool('mkcert', ['-CAROOT'], { env: { ...process.env, CAROOT: caroot } })).trim(),
     root: path.join(caroot, 'rootCA.pem'),
   };
 }
@@ -84,7 +170,12 @@ export interface EasyRsaPki {
  * the CA key encrypted with `password`), two clients and a server, one client revoked, a CRL.
  * @param password - the CA key's passphrase (easy-rsa takes it from EASYRSA_PASSIN/EASYRSA_PASSOUT)
  */
-export async function makeEasyRsaPki(dir: string, password: string): Promise<EasyRsaPki> {
+export function makeEasyRsaPki(dir: string, password: string): Promise<EasyRsaPki> {
+  const tools = [versionOf(EASYRSA, '--version'), opensslVersion()];
+  return kept(dir, ['easy-rsa', password], tools, (folder) => easyRsaPki(folder, password));
+}
+
+async function easyRsaPki(dir: string, password: string): Promise<EasyRsaPki> {
   const pki = path.join(dir, 'pki');
   fs.mkdirSync(dir, { recursive: true });
   const env = {
@@ -128,7 +219,12 @@ export interface CfsslCa {
 }
 
 /** cfssl's CA in `dir`: `cfssl gencert -initca csr.json | cfssljson -bare ca` (ECDSA P-256, its default). */
-export async function makeCfsslCa(dir: string): Promise<CfsslCa> {
+export function makeCfsslCa(dir: string): Promise<CfsslCa> {
+  // cfssljson prints no version; Debian ships it in cfssl's package (golang-cfssl)
+  return kept(dir, ['cfssl'], [versionOf('cfssl', 'version')], cfsslCa);
+}
+
+async function cfsslCa(dir: string): Promise<CfsslCa> {
   fs.mkdirSync(dir, { recursive: true });
   const csr = path.join(dir, 'csr.json');
   const request = { CN: 'Team cfssl CA', key: { algo: 'ecdsa', size: 256 }, names: [{ O: 'Team' }] };
@@ -154,7 +250,11 @@ export interface OpensslCaOptions {
 const EC_P256 = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 
 /** A CA made by hand with `openssl req -x509`: `dir/ca.crt` and `dir/ca.key`. */
-export async function makeOpensslCa(dir: string, o: OpensslCaOptions): Promise<Pair> {
+export function makeOpensslCa(dir: string, o: OpensslCaOptions): Promise<Pair> {
+  return kept(dir, ['openssl req -x509', o], [opensslVersion()], (folder) => opensslCa(folder, o));
+}
+
+async function opensslCa(dir: string, o: OpensslCaOptions): Promise<Pair> {
   fs.mkdirSync(dir, { recursive: true });
   const cert = path.join(dir, 'ca.crt');
   const key = path.join(dir, 'ca.key');
@@ -240,6 +340,15 @@ extendedKeyUsage = clientAuth
  * then two clients, one of them revoked.
  */
 export async function makeOpensslCaFolder(dir: string, password: string): Promise<OpensslCaFolder> {
+  const tools = [opensslVersion()];
+  const made = await kept(dir, ['openssl ca', password], tools, (folder) =>
+    opensslCaFolder(folder, password),
+  );
+  fs.writeFileSync(path.join(dir, 'ca.cnf'), caConfig(made.folder));
+  return made;
+}
+
+async function opensslCaFolder(dir: string, password: string): Promise<OpensslCaFolder> {
   const folder = path.join(dir, 'demoCA');
   fs.mkdirSync(path.join(folder, 'private'), { recursive: true });
   fs.mkdirSync(path.join(folder, 'newcerts'));

@@ -1,7 +1,7 @@
 /**
  * `mtls-ca import` of CAs made by the tools teams use — mkcert, easy-rsa 3, cfssl, `openssl ca` — each made by
- * the tool itself (test/helpers/source-cas.ts), once for the file: certificates issued after the import chain to
- * the root file the tool made, as OpenSSL, Java (keytool, JSSE), NSS and curl against
+ * the tool itself (test/helpers/source-cas.ts, which keeps them between runs): certificates issued after the
+ * import chain to the root file the tool made, as OpenSSL, Java (keytool, JSSE), NSS and curl against
  * `mtls-ca serve` see them; what easy-rsa and openssl ca had issued and revoked is in the inventory and the first
  * CRL, and serve refuses the revoked certificate.
  */
