@@ -5,19 +5,19 @@
  * run the tools asynchronously, so that a test file can make its CAs side by side.
  *
  * Each CA is made once and kept between runs under node_modules/.cache/mtls-ca-tests (test/helpers/cache.ts),
- * then copied into the folder given: easy-rsa alone runs openssl about a hundred times, and the tools' runs
- * were most of the import tests' CPU. A kept CA proves what a fresh one would: its files are the bytes the
- * installed tool wrote, by the recipe of this file, and the folder it is kept under is named after a hash of
- * that recipe (this file, the function and its arguments), of each tool's version as the tool prints it (and
- * OpenSSL's default configuration, from which `req -x509` takes its extensions), and of the month. So a new
- * tool, a changed recipe or another openssl.cnf makes the CA anew with the tools installed now, and a new
- * month does too, long before anything in it expires (the shortest lifetime here is the 180 days of
- * easy-rsa's CRL, then the 365 of `openssl ca`'s clients) — the imports see certificates in force, as a
- * team's would be. What a kept CA no longer varies from run to run is what the tool chooses at random (keys,
- * serials); no test depends on one draw of them. Nothing the tools wrote depends on the folder they ran in,
- * except two configuration files that name it, which no import reads: easy-rsa's own scratch
- * pki/safessl-easyrsa.cnf (it writes it anew at each run), and the ca.cnf of {@link makeOpensslCaFolder},
- * ours, which is written again for the copy.
+ * then copied into the folder given: easy-rsa alone runs openssl about 80 times and its shell tools and
+ * subshells about 230, and the tools' runs were most of the import tests' CPU. A kept CA proves what a fresh one
+ * would: its files are the bytes the installed tool wrote, by the recipe of this file, and the folder it is kept
+ * under is named after a hash of that recipe (this file, the function and its arguments), of each tool's version
+ * as the tool prints it (and OpenSSL's default configuration, from which `req -x509` takes its extensions), and
+ * of the month. So a new tool, a changed recipe or another openssl.cnf makes the CA anew with the tools
+ * installed now, and a new month does too, long before anything in it expires (the shortest lifetime here is the
+ * 180 days of easy-rsa's CRL, then the 365 of `openssl ca`'s clients) — the imports see certificates in force,
+ * as a team's would be. What a kept CA no longer varies from run to run is what the tool chooses at random
+ * (keys, serials); no test depends on one draw of them. Nothing the tools wrote depends on the folder they ran
+ * in, except two configuration files that name it, which no import reads: easy-rsa's own scratch
+ * pki/safessl-easyrsa.cnf (it writes it anew at each run), and the ca.cnf of {@link makeOpensslCaFolder}, ours,
+ * which is written again for the copy.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -79,11 +79,10 @@ function versionOf(cmd: string, ...args: string[]): Promise<string> {
 
 /** OpenSSL's version and its default configuration file, which `req` and `ca` read. */
 async function opensslVersion(): Promise<string> {
-  const version = await versionOf('openssl', 'version', '-d');
+  const version = await versionOf('openssl', 'version', '-v', '-d');
   const dir = /OPENSSLDIR: "(.*)"/.exec(version)?.[1] ?? '';
   const conf = process.env.OPENSSL_CONF ?? path.join(dir, 'openssl.cnf');
-  const text = fs.existsSync(conf) ? fs.readFileSync(conf, 'utf8') : 'none';
-  return `${await versionOf('openssl', 'version')}${version}${conf}\n${text}`;
+  return `${version}${conf}\n${fs.existsSync(conf) ? fs.readFileSync(conf, 'utf8') : 'none'}`;
 }
 
 /** This file, the recipe of every CA (read once). */
