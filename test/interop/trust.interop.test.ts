@@ -1,14 +1,15 @@
 /**
- * `mtls-ca trust` against the real stores, installed and uninstalled through the real binary (the states
- * before and after are read by `trust status` in-process, the same code without a Node start each): the NSS
- * database of a fresh HOME, which
- * headless Chromium then uses on its own — no certificate-ignoring flag, no Playwright client certificate,
- * only a policy that picks the client certificate without a dialog; a copy of the JDK's cacerts, which
- * Java's default SSLContext then trusts; the Debian system store (as root), which curl then uses without
- * --cacert. Status before and after each, uninstall restoring each store (byte for byte where the format
- * allows; from the system store it removes only its own links, without `update-ca-certificates --fresh`), a
- * store that needs root refused as another user with nothing changed, and a failure half-way undoing the store
- * already changed.
+ * `mtls-ca trust` against the real stores, installed, uninstalled and read back by `trust status` through
+ * main() in this process: the stores are changed by the programs it runs (certutil, pk12util,
+ * update-ca-certificates with Debian's Java hook) and by its own writers, which the binary would run alike; a
+ * Node start each would add nothing but CPU. The binary runs where its process is the point: as another user.
+ * The stores: the NSS database of a fresh HOME, which headless Chromium then uses on its own — no
+ * certificate-ignoring flag, no Playwright client certificate, only a policy that picks the client
+ * certificate without a dialog; a copy of the JDK's cacerts, which Java's default SSLContext then trusts; the
+ * Debian system store (as root), which curl then uses without --cacert. Status before and after each,
+ * uninstall restoring each store (byte for byte where the format allows; from the system store it removes only
+ * its own links, without `update-ca-certificates --fresh`), a store that needs root refused as another user
+ * with nothing changed, and a failure half-way undoing the store already changed.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -37,10 +38,9 @@ import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 const POLICIES = '/etc/chromium/policies/managed';
 const isRoot = process.geteuid?.() === 0;
 
-/** `mtls-ca trust …` as a separate process with HOME = `home`; the JSON document it prints. */
-async function trust(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
-  const r = await cliProcess(['trust', ...args, '--dir', dir], { HOME: home, ...extraEnv });
-  return r;
+/** `mtls-ca trust …` in this process with HOME = `home`. */
+function trust(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
+  return cli(['trust', ...args, '--dir', dir], { HOME: home, ...extraEnv });
 }
 
 async function trustOk(args: string[], home: string, dir: string, extraEnv: Record<string, string> = {}) {
@@ -224,7 +224,8 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
         rmSync(anchor);
         spawnSync('update-ca-certificates', ['--fresh'], { stdio: 'ignore' });
       }
-      if (anchor && existsSync(JAVA_HOOK_STORE)) {
+      // keytool starts a JVM: only when the entry is still there (a test that failed half-way).
+      if (anchor && hookAliases().includes(hookAlias())) {
         spawnSync(
           'keytool',
           ['-delete', '-keystore', JAVA_HOOK_STORE, '-storepass', 'changeit', '-alias', hookAlias()],
