@@ -1,19 +1,24 @@
 /**
- * The README's browser step end to end: the real Chromium (through playwright-core) opens the real `mtls-ca
- * serve` process with the `client_<name>.p12` files `issue-client` wrote — both `.p12` profiles — their
- * generated passwords, and reads the page a user would see. Playwright presents the certificate through its
- * own TLS proxy, so the origin must match the URL exactly.
+ * The README's (and the tutorial's) browser step end to end: the real Chromium (through playwright-core) opens
+ * the real `mtls-ca serve` process with the certificates `issue-client` wrote — the `client_<name>.p12` files of
+ * both `.p12` profiles with their generated passwords, and a PEM certificate and key — and reads the page a
+ * user would see. Playwright presents the certificate through its own TLS proxy, so the origin must match the
+ * URL exactly. `serve` builds its server with createMtlsServer, so these pages are also that factory's browser
+ * test: one Chromium for both (a start costs the CPU of about three pages). The running browser's switches are
+ * checked here too.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { BrowserContextOptions } from 'playwright-core';
 import { beforeAll, expect, test } from 'vitest';
+import { layout } from '../../src/store/layout.js';
 import { makeCa } from '../helpers/ca-setup.js';
-import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
+import { DISABLED_FEATURES, localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { CUSTOMER_1, clientP12, eventLines, removeUsers, type ServeProcess, serverPool } from './helpers.js';
 
-describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .p12 files (Playwright)', () => {
+describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with issue-client’s files (Playwright)', () => {
   const root = tempDir('mtls-ca-e2e-browser-');
   const D = path.join(root, 'D');
   const servers = serverPool();
@@ -35,12 +40,28 @@ describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .
     ]);
   });
 
-  /** Opens `urlPath` on `server` as `client` (a `.p12` name, or none) and returns what a user sees. */
-  function open(server: ServeProcess, client: string | undefined, urlPath: string, screenshot: string) {
+  /**
+   * Opens `urlPath` on `server` as `client` (none: no certificate) and returns what a user sees.
+   * @param client.name - whose certificate
+   * @param client.files - `p12`: the `.p12` and its generated password; `pem`: the certificate and key files
+   */
+  function open(
+    server: ServeProcess,
+    client: { name: string; files: 'p12' | 'pem' } | undefined,
+    urlPath: string,
+    screenshot: string,
+  ) {
     const origin = `https://localhost:${server.port}`;
-    const p12 = client === undefined ? undefined : clientP12(D, client);
+    let certificate: NonNullable<BrowserContextOptions['clientCertificates']>[number] | undefined;
+    if (client?.files === 'p12') {
+      const p12 = clientP12(D, client.name);
+      certificate = { origin, pfx: readFileSync(p12.file), passphrase: p12.password };
+    } else if (client?.files === 'pem') {
+      const files = layout(D).client(client.name);
+      certificate = { origin, certPath: files.cert, keyPath: files.key };
+    }
     return openPage(browser(), `${origin}${urlPath}`, {
-      clientCertificates: p12 ? [{ origin, pfx: readFileSync(p12.file), passphrase: p12.password }] : [],
+      clientCertificates: certificate ? [certificate] : [],
       screenshot: path.join(root, screenshot),
     });
   }
@@ -49,13 +70,18 @@ describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .
     ['pavel', 'compat'],
     ['anna', 'modern'],
   ])('%s’s .p12 (--p12-profile %s) opens /customer/1 and sees the JSON', async (name, profile) => {
-    const r = await open(need, name, '/customer/1', `${name}-${profile}-customer-1.png`);
+    const r = await open(need, { name, files: 'p12' }, '/customer/1', `${name}-${profile}-customer-1.png`);
     expect([r.status, r.text]).toEqual([200, CUSTOMER_1]);
     expect(need.stdout()).toMatch(new RegExp(` ${name} GET /customer/1 200 `));
   });
 
-  test('an unknown user (stranger, removed from users.json) sees the "Access denied" page', async () => {
-    const r = await open(need, 'stranger', '/customer/1', 'stranger-access-denied.png');
+  test('an unknown user (stranger, removed from users.json; PEM files) sees the "Access denied" page with their name', async () => {
+    const r = await open(
+      need,
+      { name: 'stranger', files: 'pem' },
+      '/customer/1',
+      'stranger-access-denied.png',
+    );
     expect(r.status).toBe(403);
     expect(r.title).toBe('403 Access denied');
     expect(r.text).toBe('Access denied\n\naccess denied\n\nUser: stranger\n\nReason: UNKNOWN_USER');
@@ -77,5 +103,21 @@ describeWithTools(['chromium'], 'Chromium opens mtls-ca serve with the CLI’s .
     const refused = eventLines(need.stdout(), 'tls-refused').slice(before);
     expect(refused).not.toEqual([]);
     expect(refused.filter((l) => !l.includes(' reason=NO_CERTIFICATE '))).toEqual([]);
+  });
+
+  test('Chromium runs with Playwright’s disabled features and ours in one switch (it keeps only the last)', async () => {
+    const cdp = await browser().newBrowserCDPSession();
+    const { processInfo } = (await cdp.send('SystemInfo.getProcessInfo')) as {
+      processInfo: { type: string; id: number }[];
+    };
+    await cdp.detach();
+    const pid = processInfo.find((p) => p.type === 'browser')?.id;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const switches = argv.filter((a) => a.startsWith('--disable-features='));
+    expect(switches).toHaveLength(1);
+    const names = switches[0]!.slice('--disable-features='.length).split(',');
+    expect(names).toEqual(expect.arrayContaining(DISABLED_FEATURES));
+    // Playwright's own list (HTTPS upgrades, paint holding, …) is still there.
+    expect(names.filter((n) => !DISABLED_FEATURES.includes(n))).not.toEqual([]);
   });
 });
