@@ -1,3 +1,7 @@
+/** OpenSSL 3 as the tests run it: argument lists spelled once, and runs that serve several checks. */
+import type { SpawnSyncOptions } from 'node:child_process';
+import { run } from './tools.js';
+
 /**
  * OpenSSL 3's argument lists for the checks the tests make again and again, spelled once. Each returns the
  * arguments after `openssl`, for run/runOk (test/helpers/tools.ts) or an asynchronous exec. Passwords go in
@@ -34,11 +38,6 @@ export const opensslArgs = {
   /** `openssl req -verify -noout`: checks a request's self-signature (the verdict is on stderr). */
   reqVerify(csr: string, inform: 'PEM' | 'DER' = 'PEM'): string[] {
     return ['req', '-in', csr, '-inform', inform, '-verify', '-noout'];
-  },
-
-  /** `openssl req -noout -text`: the request as OpenSSL reads it. */
-  reqText(csr: string): string[] {
-    return ['req', '-in', csr, '-noout', '-text'];
   },
 
   /** `openssl crl -noout -text`, verified against `caFile` when given (the verdict is on stderr). */
@@ -101,3 +100,64 @@ export const opensslArgs = {
     return ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', out];
   },
 };
+
+/**
+ * Spawn options for an `openssl x509` run that only reads and prints a certificate (`-text`, `-serial`,
+ * `-dates`, `-fingerprint`, `-pubkey`, `-ext`). OpenSSL 3.0's x509 command loads the system's trust store
+ * (/etc/ssl/certs/ca-certificates.crt, about 140 certificates) at every start, for signing with `-CA`; printing
+ * never consults it, and loading it is half of such a run's CPU. `SSL_CERT_FILE=/dev/null` makes that load
+ * find nothing. Not for runs that sign (`-req -CA`) or verify.
+ */
+export function x509PrintOptions(): SpawnSyncOptions {
+  return { env: { ...process.env, SSL_CERT_FILE: '/dev/null' } };
+}
+
+/** What `openssl verify` said about one of the certificates of a run. */
+export interface VerifyVerdict {
+  /** openssl printed `<file>: OK` for it. */
+  ok: boolean;
+  /** Its `<file>: OK` line, or its own lines of the report: the subject, each `error N at D depth lookup: …`. */
+  output: string;
+}
+
+/**
+ * One `openssl verify` run for several certificates, with each one's verdict apart. verify checks every
+ * certificate on its own against the same trust and options, writes `<file>: OK` on stdout for those that
+ * pass and, for the others, their report on stderr ending `error <file>: verification failed`; it exits 2
+ * when any failed. A certificate that got neither (say, a file it could not read) has `ok: false` and the
+ * whole of stderr as its output.
+ * @param caFile - the trusted CA certificate(s) (`-CAfile`)
+ * @param certs - the certificates to verify, each file once
+ * @param opts - as for opensslArgs.verify
+ * @returns the run's exit status and each certificate's verdict
+ */
+export function verifyEach(
+  caFile: string,
+  certs: string[],
+  opts: Parameters<typeof opensslArgs.verify>[2] = {},
+): { status: number | null; verdict: (cert: string) => VerifyVerdict } {
+  if (new Set(certs).size !== certs.length)
+    throw new Error(`verifyEach: a certificate given twice: ${certs}`);
+  const r = run('openssl', opensslArgs.verify(caFile, certs, opts));
+  const verdicts = new Map<string, VerifyVerdict>();
+  for (const line of r.stdout.split('\n')) {
+    const file = line.endsWith(': OK') ? line.slice(0, -': OK'.length) : undefined;
+    if (file !== undefined && certs.includes(file)) verdicts.set(file, { ok: true, output: `${line}\n` });
+  }
+  let block = '';
+  for (const line of r.stderr.split('\n')) {
+    block += `${line}\n`;
+    const failed = line.match(/^error (.*): verification failed$/);
+    if (failed && certs.includes(failed[1]!)) {
+      verdicts.set(failed[1]!, { ok: false, output: block });
+      block = '';
+    }
+  }
+  return {
+    status: r.status,
+    verdict: (cert) => {
+      if (!certs.includes(cert)) throw new Error(`verifyEach: ${cert} was not verified in this run`);
+      return verdicts.get(cert) ?? { ok: false, output: `no verdict for ${cert}; stderr:\n${r.stderr}` };
+    },
+  };
+}

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { javaProgram, keytoolArgs, keytoolBatch } from '../helpers/java.js';
-import { opensslArgs } from '../helpers/openssl.js';
+import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
 import { describeWithTools, type RunResult, runOk, succeeded, tempDir } from '../helpers/tools.js';
 
 const PROFILES = ['compat', 'modern'] as const;
@@ -91,6 +91,16 @@ describeWithTools(['openssl', 'keytool', 'javac'], 'files from init + issue-clie
 
   describe.each(PROFILES)('%s .p12', (profile) => {
     const p = (f: string) => path.join(dirOf(profile), f);
+    // The CA's SHA-256 fingerprint as OpenSSL computes it, read once for both trust stores' tests.
+    let caFingerprint: string | undefined;
+    const fingerprintOfCa = (): string =>
+      (caFingerprint ??= runOk(
+        'openssl',
+        ['x509', '-in', p('ca/ca.crt'), '-noout', '-fingerprint', '-sha256'],
+        x509PrintOptions(),
+      )
+        .stdout.split('=')[1]!
+        .trim());
 
     test('openssl verify accepts the server and client certificates for their purposes', () => {
       expect(
@@ -126,10 +136,7 @@ describeWithTools(['openssl', 'keytool', 'javac'], 'files from init + issue-clie
       const out = succeeded(keytool[`list ${profile} ${f}`]!, `keytool -list ${f}`).stdout;
       expect(out).toContain('Your keystore contains 1 entry');
       expect(out).toContain('Entry type: trustedCertEntry');
-      const fp = runOk('openssl', ['x509', '-in', p('ca/ca.crt'), '-noout', '-fingerprint', '-sha256'])
-        .stdout.split('=')[1]!
-        .trim();
-      expect(out).toContain(`SHA256: ${fp}`);
+      expect(out).toContain(`SHA256: ${fingerprintOfCa()}`);
     });
 
     test('keytool -importkeystore reads the key out of keyStore.p12 and client_pavel.p12', () => {
