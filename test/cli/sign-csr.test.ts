@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { opensslArgs } from '../helpers/openssl.js';
+import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -58,10 +58,17 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
     runOk('openssl', opensslArgs.verify(ca, crt, { purpose: 'sslclient' }));
     // the certificate carries the CSR's key
     const fromKey = runOk('openssl', ['pkey', '-in', path.join(root, 'bob.key'), '-pubout']).stdout;
-    const fromCert = runOk('openssl', ['x509', '-in', crt, '-noout', '-pubkey']).stdout;
+    // One reading of the certificate: the public key, then the extension (x509 prints in the options' order).
+    const printed = runOk(
+      'openssl',
+      ['x509', '-in', crt, '-noout', '-pubkey', '-ext', 'extendedKeyUsage'],
+      x509PrintOptions(),
+    ).stdout;
+    const keyEnd = printed.indexOf('-----END PUBLIC KEY-----\n') + '-----END PUBLIC KEY-----\n'.length;
+    const fromCert = printed.slice(0, keyEnd);
     expect(fromCert).toBe(fromKey);
-    expect(runOk('openssl', ['x509', '-in', crt, '-noout', '-ext', 'extendedKeyUsage']).stdout).toContain(
-      'TLS Web Client Authentication',
+    expect(printed.slice(keyEnd)).toMatch(
+      /^X509v3 Extended Key Usage: \n\s+TLS Web Client Authentication\n$/,
     );
     const list = (await cli(['list', '--dir', dir, '--json'])).json<{ certificates: { name: string }[] }>();
     expect(list.certificates.map((c) => c.name)).toContain('bob');
