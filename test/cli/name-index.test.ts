@@ -3,6 +3,10 @@
  * certificates, made cheaply by appending their lines as the CLI writes them: a look-alike of a name deep
  * in it is refused, one name or a batch, from ca/inventory.names or, with it gone, from what it falls back to;
  * every write keeps the name index in step, or rebuilds it.
+ *
+ * The CA (init, then the 100,000 lines: about two CPU-seconds, mostly encoding) is made once and kept in the
+ * test cache under a hash of src/ and of its recipe, so a change to anything that writes it makes it anew;
+ * each run works on a copy, with the files' times kept, since they decide whether the indexes are in step.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +15,7 @@ import type { InventoryEvent } from '../../src/store/inventory.js';
 import { inventoryIndexState } from '../../src/store/inventory-index.js';
 import { layout } from '../../src/store/layout.js';
 import { findNamesInIndex, NAMES_HEADER } from '../../src/store/name-index.js';
+import { CACHE, cached, hash } from '../helpers/cache.js';
 import { cli } from '../helpers/cli.js';
 import { encodeBatches, issueEvent } from '../helpers/inventory.js';
 import { tempDir } from '../helpers/tools.js';
@@ -37,6 +42,17 @@ function appendInventory(dir: string): void {
   fs.appendFileSync(p.inventoryNames, lines.names);
 }
 
+/** A hash of what makes the CA: every source file (init and the encoders), the inventory helper, this file. */
+function recipeHash(): string {
+  const repo = path.resolve(import.meta.dirname, '../..');
+  const sources = (fs.readdirSync(path.join(repo, 'src'), { recursive: true }) as string[])
+    .sort()
+    .map((f) => path.join(repo, 'src', f))
+    .filter((f) => fs.statSync(f).isFile());
+  const files = [...sources, path.join(repo, 'test/helpers/inventory.ts'), import.meta.filename];
+  return hash(...files.flatMap((f) => [path.relative(repo, f), fs.readFileSync(f)]));
+}
+
 const refusal = (name: string, existing: string) =>
   `issue client ${name}: the name "${existing}" exists, and "${name}" reads the same (it differs only in case or Unicode form) (ALREADY_EXISTS)`;
 
@@ -54,9 +70,19 @@ describe('look-alikes in a CA of 100,000 certificates', () => {
   }
 
   beforeAll(async () => {
-    expect((await cli(['init', '--dir', dir], env)).code).toBe(0);
-    expect(inStep()).toBe(true);
-    appendInventory(dir);
+    const made = await cached(path.join(CACHE, `names-100k-${recipeHash()}`), async (tmp) => {
+      const ca = path.join(tmp, 'ssl');
+      const init = await cli(['init', '--dir', ca], env);
+      expect(init.code, init.stderr).toBe(0);
+      const q = layout(ca);
+      expect(inventoryIndexState(q.inventoryNames, q.inventory, NAMES_HEADER).inStep).toBe(true);
+      appendInventory(ca);
+    });
+    // those made for earlier sources would only fill the disk, 50 MB each
+    for (const old of fs.readdirSync(CACHE))
+      if (/^names-100k-[0-9a-f]{16}$/.test(old) && path.join(CACHE, old) !== made)
+        fs.rmSync(path.join(CACHE, old), { recursive: true, force: true });
+    fs.cpSync(path.join(made, 'ssl'), dir, { recursive: true, preserveTimestamps: true });
     expect(inStep()).toBe(true);
     expect(found('pavel')).toEqual(['pavel']);
   });
