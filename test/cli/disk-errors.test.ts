@@ -11,10 +11,10 @@ import { encodeCsr } from '../../src/pki/csr.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { toPem } from '../../src/pki/pem.js';
 import { caProblems } from '../helpers/ca-invariants.js';
-import { BIN, baseEnv, cli } from '../helpers/cli.js';
+import { type CliResult, cli, cliProcessEach } from '../helpers/cli.js';
 import { describeAsRoot, fillUntil, useMounts } from '../helpers/mounts.js';
 import { killAtFirst, type ProcessResult, runInjected } from '../helpers/strace.js';
-import { describeWithTools, haveTool, inCi, run, tempDir } from '../helpers/tools.js';
+import { describeWithTools, haveTool, inCi, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
 const env = { MTLS_CA_PASSWORD: 'pw-ca-disk', MTLS_CA_STORE_PASSWORD: 'pw-store' };
@@ -47,24 +47,6 @@ beforeAll(async () => {
     toPem('CERTIFICATE REQUEST', encodeCsr({ privateKey, subject: { commonName: 'carol' } })),
   );
 });
-
-/** The bundle's main(), which bin/mtls-ca.js runs. */
-const BUNDLE_MAIN = path.join(path.dirname(BIN), '../dist/bundle/main.js');
-/** A module run by `node -e EACH <main> <JSON commands>`: their exit codes and stderr, as JSON on stdout. */
-const EACH = `
-import { PassThrough, Readable } from 'node:stream';
-const { main } = await import(process.argv[1]);
-const results = [];
-for (const args of JSON.parse(process.argv[2])) {
-  const stdout = new PassThrough().resume();
-  const stderr = new PassThrough();
-  let text = '';
-  stderr.on('data', (c) => { text += c; });
-  const status = await main(args, { stdout, stderr, stdin: Readable.from([]), env: process.env });
-  results.push({ status, stderr: text });
-}
-process.stdout.write(JSON.stringify(results));
-`;
 
 /** The error line and hint of a failed run, with `dir` written as DIR. */
 function failure(stderr: string, dir: string): [string, string] {
@@ -180,78 +162,68 @@ describeAsRoot('a read-only CA directory (read-only bind mount)', () => {
 });
 
 describeAsRoot('a CA directory this user may not write (nobody, through setpriv)', () => {
-  let dir: string;
-  beforeAll(() => {
+  /** Three copies of the CA: as it was made; with the CA key root's; with a certificate root's. */
+  const dirs = { plain: '', key: '', cert: '' };
+  let before: Record<string, string>;
+  /** The writers and `list` on `plain`, `issue-client` on `key`, `renew` on `cert`. */
+  let results: CliResult[];
+  beforeAll(async () => {
     // folders root's (0755: nobody reads, cannot write), files nobody's (its keys readable to it)
-    const base = fs.mkdtempSync(path.join(root, 'nobody-'));
     fs.chmodSync(root, 0o755);
-    fs.chmodSync(base, 0o755);
-    dir = path.join(base, 'ssl');
-    fs.cpSync(template, dir, { recursive: true });
-    for (const f of Object.keys(snapshot(dir)).filter((k) => !k.endsWith('/')))
-      fs.chownSync(path.join(dir, f), 65534, 65534);
-  });
-  const setpriv = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath];
-  const asNobody = (args: string[]) => run('setpriv', [...setpriv, BIN, ...args], { env: baseEnv(env) });
-  /**
-   * Several commands as nobody in one process: main() of the bundle bin/ runs, once per command, each with
-   * streams of its own (a node start per command costs more than the command, which fails at its lock).
-   */
-  const asNobodyEach = (commands: string[][]): { status: number; stderr: string }[] => {
-    const r = run(
-      'setpriv',
-      [...setpriv, '--input-type=module', '-e', EACH, BUNDLE_MAIN, JSON.stringify(commands)],
-      {
-        env: baseEnv(env),
-      },
+    for (const name of Object.keys(dirs) as (keyof typeof dirs)[]) {
+      const base = fs.mkdtempSync(path.join(root, 'nobody-'));
+      fs.chmodSync(base, 0o755);
+      const dir = path.join(base, 'ssl');
+      fs.cpSync(template, dir, { recursive: true });
+      for (const f of Object.keys(snapshot(dir)).filter((k) => !k.endsWith('/')))
+        fs.chownSync(path.join(dir, f), 65534, 65534);
+      dirs[name] = dir;
+    }
+    fs.chownSync(path.join(dirs.key, 'ca/ca.key'), 0, 0);
+    const cert = path.join(dirs.cert, 'client/pavel.crt');
+    fs.chownSync(cert, 0, 0);
+    fs.chmodSync(cert, 0o600);
+    before = snapshot(dirs.plain);
+    // Every command as nobody in one process (a Node start per command costs more than the command): what
+    // is proved is what each command does as that user, which runs it whatever process it is in.
+    results = await cliProcessEach(
+      [
+        ...WRITERS.map(([, args]) => [...args, '--dir', dirs.plain]),
+        ['list', '--dir', dirs.plain],
+        ['issue-client', 'zed', '--dir', dirs.key],
+        ['renew', 'pavel', '--dir', dirs.cert],
+      ],
+      env,
+      undefined,
+      { asUser: { uid: 65534, gid: 65534 } },
     );
-    expect(r.status, r.stderr).toBe(0);
-    return JSON.parse(r.stdout);
-  };
+  });
 
   test('every command that writes: exit 1 IO_FAILED at the lock, with a hint; nothing changed', () => {
-    const before = snapshot(dir);
-    const results = asNobodyEach([
-      ...WRITERS.map(([, args]) => [...args, '--dir', dir]),
-      ['list', '--dir', dir],
-    ]);
     for (const [i, [name]] of WRITERS.entries()) {
       const r = results[i]!;
-      expect(r.status, `${name}: ${r.stderr}`).toBe(1);
-      expect(failure(r.stderr, dir), name).toEqual([
+      expect(r.code, `${name}: ${r.stderr}`).toBe(1);
+      expect(failure(r.stderr, dirs.plain), name).toEqual([
         'error: lock DIR/.mtls-ca.lock: permission denied (IO_FAILED)',
         'hint: this user may not write in DIR: run as the user who owns it, or change its permissions',
       ]);
     }
-    expect(snapshot(dir)).toEqual(before);
-    expect(results[WRITERS.length]!.status).toBe(0);
+    expect(snapshot(dirs.plain)).toEqual(before);
+    expect(results[WRITERS.length]!.code).toBe(0);
   });
 
   test('a CA key this user may not read: IO_FAILED naming it, not an internal error', () => {
-    fs.chownSync(path.join(dir, 'ca/ca.key'), 0, 0);
-    try {
-      const r = asNobody(['issue-client', 'zed', '--dir', dir]);
-      expect(r.status).toBe(1);
-      expect(failure(r.stderr, dir)[0]).toBe('error: read DIR/ca/ca.key: permission denied (IO_FAILED)');
-    } finally {
-      fs.chownSync(path.join(dir, 'ca/ca.key'), 65534, 65534);
-    }
+    const r = results[WRITERS.length + 1]!;
+    expect(r.code).toBe(1);
+    expect(failure(r.stderr, dirs.key)[0]).toBe('error: read DIR/ca/ca.key: permission denied (IO_FAILED)');
   });
 
   test('a certificate this user may not read: renew says IO_FAILED naming it, not an internal error', () => {
-    const cert = path.join(dir, 'client/pavel.crt');
-    fs.chownSync(cert, 0, 0);
-    fs.chmodSync(cert, 0o600);
-    try {
-      const r = asNobody(['renew', 'pavel', '--dir', dir]);
-      expect(r.status, r.stderr).toBe(1);
-      expect(failure(r.stderr, dir)[0]).toBe(
-        'error: read DIR/client/pavel.crt: permission denied (IO_FAILED)',
-      );
-    } finally {
-      fs.chmodSync(cert, 0o644);
-      fs.chownSync(cert, 65534, 65534);
-    }
+    const r = results[WRITERS.length + 2]!;
+    expect(r.code, r.stderr).toBe(1);
+    expect(failure(r.stderr, dirs.cert)[0]).toBe(
+      'error: read DIR/client/pavel.crt: permission denied (IO_FAILED)',
+    );
   });
 });
 

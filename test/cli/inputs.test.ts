@@ -1,14 +1,16 @@
 /**
  * Files the user names (inspect, sign-csr, issue-client --from, --password-file, --ca-password-file,
  * serve --users) are read bounded: only regular files, a size limit per kind, `-` for stdin. The hostile ones
- * (the real /dev/zero, a real FIFO) run the real binary with a time limit: before the fix they read until
- * memory ran out or blocked forever, which would take an in-process test runner down with them.
+ * (the real /dev/zero, a real FIFO) run the built CLI in a process of its own with a time limit: before the fix
+ * they read until memory ran out or blocked forever, which would take an in-process test runner down with
+ * them. The commands of one test share that process (cliProcessEach): a command that blocks, or leaves
+ * something running, still keeps it from ending and fails the test.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { cli, cliProcess } from '../helpers/cli.js';
+import { cli, cliProcess, cliProcessEach } from '../helpers/cli.js';
 import { haveTool, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -31,10 +33,15 @@ describe('files the user names: regular files only, a size limit per kind, - for
 
   test('inspect and sign-csr of /dev/zero are refused at once instead of reading until memory runs out', async () => {
     const before = snapshot(dir);
-    const [i, s] = await Promise.all([
-      cliProcess(['inspect', '/dev/zero'], env, root, { timeoutMs: BLOCKED_MS }),
-      cliProcess(['sign-csr', '/dev/zero', '--dir', dir], env, root, { timeoutMs: BLOCKED_MS }),
-    ]);
+    const [i, s] = await cliProcessEach(
+      [
+        ['inspect', '/dev/zero'],
+        ['sign-csr', '/dev/zero', '--dir', dir],
+      ],
+      env,
+      root,
+      { timeoutMs: BLOCKED_MS },
+    );
     expect(i.code, i.stderr).toBe(1);
     expect(i.stderr).toBe(
       'error: read /dev/zero: it is a character device, not a regular file (INVALID_ARGUMENT)\n' +
@@ -55,14 +62,22 @@ describe('files the user names: regular files only, a size limit per kind, - for
     const fifoCrl = path.join(fifoCrlDir, 'ca/crl.pem');
     fs.rmSync(fifoCrl);
     runOk('mkfifo', [fifoCrl]);
-    const opts = { timeoutMs: BLOCKED_MS };
-    const runs = await Promise.all([
-      cliProcess(['inspect', fifo], env, root, opts),
-      cliProcess(['issue-client', '--from', fifo, '--dir', dir], env, root, opts),
-      cliProcess(['crl', '--ca-password-file', fifo, '--dir', dir], {}, root, opts),
-      cliProcess(['serve', '--users', fifo, '--port', '0', '--dir', dir], env, root, opts),
-      cliProcess(['serve', '--port', '0', '--dir', fifoCrlDir], env, root, opts),
-    ]);
+    // crl is given no CA password but the FIFO: the one in env must not be what it reads
+    const [crl] = await cliProcessEach([['crl', '--ca-password-file', fifo, '--dir', dir]], {}, root, {
+      timeoutMs: BLOCKED_MS,
+    });
+    const [inspect, from, serveUsers, serveCrl] = await cliProcessEach(
+      [
+        ['inspect', fifo],
+        ['issue-client', '--from', fifo, '--dir', dir],
+        ['serve', '--users', fifo, '--port', '0', '--dir', dir],
+        ['serve', '--port', '0', '--dir', fifoCrlDir],
+      ],
+      env,
+      root,
+      { timeoutMs: BLOCKED_MS },
+    );
+    const runs = [inspect!, from!, crl!, serveUsers!, serveCrl!];
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
       [1, `error: read ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],
       [1, `error: read --from ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],

@@ -80,6 +80,66 @@ export function cliProcess(
   cwd?: string,
   options: CliProcessOptions = {},
 ): Promise<CliResult> {
+  return nodeProcess([BIN, ...args], env, cwd, options);
+}
+
+/** The bundle's main(), which bin/mtls-ca.js runs. */
+const BUNDLE_MAIN = path.join(path.dirname(BIN), '../dist/bundle/main.js');
+/**
+ * A module run by `node -e EACH <main> <JSON commands>`: each command's result, as JSON on the last line of
+ * stdout (what a command writes to the process's own stdout, such as the server's log, comes before it).
+ */
+const EACH = `
+import { PassThrough, Readable } from 'node:stream';
+const { main } = await import(process.argv[1]);
+const results = [];
+for (const args of JSON.parse(process.argv[2])) {
+  const text = { stdout: '', stderr: '' };
+  const streams = {};
+  for (const name of ['stdout', 'stderr']) {
+    streams[name] = new PassThrough();
+    streams[name].on('data', (c) => { text[name] += c; });
+  }
+  const code = await main(args, { ...streams, stdin: Readable.from([]), env: process.env });
+  results.push({ code, ...text });
+}
+process.stdout.write('\\n' + JSON.stringify(results) + '\\n');
+`;
+
+/**
+ * Several commands in one process of the built CLI: main() of the bundle that bin/mtls-ca.js runs, once per
+ * command, in order, each with streams of its own and nothing on stdin. For commands that must run outside
+ * the test process (as another user; on inputs that would block it or exhaust its memory) but whose own
+ * process proves nothing: a Node start costs more than such a command. The process ends by itself, so a
+ * command that blocks, or leaves something running, keeps it alive until `timeoutMs`, when it is killed
+ * (SIGKILL: a server would stop gracefully on SIGTERM) and the call throws.
+ * @param commands - the command lines after `mtls-ca`
+ * @param env - the environment of every command (see {@link baseEnv})
+ * @param cwd - the working directory of the process
+ * @param options - a time limit, another user; stdin is not given
+ */
+export async function cliProcessEach(
+  commands: string[][],
+  env: Record<string, string | undefined> = {},
+  cwd?: string,
+  options: Omit<CliProcessOptions, 'stdin'> = {},
+): Promise<CliResult[]> {
+  const args = ['--input-type=module', '-e', EACH, BUNDLE_MAIN, JSON.stringify(commands)];
+  const r = await nodeProcess(args, env, cwd, { ...options, killSignal: 'SIGKILL' });
+  if (r.code !== 0) throw new Error(`the commands' process exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
+  const results: { code: number; stdout: string; stderr: string }[] = JSON.parse(
+    r.stdout.trimEnd().split('\n').at(-1)!,
+  );
+  return results.map(({ code, stdout, stderr }) => result(code, stdout, stderr));
+}
+
+/** `node <args>` (as another user: setpriv), capturing its exit code and output. */
+function nodeProcess(
+  args: string[],
+  env: Record<string, string | undefined>,
+  cwd: string | undefined,
+  options: CliProcessOptions & { killSignal?: NodeJS.Signals },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const stdinFd =
       options.stdin && 'file' in options.stdin ? fs.openSync(options.stdin.file, 'r') : undefined;
@@ -91,16 +151,16 @@ export function cliProcess(
             `--regid=${options.asUser.gid}`,
             '--clear-groups',
             process.execPath,
-            BIN,
             ...args,
           ],
         ]
-      : [process.execPath, [BIN, ...args]];
+      : [process.execPath, args];
     const child = spawn(command, commandArgs, {
       env: baseEnv(env),
       cwd,
       stdio: [stdinFd ?? (options.stdin ? 'pipe' : 'ignore'), 'pipe', 'pipe'],
       timeout: options.timeoutMs,
+      killSignal: options.killSignal,
     });
     if (stdinFd !== undefined) fs.closeSync(stdinFd);
     if (options.stdin && 'text' in options.stdin) child.stdin!.end(options.stdin.text);
