@@ -94,7 +94,9 @@ export function runOnPty(
   waitSeconds = 30,
 ): PtySession {
   const script = JSON.stringify({ steps, seconds: waitSeconds });
-  const r = spawnSync(python3(), ['-c', DRIVER, script, process.execPath, BIN, ...args], {
+  // -S: the driver needs only the standard library, and the site module (site-packages, .pth files) is half
+  // of python3's start-up (0.15 CPU-seconds with it, 0.07 without, for pyenv's 3.11)
+  const r = spawnSync(python3(), ['-S', '-c', DRIVER, script, process.execPath, BIN, ...args], {
     encoding: 'utf8',
     env: baseEnv({ TERM: 'xterm', ...env }),
     timeout: (steps.length + 2) * waitSeconds * 1000,
