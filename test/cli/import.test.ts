@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { mkcertCaRoot } from '../../src/cli/commands/import.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { cli } from '../helpers/cli.js';
+import { x509Print } from '../helpers/openssl.js';
 import { runOnPty } from '../helpers/pty.js';
 import {
   makeOpensslCa,
@@ -90,7 +91,7 @@ describeWithTools(['openssl'], 'import --from openssl', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    const until = runOk('openssl', ['x509', '-in', sources.plain.cert, '-noout', '-enddate']).stdout;
+    const until = x509Print(['x509', '-in', sources.plain.cert, '-noout', '-enddate']);
     const day = new Date(until.replace(/^notAfter=/, '').trim()).toISOString().slice(0, 10);
     expect(lines[0]).toBe(
       `Imported CA "Plain CA" (ecdsa-p256) from openssl ${path.dirname(sources.plain.cert)} into ${dir}, valid until ${day}.`,
@@ -126,7 +127,7 @@ describeWithTools(['openssl'], 'import --from openssl', () => {
     const opened = runOk('openssl', ['pkey', '-in', key, '-pubout', '-passin', 'env:P'], {
       env: { ...process.env, P: CA_PASSWORD },
     }).stdout;
-    expect(opened).toBe(runOk('openssl', ['x509', '-in', sources.plain.cert, '-noout', '-pubkey']).stdout);
+    expect(opened).toBe(x509Print(['x509', '-in', sources.plain.cert, '-noout', '-pubkey']));
     expect(caProblems(dir)).toEqual([]);
   });
 

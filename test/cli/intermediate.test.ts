@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -65,8 +65,8 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
   });
 
   test('the root has pathlen 1, the intermediate pathlen 0 and the root as its authority; the keys are encrypted', () => {
-    const rootText = runOk('openssl', opensslArgs.x509Text(p('ca/root.crt')), x509PrintOptions()).stdout;
-    const intText = runOk('openssl', opensslArgs.x509Text(p('ca/ca.crt')), x509PrintOptions()).stdout;
+    const rootText = x509Print(opensslArgs.x509Text(p('ca/root.crt')));
+    const intText = x509Print(opensslArgs.x509Text(p('ca/ca.crt')));
     expect(rootText).toMatch(/Basic Constraints: critical\n\s+CA:TRUE, pathlen:1\n/);
     expect(rootText).toContain('Subject: CN = Acme Root\n');
     expect(intText).toMatch(/Basic Constraints: critical\n\s+CA:TRUE, pathlen:0\n/);
@@ -283,7 +283,7 @@ describeWithTools(['openssl'], 'init --intermediate', () => {
     test('renew moves a certificate to the new intermediate', async () => {
       const r = await cli(['renew', 'pavel', '--dir', dir, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
-      const pem = runOk('openssl', opensslArgs.x509Text(p('client/pavel.crt')), x509PrintOptions()).stdout;
+      const pem = x509Print(opensslArgs.x509Text(p('client/pavel.crt')));
       expect(pem).toContain('Issuer: CN = Acme Root Intermediate 2\n');
     });
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -59,11 +59,7 @@ describeWithTools(['openssl'], 'sign-csr and issue-server', () => {
     // the certificate carries the CSR's key
     const fromKey = runOk('openssl', ['pkey', '-in', path.join(root, 'bob.key'), '-pubout']).stdout;
     // One reading of the certificate: the public key, then the extension (x509 prints in the options' order).
-    const printed = runOk(
-      'openssl',
-      ['x509', '-in', crt, '-noout', '-pubkey', '-ext', 'extendedKeyUsage'],
-      x509PrintOptions(),
-    ).stdout;
+    const printed = x509Print(['x509', '-in', crt, '-noout', '-pubkey', '-ext', 'extendedKeyUsage']);
     const keyEnd = printed.indexOf('-----END PUBLIC KEY-----\n') + '-----END PUBLIC KEY-----\n'.length;
     const fromCert = printed.slice(0, keyEnd);
     expect(fromCert).toBe(fromKey);

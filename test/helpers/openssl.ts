@@ -1,6 +1,5 @@
 /** OpenSSL 3 as the tests run it: argument lists spelled once, and runs that serve several checks. */
-import type { SpawnSyncOptions } from 'node:child_process';
-import { run } from './tools.js';
+import { run, runOk } from './tools.js';
 
 /**
  * OpenSSL 3's argument lists for the checks the tests make again and again, spelled once. Each returns the
@@ -102,14 +101,16 @@ export const opensslArgs = {
 };
 
 /**
- * Spawn options for an `openssl x509` run that only reads and prints a certificate (`-text`, `-serial`,
- * `-dates`, `-fingerprint`, `-pubkey`, `-ext`). OpenSSL 3.0's x509 command loads the system's trust store
- * (/etc/ssl/certs/ca-certificates.crt, about 140 certificates) at every start, for signing with `-CA`; printing
- * never consults it, and loading it is half of such a run's CPU. `SSL_CERT_FILE=/dev/null` makes that load
- * find nothing. Not for runs that sign (`-req -CA`) or verify.
+ * `openssl <args>`, an `x509` command that only reads and prints a certificate (`-text`, `-serial`, `-dates`,
+ * `-fingerprint`, `-pubkey`, `-ext`): its stdout (it must exit 0). OpenSSL 3.0's x509 command loads the
+ * system's trust store (/etc/ssl/certs/ca-certificates.crt, about 140 certificates) at every start, for signing
+ * with `-CA`; printing never consults it, and loading it is half of such a run's CPU, so the run gets
+ * `SSL_CERT_FILE=/dev/null`, where that load finds nothing. Not for runs that sign (`-req -CA`) or verify.
+ * @param args - the arguments after `openssl`, `x509` first (as {@link opensslArgs.x509Text} gives them)
  */
-export function x509PrintOptions(): SpawnSyncOptions {
-  return { env: { ...process.env, SSL_CERT_FILE: '/dev/null' } };
+export function x509Print(args: string[]): string {
+  if (args[0] !== 'x509') throw new Error(`x509Print: not an x509 command: ${args.join(' ')}`);
+  return runOk('openssl', args, { env: { ...process.env, SSL_CERT_FILE: '/dev/null' } }).stdout;
 }
 
 /** What `openssl verify` said about one of the certificates of a run. */

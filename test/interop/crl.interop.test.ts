@@ -67,9 +67,9 @@ describeWithTools(['openssl'], 'CRLs and OpenSSL 3', () => {
     const f = (name: string) => file(`${kt}-${name}`);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000);
     let crlReading: RunResult | undefined;
-    /** `openssl crl -verify -text` of the CRL: the verdict on stderr, the text on stdout. */
+    /** `openssl crl -CAfile -text` of the CRL: the verdict on stderr, the text on stdout. */
     const readCrl = (): RunResult =>
-      (crlReading ??= runOk('openssl', [...opensslArgs.crlVerify(f('crl.pem'), f('ca.pem')), '-text']));
+      (crlReading ??= runOk('openssl', opensslArgs.crlText(f('crl.pem'), f('ca.pem'))));
 
     beforeAll(() => {
       const caKeys = fixtureKeys(kt, 0);

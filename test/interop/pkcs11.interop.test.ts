@@ -14,7 +14,7 @@ import { layout } from '../../src/store/layout.js';
 import { opensslVerifyCaCrl, readAuditRecords, verifyWithCrl } from '../helpers/ca-files.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
-import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { freePort } from '../helpers/ports.js';
 import { startPublish } from '../helpers/publish.js';
 import { PIN, SOFTHSM_TOOLS, softHsm, tokenCli } from '../helpers/softhsm.js';
@@ -123,9 +123,9 @@ describeWithTools(
         expect(runOk('openssl', ['verify', '-CAfile', l.caCert, alice, l.server().cert]).stdout).toContain(
           `${alice}: OK`,
         );
-        expect(
-          runOk('openssl', ['x509', '-in', alice, '-noout', '-text'], x509PrintOptions()).stdout,
-        ).toContain(`Signature Algorithm: ${opensslAlgorithm}`);
+        expect(x509Print(['x509', '-in', alice, '-noout', '-text'])).toContain(
+          `Signature Algorithm: ${opensslAlgorithm}`,
+        );
         opensslVerifyCaCrl(dir);
         const bob = verifyWithCrl(dir, l.client('bob').cert);
         expect(bob.status).not.toBe(0);
@@ -157,10 +157,7 @@ describeWithTools(
         ];
         fs.writeFileSync(body, `${line.slice(0, sig.index)}}`);
         fs.writeFileSync(signature, Buffer.from(sig[1]!, 'base64url'));
-        fs.writeFileSync(
-          pub,
-          runOk('openssl', ['x509', '-in', l.caCert, '-pubkey', '-noout'], x509PrintOptions()).stdout,
-        );
+        fs.writeFileSync(pub, x509Print(['x509', '-in', l.caCert, '-pubkey', '-noout']));
         const hash = keyType === 'ecdsa-p384' ? '-sha384' : '-sha256';
         expect(runOk('openssl', ['dgst', hash, '-verify', pub, '-signature', signature, body]).stdout).toBe(
           'Verified OK\n',

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { within } from '../helpers/poll.js';
 import { freePort, waitForPort } from '../helpers/ports.js';
 import { curlAs, type PublishProcess, startPublish } from '../helpers/publish.js';
@@ -87,11 +87,7 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
     runOk('curl', ['-sf', '-o', der, `${url}/crl`]);
     const text = runOk('openssl', opensslArgs.crlText(der, p('ca/ca.crt'), 'DER'));
     expect(text.stderr).toContain('verify OK');
-    const alice = runOk(
-      'openssl',
-      ['x509', '-in', p('client/alice.crt'), '-noout', '-serial'],
-      x509PrintOptions(),
-    ).stdout.trim();
+    const alice = x509Print(['x509', '-in', p('client/alice.crt'), '-noout', '-serial']).trim();
     expect(text.stdout).toContain(`Serial Number: ${alice.replace('serial=', '')}`);
   });
 
@@ -110,17 +106,18 @@ describeWithTools(['openssl', 'curl', 'nginx'], 'mtls-ca publish with openssl, c
   test('GET /ca.crt is the CA certificate, DER', () => {
     const der = path.join(root, 'ca.der');
     runOk('curl', ['-sf', '-o', der, `${url}/ca.crt`]);
-    const fromPublish = runOk(
-      'openssl',
-      ['x509', '-inform', 'DER', '-in', der, '-noout', '-fingerprint', '-sha256'],
-      x509PrintOptions(),
-    );
-    const onDisk = runOk(
-      'openssl',
-      ['x509', '-in', p('ca/ca.crt'), '-noout', '-fingerprint', '-sha256'],
-      x509PrintOptions(),
-    );
-    expect(fromPublish.stdout).toBe(onDisk.stdout);
+    const fromPublish = x509Print([
+      'x509',
+      '-inform',
+      'DER',
+      '-in',
+      der,
+      '-noout',
+      '-fingerprint',
+      '-sha256',
+    ]);
+    const onDisk = x509Print(['x509', '-in', p('ca/ca.crt'), '-noout', '-fingerprint', '-sha256']);
+    expect(fromPublish).toBe(onDisk);
   });
 
   test('nginx ssl_ocsp on: bob → 200, the revoked alice → refused (400) by the responder her certificate names; publish down → bob refused too', async () => {

@@ -14,7 +14,7 @@ import { Certificate } from '../../src/pki/certificate.js';
 import { KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { createRootCa, issueClientCertificate, issueServerCertificate } from '../../src/pki/profiles.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
-import { opensslArgs, x509PrintOptions } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { describeWithTools, run, runOk, tempDir } from '../helpers/tools.js';
 
 interface ExtensionText {
@@ -54,11 +54,7 @@ interface X509Reading {
 
 /** `openssl x509 -noout -serial -startdate -enddate -text` of `file`, its fields apart from its text. */
 function readX509(file: string): X509Reading {
-  const out = runOk(
-    'openssl',
-    ['x509', '-in', file, '-noout', '-serial', '-startdate', '-enddate', '-text'],
-    x509PrintOptions(),
-  ).stdout;
+  const out = x509Print(['x509', '-in', file, '-noout', '-serial', '-startdate', '-enddate', '-text']);
   const at = out.indexOf('Certificate:\n');
   if (at < 0) throw new Error(`openssl x509 -text of ${file}: no "Certificate:" in\n${out}`);
   const fields = Object.fromEntries(
@@ -275,11 +271,9 @@ describeWithTools(['openssl'], 'X.509 certificates and OpenSSL 3', () => {
       ]);
       runOk('openssl', ['x509', '-in', `${base}.pem`, '-outform', 'DER', '-out', `${base}.der`]);
       // the serial and the start date in one reading
-      const printed = runOk(
-        'openssl',
-        ['x509', '-in', `${base}.pem`, '-noout', '-serial', '-startdate'],
-        x509PrintOptions(),
-      ).stdout.match(/^serial=(\S+)\nnotBefore=(.+)\n$/);
+      const printed = x509Print(['x509', '-in', `${base}.pem`, '-noout', '-serial', '-startdate']).match(
+        /^serial=(\S+)\nnotBefore=(.+)\n$/,
+      );
       expect(printed, 'openssl x509 -serial -startdate').not.toBeNull();
       const [, serial, notBefore] = printed!;
       const cert = Certificate.from(readFileSync(`${base}.pem`), `${base}.pem`);
