@@ -264,9 +264,18 @@ export class PostgresState implements CaState {
    * @throws MtlsCaError DATABASE_UNAVAILABLE, CA_NOT_INITIALIZED (no tables), UNSUPPORTED (another schema)
    */
   static async open(url: string, o: { create?: boolean } = {}): Promise<PostgresState> {
+    const location = redactUrl(url);
     const client = await connect(url);
     try {
-      return await PostgresState.over(client, url, o);
+      if (o.create) await migrate(client, location);
+      else {
+        try {
+          await assertSchema(client, location);
+        } catch (e) {
+          throw databaseFailure('read', location, e);
+        }
+      }
+      return await PostgresState.over(client, url);
     } catch (e) {
       await client.end().catch(() => {});
       throw e;
@@ -274,22 +283,13 @@ export class PostgresState implements CaState {
   }
 
   /**
-   * {@link open} on a connection made already, which the state then holds (its {@link close} ends it); on
-   * failure the connection stays the caller's to end.
+   * The state read over a connection made already, to a database whose schema the caller has found to be
+   * this mtls-ca's; the state then holds the connection (its {@link close} ends it). On failure the
+   * connection stays the caller's to end.
    * @param client - connected to the database at `url`
    * @param url - the database URL
-   * @param o.create - as for {@link open}
    */
-  static async over(client: PgClient, url: string, o: { create?: boolean } = {}): Promise<PostgresState> {
-    const location = redactUrl(url);
-    if (o.create) await migrate(client, location);
-    else {
-      try {
-        await assertSchema(client, location);
-      } catch (e) {
-        throw databaseFailure('read', location, e);
-      }
-    }
+  static async over(client: PgClient, url: string): Promise<PostgresState> {
     const state = new PostgresState(client, url);
     await state.load();
     return state;
