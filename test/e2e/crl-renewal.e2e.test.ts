@@ -12,11 +12,11 @@ import { createCrl } from '../../src/pki/crl.js';
 import { CaStore } from '../../src/store/ca-store.js';
 import { snapshot } from '../cli/snapshot.js';
 import { opensslVerifyCaCrl, readAuditRecords, readCaCrl } from '../helpers/ca-files.js';
-import { makeCa } from '../helpers/ca-setup.js';
+import { CA_PASSWORD, makeCa, mtlsCa } from '../helpers/ca-setup.js';
 import { cli, cliProcess } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import { CA_PASSWORD, CUSTOMER_1, eventLines, mtlsCa, runPrinted, serverPool } from './helpers.js';
+import { CUSTOMER_1, eventLines, runPrinted, serverPool } from './helpers.js';
 
 const DAY = 86_400_000;
 

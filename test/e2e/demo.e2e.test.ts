@@ -8,12 +8,12 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { opensslVerifyCaCrl, readCaCrl } from '../helpers/ca-files.js';
+import { mtlsCa } from '../helpers/ca-setup.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
   CUSTOMER_1,
   type ExecResult,
   eventLines,
-  mtlsCa,
   runPrinted,
   type ServeProcess,
   serverPool,

@@ -1,11 +1,10 @@
 /**
  * End-to-end helpers: the real binary's `mtls-ca serve` / `demo` as child processes (each in its own process
- * group, always stopped), CA directories and the commands run beside a server through the CLI's `main()` in
- * this process, and bounded, asynchronous runs of curl and java. Nothing here builds a certificate outside the
- * CLI except {@link issueExpiredClient}, which the CLI cannot make.
+ * group, always stopped), and bounded, asynchronous runs of curl and java. Nothing here builds a certificate
+ * outside the CLI except {@link issueExpiredClient}, which the CLI cannot make.
  *
  * The commands that set up or change a CA directory (init, issue-client, revoke, crl, audit verify) run
- * in-process: what these files test is the server process and the clients, which see the same files whoever
+ * in-process, through `mtlsCa` and `makeCa` of test/helpers/ca-setup.ts: what these files test is the server process and the clients, which see the same files whoever
  * wrote them, and a Node start costs about half a CPU second per command. The binary's own init, issue-client
  * and revoke, as processes racing each other, are tested in test/cli/concurrency.test.ts.
  */
@@ -16,13 +15,10 @@ import { afterAll } from 'vitest';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { issueClientCertificate } from '../../src/pki/profiles.js';
 import { CaStore } from '../../src/store/ca-store.js';
-import { CA_PASSWORD, mtlsCa } from '../helpers/ca-setup.js';
+import { CA_PASSWORD } from '../helpers/ca-setup.js';
 import { BIN, baseEnv } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { faketimeEnv } from '../helpers/tools.js';
-
-/** The e2e files' CA password and command runner, defined beside the CA set-up that uses them. */
-export { CA_PASSWORD, mtlsCa };
 
 export const CUSTOMER_1 = '{"id":1,"name":"Customer1"}';
 

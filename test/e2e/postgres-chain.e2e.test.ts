@@ -7,11 +7,12 @@
  */
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
+import { CA_PASSWORD } from '../helpers/ca-setup.js';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import { describeWithPostgres, freshDatabase } from '../helpers/postgres.js';
 import { run, tempDir } from '../helpers/tools.js';
-import { CA_PASSWORD, CUSTOMER_1, curl, type ServeProcess, serverPool } from './helpers.js';
+import { CUSTOMER_1, curl, type ServeProcess, serverPool } from './helpers.js';
 
 const root = tempDir();
 /** How long a change made on host A may take to reach B's server: generous, for a loaded machine. */

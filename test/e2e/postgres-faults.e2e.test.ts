@@ -15,6 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { CA_PASSWORD } from '../helpers/ca-setup.js';
 import { BIN, baseEnv, cli } from '../helpers/cli.js';
 import { within } from '../helpers/poll.js';
 import {
@@ -28,7 +29,6 @@ import {
   superuserQuery,
 } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tools.js';
-import { CA_PASSWORD } from './helpers.js';
 
 const root = tempDir();
 const ISSUERS = 4;

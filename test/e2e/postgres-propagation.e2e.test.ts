@@ -11,12 +11,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
+import { CA_PASSWORD } from '../helpers/ca-setup.js';
 import { cli } from '../helpers/cli.js';
 import { getCustomer } from '../helpers/https.js';
 import { within } from '../helpers/poll.js';
 import { describeWithPostgres, freshDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tools.js';
-import { CA_PASSWORD, CUSTOMER_1, loggedSince, type ServeProcess, serverPool } from './helpers.js';
+import { CUSTOMER_1, loggedSince, type ServeProcess, serverPool } from './helpers.js';
 
 const root = tempDir();
 const REVOCATIONS = 50;

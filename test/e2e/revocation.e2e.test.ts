@@ -11,20 +11,11 @@ import https from 'node:https';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { makeCa } from '../helpers/ca-setup.js';
+import { makeCa, mtlsCa } from '../helpers/ca-setup.js';
 import { type ClientFiles as Client, getCustomer } from '../helpers/https.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
-import {
-  CUSTOMER_1,
-  clientP12,
-  curl,
-  eventLines,
-  exec,
-  mtlsCa,
-  type ServeProcess,
-  serverPool,
-} from './helpers.js';
+import { CUSTOMER_1, clientP12, curl, eventLines, exec, type ServeProcess, serverPool } from './helpers.js';
 
 /** README.md's promise: `mtls-ca revoke` takes effect in a running server within 2 s. */
 const APPLY_BOUND_MS = 2_000;

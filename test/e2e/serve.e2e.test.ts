@@ -15,13 +15,12 @@ import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { makeCa, mtlsCa } from '../helpers/ca-setup.js';
+import { CA_PASSWORD, makeCa, mtlsCa } from '../helpers/ca-setup.js';
 import { cliProcess } from '../helpers/cli.js';
 import { type HttpsClientResult, httpsClientBatch } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import {
-  CA_PASSWORD,
   CUSTOMER_1,
   type CurlAnswer,
   clientP12,
