@@ -62,21 +62,24 @@ describe('files the user names: regular files only, a size limit per kind, - for
     const fifoCrl = path.join(fifoCrlDir, 'ca/crl.pem');
     fs.rmSync(fifoCrl);
     runOk('mkfifo', [fifoCrl]);
-    // crl is given no CA password but the FIFO: the one in env must not be what it reads
-    const [crl] = await cliProcessEach([['crl', '--ca-password-file', fifo, '--dir', dir]], {}, root, {
-      timeoutMs: BLOCKED_MS,
-    });
-    const [inspect, from, serveUsers, serveCrl] = await cliProcessEach(
-      [
-        ['inspect', fifo],
-        ['issue-client', '--from', fifo, '--dir', dir],
-        ['serve', '--users', fifo, '--port', '0', '--dir', dir],
-        ['serve', '--port', '0', '--dir', fifoCrlDir],
-      ],
-      env,
-      root,
-      { timeoutMs: BLOCKED_MS },
-    );
+    // crl is given no CA password but the FIFO (a process of its own, without env): the one in env must not be
+    // what it reads. The two processes run side by side.
+    const [[crl], [inspect, from, serveUsers, serveCrl]] = await Promise.all([
+      cliProcessEach([['crl', '--ca-password-file', fifo, '--dir', dir]], {}, root, {
+        timeoutMs: BLOCKED_MS,
+      }),
+      cliProcessEach(
+        [
+          ['inspect', fifo],
+          ['issue-client', '--from', fifo, '--dir', dir],
+          ['serve', '--users', fifo, '--port', '0', '--dir', dir],
+          ['serve', '--port', '0', '--dir', fifoCrlDir],
+        ],
+        env,
+        root,
+        { timeoutMs: BLOCKED_MS },
+      ),
+    ]);
     const runs = [inspect!, from!, crl!, serveUsers!, serveCrl!];
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
       [1, `error: read ${fifo}: it is a FIFO (named pipe), not a regular file (INVALID_ARGUMENT)`],
