@@ -77,8 +77,11 @@ function versionOf(cmd: string, ...args: string[]): Promise<string> {
   return versions.get(key)!;
 }
 
-/** OpenSSL's version and its default configuration file, which `req` and `ca` read. */
-async function opensslVersion(): Promise<string> {
+/** OpenSSL's version and its default configuration file, which `req` and `ca` read (read once). */
+let opensslText: Promise<string> | undefined;
+const opensslVersion = (): Promise<string> => (opensslText ??= readOpensslVersion());
+
+async function readOpensslVersion(): Promise<string> {
   const version = await versionOf('openssl', 'version', '-v', '-d');
   const dir = /OPENSSLDIR: "(.*)"/.exec(version)?.[1] ?? '';
   const conf = process.env.OPENSSL_CONF ?? path.join(dir, 'openssl.cnf');
