@@ -13,8 +13,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { MtlsServer } from '../../src/server/mtls-server.js';
 import { CUSTOMER_1, clientP12, curl, exec } from '../e2e/helpers.js';
+import { mtlsCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
-import { cli, exitedZero } from '../helpers/cli.js';
+import { cli } from '../helpers/cli.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
 import { within } from '../helpers/poll.js';
@@ -23,15 +24,10 @@ import { type Daemon, daemons } from '../helpers/snippets.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { eventsNamed, type RunningServer, startServer } from '../server/helpers.js';
 
-const env = { MTLS_CA_PASSWORD: 'interop-ca-password' };
 const ROOT = 'Interop Root';
 const INT1 = `${ROOT} Intermediate 1`;
 const INT2 = `${ROOT} Intermediate 2`;
 const POLICIES = '/etc/chromium/policies/managed';
-
-async function mtlsCa(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
-  return exitedZero(`mtls-ca ${args.join(' ')}`, await cli(args, { ...env, ...extraEnv })).stdout;
-}
 
 describeWithTools(['openssl', 'curl'], 'an intermediate CA with the real software', () => {
   const root = tempDir('mtls-ca-intermediate-interop-');
