@@ -81,6 +81,21 @@ export function javaProgram(
   return [...SHORT_LIVED_JVM, ...defines, '-cp', javaClasses(), program, ...args];
 }
 
+/**
+ * The answers of a batch program (KeytoolBatch, HttpsClient --batch): one line per item,
+ * `<exit>\t<stdout, base64>\t<stderr, base64>`, among whatever else the JVM printed.
+ */
+function batchAnswers(stdout: string): HttpsClientResult[] {
+  const decode = (b: string) => Buffer.from(b, 'base64').toString('utf8');
+  return stdout
+    .split('\n')
+    .filter((l) => /^\d+\t/.test(l))
+    .map((l) => {
+      const [exit, out, err] = l.split('\t');
+      return { exit: Number(exit), stdout: decode(out!), stderr: decode(err!) };
+    });
+}
+
 /** What HttpsClient answered one GET: exit 0 and `<status>\n<body>` on stdout, or exit 3 and the error. */
 export interface HttpsClientResult {
   exit: number;
@@ -119,7 +134,7 @@ export function httpsClientBatch<K extends string>(
       javaProgram('HttpsClient', ['--batch'], properties),
       { encoding: 'utf8', timeout: 120_000 },
       (error, stdout, stderr) => {
-        const answers = stdout.split('\n').filter((l) => /^\d+\t/.test(l));
+        const answers = batchAnswers(stdout);
         if (error || answers.length !== names.length) {
           reject(
             new Error(
@@ -128,15 +143,7 @@ export function httpsClientBatch<K extends string>(
           );
           return;
         }
-        const decode = (b: string) => Buffer.from(b, 'base64').toString('utf8');
-        resolve(
-          Object.fromEntries(
-            answers.map((a, i) => {
-              const [exit, out, err] = a.split('\t');
-              return [names[i], { exit: Number(exit), stdout: decode(out!), stderr: decode(err!) }];
-            }),
-          ) as Record<K, HttpsClientResult>,
-        );
+        resolve(Object.fromEntries(answers.map((a, i) => [names[i], a])) as Record<K, HttpsClientResult>);
       },
     );
     child.stdin!.end(`${lines.join('\n')}\n`);
@@ -166,17 +173,11 @@ export function keytoolBatch<K extends string>(named: Record<K, string[]>): Reco
       ['--add-exports', 'java.base/sun.security.tools.keytool=ALL-UNNAMED', ...javaProgram('KeytoolBatch')],
       { input: `${rest.map((c) => c.join('\t')).join('\n')}\n`, timeout: 300_000, maxBuffer: 64 << 20 },
     );
-    const lines = jvm.stdout.split('\n').filter((l) => /^\d+\t/.test(l));
-    if (lines.length === 0)
+    const answers = batchAnswers(jvm.stdout);
+    if (answers.length === 0)
       throw new Error(`KeytoolBatch ran nothing (exit ${jvm.status}):\n${jvm.stderr}${jvm.stdout}`);
-    for (const line of lines.slice(0, rest.length)) {
-      const [status, out, err] = line.split('\t');
-      results.push({
-        status: Number(status),
-        stdout: Buffer.from(out!, 'base64').toString('utf8'),
-        stderr: Buffer.from(err!, 'base64').toString('utf8'),
-      });
-    }
+    for (const { exit, stdout, stderr } of answers.slice(0, rest.length))
+      results.push({ status: exit, stdout, stderr });
   }
   return Object.fromEntries(names.map((n, i) => [n, results[i]!])) as Record<K, RunResult>;
 }
