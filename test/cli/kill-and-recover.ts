@@ -10,7 +10,14 @@ import { CaStore } from '../../src/store/ca-store.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { cli } from '../helpers/cli.js';
 import { makeOpensslCaFolder } from '../helpers/source-cas.js';
-import { injectionAt, killInjected, straceWorks, type TraceEvent, traceCommand } from '../helpers/strace.js';
+import {
+  injectionAt,
+  type KilledCall,
+  killInjected,
+  straceWorks,
+  type TraceEvent,
+  traceCommand,
+} from '../helpers/strace.js';
 import { describeWithTools, tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
 
@@ -118,8 +125,8 @@ const leavesNoTrace = (e: TraceEvent) => e.syscall === 'fsync' || isWakeUp(e);
  * The same call in another run: its paths moved from `from` to `to` (a temp file beside the directory too), with
  * what differs from run to run (temp files' random ids, the backup folder's time) left out.
  */
-function sameCall(a: TraceEvent, b: TraceEvent, from: string, to: string): boolean {
-  const norm = (e: TraceEvent, dir: string) =>
+function sameCall(a: KilledCall, b: KilledCall, from: string, to: string): boolean {
+  const norm = (e: KilledCall, dir: string) =>
     `${e.syscall} ${e.paths
       .map((p) =>
         p

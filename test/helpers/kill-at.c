@@ -10,7 +10,7 @@
  *   KILL_AT_PATH     optional: count only calls on this path (an fd's file as /proc/self/fd shows it, or a path
  *                    argument as given), over all threads; without it, count every call of the system call
  *                    per thread, and kill at the first thread to reach N
- *   KILL_AT_REPORT   the file to write the killed call to: its name, the thread id and its paths, one a line
+ *   KILL_AT_REPORT   the file to write the killed call to: its name and its paths, one a line
  *
  * Without KILL_AT_SYSCALL every wrapper only passes the call on.
  */
@@ -75,10 +75,7 @@ static void put(int out, const char *s) {
 static void kill_here(enum call c, const char *a, const char *b) {
   if (!__atomic_exchange_n(&fired, 1, __ATOMIC_SEQ_CST)) {
     int out = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    char tid[32];
-    snprintf(tid, sizeof tid, "%ld", (long)syscall(SYS_gettid));
     put(out, NAMES[c]);
-    put(out, tid);
     put(out, a);
     if (b) put(out, b);
     close(out);

@@ -198,6 +198,9 @@ function killAtLibrary(): string {
   return library;
 }
 
+/** The call a kill stopped: what kill-at.c wrote down of it. */
+export type KilledCall = Pick<TraceEvent, 'syscall' | 'paths'>;
+
 /**
  * Runs `node bin/mtls-ca.js …args` killed (SIGKILL) as `injection` says, and reports the call the kill stopped.
  * The kill comes from test/helpers/kill-at.c, preloaded: it counts the libc calls of the injected system call
@@ -212,7 +215,7 @@ export async function killInjected(
   args: string[],
   env: Record<string, string>,
   injection: Injection & { action: 'kill' },
-): Promise<ProcessResult & { killedAt: TraceEvent | undefined }> {
+): Promise<ProcessResult & { killedAt: KilledCall | undefined }> {
   const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-ca-kill-at-')), 'killed');
   try {
     const result = await runProcess(
@@ -227,14 +230,11 @@ export async function killInjected(
         ...(injection.path ? { KILL_AT_PATH: injection.path } : {}),
       }),
     );
-    // the call's name, the thread and its paths, one a line
-    const [syscall, tid, ...paths] = fs.existsSync(report)
+    // the call's name and its paths, one a line
+    const [syscall, ...paths] = fs.existsSync(report)
       ? fs.readFileSync(report, 'utf8').split('\n').slice(0, -1)
       : [];
-    const killedAt =
-      syscall !== undefined
-        ? { seq: -1, tid: Number(tid), syscall: syscall as InjectedSyscall, paths }
-        : undefined;
+    const killedAt = syscall !== undefined ? { syscall: syscall as InjectedSyscall, paths } : undefined;
     return { ...result, killedAt };
   } finally {
     fs.rmSync(path.dirname(report), { recursive: true, force: true });
