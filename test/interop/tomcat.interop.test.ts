@@ -48,7 +48,8 @@ function suite(): void {
 
     for (const d of ['conf', 'lib', 'logs', 'temp', 'work', 'webapps/ROOT'])
       fs.mkdirSync(path.join(base, d), { recursive: true });
-    // The recipe as compiled against this Tomcat once per run by the global setup, as a user's build would.
+    // The recipe as compiled against this Tomcat by the global setup, as a user's build would (kept between
+    // runs under a hash of its sources, javac's version and Tomcat's jars).
     fs.cpSync(tomcatRecipeClasses(), path.join(base, 'lib'), { recursive: true });
     fs.copyFileSync(
       path.join(CATALINA_HOME, 'etc/catalina.properties'),
