@@ -26,6 +26,23 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
 
+/**
+ * Runs `start`, a server start on ports it takes from {@link freePorts}, again (up to three tries) when the
+ * server could not bind one: a port free when chosen may be taken before the server binds it — by a server
+ * started meanwhile on a port of the system's choosing, or as the local port of an outgoing connection.
+ * @param start - starts the server, choosing its ports anew at each call; its error names the busy address
+ *   as the server printed it ("Address already in use")
+ */
+export async function retryingBusyPort<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt === 3 || !/address already in use/i.test(String((e as Error)?.message))) throw e;
+    }
+  }
+}
+
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -30,7 +30,7 @@ import { cli } from '../helpers/cli.js';
 import { fixtureKeys } from '../helpers/fixtures.js';
 import { goProgram } from '../helpers/go.js';
 import { javaProgram } from '../helpers/java.js';
-import { freePorts } from '../helpers/ports.js';
+import { freePorts, retryingBusyPort } from '../helpers/ports.js';
 import { type SpawnedServer, spawnServer } from '../helpers/tls-servers.js';
 import { haveTool, inCi, runOk, tempDir } from '../helpers/tools.js';
 import { startServer } from '../server/helpers.js';
@@ -589,7 +589,7 @@ describe('doctor against real servers: one verdict per cause', () => {
     run(name, async () => {
       if (missing.length > 0)
         throw new Error(`missing tool(s) under CI: ${missing.join(', ')} — .ci/run must install them`);
-      const started = await server.start();
+      const started = await retryingBusyPort(() => server.start());
       stops.push(started.stop);
       const expected: Record<string, string> = {};
       const actual: Record<string, string> = {};
