@@ -13,6 +13,8 @@
  *   cache kept beside them;
  * - test/helpers/kill-at.c, the library the crash-safety tests preload to kill the binary at one call,
  *   compiled once;
+ * - (not cached) the run's scratch folder, on a tmpfs where the machine has one: TMPDIR for the run, removed
+ *   at the end (test/helpers/scratch.ts says why);
  * - (not cached) one temporary PostgreSQL server for the run, in which each test file of the database store
  *   makes its own database (test/helpers/postgres-server.ts); stopped and removed at the end.
  *
@@ -28,6 +30,7 @@ import type { TestProject } from 'vitest/node';
 import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES, type KeyType } from '../src/pki/keys.js';
 import { CACHE, cached, hash } from './helpers/cache.js';
 import { startPostgres, stopPostgres } from './helpers/postgres-server.js';
+import { useScratchFolder } from './helpers/scratch.js';
 
 /** How many distinct key pairs of each type a test file may ask for (index 0 … n-1). */
 export const KEY_RECIPE: Record<KeyType, number> = {
@@ -58,6 +61,8 @@ export interface Fixtures {
 declare module 'vitest' {
   export interface ProvidedContext {
     fixtures: Fixtures;
+    /** The run's scratch folder on a tmpfs (TMPDIR), or null where the run writes to the usual temp folder. */
+    scratch: string | null;
   }
 }
 
@@ -185,6 +190,8 @@ async function compileKillAt(): Promise<string | undefined> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // first: everything below and every worker started after this writes its temp files there
+  const scratch = useScratchFolder();
   const javac = javacVersion();
   const [keysFile, javaClasses, tomcatRecipe, goPrograms, killAt, postgres] = await Promise.all([
     makeKeys(),
@@ -196,7 +203,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   ]);
   project.provide('fixtures', { keysFile, javaClasses, tomcatRecipe, goPrograms, killAt });
   project.provide('postgres', postgres);
+  project.provide('scratch', scratch.folder ?? null);
   return async () => {
     if (postgres) await stopPostgres(postgres);
+    scratch.remove();
   };
 }
