@@ -8,7 +8,7 @@ import { isMtlsCaError, MtlsCaError } from '../../pki/errors.js';
 import type { CaStore } from '../../store/ca-store.js';
 import { DEFAULT_DIR } from '../../store/layout.js';
 import { type CommandContext, ExitError, helpAfter } from '../context.js';
-import { evidenceLines, lintLines, verdictLine, verdictWords, type WordsContext } from '../doctor-words.js';
+import type { WordsContext } from '../doctor-words.js';
 import { INPUT, inputName, readInput } from '../input.js';
 import type { Io } from '../io.js';
 import { ENV_CA_PASSWORD, ENV_STORE_PASSWORD, givenStorePassword, readPasswordFile } from '../passwords.js';
@@ -107,6 +107,8 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
       const dir = ctx.globals(cmd).dir;
       const words: WordsContext = { dirFlag: path.normalize(dir) === DEFAULT_DIR ? '' : ` --dir ${dir}` };
       checkFlags(url, flags);
+      // loaded when doctor runs: the largest module of the CLI, which every other command's start would parse
+      const { evidenceLines, lintLines, verdictLine, verdictWords } = await import('../doctor-words.js');
       if (url === undefined) {
         const { lintCaDirectory } = await import('../../ops/doctor-lint.js');
         const caPassword =
