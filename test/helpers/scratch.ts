@@ -14,7 +14,7 @@
  * How: the folder becomes TMPDIR, which os.tmpdir() (so tempDir() and every helper's mkdtemp) reads at each
  * call, and which the vitest workers and the programs the tests start (Chromium, gcc, go) inherit. A TMPDIR
  * set by whoever runs the suite is left alone (they chose where scratch goes); so is a machine without a
- * writable tmpfs at /dev/shm (the suite then writes where it always did). The folder is world-writable with
+ * writable tmpfs at /dev/shm with room for it (the suite then writes where it always did). The folder is world-writable with
  * the sticky bit, like /tmp, because tests run commands as other users (setpriv) and PostgreSQL runs as
  * `postgres`.
  */
@@ -27,10 +27,18 @@ const SHM = '/dev/shm';
 /** `mtls-ca-run-<pid of the vitest process>-<random>`: the pid tells a later run whether its owner is gone. */
 const PREFIX = 'mtls-ca-run-';
 
-function isWritableTmpfs(dir: string): boolean {
+/**
+ * Free space /dev/shm must have: a run's scratch peaks at about 320 MB (measured at the end of 2026); a container's default /dev/shm
+ * of 64 MB would fill up, and the suite then writes to the usual temp folder.
+ */
+const MIN_FREE = 1024 * 1024 * 1024;
+
+/** Whether /dev/shm is a tmpfs this process may write with room for a run's scratch. */
+export function shmCanHoldScratch(): boolean {
   try {
-    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-    return fs.statfsSync(dir).type === TMPFS_MAGIC;
+    fs.accessSync(SHM, fs.constants.W_OK | fs.constants.X_OK);
+    const st = fs.statfsSync(SHM);
+    return st.type === TMPFS_MAGIC && st.bavail * st.bsize >= MIN_FREE;
   } catch {
     return false;
   }
@@ -65,7 +73,7 @@ function removeOrphans(): void {
  * undefined when TMPDIR was set already or there is no writable tmpfs, and the function then does nothing
  */
 export function useScratchFolder(): { folder: string | undefined; remove: () => void } {
-  if (process.env.TMPDIR || !isWritableTmpfs(SHM)) return { folder: undefined, remove: () => {} };
+  if (process.env.TMPDIR || !shmCanHoldScratch()) return { folder: undefined, remove: () => {} };
   removeOrphans();
   const folder = fs.mkdtempSync(path.join(SHM, `${PREFIX}${process.pid}-`));
   fs.chmodSync(folder, 0o1777);
