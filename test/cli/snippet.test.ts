@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { SNIPPET_TARGETS, type Snippet } from '../../src/cli/snippets/index.js';
+import {
+  loadSnippetBuild,
+  SNIPPET_MODULES,
+  SNIPPET_TARGETS,
+  type Snippet,
+} from '../../src/cli/snippets/index.js';
 import { cli, exitedZero } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tools.js';
 import { snapshot } from './snapshot.js';
@@ -199,5 +204,34 @@ describe('mtls-ca snippet', () => {
       expect(r.stdout).toBe('');
       expect(snapshot(D)).toEqual(before);
     });
+  });
+});
+
+// The catalogue (names, summaries, ports: what registration needs) and the templates (in modules loaded when
+// `snippet` runs) are two lists; these tests keep them one.
+describe('the snippet catalogue and the target modules', () => {
+  test.each(SNIPPET_TARGETS.map((t) => [t.name, t] as const))(
+    '%s has a build in its module',
+    async (_, target) => {
+      expect(typeof (await loadSnippetBuild(target))).toBe('function');
+    },
+  );
+
+  test.each(Object.entries(SNIPPET_MODULES))(
+    'every build of %s.ts is a catalogue target of that module',
+    async (module, load) => {
+      const names = Object.keys((await load()).builders);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) {
+        expect(SNIPPET_TARGETS.find((t) => t.name === name)?.module, `${module}.ts builds ${name}`).toBe(
+          module,
+        );
+      }
+    },
+  );
+
+  test('names are unique', () => {
+    const names = SNIPPET_TARGETS.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
   });
 });

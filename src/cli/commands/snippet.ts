@@ -3,7 +3,7 @@ import { MtlsCaError } from '../../pki/errors.js';
 import type { CaStore } from '../../store/ca-store.js';
 import { type CommandContext, helpAfter, parsePort } from '../context.js';
 import type { Output } from '../output.js';
-import { SNIPPET_TARGETS, type Snippet, type SnippetTarget } from '../snippets/index.js';
+import { loadSnippetBuild, SNIPPET_TARGETS, type Snippet, type SnippetTarget } from '../snippets/index.js';
 
 interface Flags {
   client?: string;
@@ -98,7 +98,9 @@ export function registerSnippet(program: Command, ctx: CommandContext): void {
         throw e;
       }
       const host = facts.server.hosts[0] ?? 'localhost';
-      const snippet = target.build({
+      // The templates are imported here, not at registration: every other command starts without them.
+      const build = await loadSnippetBuild(target);
+      const snippet = build({
         facts,
         port: flags.port ?? target.defaultPort ?? 8443,
         url: flags.url ?? `https://${host.includes(':') ? `[${host}]` : host}:8443/customer/1`,

@@ -2,7 +2,7 @@
  * Command-line and scripting clients: curl with PEM files and with the .p12, and Python's standard ssl
  * module, requests and httpx.
  */
-import { clientOf, clientVariable, type SnippetInput, type SnippetTarget, sh, str } from './model.js';
+import { clientOf, clientVariable, type SnippetBuilders, type SnippetInput, sh, str } from './model.js';
 
 function curlPem({ facts: f, url }: SnippetInput): string {
   const c = clientOf(f);
@@ -84,54 +84,44 @@ with httpx.Client(verify=context, timeout=10) as client:
 `;
 }
 
-export const clientTargets: SnippetTarget[] = [
-  {
-    name: 'curl',
-    summary: 'PEM files, and the .p12 (its password kept out of ps)',
-    uses: 'client',
-    build: (input) => ({
-      target: 'curl',
-      title: `curl: ${clientOf(input.facts).name} calls ${input.url}`,
-      environment: [clientVariable(input.facts)],
-      parts: [
-        {
-          file: 'curl-pem.sh',
-          about: 'PEM certificate and key',
-          text: curlPem(input),
-          run: 'bash curl-pem.sh',
-        },
-        {
-          file: 'curl-p12.sh',
-          about: 'the .p12, with MTLS_CLIENT_PASSWORD',
-          text: curlP12(input),
-          run: 'bash curl-p12.sh',
-        },
-      ],
-    }),
-  },
-  {
-    name: 'python',
-    summary: 'ssl + urllib, requests (PEM only), httpx',
-    uses: 'client',
-    build: (input) => ({
-      target: 'python',
-      title: `Python: ${clientOf(input.facts).name} calls ${input.url}`,
-      environment: [],
-      parts: [
-        {
-          file: 'client_ssl.py',
-          about: 'the standard library',
-          text: pythonSsl(input),
-          run: 'python3 client_ssl.py',
-        },
-        {
-          file: 'client_requests.py',
-          about: 'requests',
-          text: pythonRequests(input),
-          run: 'python3 client_requests.py',
-        },
-        { file: 'client_httpx.py', about: 'httpx', text: pythonHttpx(input), run: 'python3 client_httpx.py' },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  curl: (input) => ({
+    target: 'curl',
+    title: `curl: ${clientOf(input.facts).name} calls ${input.url}`,
+    environment: [clientVariable(input.facts)],
+    parts: [
+      {
+        file: 'curl-pem.sh',
+        about: 'PEM certificate and key',
+        text: curlPem(input),
+        run: 'bash curl-pem.sh',
+      },
+      {
+        file: 'curl-p12.sh',
+        about: 'the .p12, with MTLS_CLIENT_PASSWORD',
+        text: curlP12(input),
+        run: 'bash curl-p12.sh',
+      },
+    ],
+  }),
+  python: (input) => ({
+    target: 'python',
+    title: `Python: ${clientOf(input.facts).name} calls ${input.url}`,
+    environment: [],
+    parts: [
+      {
+        file: 'client_ssl.py',
+        about: 'the standard library',
+        text: pythonSsl(input),
+        run: 'python3 client_ssl.py',
+      },
+      {
+        file: 'client_requests.py',
+        about: 'requests',
+        text: pythonRequests(input),
+        run: 'python3 client_requests.py',
+      },
+      { file: 'client_httpx.py', about: 'httpx', text: pythonHttpx(input), run: 'python3 client_httpx.py' },
+    ],
+  }),
+};

@@ -3,7 +3,7 @@
  * with the auth-tls annotations). Neither runs on the test machines: test/interop/snippet-docs.test.ts parses
  * their YAML and names the documentation of each field.
  */
-import { crlDeadline, type SnippetInput, type SnippetTarget, serverHost, sh } from './model.js';
+import { crlDeadline, type SnippetBuilders, type SnippetInput, serverHost, sh } from './model.js';
 
 /** A YAML double-quoted scalar (JSON's string syntax is YAML's). */
 function q(s: string): string {
@@ -148,49 +148,37 @@ spec:
 `;
 }
 
-export const cloudTargets: SnippetTarget[] = [
-  {
-    name: 'envoy',
-    summary: 'bootstrap: client certificate, CRL, RBAC roles, XFCC',
-    uses: 'server',
-    defaultPort: 443,
-    build: (input) => ({
-      target: 'envoy',
-      title: `Envoy: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
-      environment: [],
-      parts: [
-        {
-          file: 'envoy.yaml',
-          about: 'an Envoy v3 bootstrap (static resources)',
-          text: envoy(input),
-          run: 'envoy -c envoy.yaml',
-        },
-      ],
-    }),
-  },
-  {
-    name: 'kubernetes',
-    summary: 'ingress-nginx: secrets (ca.crt, ca.crl), auth-tls annotations',
-    uses: 'server',
-    defaultPort: 443,
-    build: (input) => ({
-      target: 'kubernetes',
-      title: `Kubernetes ingress-nginx: mutual TLS for ${serverHost(input.facts)}`,
-      environment: [],
-      parts: [
-        {
-          file: 'mtls-secrets.sh',
-          about: 'kubectl: the secrets and the users',
-          text: kubeSecrets(input),
-          run: 'bash mtls-secrets.sh',
-        },
-        {
-          file: 'mtls-ingress.yaml',
-          about: 'the Ingress (ingress-nginx)',
-          text: kubeIngress(input),
-          run: 'kubectl apply -f mtls-ingress.yaml',
-        },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  envoy: (input) => ({
+    target: 'envoy',
+    title: `Envoy: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
+    environment: [],
+    parts: [
+      {
+        file: 'envoy.yaml',
+        about: 'an Envoy v3 bootstrap (static resources)',
+        text: envoy(input),
+        run: 'envoy -c envoy.yaml',
+      },
+    ],
+  }),
+  kubernetes: (input) => ({
+    target: 'kubernetes',
+    title: `Kubernetes ingress-nginx: mutual TLS for ${serverHost(input.facts)}`,
+    environment: [],
+    parts: [
+      {
+        file: 'mtls-secrets.sh',
+        about: 'kubectl: the secrets and the users',
+        text: kubeSecrets(input),
+        run: 'bash mtls-secrets.sh',
+      },
+      {
+        file: 'mtls-ingress.yaml',
+        about: 'the Ingress (ingress-nginx)',
+        text: kubeIngress(input),
+        run: 'kubectl apply -f mtls-ingress.yaml',
+      },
+    ],
+  }),
+};

@@ -2,7 +2,7 @@
  * Go: a net/http server with RequireAndVerifyClientCert (and the CRL check Go does not make itself) and a
  * client; both single files for `go run`, standard library only.
  */
-import { clientOf, crlDeadline, type SnippetInput, type SnippetTarget, str } from './model.js';
+import { clientOf, crlDeadline, type SnippetBuilders, type SnippetInput, str } from './model.js';
 
 function server({ facts: f, port }: SnippetInput): string {
   const users = f.users.filter((u) => u.roles.length > 0);
@@ -262,20 +262,14 @@ func main() {
 `;
 }
 
-export const goTargets: SnippetTarget[] = [
-  {
-    name: 'go',
-    summary: 'net/http server (RequireAndVerifyClientCert, CRL), client',
-    uses: 'both',
-    defaultPort: 8443,
-    build: (input) => ({
-      target: 'go',
-      title: `Go: a server on port ${input.port}; ${clientOf(input.facts).name} calls ${input.url}`,
-      environment: [],
-      parts: [
-        { file: 'server.go', about: 'a net/http server', text: server(input), run: 'go run server.go' },
-        { file: 'client.go', about: 'a net/http client', text: client(input), run: 'go run client.go' },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  go: (input) => ({
+    target: 'go',
+    title: `Go: a server on port ${input.port}; ${clientOf(input.facts).name} calls ${input.url}`,
+    environment: [],
+    parts: [
+      { file: 'server.go', about: 'a net/http server', text: server(input), run: 'go run server.go' },
+      { file: 'client.go', about: 'a net/http client', text: client(input), run: 'go run client.go' },
+    ],
+  }),
+};

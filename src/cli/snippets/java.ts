@@ -7,8 +7,8 @@ import {
   clientVariable,
   crlDeadline,
   keyStoreVariable,
+  type SnippetBuilders,
   type SnippetInput,
-  type SnippetTarget,
   sh,
   str,
   trustStoreVariable,
@@ -179,59 +179,48 @@ EOF
 `;
 }
 
-export const javaTargets: SnippetTarget[] = [
-  {
-    name: 'tomcat',
-    summary: 'server.xml connector, the CRL, CN -> roles (realm, web.xml)',
-    uses: 'server',
-    defaultPort: 8443,
-    build: (input) => ({
-      target: 'tomcat',
-      title: `Tomcat: mutual TLS on port ${input.port}, users.json roles for CLIENT-CERT`,
-      environment: [keyStoreVariable(input.facts), trustStoreVariable(input.facts)],
-      parts: [
-        {
-          file: 'server-connector.xml',
-          about: 'conf/server.xml, inside <Service>',
-          text: connector(input),
-        },
-        {
-          file: 'catalina.properties',
-          about: 'conf/catalina.properties: add this line',
-          text: CATALINA_PROPERTIES,
-        },
-        { file: 'server-realm.xml', about: 'conf/server.xml, inside <Engine>', text: realm() },
-        { file: 'mtls-users.xml', about: 'conf/mtls-users.xml', text: users(input) },
-        {
-          file: 'web.xml',
-          about: "your application's WEB-INF/web.xml, inside <web-app>",
-          text: webXml(input),
-        },
-      ],
-    }),
-  },
-  {
-    name: 'java',
-    summary: 'HttpClient with an SSLContext; JVM flags (javax.net.ssl.*)',
-    uses: 'client',
-    build: (input) => ({
-      target: 'java',
-      title: `Java: ${clientOf(input.facts).name} calls ${input.url}`,
-      environment: [clientVariable(input.facts)],
-      parts: [
-        {
-          file: 'MtlsClient.java',
-          about: 'java.net.http.HttpClient (Java 11+), a single-file program',
-          text: httpClient(input),
-          run: 'java MtlsClient.java',
-        },
-        {
-          file: 'jvm-flags.sh',
-          about: 'any Java client using the default SSLContext: writes mtls-client.args',
-          text: jvmFlags(input),
-          run: `bash jvm-flags.sh && java @mtls-client.args -jar ${sh('your-app.jar')}`,
-        },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  tomcat: (input) => ({
+    target: 'tomcat',
+    title: `Tomcat: mutual TLS on port ${input.port}, users.json roles for CLIENT-CERT`,
+    environment: [keyStoreVariable(input.facts), trustStoreVariable(input.facts)],
+    parts: [
+      {
+        file: 'server-connector.xml',
+        about: 'conf/server.xml, inside <Service>',
+        text: connector(input),
+      },
+      {
+        file: 'catalina.properties',
+        about: 'conf/catalina.properties: add this line',
+        text: CATALINA_PROPERTIES,
+      },
+      { file: 'server-realm.xml', about: 'conf/server.xml, inside <Engine>', text: realm() },
+      { file: 'mtls-users.xml', about: 'conf/mtls-users.xml', text: users(input) },
+      {
+        file: 'web.xml',
+        about: "your application's WEB-INF/web.xml, inside <web-app>",
+        text: webXml(input),
+      },
+    ],
+  }),
+  java: (input) => ({
+    target: 'java',
+    title: `Java: ${clientOf(input.facts).name} calls ${input.url}`,
+    environment: [clientVariable(input.facts)],
+    parts: [
+      {
+        file: 'MtlsClient.java',
+        about: 'java.net.http.HttpClient (Java 11+), a single-file program',
+        text: httpClient(input),
+        run: 'java MtlsClient.java',
+      },
+      {
+        file: 'jvm-flags.sh',
+        about: 'any Java client using the default SSLContext: writes mtls-client.args',
+        text: jvmFlags(input),
+        run: `bash jvm-flags.sh && java @mtls-client.args -jar ${sh('your-app.jar')}`,
+      },
+    ],
+  }),
+};

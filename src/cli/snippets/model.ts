@@ -50,6 +50,10 @@ export interface SnippetInput {
   upstream: string;
 }
 
+/**
+ * What `snippet` needs of a target before it runs: the help's list, the argument's choices, which
+ * certificates to look for. The template itself is the target's {@link SnippetBuild}, in its module.
+ */
 export interface SnippetTarget {
   name: string;
   /** One line for the help's list of targets. */
@@ -58,8 +62,16 @@ export interface SnippetTarget {
   uses: 'server' | 'client' | 'both';
   /** The port its server listens on unless `--port` says otherwise (server snippets). */
   defaultPort?: number;
-  build(input: SnippetInput): Snippet;
 }
+
+/**
+ * Fills in a target's template.
+ * @param input - the CA directory's facts, and the port, URL and upstream of the command line
+ */
+export type SnippetBuild = (input: SnippetInput) => Snippet;
+
+/** What a target module exports as `builders`: the build of each of its targets, by target name. */
+export type SnippetBuilders = Readonly<Record<string, SnippetBuild>>;
 
 /** A string literal for JavaScript, Java, Go (and Python, whose escapes agree for these paths). */
 export function str(s: string): string {

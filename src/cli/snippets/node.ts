@@ -6,8 +6,8 @@ import {
   clientOf,
   clientVariable,
   crlDeadline,
+  type SnippetBuilders,
   type SnippetInput,
-  type SnippetTarget,
   str,
 } from './model.js';
 
@@ -122,36 +122,30 @@ await dispatcher.close();
 `;
 }
 
-export const nodeTargets: SnippetTarget[] = [
-  {
-    name: 'node',
-    summary: 'https server; clients: node:https, fetch + undici Agent',
-    uses: 'both',
-    defaultPort: 8443,
-    build: (input) => ({
-      target: 'node',
-      title: `Node.js: a server on port ${input.port}; ${clientOf(input.facts).name} calls ${input.url}`,
-      environment: [clientVariable(input.facts)],
-      parts: [
-        {
-          file: 'server.mjs',
-          about: 'an https server (ES module)',
-          text: server(input),
-          run: 'node server.mjs',
-        },
-        {
-          file: 'client-https.mjs',
-          about: 'a client with node:https and the .p12',
-          text: httpsClient(input),
-          run: 'node client-https.mjs',
-        },
-        {
-          file: 'client-fetch.mjs',
-          about: 'a client with fetch and an undici Agent (npm install undici@6)',
-          text: fetchClient(input),
-          run: 'node client-fetch.mjs',
-        },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  node: (input) => ({
+    target: 'node',
+    title: `Node.js: a server on port ${input.port}; ${clientOf(input.facts).name} calls ${input.url}`,
+    environment: [clientVariable(input.facts)],
+    parts: [
+      {
+        file: 'server.mjs',
+        about: 'an https server (ES module)',
+        text: server(input),
+        run: 'node server.mjs',
+      },
+      {
+        file: 'client-https.mjs',
+        about: 'a client with node:https and the .p12',
+        text: httpsClient(input),
+        run: 'node client-https.mjs',
+      },
+      {
+        file: 'client-fetch.mjs',
+        about: 'a client with fetch and an undici Agent (npm install undici@6)',
+        text: fetchClient(input),
+        run: 'node client-fetch.mjs',
+      },
+    ],
+  }),
+};

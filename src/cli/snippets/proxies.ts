@@ -3,7 +3,7 @@
  * against the CA and the CRL, refuse users that users.json does not know, and pass the identity on in
  * headers they set themselves.
  */
-import { crlDeadline, type SnippetInput, type SnippetTarget, serverHost, sh } from './model.js';
+import { crlDeadline, type SnippetBuilders, type SnippetInput, serverHost, sh } from './model.js';
 
 /** A value of an RFC 2253 distinguished name (nginx's `$ssl_client_s_dn`), its special characters escaped. */
 function rfc2253Value(s: string): string {
@@ -94,43 +94,31 @@ backend app
 `;
 }
 
-export const proxyTargets: SnippetTarget[] = [
-  {
-    name: 'nginx',
-    summary: 'server block: ssl_verify_client, CRL, roles, headers',
-    uses: 'server',
-    defaultPort: 443,
-    build: (input) => ({
-      target: 'nginx',
-      title: `nginx: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
-      environment: [],
-      parts: [
-        {
-          file: 'mtls.conf',
-          about: 'nginx, the http {} context: e.g. /etc/nginx/conf.d/mtls.conf',
-          text: nginx(input),
-          run: 'nginx -t && nginx -s reload',
-        },
-      ],
-    }),
-  },
-  {
-    name: 'haproxy',
-    summary: 'haproxy.cfg: verify required, crl-file, roles, headers',
-    uses: 'server',
-    defaultPort: 443,
-    build: (input) => ({
-      target: 'haproxy',
-      title: `HAProxy: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
-      environment: [],
-      parts: [
-        {
-          file: 'haproxy.cfg',
-          about: 'HAProxy 2.5 or later: a whole configuration',
-          text: haproxy(input),
-          run: 'haproxy -c -f haproxy.cfg && haproxy -f haproxy.cfg',
-        },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  nginx: (input) => ({
+    target: 'nginx',
+    title: `nginx: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
+    environment: [],
+    parts: [
+      {
+        file: 'mtls.conf',
+        about: 'nginx, the http {} context: e.g. /etc/nginx/conf.d/mtls.conf',
+        text: nginx(input),
+        run: 'nginx -t && nginx -s reload',
+      },
+    ],
+  }),
+  haproxy: (input) => ({
+    target: 'haproxy',
+    title: `HAProxy: mutual TLS on port ${input.port}, forwarding to ${input.upstream}`,
+    environment: [],
+    parts: [
+      {
+        file: 'haproxy.cfg',
+        about: 'HAProxy 2.5 or later: a whole configuration',
+        text: haproxy(input),
+        run: 'haproxy -c -f haproxy.cfg && haproxy -f haproxy.cfg',
+      },
+    ],
+  }),
+};

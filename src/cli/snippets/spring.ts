@@ -7,8 +7,8 @@
 import {
   crlDeadline,
   keyStoreVariable,
+  type SnippetBuilders,
   type SnippetInput,
-  type SnippetTarget,
   str,
   trustStoreVariable,
 } from './model.js';
@@ -192,64 +192,49 @@ ${x509}
 `;
 }
 
-export const springTargets: SnippetTarget[] = [
-  {
-    name: 'spring-boot',
-    summary: 'server.ssl.* (properties, YAML), SSL bundles, the CRL',
-    uses: 'server',
-    defaultPort: 8443,
-    build: (input) => ({
-      target: 'spring-boot',
-      title: `Spring Boot: mutual TLS on port ${input.port}`,
-      environment: [keyStoreVariable(input.facts), trustStoreVariable(input.facts)],
-      parts: [
-        {
-          file: 'application.properties',
-          about: 'src/main/resources/application.properties, or beside the jar',
-          text: properties(input),
-        },
-        {
-          file: 'application.yaml',
-          about: 'the same, for application.yaml',
-          text: yaml(input),
-        },
-        {
-          file: 'application-bundle.properties',
-          about: 'instead of the server.ssl.key-store lines: SSL bundles (Spring Boot 3.1+)',
-          text: bundles(input),
-        },
-        {
-          file: 'MtlsCrl.java',
-          about: 'the CRL for the embedded Tomcat (no property covers it)',
-          text: crlCustomizer(input),
-        },
-      ],
-    }),
-  },
-  {
-    name: 'spring-security',
-    summary: 'Spring Security 6 and 7: user from the CN, users.json roles',
-    uses: 'server',
-    defaultPort: 8443,
-    build: (input) => ({
-      target: 'spring-security',
-      title: 'Spring Security: the certificate CN as the user, with the roles of users.json',
-      environment: [],
-      parts: [
-        {
-          file: 'SecurityConfig.java',
-          about: 'Spring Security 6 (Spring Boot 3)',
-          text: securityConfig(input, 6),
-        },
-        {
-          file: 'SecurityConfig7.java',
-          about: 'Spring Security 7 (Spring Boot 4): the same, with SubjectX500PrincipalExtractor',
-          text: securityConfig(input, 7).replace(
-            'public class SecurityConfig',
-            'public class SecurityConfig7',
-          ),
-        },
-      ],
-    }),
-  },
-];
+export const builders: SnippetBuilders = {
+  'spring-boot': (input) => ({
+    target: 'spring-boot',
+    title: `Spring Boot: mutual TLS on port ${input.port}`,
+    environment: [keyStoreVariable(input.facts), trustStoreVariable(input.facts)],
+    parts: [
+      {
+        file: 'application.properties',
+        about: 'src/main/resources/application.properties, or beside the jar',
+        text: properties(input),
+      },
+      {
+        file: 'application.yaml',
+        about: 'the same, for application.yaml',
+        text: yaml(input),
+      },
+      {
+        file: 'application-bundle.properties',
+        about: 'instead of the server.ssl.key-store lines: SSL bundles (Spring Boot 3.1+)',
+        text: bundles(input),
+      },
+      {
+        file: 'MtlsCrl.java',
+        about: 'the CRL for the embedded Tomcat (no property covers it)',
+        text: crlCustomizer(input),
+      },
+    ],
+  }),
+  'spring-security': (input) => ({
+    target: 'spring-security',
+    title: 'Spring Security: the certificate CN as the user, with the roles of users.json',
+    environment: [],
+    parts: [
+      {
+        file: 'SecurityConfig.java',
+        about: 'Spring Security 6 (Spring Boot 3)',
+        text: securityConfig(input, 6),
+      },
+      {
+        file: 'SecurityConfig7.java',
+        about: 'Spring Security 7 (Spring Boot 4): the same, with SubjectX500PrincipalExtractor',
+        text: securityConfig(input, 7).replace('public class SecurityConfig', 'public class SecurityConfig7'),
+      },
+    ],
+  }),
+};
