@@ -43,13 +43,20 @@ export async function retryingBusyPort<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-export function accepts(port: number): Promise<boolean> {
+/**
+ * Whether something accepts TCP connections on 127.0.0.1:`port`. A connection from the port to itself is not
+ * a listener: `port` lies in the range the system picks local ports from (freePorts takes its ports there),
+ * and when nothing listens yet a connect can draw the same port as its own and meet itself (TCP's simultaneous
+ * open) — which made a poll report a server ready before it had bound.
+ * @param localPort - the probe's own port (default: the system's pick); test/ports.test.ts passes `port`
+ */
+export function accepts(port: number, localPort?: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort });
     socket.once('connect', () => {
+      const itself = socket.localPort === port;
       socket.destroy();
-      resolve(true);
+      resolve(!itself);
     });
     socket.once('error', () => resolve(false));
   });
