@@ -35,7 +35,11 @@ export const OWNERLESS_STALE_MS = 5_000;
 /** Lock files this process holds (resolved paths). */
 const held = new Set<string>();
 
-function isAlive(pid: number): boolean {
+/**
+ * Whether a process with id `pid` exists: EPERM means one does, of another user.
+ * @param pid - the process id
+ */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -20,6 +20,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isAlive } from '../../src/store/lock.js';
 
 /** statfs(2)'s f_type of a tmpfs. */
 const TMPFS_MAGIC = 0x01021994;
@@ -44,16 +45,6 @@ export function shmCanHoldScratch(): boolean {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: a process of another user has that id now; leave its folder alone
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Folders of earlier runs whose vitest process is gone (killed before its teardown): a tmpfs keeps them in
  * memory until removed.
@@ -61,7 +52,7 @@ function alive(pid: number): boolean {
 function removeOrphans(): void {
   for (const name of fs.readdirSync(SHM)) {
     const pid = Number(/^mtls-ca-run-(\d+)-/.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid))
+    if (pid && pid !== process.pid && !isAlive(pid))
       fs.rmSync(path.join(SHM, name), { recursive: true, force: true });
   }
 }
