@@ -9,10 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, inject, test } from 'vitest';
-import { shmCanHoldScratch } from './helpers/scratch.js';
+import { shmCanHoldScratch, TMPFS_MAGIC } from './helpers/scratch.js';
 import { tempDir } from './helpers/tools.js';
 
-const TMPFS_MAGIC = 0x01021994;
 const scratch = inject('scratch');
 const required = process.env.CI === 'true' && shmCanHoldScratch();
 

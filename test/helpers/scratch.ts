@@ -23,14 +23,14 @@ import path from 'node:path';
 import { isAlive } from '../../src/store/lock.js';
 
 /** statfs(2)'s f_type of a tmpfs. */
-const TMPFS_MAGIC = 0x01021994;
+export const TMPFS_MAGIC = 0x01021994;
 const SHM = '/dev/shm';
 /** `mtls-ca-run-<pid of the vitest process>-<random>`: the pid tells a later run whether its owner is gone. */
 const PREFIX = 'mtls-ca-run-';
 
 /**
- * Free space /dev/shm must have: a run's scratch peaks at about 320 MB (measured at the end of 2026); a container's default /dev/shm
- * of 64 MB would fill up, and the suite then writes to the usual temp folder.
+ * Free space /dev/shm must have: a run's scratch peaks at about 320 MB (measured at the end of 2026); a
+ * container's default /dev/shm of 64 MB would fill up, and the suite then writes to the usual temp folder.
  */
 const MIN_FREE = 1024 * 1024 * 1024;
 
@@ -51,7 +51,7 @@ export function shmCanHoldScratch(): boolean {
  */
 function removeOrphans(): void {
   for (const name of fs.readdirSync(SHM)) {
-    const pid = Number(/^mtls-ca-run-(\d+)-/.exec(name)?.[1]);
+    const pid = name.startsWith(PREFIX) ? Number.parseInt(name.slice(PREFIX.length), 10) : 0;
     if (pid && pid !== process.pid && !isAlive(pid))
       fs.rmSync(path.join(SHM, name), { recursive: true, force: true });
   }
