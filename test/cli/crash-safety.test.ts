@@ -22,9 +22,9 @@
  * trace follows those too (mkdir, a file created or truncated, …) — so such points are killed at once, at the
  * later call, and count for both steps. Every kill is checked to have stopped the very call the trace found
  * there: the library writes down the call it kills at (its name and files), and a call it did not count would
- * move the kill to another call and fail that check (libuv's wake-up writes to its eventfd, whose number
- * varies with timing, can move one kill too: such a point is run again, up to three times). The test asserts
- * that every step of every command was hit (killed at, or at a call that leaves the same files) and that each
+ * move the kill to another call and fail that check (libuv's wake-ups of its event loop, writes to an eventfd
+ * whose number varies with timing, are counted by neither the trace nor the library). The test asserts that
+ * every step of every command was hit (killed at, or at a call that leaves the same files) and that each
  * command was seen both rolled back and rolled forward. A kill rolled back leaves the directory byte for byte as before, so what caProblems and the next
  * commands find there is the same at each such point: they are checked at the first.
  *

@@ -12,6 +12,7 @@ import { cli } from '../helpers/cli.js';
 import { makeOpensslCaFolder } from '../helpers/source-cas.js';
 import {
   injectionAt,
+  isWakeUp,
   type KilledCall,
   killInjected,
   straceWorks,
@@ -24,8 +25,6 @@ import { snapshot } from './snapshot.js';
 export const env = { MTLS_CA_PASSWORD: 'pw-ca-crash', MTLS_CA_STORE_PASSWORD: 'pw-store' };
 /** Killed processes at once: one per core of the CI machine. */
 const PARALLEL = 2;
-/** Runs of one kill point when the kill stops another call than the traced one (see where it is used). */
-const KILL_TRIES = 3;
 
 /**
  * A command to kill. `args` may hold BATCH (a three-line batch file), SOURCE (an `openssl ca` CA folder) and
@@ -116,9 +115,6 @@ function killPoints(events: TraceEvent[], dir: string): { points: KillPoint[]; s
   }
   return { points: [...byState.values()], steps: new Set(ends.map((c) => c.step)) };
 }
-
-/** A write to no file: libuv waking its event loop (an eventfd; a pipe or socket elsewhere). */
-const isWakeUp = (e: TraceEvent) => /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
 
 /** A call that changes no file a killed process leaves behind: an fsync, or libuv's eventfd wake-up. */
 const leavesNoTrace = (e: TraceEvent) => e.syscall === 'fsync' || isWakeUp(e);
@@ -263,34 +259,22 @@ export function describeKilledCommands(title: string, commands: KilledCommand[])
         let backChecked = false;
         const failures: string[] = [];
         await pool(points, PARALLEL, async (point) => {
-          const where = `killed at ${point.step}: ${point.call} (${point.injection.syscall} #${point.injection.when})`;
-          // A kill counted by number among the main thread's writes also counts libuv's wake-ups of its loop
-          // (writes to an eventfd), and how many of those come first depends on when thread-pool jobs end: a
-          // run can have one more or one fewer than the trace, and its kill then stops the wrong call. Such a
-          // point is run again on a fresh copy, up to KILL_TRIES times; a library that miscounted calls would
-          // miss every time, and a run that is not killed at all fails at once.
-          let dir: string;
-          let before: Record<string, string>;
-          let run: Awaited<ReturnType<typeof killInjected>>;
-          for (let attempt = 1; ; attempt++) {
-            dir = copy(command.template);
-            before = snapshot(dir);
-            run = await killInjected(argsFor(command.args, dir), env, {
-              ...point.injection,
-              action: 'kill' as const,
-              path: point.injection.path?.replace(dry, dir),
-            });
-            const hit = run.killedAt !== undefined && sameCall(point.event, run.killedAt, dry, dir);
-            if (hit || run.signal !== 'SIGKILL' || attempt === KILL_TRIES) break;
-            fs.rmSync(dir, { recursive: true, force: true });
-          }
+          const dir = copy(command.template);
+          const before = snapshot(dir);
+          const injection = {
+            ...point.injection,
+            action: 'kill' as const,
+            path: point.injection.path?.replace(dry, dir),
+          };
+          const where = `killed at ${point.step}: ${point.call} (${injection.syscall} #${injection.when})`;
+          const run = await killInjected(argsFor(command.args, dir), env, injection);
           if (run.signal !== 'SIGKILL') {
             failures.push(`${where}: not killed (exit ${run.code}) ${run.stderr}`);
             return;
           }
           if (!run.killedAt || !sameCall(point.event, run.killedAt, dry, dir))
             failures.push(
-              `${where}: the kill stopped ${run.killedAt ? `${run.killedAt.syscall}(${run.killedAt.paths})` : 'no call of the trace'} instead, ${KILL_TRIES} times`,
+              `${where}: the kill stopped ${run.killedAt ? `${run.killedAt.syscall}(${run.killedAt.paths})` : 'no call of the trace'} instead`,
             );
           await new CaStore(dir).lock(() => {}); // what every next command does first
           const after = snapshot(dir);

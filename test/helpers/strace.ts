@@ -258,9 +258,16 @@ export function killAtFirst(
 const RUN_SPECIFIC = /\.[0-9a-f]{12}-\d+\.tmp$|\/backups\/\d{4}-\d\d-\d\dT[\d-]+Z(\/|$)/;
 
 /**
+ * A call on no file: a write to a pipe, a socket or an eventfd — libuv waking an event loop, as many times as
+ * thread-pool jobs happen to end. test/helpers/kill-at.c does not count these either.
+ */
+export const isWakeUp = (e: TraceEvent): boolean => /^(anon_inode|pipe|socket):/.test(e.paths[0] ?? '');
+
+/**
  * An injection that fires at `events[i]` in a run that makes the same calls: counted on the event's path
  * when it has one that is the same from run to run (fd-based calls, link, unlink), else by its number among
- * its thread's calls — undefined when, in this trace, another thread would reach that number first.
+ * its thread's calls on files ({@link isWakeUp} calls left out) — undefined when, in this trace, another
+ * thread would reach that number first.
  */
 export function injectionAt(
   events: TraceEvent[],
@@ -268,6 +275,7 @@ export function injectionAt(
   action: Injection['action'],
 ): Injection | undefined {
   const e = events[i]!;
+  if (isWakeUp(e)) return undefined;
   const stable =
     e.syscall !== 'rename' ? e.paths.find((p) => p.startsWith('/') && !RUN_SPECIFIC.test(p)) : undefined;
   if (stable) {
@@ -279,7 +287,7 @@ export function injectionAt(
   const count = new Map<number, number>();
   let when = 0;
   for (const x of events.slice(0, i + 1)) {
-    if (x.syscall !== e.syscall) continue;
+    if (x.syscall !== e.syscall || isWakeUp(x)) continue;
     const n = (count.get(x.tid) ?? 0) + 1;
     count.set(x.tid, n);
     if (x === e) when = n;
