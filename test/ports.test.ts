@@ -11,7 +11,7 @@ afterEach(async () => {
 test('a probe that meets itself on a port nothing listens on does not count as a listener', async () => {
   const port = await freePort();
   // the probe's own port is the one it calls: TCP's simultaneous open connects the socket to itself
-  expect(await accepts(port, port)).toBe(false);
+  expect(await accepts(port, { localPort: port })).toBe(false);
   expect(await accepts(port)).toBe(false);
   const server = net.createServer((socket) => socket.destroy());
   servers.push(server);

@@ -48,11 +48,16 @@ export async function retryingBusyPort<T>(start: () => Promise<T>): Promise<T> {
  * a listener: `port` lies in the range the system picks local ports from (freePorts takes its ports there),
  * and when nothing listens yet a connect can draw the same port as its own and meet itself (TCP's simultaneous
  * open) — which made a poll report a server ready before it had bound.
- * @param localPort - the probe's own port (default: the system's pick); test/ports.test.ts passes `port`
+ * @param o.localPort - the probe's own port (default: the system's pick); test/ports.test.ts passes `port`
  */
-export function accepts(port: number, localPort?: number): Promise<boolean> {
+export function accepts(port: number, o: { localPort?: number } = {}): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort });
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port,
+      localAddress: '127.0.0.1',
+      localPort: o.localPort,
+    });
     socket.once('connect', () => {
       const itself = socket.localPort === port;
       socket.destroy();

@@ -67,7 +67,7 @@ export async function spawnServer(
         match = ready.line.exec(out) ?? undefined;
         return match !== undefined;
       }
-      return (await Promise.all(ready.ports.map(accepts))).every(Boolean);
+      return (await Promise.all(ready.ports.map((port) => accepts(port)))).every(Boolean);
     });
   } catch (e) {
     await server.stop();
