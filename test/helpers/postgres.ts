@@ -7,6 +7,7 @@
  * file that tampers with a database or checks its rows between commands made dozens of them.
  */
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, describe, inject, test } from 'vitest';
 import type { PostgresServer } from './postgres-server.js';
@@ -33,7 +34,10 @@ declare module 'vitest' {
 export async function freshDatabase(server = inject('postgres')): Promise<string> {
   if (!server) throw new Error('no PostgreSQL server: see the global setup');
   const name = `t_${randomBytes(6).toString('hex')}`;
-  await query(server.url, `CREATE DATABASE ${name}${server.fast ? ' STRATEGY = FILE_COPY' : ''}`);
+  // STRATEGY is PostgreSQL 15's; before it, every CREATE DATABASE copied files (bin is …/postgresql/<major>/bin)
+  const major = Number(path.basename(path.dirname(server.bin)));
+  const strategy = server.fast && major >= 15 ? ' STRATEGY = FILE_COPY' : '';
+  await query(server.url, `CREATE DATABASE ${name}${strategy}`);
   return server.url.replace(/\/postgres$/, `/${name}`);
 }
 
