@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, inject, test } from 'vitest';
 import { shmCanHoldScratch, TMPFS_MAGIC } from './helpers/scratch.js';
-import { tempDir } from './helpers/tools.js';
+import { inCi, tempDir } from './helpers/tools.js';
 
 const scratch = inject('scratch');
-const required = process.env.CI === 'true' && shmCanHoldScratch();
+const required = inCi && shmCanHoldScratch();
 
 test.runIf(scratch !== null || required)(
   'temp folders of the tests and their programs are in the run’s scratch folder, on a tmpfs',

@@ -62,18 +62,10 @@ export interface Pair {
 /** Each version command's answer, asked once per process (`cmd args…` → its output). */
 const versions = new Map<string, Promise<string>>();
 
-/** What `cmd args` prints (stdout and stderr): a tool's version, part of the name of the CAs it keeps. */
+/** What `cmd args` prints: a tool's version, part of the name of the CAs it keeps. */
 function versionOf(cmd: string, ...args: string[]): Promise<string> {
   const key = [cmd, ...args].join(' ');
-  if (!versions.has(key))
-    versions.set(
-      key,
-      new Promise((resolve, reject) =>
-        execFile(cmd, args, (error, stdout, stderr) =>
-          error ? reject(new Error(`${key}: ${error.message}`)) : resolve(stdout + stderr),
-        ),
-      ),
-    );
+  if (!versions.has(key)) versions.set(key, tool(cmd, args));
   return versions.get(key)!;
 }
 

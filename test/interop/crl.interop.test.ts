@@ -2,9 +2,9 @@
  * CRLs both ways with OpenSSL 3: `openssl crl -verify` and `-text` on ours for every key type,
  * `openssl verify -crl_check` rejecting the revoked leaf only, and a CRL from `openssl ca -gencrl` read by us.
  *
- * Each CA's CRL is read once by `openssl crl -CAfile … -verify -noout -text`: the verdict on stderr for the
- * signature test, the text on stdout for the text test, as `-verify` and `-text` wrote them in runs of their
- * own. Both leaves go through one `openssl verify -crl_check` with the same options, each judged by its own
+ * Each CA's CRL is read once by `openssl crl -CAfile … -noout -text` (with -CAfile, `openssl crl` verifies the
+ * signature, as `-verify` asks): the verdict on stderr for the signature test, the text on stdout for the text
+ * test, as they were written in runs of their own. Both leaves go through one `openssl verify -crl_check` with the same options, each judged by its own
  * lines of the report.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -14,6 +14,7 @@ import { readAuditRecords } from '../helpers/ca-files.js';
 import { caProblems } from '../helpers/ca-invariants.js';
 import { cli } from '../helpers/cli.js';
 import { javaProgram, keytoolArgs, keytoolBatch } from '../helpers/java.js';
+import { x509Print } from '../helpers/openssl.js';
 import { within } from '../helpers/poll.js';
 import {
   EASYRSA,
@@ -110,7 +111,7 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
       const r = runOk('openssl', ['verify', '-CAfile', i.root, server, client]);
       expect(r.stdout, i.source).toBe(`${server}: OK\n${client}: OK\n`);
       expect(fs.readFileSync(path.join(i.dir, 'ca', 'ca.crt'), 'utf8'), i.source).toContain(
-        runOk('openssl', ['x509', '-in', i.root]).stdout.trim(),
+        x509Print(['x509', '-in', i.root]).trim(),
       );
     }
   });
@@ -145,7 +146,7 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
       expect(listed.stdout, i.source).toContain('Your keystore contains 1 entry');
       const pem = (text: string) =>
         /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text)?.[0].replace(/\s/g, '');
-      expect(pem(listed.stdout), i.source).toBe(pem(runOk('openssl', ['x509', '-in', i.root]).stdout));
+      expect(pem(listed.stdout), i.source).toBe(pem(x509Print(['x509', '-in', i.root])));
     }
     // The client and the server both trust only the original root: each side's certificate chains to it.
     const exchanges = runOk(
@@ -316,7 +317,7 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
     });
     expect(byName(easyList, 'Team Easy-RSA CA')).toMatchObject({ profile: 'ca', serial: expect.any(String) });
     expect(fs.readFileSync(path.join(at('easy-rsa').dir, 'client', 'alice.crt'), 'utf8')).toContain(
-      runOk('openssl', ['x509', '-in', easy.alice.cert]).stdout.trim(),
+      x509Print(['x509', '-in', easy.alice.cert]).trim(),
     );
     const users = JSON.parse(fs.readFileSync(path.join(at('easy-rsa').dir, 'users.json'), 'utf8'));
     expect(users.users).toEqual({ alice: { roles: ['user'] }, pavel: { roles: ['user'] } });
@@ -432,7 +433,7 @@ describeWithTools(TOOLS, 'import: CAs made by mkcert, easy-rsa, cfssl and openss
  * uppercase hex in whole octets, so with a leading 0 when the first digit would be alone (`02BA…`).
  */
 function serialOfFile(cert: string): string {
-  return runOk('openssl', ['x509', '-in', cert, '-noout', '-serial'])
-    .stdout.trim()
+  return x509Print(['x509', '-in', cert, '-noout', '-serial'])
+    .trim()
     .replace(/^serial=/, '');
 }

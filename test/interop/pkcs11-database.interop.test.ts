@@ -14,7 +14,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { layout } from '../../src/store/layout.js';
 import { verifyWithCrl } from '../helpers/ca-files.js';
-import { opensslArgs } from '../helpers/openssl.js';
+import { opensslArgs, x509Print } from '../helpers/openssl.js';
 import { within } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { describeWithPostgres, freshDatabase, query } from '../helpers/postgres.js';
@@ -167,9 +167,7 @@ describeWithTools([...SOFTHSM_TOOLS, 'openssl'], 'a CA in PostgreSQL with its ke
             () => answers(a.caCert, user7, publishUrl, 'revoked'),
             PROBE_EVERY_MS,
           );
-          const serial = runOk('openssl', ['x509', '-in', user7, '-noout', '-serial'])
-            .stdout.trim()
-            .split('=')[1]!;
+          const serial = x509Print(['x509', '-in', user7, '-noout', '-serial']).trim().split('=')[1]!;
           const crlFile = path.join(root, 'published.crl');
           await within(
             5_000,

@@ -33,6 +33,7 @@ import { makeCa } from '../helpers/ca-setup.js';
 import { localhostAddress, openPage, useChromium } from '../helpers/chromium.js';
 import { cli, cliProcess, exitedZero } from '../helpers/cli.js';
 import { javaProgram } from '../helpers/java.js';
+import { x509Print } from '../helpers/openssl.js';
 import { describeWithTools, inCi, runOk, tempDir } from '../helpers/tools.js';
 
 const POLICIES = '/etc/chromium/policies/managed';
@@ -84,7 +85,7 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       // Pick pavel's certificate (issued by our CA) for this origin without asking: the only help Chromium gets.
       createdPolicies = !existsSync(POLICIES);
       mkdirSync(POLICIES, { recursive: true });
-      const caName = runOk('openssl', [
+      const caName = x509Print([
         'x509',
         '-in',
         layout(D).caCert,
@@ -93,7 +94,7 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
         '-nameopt',
         'multiline',
       ])
-        .stdout.match(/commonName\s*=\s*(.*)/)![1]!
+        .match(/commonName\s*=\s*(.*)/)![1]!
         .trim();
       writeFileSync(
         policy,
@@ -277,15 +278,8 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       expect(await states(['--system'], home, D)).toEqual({ [key]: 'absent' });
       expect((await curl(url, pem)).exit).toBe(60); // the server's certificate: unknown issuer
 
-      const fingerprint = runOk('openssl', [
-        'x509',
-        '-in',
-        layout(D).caCert,
-        '-noout',
-        '-fingerprint',
-        '-sha256',
-      ])
-        .stdout.split('=')[1]!
+      const fingerprint = x509Print(['x509', '-in', layout(D).caCert, '-noout', '-fingerprint', '-sha256'])
+        .split('=')[1]!
         .replaceAll(':', '')
         .slice(0, 16)
         .toLowerCase();
@@ -304,7 +298,7 @@ describeWithTools(['certutil', 'pk12util', 'curl', 'java'], 'mtls-ca trust again
       // feeds them all to the Java hook, and deletes every dangling link, ours or not.
       const ours = links().split('\n').sort();
       expect(ours.map((l) => path.basename(l))).toEqual([
-        `${runOk('openssl', ['x509', '-in', layout(D).caCert, '-noout', '-subject_hash']).stdout.trim()}.0`,
+        `${x509Print(['x509', '-in', layout(D).caCert, '-noout', '-subject_hash']).trim()}.0`,
         `mtls-ca-${fingerprint}.pem`,
       ]);
       const dryRun = await cli(['trust', 'uninstall', '--system', '--dry-run', '--json', '--dir', D], {
